@@ -1,0 +1,219 @@
+/* config.c — the table of KABINET_* variables, their parsing and validation (see config.h). */
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include <errno.h>
+#include <limits.h>
+#include <arpa/inet.h>
+#include "err.h"
+#include "config.h"
+
+typedef enum { CFG_STR, CFG_INT, CFG_BOOL } cfg_kind_t;
+
+typedef struct {
+    const char *name;
+    cfg_kind_t kind;
+    const char *def;     /* NULL: required */
+    int secret;          /* never printed */
+    long min, max;       /* for CFG_INT */
+    size_t offset;       /* into cfg_t: char* for CFG_STR, int for CFG_INT/CFG_BOOL */
+    const char *help;
+} cfg_var_t;
+
+#define OFF(f) offsetof(cfg_t, f)
+
+static const cfg_var_t cfg_vars[] = {
+    {"KABINET_ENV", CFG_STR, "development", 0, 0, 0, OFF(env),
+     "`development` or `production`. Production refuses test-only helpers (such as the log-only code sender)."},
+    {"KABINET_DATABASE_URL", CFG_STR, NULL, 1, 0, 0, OFF(database_url),
+     "PostgreSQL connection: a libpq URL or key=value string. A host name is resolved once at start; "
+     "give `hostaddr` to skip that."},
+    {"KABINET_DATABASE_POOL", CFG_INT, "8", 0, 1, 256, OFF(database_pool), "Connections in the Postgres pool."},
+    {"KABINET_DATABASE_PREPARED", CFG_BOOL, "on", 0, 0, 1, OFF(database_prepared),
+     "Use named prepared statements. Turn off behind PgBouncer in transaction mode before 1.21."},
+    {"KABINET_DATABASE_PIPELINE", CFG_INT, "32", 0, 1, 1024, OFF(database_pipeline),
+     "Queries in flight at once on one connection (libpq pipeline mode)."},
+    {"KABINET_DATABASE_TIMEOUT_MS", CFG_INT, "10000", 0, 100, 600000, OFF(database_timeout_ms),
+     "Connect timeout and the longest a query may wait and run; past it the connection is reset."},
+    {"KABINET_REDIS_URL", CFG_STR, NULL, 1, 0, 0, OFF(redis_url),
+     "Redis: `redis://[:password@]host[:port][/db]`. A host name is resolved once at start."},
+    {"KABINET_REDIS_TIMEOUT_MS", CFG_INT, "2000", 0, 50, 60000, OFF(redis_timeout_ms),
+     "Connect and command timeout; a command past it resets the connection."},
+    {"KABINET_HTTP_LISTEN", CFG_STR, "127.0.0.1:8080", 0, 0, 0, OFF(http_listen),
+     "Address and port of the HTTP server (webhooks, /healthz, /readyz, /metrics)."},
+    {"KABINET_HTTP_MAX_BODY", CFG_INT, "4194304", 0, 1024, 64 * 1024 * 1024, OFF(http_max_body),
+     "Largest request body accepted, in bytes; larger ones get 413."},
+    {"KABINET_HTTP_OUT_TIMEOUT_MS", CFG_INT, "10000", 0, 100, 600000, OFF(http_out_timeout_ms),
+     "Default timeout of an outbound HTTP request."},
+    {"KABINET_HTTP_OUT_MAX_HOST_CONNECTIONS", CFG_INT, "32", 0, 1, 1024, OFF(http_out_max_host_conns),
+     "Outbound connections to one host at most (more are queued by libcurl)."},
+    {"KABINET_SHUTDOWN_TIMEOUT_MS", CFG_INT, "10000", 0, 0, 600000, OFF(shutdown_timeout_ms),
+     "On SIGTERM/SIGINT: how long to finish in-flight work before exiting anyway."},
+    {"KABINET_LOG_LEVEL", CFG_STR, "info", 0, 0, 0, OFF(log_level_name), "`debug`, `info`, `warn` or `error`."},
+};
+
+#define NVARS (sizeof cfg_vars / sizeof cfg_vars[0])
+
+/* ---------------------------------------------------------------- helpers */
+
+/* Reads the whole of a small file (a secret) into a new string without its trailing newline. */
+static char *read_small_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = malloc(65537);
+    size_t n = buf ? fread(buf, 1, 65536, f) : 0;
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf || bad) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = 0;
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = 0;
+    return buf;
+}
+
+/* Splits host:port; the host must be an IP literal or "localhost" (names are not looked up on the loop). */
+int cfg_parse_hostport(const char *s, char *host, size_t hostlen, int *port)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s)
+        return KB_ERR_INVAL;
+    size_t hl = (size_t)(colon - s);
+    const char *h = s;
+    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    if (hl == 0 || hl >= hostlen)
+        return KB_ERR_INVAL;
+    memcpy(host, h, hl);
+    host[hl] = 0;
+    if (strcmp(host, "localhost") == 0)
+        snprintf(host, hostlen, "127.0.0.1");
+    unsigned char tmp[16];
+    if (inet_pton(AF_INET, host, tmp) != 1 && inet_pton(AF_INET6, host, tmp) != 1)
+        return KB_ERR_INVAL;
+    char *end;
+    errno = 0;
+    long p = strtol(colon + 1, &end, 10);
+    if (errno || *end || end == colon + 1 || p < 1 || p > 65535)
+        return KB_ERR_INVAL;
+    *port = (int)p;
+    return 0;
+}
+
+/* Parses one value into its slot; writes the expectation into err when it does not fit. */
+static int set_value(cfg_t *cfg, const cfg_var_t *v, const char *val, char *err, size_t errlen)
+{
+    char *slot = (char *)cfg + v->offset;
+    if (v->kind == CFG_STR) {
+        if (!*val) {
+            snprintf(err, errlen, "%s is empty: expected a value (%s)", v->name, v->help);
+            return KB_ERR_INVAL;
+        }
+        *(char **)slot = strdup(val);
+        return *(char **)slot ? 0 : KB_ERR_NOMEM;
+    }
+    if (v->kind == CFG_BOOL) {
+        if (!strcmp(val, "on") || !strcmp(val, "true") || !strcmp(val, "1") || !strcmp(val, "yes"))
+            *(int *)slot = 1;
+        else if (!strcmp(val, "off") || !strcmp(val, "false") || !strcmp(val, "0") || !strcmp(val, "no"))
+            *(int *)slot = 0;
+        else {
+            snprintf(err, errlen, "%s must be on or off", v->name);
+            return KB_ERR_INVAL;
+        }
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long n = strtol(val, &end, 10);
+    if (errno || *end || end == val || n < v->min || n > v->max) {
+        snprintf(err, errlen, "%s must be a whole number from %ld to %ld%s%s%s", v->name, v->min, v->max,
+                 v->secret ? "" : ", not \"", v->secret ? "" : val, v->secret ? "" : "\"");
+        return KB_ERR_INVAL;
+    }
+    *(int *)slot = (int)n;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- public */
+
+/* Loads every variable (VAR, else VAR_FILE, else the default) and then checks the values that depend on parsing. */
+int cfg_load(cfg_t *cfg, char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < NVARS; i++) {
+        const cfg_var_t *v = &cfg_vars[i];
+        const char *val = getenv(v->name);
+        char *fromfile = NULL;
+        if (!val) {
+            char fname[96];
+            snprintf(fname, sizeof fname, "%s_FILE", v->name);
+            const char *path = getenv(fname);
+            if (path) {
+                fromfile = read_small_file(path);
+                if (!fromfile) {
+                    snprintf(err, errlen, "%s: cannot read the file %s: %s", fname, path, strerror(errno ? errno : EIO));
+                    return KB_ERR_INVAL;
+                }
+                val = fromfile;
+            }
+        }
+        if (!val)
+            val = v->def;
+        if (!val) {
+            snprintf(err, errlen, "%s is not set: expected %s", v->name, v->help);
+            return KB_ERR_INVAL;
+        }
+        int rc = set_value(cfg, v, val, err, errlen);
+        free(fromfile);
+        if (rc)
+            return rc;
+    }
+    if (strcmp(cfg->env, "development") && strcmp(cfg->env, "production")) {
+        snprintf(err, errlen, "KABINET_ENV must be development or production, not \"%s\"", cfg->env);
+        return KB_ERR_INVAL;
+    }
+    cfg->production = !strcmp(cfg->env, "production");
+    if (log_parse_level(cfg->log_level_name, &cfg->log_level)) {
+        snprintf(err, errlen, "KABINET_LOG_LEVEL must be debug, info, warn or error, not \"%s\"", cfg->log_level_name);
+        return KB_ERR_INVAL;
+    }
+    if (cfg_parse_hostport(cfg->http_listen, cfg->http_host, sizeof cfg->http_host, &cfg->http_port)) {
+        snprintf(err, errlen, "KABINET_HTTP_LISTEN must be IP:PORT such as 127.0.0.1:8080 (port 1-65535), not \"%s\"",
+                 cfg->http_listen);
+        return KB_ERR_INVAL;
+    }
+    if (strncmp(cfg->redis_url, "redis://", 8) != 0) {
+        snprintf(err, errlen, "KABINET_REDIS_URL must start with redis:// (redis://[:password@]host[:port][/db])");
+        return KB_ERR_INVAL;
+    }
+    return 0;
+}
+
+/* Frees the strings of cfg. */
+void cfg_free(cfg_t *cfg)
+{
+    for (size_t i = 0; i < NVARS; i++)
+        if (cfg_vars[i].kind == CFG_STR) {
+            char **slot = (char **)((char *)cfg + cfg_vars[i].offset);
+            free(*slot);
+            *slot = NULL;
+        }
+}
+
+/* Prints the Markdown table for README. */
+void cfg_print_table(FILE *out)
+{
+    fprintf(out, "| variable | default | meaning |\n|---|---|---|\n");
+    for (size_t i = 0; i < NVARS; i++) {
+        const cfg_var_t *v = &cfg_vars[i];
+        fprintf(out, "| `%s` | %s%s%s | %s%s |\n", v->name, v->def ? "`" : "**required**", v->def ? v->def : "",
+                v->def ? "`" : "", v->help, v->secret ? " Secret: never logged." : "");
+    }
+}

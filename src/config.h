@@ -1,0 +1,46 @@
+/* config.h — kabinetd's settings, read from KABINET_* environment variables.
+ *
+ * One table (config.c) names every variable with its type, default, whether it is required or secret, and what it
+ * means; validation, `kabinetd config` (which prints the table for README) and start-up errors all come from it.
+ * Every variable may instead be given as VAR_FILE=path (as container secrets are), read once at start. */
+#ifndef KB_CONFIG_H
+#define KB_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include "log.h"
+
+typedef struct cfg_s {
+    char *env;                    /* KABINET_ENV: development | production */
+    int production;
+    char *database_url;           /* KABINET_DATABASE_URL */
+    int database_pool;            /* KABINET_DATABASE_POOL */
+    int database_prepared;        /* KABINET_DATABASE_PREPARED */
+    int database_pipeline;        /* KABINET_DATABASE_PIPELINE */
+    int database_timeout_ms;      /* KABINET_DATABASE_TIMEOUT_MS */
+    char *redis_url;              /* KABINET_REDIS_URL */
+    int redis_timeout_ms;         /* KABINET_REDIS_TIMEOUT_MS */
+    char *http_listen;            /* KABINET_HTTP_LISTEN, split into the two below */
+    char http_host[64];
+    int http_port;
+    int http_max_body;            /* KABINET_HTTP_MAX_BODY */
+    int http_out_timeout_ms;      /* KABINET_HTTP_OUT_TIMEOUT_MS */
+    int http_out_max_host_conns;  /* KABINET_HTTP_OUT_MAX_HOST_CONNECTIONS */
+    int shutdown_timeout_ms;      /* KABINET_SHUTDOWN_TIMEOUT_MS */
+    char *log_level_name;         /* KABINET_LOG_LEVEL */
+    log_level_t log_level;
+} cfg_t;
+
+/* Reads and validates every variable from the environment into cfg. On error returns KB_ERR_INVAL and writes one
+ * line naming the variable and what is expected into err (never the value of a secret). cfg_free releases cfg
+ * either way. */
+int cfg_load(cfg_t *cfg, char *err, size_t errlen);
+/* Releases what cfg_load allocated. */
+void cfg_free(cfg_t *cfg);
+/* Writes the table of variables as Markdown (the one README shows). */
+void cfg_print_table(FILE *out);
+
+/* Splits "host:port" (IPv4, [IPv6] or localhost) into its parts; returns 0 or KB_ERR_INVAL. */
+int cfg_parse_hostport(const char *s, char *host, size_t hostlen, int *port);
+
+#endif

@@ -1,0 +1,270 @@
+/* server.c — the serve subcommand (see server.h): module wiring, the operational endpoints, graceful drain. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+#include "db.h"
+#include "err.h"
+#include "http_client.h"
+#include "httpd.h"
+#include "kv.h"
+#include "log.h"
+#include "metrics.h"
+#include "migrate.h"
+#include "server.h"
+
+typedef struct {
+    uv_loop_t *loop;
+    const cfg_t *cfg;
+    kv_t *kv;
+    db_t *db;
+    http_client_t *http;
+    httpd_t *httpd;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t drain;
+    uint64_t drain_deadline;
+    int draining;
+    double started;
+} server_t;
+
+/* ---------------------------------------------------------------- operational endpoints */
+
+/* /healthz: the process is alive and its loop turns. */
+static void on_healthz(httpd_req_t *r, void *data)
+{
+    httpd_respond(r, 200, "text/plain", "ok\n", 3);
+}
+
+/* One /readyz probe: a PING to Redis and a SELECT 1 to Postgres, answered when both are back or after 1 s. */
+typedef struct {
+    server_t *s;
+    httpd_req_t *r;
+    uv_timer_t timer;
+    int refs, answered, redis_ok, pg_ok;
+} probe_t;
+
+static void probe_unref(probe_t *p)
+{
+    if (--p->refs == 0)
+        free(p);
+}
+
+static void probe_timer_closed(uv_handle_t *h) { probe_unref(h->data); }
+
+/* Answers once: 200 when both stores answered, else 503 naming what is down. */
+static void probe_answer(probe_t *p)
+{
+    if (p->answered)
+        return;
+    p->answered = 1;
+    uv_timer_stop(&p->timer);
+    uv_close((uv_handle_t *)&p->timer, probe_timer_closed);
+    char body[160];
+    int ok = p->redis_ok == 1 && p->pg_ok == 1 && !p->s->draining;
+    int n = snprintf(body, sizeof body, "{\"ready\":%s,\"redis\":\"%s\",\"postgres\":\"%s\"%s}\n", ok ? "true" : "false",
+                     p->redis_ok == 1 ? "up" : "down", p->pg_ok == 1 ? "up" : "down",
+                     p->s->draining ? ",\"draining\":true" : "");
+    httpd_respond(p->r, ok ? 200 : 503, "application/json", body, (size_t)n);
+}
+
+static void probe_check(probe_t *p)
+{
+    if (p->redis_ok != -1 && p->pg_ok != -1)
+        probe_answer(p);
+}
+
+static void probe_redis(int err, const redisReply *reply, void *data)
+{
+    probe_t *p = data;
+    p->redis_ok = err == 0;
+    probe_check(p);
+    probe_unref(p);
+}
+
+static void probe_pg(int err, PGresult *res, void *data)
+{
+    probe_t *p = data;
+    p->pg_ok = err == 0;
+    probe_check(p);
+    probe_unref(p);
+}
+
+static void probe_timeout(uv_timer_t *t) { probe_answer(t->data); }
+
+/* /readyz: 200 only while Redis and Postgres both answer (and the process is not draining). */
+static void on_readyz(httpd_req_t *r, void *data)
+{
+    server_t *s = data;
+    probe_t *p = calloc(1, sizeof *p);
+    if (!p) {
+        httpd_respond(r, 503, "text/plain", "out of memory\n", 14);
+        return;
+    }
+    p->s = s;
+    p->r = r;
+    p->refs = 1;
+    p->redis_ok = p->pg_ok = -1;
+    uv_timer_init(s->loop, &p->timer);
+    p->timer.data = p;
+    uv_timer_start(&p->timer, probe_timeout, 1000, 0);
+    p->refs++;
+    if (kv_command(s->kv, probe_redis, p, "PING") != 0) {
+        p->refs--;
+        p->redis_ok = 0;
+    }
+    p->refs++;
+    if (db_sql(s->db, 0, "SELECT 1", 0, NULL, probe_pg, p) != 0) {
+        p->refs--;
+        p->pg_ok = 0;
+    }
+    probe_check(p);
+}
+
+/* Reads the resident set size from /proc (Linux). */
+static double rss_bytes(void)
+{
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return (double)resident * (double)sysconf(_SC_PAGESIZE);
+}
+
+/* /metrics: every module's counters and histograms plus process figures, in Prometheus text format. */
+static void on_metrics(httpd_req_t *r, void *data)
+{
+    server_t *s = data;
+    metrics_set(metrics_gauge("kb_process_resident_memory_bytes", "Resident memory", ""), rss_bytes());
+    metrics_set(metrics_gauge("kb_process_uptime_seconds", "Seconds since start", ""), metrics_now() - s->started);
+    metrics_set(metrics_gauge("kb_ready", "1 while Redis and Postgres are connected", ""),
+                kv_ready(s->kv) && db_ready(s->db));
+    char *text = NULL;
+    size_t len = 0;
+    if (metrics_render(&text, &len) != 0) {
+        httpd_respond(r, 500, "text/plain", "out of memory\n", 14);
+        return;
+    }
+    httpd_respond(r, 200, "text/plain; version=0.0.4", text, len);
+    free(text);
+}
+
+/* ---------------------------------------------------------------- drain and stop */
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* Closes every module; whatever handles are left (idle keep-alive connections) are closed too. */
+static void server_close(server_t *s)
+{
+    uv_close((uv_handle_t *)&s->sigterm, NULL);
+    uv_close((uv_handle_t *)&s->sigint, NULL);
+    uv_close((uv_handle_t *)&s->drain, NULL);
+    httpd_close(s->httpd);
+    http_client_close(s->http);
+    kv_close(s->kv);
+    db_close(s->db);
+    s->httpd = NULL;
+}
+
+/* Checks every 20 ms whether in-flight work has finished, or the deadline has passed. */
+static void on_drain_tick(uv_timer_t *t)
+{
+    server_t *s = t->data;
+    size_t http_in = httpd_inflight(s->httpd), pg = db_pending(s->db), redis = kv_pending(s->kv),
+           out = http_client_pending(s->http);
+    int idle = http_in == 0 && pg == 0 && redis == 0 && out == 0;
+    if (!idle && uv_now(s->loop) < s->drain_deadline)
+        return;
+    if (!idle)
+        log_warn("server", "shutdown deadline passed with work in flight: http_in=%zu postgres=%zu redis=%zu "
+                 "http_out=%zu", http_in, pg, redis, out);
+    else
+        log_info("server", "drained; exiting");
+    uv_timer_stop(t);
+    server_close(s);
+}
+
+/* SIGTERM/SIGINT: stop taking work, then drain. A second signal exits at once. */
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    server_t *s = sig->data;
+    if (s->draining) {
+        log_warn("server", "second signal: exiting now");
+        _exit(1);
+    }
+    s->draining = 1;
+    log_info("server", "signal %d: draining (up to %d ms)", signum, s->cfg->shutdown_timeout_ms);
+    httpd_stop(s->httpd);
+    s->drain_deadline = uv_now(s->loop) + (uint64_t)s->cfg->shutdown_timeout_ms;
+    uv_timer_start(&s->drain, on_drain_tick, 0, 20);
+}
+
+/* ---------------------------------------------------------------- run */
+
+int server_run(const cfg_t *cfg)
+{
+    signal(SIGPIPE, SIG_IGN);
+    server_t s = {0};
+    char err[512], masked[512];
+    s.cfg = cfg;
+    s.started = metrics_now();
+    s.loop = malloc(sizeof *s.loop);
+    uv_loop_init(s.loop);
+
+    /* a schema check now, before serving; a database that is down only delays readiness */
+    int rc = migrate_check(cfg->database_url, migrate_builtin, err, sizeof err);
+    if (rc == KB_ERR_STATE) {
+        fprintf(stderr, "kabinetd: %s\n", err);
+        return 3;
+    }
+    if (rc == KB_ERR_NOTCONN)
+        log_warn("server", "database not reachable at start (%s); serving, not ready until it is", err);
+
+    db_options_t dbo = {cfg->database_url, cfg->database_pool, cfg->database_pipeline, cfg->database_prepared,
+                        cfg->database_timeout_ms};
+    if ((rc = db_new(s.loop, &dbo, &s.db, err, sizeof err)) != 0) {
+        fprintf(stderr, "kabinetd: KABINET_DATABASE_URL: %s\n", err);
+        return 2;
+    }
+    if ((rc = kv_new(s.loop, cfg->redis_url, cfg->redis_timeout_ms, &s.kv)) != 0) {
+        fprintf(stderr, "kabinetd: KABINET_REDIS_URL must be redis://[:password@]IP[:port][/db]\n");
+        return 2;
+    }
+    http_client_new(s.loop, cfg->http_out_max_host_conns, cfg->http_out_timeout_ms, &s.http);
+    httpd_new(s.loop, cfg->http_host, cfg->http_port, (size_t)cfg->http_max_body, &s.httpd);
+    httpd_route(s.httpd, "GET", "/healthz", on_healthz, &s);
+    httpd_route(s.httpd, "GET", "/readyz", on_readyz, &s);
+    httpd_route(s.httpd, "GET", "/metrics", on_metrics, &s);
+    if ((rc = httpd_start(s.httpd)) != 0) {
+        fprintf(stderr, "kabinetd: cannot listen on %s (KABINET_HTTP_LISTEN): %s\n", cfg->http_listen, uv_strerror(rc));
+        return 2;
+    }
+    db_start(s.db);
+    kv_start(s.kv);
+
+    uv_signal_init(s.loop, &s.sigterm);
+    uv_signal_init(s.loop, &s.sigint);
+    s.sigterm.data = s.sigint.data = &s;
+    uv_signal_start(&s.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&s.sigint, on_signal, SIGINT);
+    uv_timer_init(s.loop, &s.drain);
+    s.drain.data = &s;
+
+    log_mask_url(cfg->database_url, masked, sizeof masked);
+    log_info("server", "kabinetd listening on http://%s:%d (postgres %s, pool %d)", cfg->http_host,
+             httpd_port(s.httpd), masked, cfg->database_pool);
+    uv_run(s.loop, UV_RUN_DEFAULT);
+    uv_walk(s.loop, close_walk, NULL);
+    uv_run(s.loop, UV_RUN_DEFAULT);
+    uv_loop_close(s.loop);
+    free(s.loop);
+    return 0;
+}
