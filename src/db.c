@@ -560,7 +560,11 @@ static int resolve_host(PQconninfoOption *opts, char **hostaddr, char *errbuf, s
             addr = o->val;
     }
     *hostaddr = NULL;
-    if (!host || addr || host[0] == '/' || strchr(host, ','))
+    if (addr) {
+        *hostaddr = strdup(addr);
+        return 0;
+    }
+    if (!host || host[0] == '/' || strchr(host, ','))
         return 0;
     unsigned char tmp[16];
     if (inet_pton(AF_INET, host, tmp) == 1 || inet_pton(AF_INET6, host, tmp) == 1) {

@@ -283,7 +283,11 @@ int http_request(http_client_t *hc, const http_request_t *req, http_cb cb, void 
     for (const char *const *h = req->headers; h && *h; h++)
         x->headers = curl_slist_append(x->headers, *h);
     if (req->body) {
-        x->headers = curl_slist_append(x->headers, "Expect:");
+        int has_expect = 0;
+        for (const char *const *h = req->headers; h && *h; h++)
+            has_expect |= strncasecmp(*h, "Expect:", 7) == 0;
+        if (!has_expect) /* no 100-continue round trip unless the caller asks for one */
+            x->headers = curl_slist_append(x->headers, "Expect:");
         x->body = malloc(req->body_len ? req->body_len : 1);
         if (!x->body) {
             curl_easy_cleanup(e);

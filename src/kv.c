@@ -251,7 +251,8 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
     kv_cb cb = q->cb;
     void *data = q->data;
     req_free(q);
-    cb(err, err == 0 || err == KB_ERR_IO ? reply : NULL, data);
+    if (cb)
+        cb(err, err == 0 || err == KB_ERR_IO ? reply : NULL, data);
 }
 
 /* A health check: PING through the same pipeline, so it is subject to the same deadline. */

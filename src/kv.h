@@ -20,7 +20,8 @@
 
 typedef struct kv_s kv_t;
 
-/* reply is valid only during the callback; it is NULL when err is not 0 or KB_ERR_IO (an error reply). */
+/* reply is valid only during the callback; it is NULL when err is not 0 or KB_ERR_IO (an error reply). A NULL
+ * callback sends the command without waiting for its answer. */
 typedef void (*kv_cb)(int err, const redisReply *reply, void *data);
 
 /* A Lua script known by its SHA1; loaded into Redis lazily (EVALSHA, then EVAL when Redis answers NOSCRIPT). */

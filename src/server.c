@@ -214,19 +214,11 @@ int server_run(const cfg_t *cfg)
     signal(SIGPIPE, SIG_IGN);
     server_t s = {0};
     char err[512], masked[512];
+    int rc;
     s.cfg = cfg;
     s.started = metrics_now();
     s.loop = malloc(sizeof *s.loop);
     uv_loop_init(s.loop);
-
-    /* a schema check now, before serving; a database that is down only delays readiness */
-    int rc = migrate_check(cfg->database_url, migrate_builtin, err, sizeof err);
-    if (rc == KB_ERR_STATE) {
-        fprintf(stderr, "kabinetd: %s\n", err);
-        return 3;
-    }
-    if (rc == KB_ERR_NOTCONN)
-        log_warn("server", "database not reachable at start (%s); serving, not ready until it is", err);
 
     db_options_t dbo = {cfg->database_url, cfg->database_pool, cfg->database_pipeline, cfg->database_prepared,
                         cfg->database_timeout_ms};
@@ -238,6 +230,15 @@ int server_run(const cfg_t *cfg)
         fprintf(stderr, "kabinetd: KABINET_REDIS_URL must be redis://[:password@]IP[:port][/db]\n");
         return 2;
     }
+    /* a schema check now, before serving; a database that is down only delays readiness */
+    rc = migrate_check(cfg->database_url, migrate_builtin, err, sizeof err);
+    if (rc == KB_ERR_STATE) {
+        fprintf(stderr, "kabinetd: %s\n", err);
+        return 3;
+    }
+    if (rc == KB_ERR_NOTCONN)
+        log_warn("server", "database not reachable at start (%s); serving, not ready until it is", err);
+
     http_client_new(s.loop, cfg->http_out_max_host_conns, cfg->http_out_timeout_ms, &s.http);
     httpd_new(s.loop, cfg->http_host, cfg->http_port, (size_t)cfg->http_max_body, &s.httpd);
     httpd_route(s.httpd, "GET", "/healthz", on_healthz, &s);

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Bad configuration stops kabinetd at start with exactly one clear line naming the variable, exit code 2, and
+# never the value of a secret.
+set -uo pipefail
+fails=0
+check() { # name, expected text, env assignments...
+  local name=$1 want=$2; shift 2
+  local out rc
+  out=$(env -i PATH="$PATH" "$@" "$KABINETD" serve 2>&1 </dev/null); rc=$?
+  local lines; lines=$(printf '%s\n' "$out" | grep -c .)
+  if [ "$rc" -ne 2 ] || [ "$lines" -ne 1 ] || ! grep -qF -- "$want" <<<"$out" || grep -q s3cret <<<"$out"; then
+    echo "FAIL $name: rc=$rc lines=$lines out=$out"; fails=$((fails + 1))
+  else
+    echo "ok   $name: $out"
+  fi
+}
+R=KABINET_REDIS_URL=redis://127.0.0.1:1
+D=KABINET_DATABASE_URL=postgresql://kb:s3cret@127.0.0.1:1/kb
+check "missing database url" "KABINET_DATABASE_URL is not set" "$R"
+check "missing redis url" "KABINET_REDIS_URL is not set" "$D"
+check "port not a number" "KABINET_HTTP_LISTEN must be IP:PORT" "$D" "$R" KABINET_HTTP_LISTEN=127.0.0.1:eighty
+check "pool out of range" "KABINET_DATABASE_POOL must be a whole number from 1 to 256" "$D" "$R" KABINET_DATABASE_POOL=-3
+check "unreadable file" "KABINET_DATABASE_URL_FILE: cannot read the file /nonexistent/secret" "$R" KABINET_DATABASE_URL_FILE=/nonexistent/secret
+check "malformed database url" "the database connection string is malformed" "$R" "KABINET_DATABASE_URL=host=x port"
+check "redis url with a name" "KABINET_REDIS_URL must be redis://" "$D" "KABINET_REDIS_URL=redis://:s3cret@some-host:6379"
+check "bad level" "KABINET_LOG_LEVEL must be" "$D" "$R" KABINET_LOG_LEVEL=loud
+check "bad env" "KABINET_ENV must be development or production" "$D" "$R" KABINET_ENV=staging
+echo "$((9 - fails)) passed, $fails failed"
+[ "$fails" -eq 0 ]

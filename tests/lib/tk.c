@@ -1,0 +1,128 @@
+/* tk.c — the test kit (see tk.h). */
+#include <stdarg.h>
+#include <setjmp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <libpq-fe.h>
+#include "tk.h"
+
+static char current_db[128];
+static char current_conninfo[256];
+
+static int env_int(const char *name, int def)
+{
+    const char *v = getenv(name);
+    return v && *v ? atoi(v) : def;
+}
+
+int tk_redis_port(void) { return env_int("KB_TEST_REDIS_PORT", 16379); }
+
+const char *tk_redis_url(void)
+{
+    static char url[64];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", tk_redis_port());
+    return url;
+}
+
+const char *tk_pg_conninfo(const char *dbname)
+{
+    static char ci[256];
+    snprintf(ci, sizeof ci, "hostaddr=127.0.0.1 port=%d user=postgres dbname=%s connect_timeout=5",
+             env_int("KB_TEST_PG_PORT", 15432), dbname);
+    return ci;
+}
+
+/* Runs sql on the maintenance database; fails the test on error. */
+static void admin(const char *sql)
+{
+    PGconn *pg = PQconnectdb(tk_pg_conninfo("postgres"));
+    if (PQstatus(pg) != CONNECTION_OK)
+        fail_msg("cannot reach the test PostgreSQL: %s", PQerrorMessage(pg));
+    PGresult *r = PQexec(pg, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(pg);
+}
+
+const char *tk_db_create(const char *name, int empty)
+{
+    char sql[256];
+    snprintf(current_db, sizeof current_db, "t_%s_%d", name, (int)getpid());
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", current_db);
+    admin(sql);
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s TEMPLATE %s", current_db, empty ? "template0" : "kb_template");
+    admin(sql);
+    snprintf(current_conninfo, sizeof current_conninfo, "%s", tk_pg_conninfo(current_db));
+    return current_conninfo;
+}
+
+void tk_db_drop(void)
+{
+    char sql[256];
+    if (!current_db[0])
+        return;
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", current_db);
+    admin(sql);
+    current_db[0] = 0;
+}
+
+const char *tk_db_value(const char *sql)
+{
+    static char value[1024];
+    PGconn *pg = PQconnectdb(current_conninfo);
+    if (PQstatus(pg) != CONNECTION_OK) {
+        PQfinish(pg);
+        return NULL;
+    }
+    PGresult *r = PQexec(pg, sql);
+    ExecStatusType st = PQresultStatus(r);
+    const char *out = NULL;
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+        snprintf(value, sizeof value, "%s", st == PGRES_TUPLES_OK && PQntuples(r) ? PQgetvalue(r, 0, 0) : "");
+        out = value;
+    }
+    PQclear(r);
+    PQfinish(pg);
+    return out;
+}
+
+static void on_guard(uv_timer_t *t) { *(int *)t->data = 1; }
+
+int tk_run_until(uv_loop_t *loop, volatile int *flag, int timeout_ms)
+{
+    uv_timer_t guard;
+    int expired = 0;
+    uv_timer_init(loop, &guard);
+    guard.data = &expired;
+    uv_timer_start(&guard, on_guard, (uint64_t)timeout_ms, 0);
+    while (!*flag && !expired)
+        uv_run(loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&guard, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    return *flag != 0;
+}
+
+void tk_run_for(uv_loop_t *loop, int ms)
+{
+    int never = 0;
+    tk_run_until(loop, &never, ms);
+}
+
+static void close_cb(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+void tk_loop_close(uv_loop_t *loop)
+{
+    uv_run(loop, UV_RUN_NOWAIT);
+    uv_walk(loop, close_cb, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
+}

@@ -1,0 +1,30 @@
+/* tk.h — test kit: the servers the test run started, fresh databases, and running the loop until something
+ * happens. Integration tests find Redis and PostgreSQL through KB_TEST_REDIS_PORT and KB_TEST_PG_PORT, which
+ * ctest sets from the harness fixture (tests/harness.sh). */
+#ifndef KB_TK_H
+#define KB_TK_H
+
+#include <uv.h>
+
+/* "redis://127.0.0.1:PORT" of the test Redis. */
+const char *tk_redis_url(void);
+/* The test Redis port. */
+int tk_redis_port(void);
+/* A libpq conninfo for database name on the test cluster. */
+const char *tk_pg_conninfo(const char *dbname);
+/* Creates a fresh database for this test from the migrated template (or empty when empty is 1) and returns its
+ * conninfo (static storage). Fails the test when it cannot. */
+const char *tk_db_create(const char *name, int empty);
+/* Drops the database made by tk_db_create. */
+void tk_db_drop(void);
+/* Runs one synchronous statement on the test database (setup and checks); returns the first value or "" in a
+ * static buffer, or NULL on error. */
+const char *tk_db_value(const char *sql);
+/* Runs the loop until *flag becomes non-zero or timeout_ms passes; returns 1 when the flag was set. */
+int tk_run_until(uv_loop_t *loop, volatile int *flag, int timeout_ms);
+/* Runs the loop for ms milliseconds. */
+void tk_run_for(uv_loop_t *loop, int ms);
+/* Closes every handle left on the loop and closes the loop (for sanitizer-clean exits). */
+void tk_loop_close(uv_loop_t *loop);
+
+#endif
