@@ -209,12 +209,30 @@ static void on_signal(uv_signal_t *sig, int signum)
 
 /* ---------------------------------------------------------------- run */
 
+/* Closes whatever modules exist and runs the loop until every handle has closed, then frees the loop. */
+static void server_teardown(server_t *s)
+{
+    if (s->httpd)
+        httpd_close(s->httpd);
+    if (s->http)
+        http_client_close(s->http);
+    if (s->kv)
+        kv_close(s->kv);
+    if (s->db)
+        db_close(s->db);
+    uv_run(s->loop, UV_RUN_NOWAIT);
+    uv_walk(s->loop, close_walk, NULL);
+    uv_run(s->loop, UV_RUN_DEFAULT);
+    uv_loop_close(s->loop);
+    free(s->loop);
+}
+
 int server_run(const cfg_t *cfg)
 {
     signal(SIGPIPE, SIG_IGN);
     server_t s = {0};
     char err[512], masked[512];
-    int rc;
+    int rc, exit_code = 2;
     s.cfg = cfg;
     s.started = metrics_now();
     s.loop = malloc(sizeof *s.loop);
@@ -222,23 +240,23 @@ int server_run(const cfg_t *cfg)
 
     db_options_t dbo = {cfg->database_url, cfg->database_pool, cfg->database_pipeline, cfg->database_prepared,
                         cfg->database_timeout_ms};
-    if ((rc = db_new(s.loop, &dbo, &s.db, err, sizeof err)) != 0) {
+    if (db_new(s.loop, &dbo, &s.db, err, sizeof err) != 0) {
         fprintf(stderr, "kabinetd: KABINET_DATABASE_URL: %s\n", err);
-        return 2;
+        goto fail;
     }
-    if ((rc = kv_new(s.loop, cfg->redis_url, cfg->redis_timeout_ms, &s.kv)) != 0) {
+    if (kv_new(s.loop, cfg->redis_url, cfg->redis_timeout_ms, &s.kv) != 0) {
         fprintf(stderr, "kabinetd: KABINET_REDIS_URL must be redis://[:password@]IP[:port][/db]\n");
-        return 2;
+        goto fail;
     }
     /* a schema check now, before serving; a database that is down only delays readiness */
     rc = migrate_check(cfg->database_url, migrate_builtin, err, sizeof err);
     if (rc == KB_ERR_STATE) {
         fprintf(stderr, "kabinetd: %s\n", err);
-        return 3;
+        exit_code = 3;
+        goto fail;
     }
     if (rc == KB_ERR_NOTCONN)
         log_warn("server", "database not reachable at start (%s); serving, not ready until it is", err);
-
     http_client_new(s.loop, cfg->http_out_max_host_conns, cfg->http_out_timeout_ms, &s.http);
     httpd_new(s.loop, cfg->http_host, cfg->http_port, (size_t)cfg->http_max_body, &s.httpd);
     httpd_route(s.httpd, "GET", "/healthz", on_healthz, &s);
@@ -246,7 +264,7 @@ int server_run(const cfg_t *cfg)
     httpd_route(s.httpd, "GET", "/metrics", on_metrics, &s);
     if ((rc = httpd_start(s.httpd)) != 0) {
         fprintf(stderr, "kabinetd: cannot listen on %s (KABINET_HTTP_LISTEN): %s\n", cfg->http_listen, uv_strerror(rc));
-        return 2;
+        goto fail;
     }
     db_start(s.db);
     kv_start(s.kv);
@@ -268,4 +286,8 @@ int server_run(const cfg_t *cfg)
     uv_loop_close(s.loop);
     free(s.loop);
     return 0;
+
+fail:
+    server_teardown(&s);
+    return exit_code;
 }
