@@ -49,6 +49,20 @@ static const cfg_var_t cfg_vars[] = {
      "Outbound connections to one host at most (more are queued by libcurl)."},
     {"KABINET_SHUTDOWN_TIMEOUT_MS", CFG_INT, "10000", 0, 0, 600000, OFF(shutdown_timeout_ms),
      "On SIGTERM/SIGINT: how long to finish in-flight work before exiting anyway."},
+    {"KABINET_ENGINE_CONCURRENCY", CFG_INT, "256", 0, 1, 100000, OFF(engine_concurrency),
+     "Conversations one process handles at once (events of one conversation always go one at a time)."},
+    {"KABINET_LEASE_MS", CFG_INT, "5000", 0, 500, 600000, OFF(lease_ms),
+     "A conversation's lease: the longest a crashed process can hold up its conversations."},
+    {"KABINET_STATE_TTL_S", CFG_INT, "2592000", 0, 60, 31536000, OFF(state_ttl_s),
+     "A conversation's state lives this long after its last event (sliding; 30 days)."},
+    {"KABINET_STEP_TTL_S", CFG_INT, "3600", 0, 10, 31536000, OFF(step_ttl_s),
+     "An unfinished step (a half-typed reading, say) resets after this long without events."},
+    {"KABINET_DEDUPE_IDS", CFG_INT, "32", 0, 1, 1024, OFF(dedupe_ids),
+     "Recent external ids remembered per conversation to drop redelivered updates."},
+    {"KABINET_DEDUPE_TTL_S", CFG_INT, "86400", 0, 60, 2592000, OFF(dedupe_ttl_s),
+     "How long those ids are remembered after the conversation's last event."},
+    {"KABINET_LOCAL_CHANNEL", CFG_BOOL, "off", 0, 0, 1, OFF(local_channel),
+     "The local channel (`POST /local/events`, `GET /local/replies`) for development and tests; refused in production."},
     {"KABINET_LOG_LEVEL", CFG_STR, "info", 0, 0, 0, OFF(log_level_name), "`debug`, `info`, `warn` or `error`."},
 };
 
@@ -180,6 +194,14 @@ int cfg_load(cfg_t *cfg, char *err, size_t errlen)
         return KB_ERR_INVAL;
     }
     cfg->production = !strcmp(cfg->env, "production");
+    if (cfg->production && cfg->local_channel) {
+        snprintf(err, errlen, "KABINET_LOCAL_CHANNEL must be off when KABINET_ENV is production");
+        return KB_ERR_INVAL;
+    }
+    if (cfg->production && getenv("KABINET_KILL_AT")) {
+        snprintf(err, errlen, "KABINET_KILL_AT (a crash-test hook) must not be set when KABINET_ENV is production");
+        return KB_ERR_INVAL;
+    }
     if (log_parse_level(cfg->log_level_name, &cfg->log_level)) {
         snprintf(err, errlen, "KABINET_LOG_LEVEL must be debug, info, warn or error, not \"%s\"", cfg->log_level_name);
         return KB_ERR_INVAL;

@@ -27,6 +27,13 @@ typedef struct cfg_s {
     int http_out_timeout_ms;      /* KABINET_HTTP_OUT_TIMEOUT_MS */
     int http_out_max_host_conns;  /* KABINET_HTTP_OUT_MAX_HOST_CONNECTIONS */
     int shutdown_timeout_ms;      /* KABINET_SHUTDOWN_TIMEOUT_MS */
+    int engine_concurrency;       /* KABINET_ENGINE_CONCURRENCY */
+    int lease_ms;                 /* KABINET_LEASE_MS */
+    int state_ttl_s;              /* KABINET_STATE_TTL_S */
+    int step_ttl_s;               /* KABINET_STEP_TTL_S */
+    int dedupe_ids;               /* KABINET_DEDUPE_IDS */
+    int dedupe_ttl_s;             /* KABINET_DEDUPE_TTL_S */
+    int local_channel;            /* KABINET_LOCAL_CHANNEL */
     char *log_level_name;         /* KABINET_LOG_LEVEL */
     log_level_t log_level;
 } cfg_t;

@@ -1,4 +1,5 @@
-# Writes OUT: a C file with every migration of FILES as { version, name, sql } in order.
+# Writes OUT: a C file with every migration of FILES ('|'-separated) as { version, name, sql } in order.
+string(REPLACE "|" ";" FILES "${FILES}")
 set(body "/* generated from sql/ by src/embed_sql.cmake; do not edit */\n#include \"migrate.h\"\n")
 set(table "")
 set(i 0)

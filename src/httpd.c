@@ -32,6 +32,7 @@ struct httpd_s {
     httpd_route_t routes[HTTPD_MAX_ROUTES];
     int nroutes;
     size_t inflight;
+    size_t conns;              /* connections open */
     metrics_series_t *m_latency, *m_status[6];
 };
 
@@ -160,17 +161,31 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
 /* ---------------------------------------------------------------- accepting */
 
-static void on_conn_closed(uv_handle_t *h) { free(h); }
+/* A client connection: the libuv handle first (h2o hands it back to the close callback), then its server. */
+typedef struct {
+    uv_tcp_t tcp;
+    httpd_t *srv;
+} httpd_conn_t;
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    httpd_conn_t *c = (httpd_conn_t *)h;
+    c->srv->conns--;
+    free(c);
+}
 
 static void on_accept(uv_stream_t *listener, int status)
 {
     httpd_t *h = listener->data;
     if (status != 0)
         return;
-    uv_tcp_t *conn = malloc(sizeof *conn);
-    if (!conn)
+    httpd_conn_t *c = malloc(sizeof *c);
+    if (!c)
         return;
+    uv_tcp_t *conn = &c->tcp;
+    c->srv = h;
     uv_tcp_init(h->loop, conn);
+    h->conns++;
     if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
         uv_close((uv_handle_t *)conn, on_conn_closed);
         return;
@@ -267,12 +282,16 @@ void httpd_stop(httpd_t *h)
 static void on_close_timer(uv_handle_t *t)
 {
     httpd_t *h = t->data;
+    /* h2o 2.2 cannot close keep-alive connections itself, and disposing its context under them asserts: with
+     * connections still open (only at process exit) its state is left to the exit */
+    free(t);
+    if (h->conns > 0)
+        return;
     h2o_context_dispose(&h->ctx);
     h2o_config_dispose(&h->config);
     for (int i = 0; i < h->nroutes; i++)
         free(h->routes[i].path);
     free(h);
-    free(t);
 }
 
 void httpd_close(httpd_t *h)

@@ -26,6 +26,13 @@ int keys_global(char *buf, size_t size, const char *name)
     return n < 0 || (size_t)n >= size ? KB_ERR_INVAL : n;
 }
 
+/* "kb:{sched}:what" */
+int keys_sched(char *buf, size_t size, const char *what)
+{
+    int n = snprintf(buf, size, "kb:{sched}:%s", what);
+    return n < 0 || (size_t)n >= size ? KB_ERR_INVAL : n;
+}
+
 /* The Redis Cluster rule (cluster spec, "hash tags"). */
 void keys_tag(const char *key, size_t len, const char **tag, size_t *taglen)
 {

@@ -24,6 +24,8 @@ typedef enum {
 int keys_conv(char *buf, size_t size, const char *conv, keys_kind_t kind);
 /* Writes a global key with its own tag: "kb:{<name>}". */
 int keys_global(char *buf, size_t size, const char *name);
+/* Writes a scheduler key: "kb:{sched}:<what>" (what: "ready", "timers"). */
+int keys_sched(char *buf, size_t size, const char *what);
 /* The hash tag of key as Redis Cluster computes it: the text between the first '{' and the next '}' when that is
  * not empty, else the whole key. */
 void keys_tag(const char *key, size_t len, const char **tag, size_t *taglen);

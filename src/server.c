@@ -5,11 +5,14 @@
 #include <string.h>
 #include <unistd.h>
 #include <uv.h>
+#include "core.h"
 #include "db.h"
+#include "engine.h"
 #include "err.h"
 #include "http_client.h"
 #include "httpd.h"
 #include "kv.h"
+#include "local.h"
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
@@ -22,6 +25,8 @@ typedef struct {
     db_t *db;
     http_client_t *http;
     httpd_t *httpd;
+    engine_t *engine;
+    local_t *local;
     uv_signal_t sigterm, sigint;
     uv_timer_t drain;
     uint64_t drain_deadline;
@@ -164,6 +169,11 @@ static void close_walk(uv_handle_t *h, void *arg)
 /* Closes every module; whatever handles are left (idle keep-alive connections) are closed too. */
 static void server_close(server_t *s)
 {
+    if (s->local)
+        local_close(s->local);
+    engine_close(s->engine);
+    s->local = NULL;
+    s->engine = NULL;
     uv_close((uv_handle_t *)&s->sigterm, NULL);
     uv_close((uv_handle_t *)&s->sigint, NULL);
     uv_close((uv_handle_t *)&s->drain, NULL);
@@ -179,17 +189,21 @@ static void on_drain_tick(uv_timer_t *t)
 {
     server_t *s = t->data;
     size_t http_in = httpd_inflight(s->httpd), pg = db_pending(s->db), redis = kv_pending(s->kv),
-           out = http_client_pending(s->http);
-    int idle = http_in == 0 && pg == 0 && redis == 0 && out == 0;
+           out = http_client_pending(s->http), engine = engine_busy(s->engine),
+           sender = s->local ? outbox_busy(local_outbox(s->local)) : 0;
+    int idle = http_in == 0 && pg == 0 && redis == 0 && out == 0 && engine == 0 && sender == 0;
     if (!idle && uv_now(s->loop) < s->drain_deadline)
         return;
     if (!idle)
         log_warn("server", "shutdown deadline passed with work in flight: http_in=%zu postgres=%zu redis=%zu "
-                 "http_out=%zu", http_in, pg, redis, out);
+                 "http_out=%zu engine=%zu outbox=%zu", http_in, pg, redis, out, engine, sender);
     else
         log_info("server", "drained; exiting");
     uv_timer_stop(t);
     server_close(s);
+    /* h2o keeps timers of its own while keep-alive connections are open: leave the loop here; server_run closes
+     * every handle that is left */
+    uv_stop(s->loop);
 }
 
 /* SIGTERM/SIGINT: stop taking work, then drain. A second signal exits at once. */
@@ -203,15 +217,30 @@ static void on_signal(uv_signal_t *sig, int signum)
     s->draining = 1;
     log_info("server", "signal %d: draining (up to %d ms)", signum, s->cfg->shutdown_timeout_ms);
     httpd_stop(s->httpd);
+    engine_stop(s->engine);
+    if (s->local)
+        outbox_stop(local_outbox(s->local));
     s->drain_deadline = uv_now(s->loop) + (uint64_t)s->cfg->shutdown_timeout_ms;
     uv_timer_start(&s->drain, on_drain_tick, 0, 20);
 }
 
 /* ---------------------------------------------------------------- run */
 
+/* After a commit that wrote replies: wake that channel's sender. */
+static void kick_sender(void *ctx, const char *channel)
+{
+    server_t *s = ctx;
+    if (s->local && !strcmp(channel, "local"))
+        outbox_kick(local_outbox(s->local));
+}
+
 /* Closes whatever modules exist and runs the loop until every handle has closed, then frees the loop. */
 static void server_teardown(server_t *s)
 {
+    if (s->local)
+        local_close(s->local);
+    if (s->engine)
+        engine_close(s->engine);
     if (s->httpd)
         httpd_close(s->httpd);
     if (s->http)
@@ -262,12 +291,22 @@ int server_run(const cfg_t *cfg)
     httpd_route(s.httpd, "GET", "/healthz", on_healthz, &s);
     httpd_route(s.httpd, "GET", "/readyz", on_readyz, &s);
     httpd_route(s.httpd, "GET", "/metrics", on_metrics, &s);
+    engine_options_t eo = {cfg->engine_concurrency, cfg->lease_ms, cfg->state_ttl_s, cfg->step_ttl_s,
+                           cfg->dedupe_ids, cfg->dedupe_ttl_s};
+    engine_new(s.loop, s.kv, s.db, &eo, &s.engine);
+    engine_add_dialog(s.engine, &dlg_demo);
+    core_demo_register();
+    if (cfg->local_channel) {
+        local_new(s.loop, s.httpd, s.engine, s.db, &s.local);
+        engine_set_outbox_hook(s.engine, kick_sender, &s);
+    }
     if ((rc = httpd_start(s.httpd)) != 0) {
         fprintf(stderr, "kabinetd: cannot listen on %s (KABINET_HTTP_LISTEN): %s\n", cfg->http_listen, uv_strerror(rc));
         goto fail;
     }
     db_start(s.db);
     kv_start(s.kv);
+    engine_start(s.engine);
 
     uv_signal_init(s.loop, &s.sigterm);
     uv_signal_init(s.loop, &s.sigint);

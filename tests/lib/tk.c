@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 #include <libpq-fe.h>
 #include "tk.h"
@@ -125,4 +128,54 @@ void tk_loop_close(uv_loop_t *loop)
     uv_walk(loop, close_cb, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     uv_loop_close(loop);
+}
+
+const char *tk_db_conninfo(void) { return current_conninfo; }
+
+int tk_kabinetd_start(int http_port, const char *const *env, const char *logfile)
+{
+    const char *bin = getenv("KABINETD");
+    if (!bin)
+        fail_msg("KABINETD is not set");
+    pid_t pid = fork();
+    if (pid == 0) {
+        char listen[64];
+        snprintf(listen, sizeof listen, "127.0.0.1:%d", http_port);
+        setenv("KABINET_DATABASE_URL", current_conninfo, 1);
+        setenv("KABINET_REDIS_URL", tk_redis_url(), 1);
+        setenv("KABINET_HTTP_LISTEN", listen, 1);
+        setenv("KABINET_LOCAL_CHANNEL", "on", 1);
+        for (const char *const *e = env; e && *e; e++)
+            putenv(strdup(*e));
+        int fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) { /* stdout too: a child must not hold the test runner's pipe open */
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        execl(bin, bin, "serve", (char *)NULL);
+        _exit(127);
+    }
+    return (int)pid;
+}
+
+int tk_wait_ready(int port, int timeout_ms)
+{
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "curl -sf -o /dev/null -m 1 http://127.0.0.1:%d/readyz", port);
+    for (int waited = 0; waited < timeout_ms; waited += 50) {
+        if (system(cmd) == 0)
+            return 1;
+        usleep(50 * 1000);
+    }
+    return 0;
+}
+
+int tk_stop(int pid, int sig)
+{
+    int status;
+    if (pid <= 0)
+        return -1;
+    kill(pid, sig);
+    return waitpid(pid, &status, 0) == pid ? status : -1;
 }

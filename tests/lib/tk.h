@@ -24,6 +24,15 @@ const char *tk_db_value(const char *sql);
 int tk_run_until(uv_loop_t *loop, volatile int *flag, int timeout_ms);
 /* Runs the loop for ms milliseconds. */
 void tk_run_for(uv_loop_t *loop, int ms);
+/* Starts `kabinetd serve` on http_port against the current test database and the test Redis, with extra
+ * environment entries ("NAME=value", NULL-terminated, may be NULL); stderr goes to logfile. Returns the pid. */
+int tk_kabinetd_start(int http_port, const char *const *env, const char *logfile);
+/* Waits until http://127.0.0.1:port/readyz answers 200 (or timeout_ms); returns 1 when it did. */
+int tk_wait_ready(int port, int timeout_ms);
+/* Sends sig and waits for the process; returns its exit status as from waitpid, or -1. */
+int tk_stop(int pid, int sig);
+/* The current test database's conninfo. */
+const char *tk_db_conninfo(void);
 /* Closes every handle left on the loop and closes the loop (for sanitizer-clean exits). */
 void tk_loop_close(uv_loop_t *loop);
 

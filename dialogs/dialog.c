@@ -1,0 +1,75 @@
+/* dialog.c — helpers every dialog uses to build its result (see dialog.h). Pure: no I/O. */
+#include <string.h>
+#include <stdio.h>
+#include "dialog.h"
+
+static const char *const kind_names[EV__COUNT] = {"text", "command", "button", "contact", "photo", "document",
+                                                  "timeout", "core_result"};
+
+const char *dlg_kind_name(dlg_event_kind_t k) { return k < EV__COUNT ? kind_names[k] : "unknown"; }
+
+int dlg_kind_parse(const char *s)
+{
+    for (int i = 0; s && i < EV__COUNT; i++)
+        if (!strcmp(s, kind_names[i]))
+            return i;
+    return -1;
+}
+
+void dlg_result_init(dlg_result_t *out, const dlg_state_t *st)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->step, sizeof out->step, "%s", st->step ? st->step : "");
+    out->keep = st->keep ? cJSON_Duplicate(st->keep, 1) : cJSON_CreateObject();
+    out->data = st->data ? cJSON_Duplicate(st->data, 1) : cJSON_CreateObject();
+    out->effects = cJSON_CreateArray();
+}
+
+void dlg_result_free(dlg_result_t *out)
+{
+    cJSON_Delete(out->keep);
+    cJSON_Delete(out->data);
+    cJSON_Delete(out->effects);
+    memset(out, 0, sizeof *out);
+}
+
+cJSON *dlg_reply(dlg_result_t *out, const char *tmpl, cJSON *params, const char *const *buttons)
+{
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "type", "reply");
+    cJSON_AddStringToObject(e, "tmpl", tmpl);
+    cJSON_AddItemToObject(e, "params", params ? params : cJSON_CreateObject());
+    if (buttons) {
+        cJSON *b = cJSON_AddArrayToObject(e, "buttons");
+        for (const char *const *p = buttons; *p; p++)
+            cJSON_AddItemToArray(b, cJSON_CreateString(*p));
+    }
+    cJSON_AddItemToArray(out->effects, e);
+    return e;
+}
+
+void dlg_core(dlg_result_t *out, const char *op, cJSON *args)
+{
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "type", "core");
+    cJSON_AddStringToObject(e, "op", op);
+    cJSON_AddItemToObject(e, "args", args ? args : cJSON_CreateObject());
+    cJSON_AddItemToArray(out->effects, e);
+}
+
+void dlg_timeout(dlg_result_t *out, int ms)
+{
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "type", "timeout");
+    cJSON_AddNumberToObject(e, "after_ms", ms);
+    cJSON_AddItemToArray(out->effects, e);
+}
+
+void dlg_audit(dlg_result_t *out, const char *what, cJSON *details)
+{
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "type", "audit");
+    cJSON_AddStringToObject(e, "what", what);
+    cJSON_AddItemToObject(e, "details", details ? details : cJSON_CreateObject());
+    cJSON_AddItemToArray(out->effects, e);
+}

@@ -1,0 +1,940 @@
+/* engine.c — the dialog engine (see engine.h): intake, claiming and leases, the per-event pipeline
+ * (peek → dialog → transaction → compare-and-set → ack), step timeouts. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/rand.h>
+#include "core.h"
+#include "crash.h"
+#include "engine.h"
+#include "err.h"
+#include "keys.h"
+#include "log.h"
+#include "metrics.h"
+
+#define ENGINE_MAX_DIALOGS 16
+#define ENGINE_MAX_EFFECTS 32
+#define ENGINE_RETRY_MS 1000
+
+/* ---------------------------------------------------------------- scripts (each touches one hash tag) */
+
+/* dedupe and enqueue in one step: KEYS seen, queue; ARGV id, event, seen_max, seen_ttl_ms */
+static const char *const lua_intake =
+    "if redis.call('LPOS', KEYS[1], ARGV[1]) then return 0 end\n"
+    "redis.call('RPUSH', KEYS[2], ARGV[2])\n"
+    "redis.call('LPUSH', KEYS[1], ARGV[1])\n"
+    "redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[3]) - 1)\n"
+    "redis.call('PEXPIRE', KEYS[1], ARGV[4])\n"
+    "return 1\n";
+/* claim due members of a schedule set, hiding them until the claim score: KEYS set; ARGV now, claim_score, n */
+static const char *const lua_claim =
+    "local c = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))\n"
+    "for _, m in ipairs(c) do redis.call('ZADD', KEYS[1], ARGV[2], m) end\n"
+    "return c\n";
+/* remove a member only if it still carries our claim score: KEYS set; ARGV member, claim_score */
+static const char *const lua_unclaim =
+    "local s = redis.call('ZSCORE', KEYS[1], ARGV[1])\n"
+    "if s and tonumber(s) == tonumber(ARGV[2]) then redis.call('ZREM', KEYS[1], ARGV[1]) return 1 end\n"
+    "return 0\n";
+/* the queue head and the state, if the lease is ours: KEYS lease, queue, state; ARGV owner, lease_ms */
+static const char *const lua_peek =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end\n"
+    "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+    "local head = redis.call('LINDEX', KEYS[2], 0)\n"
+    "if not head then redis.call('DEL', KEYS[1]) return {0} end\n"
+    "return {1, head, redis.call('HGETALL', KEYS[3])}\n";
+/* compare-and-set of the state: KEYS state; ARGV expected, dialog, step, keep, data, last, updated, ttl_ms, until */
+static const char *const lua_cas =
+    "local v = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')\n"
+    "if v ~= tonumber(ARGV[1]) then return -1 end\n"
+    "redis.call('HSET', KEYS[1], 'dialog', ARGV[2], 'step', ARGV[3], 'keep', ARGV[4], 'data', ARGV[5],"
+    " 'version', v + 1, 'last', ARGV[6], 'updated', ARGV[7], 'until', ARGV[9])\n"
+    "redis.call('PEXPIRE', KEYS[1], ARGV[8])\n"
+    "return v + 1\n";
+/* the event leaves the queue if it is still the head and the lease ours: KEYS lease, queue; ARGV owner, id,
+ * lease_ms. Returns what is left (the lease is let go at 0), or -1 when the lease is not ours. */
+static const char *const lua_ack =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end\n"
+    "local head = redis.call('LINDEX', KEYS[2], 0)\n"
+    "if head and cjson.decode(head).id == ARGV[2] then redis.call('LPOP', KEYS[2]) end\n"
+    "local n = redis.call('LLEN', KEYS[2])\n"
+    "if n == 0 then redis.call('DEL', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[3]) end\n"
+    "return n\n";
+/* let go of a lease that is ours: KEYS lease; ARGV owner */
+static const char *const lua_release =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
+    "return 0\n";
+
+/* ---------------------------------------------------------------- types */
+
+typedef struct job_s job_t;
+
+struct engine_s {
+    uv_loop_t *loop;
+    kv_t *kv;
+    db_t *db;
+    engine_options_t opt;
+    const dlg_def_t *dialogs[ENGINE_MAX_DIALOGS];
+    int ndialogs;
+    kv_script_t s_intake, s_claim, s_unclaim, s_peek, s_cas, s_ack, s_release;
+    const db_stmt_t *q_applied_ins, *q_applied_get, *q_applied_set, *q_outbox_ins, *q_audit_ins;
+    uv_timer_t tick;
+    int claiming, timers_claiming, stopping, closed;
+    size_t jobs, intakes;
+    uint64_t last_timer_poll;
+    char owner[64], k_ready[32], k_timers[32];
+    engine_outbox_hook hook;
+    void *hook_ctx;
+    metrics_series_t *m_events, *m_dups, *m_latency, *m_conflicts, *m_failures, *m_stale;
+};
+
+struct job_s {
+    engine_t *e;
+    char conv[128], channel[32], score[48];
+    char k_lease[160], k_queue[160], k_state[160];
+    event_t ev;
+    int have_ev;
+    /* the state as read */
+    char dialog[48], step[48], last[160];
+    cJSON *keep, *data;
+    int64_t version;
+    /* the transition in progress */
+    const dlg_def_t *dlg;
+    dlg_result_t res;
+    int no_change;               /* a stale button or a refused event: replies only, state unchanged */
+    int fx, nreplies, stored;
+    db_txn_t *txn;
+    double started;
+    int64_t started_ms;
+};
+
+static void job_peek(job_t *j);
+static void job_fx_next(job_t *j);
+static void claim_tick(engine_t *e);
+
+/* ---------------------------------------------------------------- helpers */
+
+static int64_t now_ms(void)
+{
+    uv_timeval64_t tv;
+    uv_gettimeofday(&tv);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static uint32_t fnv1a(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h ? h : 1;
+}
+
+/* Runs a script with string arguments (keys first). */
+static int eval(engine_t *e, const kv_script_t *s, int nkeys, int argc, const char **argv, kv_cb cb, void *data)
+{
+    size_t lens[16];
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    return kv_eval(e->kv, s, nkeys, argc, argv, lens, cb, data);
+}
+
+static const dlg_def_t *find_dialog(engine_t *e, const char *name)
+{
+    for (int i = 0; i < e->ndialogs; i++)
+        if (!strcmp(e->dialogs[i]->name, name))
+            return e->dialogs[i];
+    return e->dialogs[0];
+}
+
+/* ---------------------------------------------------------------- job lifecycle */
+
+static job_t *job_new(engine_t *e, const char *conv, const char *score)
+{
+    job_t *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->e = e;
+    snprintf(j->conv, sizeof j->conv, "%s", conv);
+    snprintf(j->score, sizeof j->score, "%s", score);
+    size_t cl = strcspn(conv, ":");
+    snprintf(j->channel, sizeof j->channel, "%.*s", (int)(cl < sizeof j->channel ? cl : sizeof j->channel - 1), conv);
+    if (keys_conv(j->k_lease, sizeof j->k_lease, conv, KEY_LEASE) < 0 ||
+        keys_conv(j->k_queue, sizeof j->k_queue, conv, KEY_QUEUE) < 0 ||
+        keys_conv(j->k_state, sizeof j->k_state, conv, KEY_STATE) < 0) {
+        free(j);
+        return NULL;
+    }
+    e->jobs++;
+    return j;
+}
+
+/* Forgets the current event and transition (between two events of one conversation). */
+static void job_reset(job_t *j)
+{
+    if (j->have_ev)
+        event_free(&j->ev);
+    j->have_ev = 0;
+    cJSON_Delete(j->keep);
+    cJSON_Delete(j->data);
+    j->keep = j->data = NULL;
+    dlg_result_free(&j->res);
+    j->no_change = j->fx = j->nreplies = j->stored = 0;
+    j->txn = NULL;
+}
+
+static void job_end(job_t *j)
+{
+    engine_t *e = j->e;
+    job_reset(j);
+    free(j);
+    e->jobs--;
+    if (!e->stopping)
+        claim_tick(e);
+}
+
+
+/* Something failed (Postgres or Redis away, a conflict): let go of the lease and look again in a second. */
+static void job_retry(job_t *j, const char *why)
+{
+    engine_t *e = j->e;
+    metrics_inc(e->m_failures);
+    log_warn("engine", "conversation event will be retried: %s", why);
+    const char *rel[] = {j->k_lease, e->owner};
+    eval(e, &e->s_release, 1, 2, rel, NULL, NULL);
+    char score[32];
+    snprintf(score, sizeof score, "%lld", (long long)(now_ms() + ENGINE_RETRY_MS));
+    kv_command(e->kv, NULL, NULL, "ZADD %s %s %s", e->k_ready, score, j->conv);
+    job_end(j);
+}
+
+/* ---------------------------------------------------------------- ack and release */
+
+static void on_unclaimed(int err, const redisReply *r, void *data) { job_end(data); }
+
+static void on_ack(int err, const redisReply *r, void *data)
+{
+    job_t *j = data;
+    if (err || r->type != REDIS_REPLY_INTEGER) {
+        job_retry(j, "ack failed");
+        return;
+    }
+    metrics_inc(j->e->m_events);
+    metrics_observe(j->e->m_latency, metrics_now() - j->started);
+    job_reset(j);
+    if (r->integer > 0) {
+        job_peek(j);
+    } else if (r->integer == 0) { /* queue empty, lease let go: take the conversation off the ready set */
+        const char *a[] = {j->e->k_ready, j->conv, j->score};
+        if (eval(j->e, &j->e->s_unclaim, 1, 3, a, on_unclaimed, j) != 0)
+            job_end(j);
+    } else {
+        job_end(j); /* the lease went to another process: it goes on from here */
+    }
+}
+
+static void job_ack(job_t *j)
+{
+    engine_t *e = j->e;
+    char lease_ms[16];
+    snprintf(lease_ms, sizeof lease_ms, "%d", e->opt.lease_ms);
+    const char *a[] = {j->k_lease, j->k_queue, e->owner, j->ev.id, lease_ms};
+    if (eval(e, &e->s_ack, 2, 5, a, on_ack, j) != 0)
+        job_retry(j, "redis unavailable for ack");
+}
+
+/* ---------------------------------------------------------------- compare-and-set */
+
+/* Arms the step timeouts the transition asked for, tagged with the new version. */
+static void arm_timeouts(job_t *j, int64_t version)
+{
+    cJSON *fx;
+    cJSON_ArrayForEach(fx, j->res.effects)
+    {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(fx, "type");
+        const cJSON *ms = cJSON_GetObjectItemCaseSensitive(fx, "after_ms");
+        if (!cJSON_IsString(type) || strcmp(type->valuestring, "timeout") || !cJSON_IsNumber(ms))
+            continue;
+        char score[32], member[200];
+        snprintf(score, sizeof score, "%lld", (long long)(now_ms() + (int64_t)ms->valuedouble));
+        snprintf(member, sizeof member, "%s\x1f%lld", j->conv, (long long)version);
+        kv_command(j->e->kv, NULL, NULL, "ZADD %s %s %s", j->e->k_timers, score, member);
+    }
+}
+
+static void on_cas(int err, const redisReply *r, void *data)
+{
+    job_t *j = data;
+    if (err || r->type != REDIS_REPLY_INTEGER) {
+        job_retry(j, "state compare-and-set failed");
+        return;
+    }
+    if (r->integer < 0) { /* someone changed the state since we read it: run the event again on fresh state */
+        metrics_inc(j->e->m_conflicts);
+        job_reset(j);
+        job_peek(j);
+        return;
+    }
+    crash_point("after_cas");
+    arm_timeouts(j, r->integer);
+    job_ack(j);
+}
+
+/* Writes the transition's state to Redis, on the version it was computed from. */
+static void job_cas(job_t *j)
+{
+    engine_t *e = j->e;
+    char *keep = cJSON_PrintUnformatted(j->res.keep), *data = cJSON_PrintUnformatted(j->res.data);
+    char expected[24], updated[24], ttl[24], until[24];
+    int64_t now = now_ms();
+    snprintf(expected, sizeof expected, "%lld", (long long)j->version);
+    snprintf(updated, sizeof updated, "%lld", (long long)now);
+    snprintf(ttl, sizeof ttl, "%lld", (long long)e->opt.state_ttl_s * 1000);
+    snprintf(until, sizeof until, "%lld", j->res.step[0] ? (long long)(now + (int64_t)e->opt.step_ttl_s * 1000) : 0LL);
+    const char *a[] = {j->k_state, expected, j->dlg->name, j->res.step, keep, data, j->ev.id, updated, ttl, until};
+    int rc = eval(e, &e->s_cas, 1, 10, a, on_cas, j);
+    free(keep);
+    free(data);
+    if (rc)
+        job_retry(j, "redis unavailable for compare-and-set");
+}
+
+/* ---------------------------------------------------------------- the transaction */
+
+/* The state as JSON for kb_applied. */
+static char *state_json(job_t *j)
+{
+    cJSON *s = cJSON_CreateObject();
+    cJSON_AddStringToObject(s, "dialog", j->dlg->name);
+    cJSON_AddStringToObject(s, "step", j->res.step);
+    cJSON_AddItemToObject(s, "keep", cJSON_Duplicate(j->res.keep, 1));
+    cJSON_AddItemToObject(s, "data", cJSON_Duplicate(j->res.data, 1));
+    char *out = cJSON_PrintUnformatted(s);
+    cJSON_Delete(s);
+    return out;
+}
+
+static void on_commit(int err, PGresult *res, void *data)
+{
+    job_t *j = data;
+    j->txn = NULL;
+    if (err || strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+        job_retry(j, "commit failed");
+        return;
+    }
+    crash_point("after_commit");
+    if (j->nreplies && j->e->hook)
+        j->e->hook(j->e->hook_ctx, j->channel);
+    if (j->no_change)
+        job_ack(j);
+    else
+        job_cas(j);
+}
+
+static void on_rolled_back(int err, PGresult *res, void *data) {}
+
+/* Fails the transaction: roll back and retry later. */
+static void txn_fail(job_t *j, const char *why)
+{
+    if (j->txn)
+        db_txn_rollback(j->txn, on_rolled_back, NULL);
+    j->txn = NULL;
+    job_retry(j, why);
+}
+
+static void on_stmt(int err, PGresult *res, void *data)
+{
+    job_t *j = data;
+    if (err) {
+        char why[200];
+        snprintf(why, sizeof why, "transaction statement failed (%s)", db_sqlstate(res));
+        txn_fail(j, why);
+        return;
+    }
+    job_fx_next(j);
+}
+
+/* The core answered: the dialog takes the result as an event, and its effects join the ones still to run. */
+static void on_core(int err, cJSON *result, void *data)
+{
+    job_t *j = data;
+    if (err) {
+        cJSON_Delete(result);
+        txn_fail(j, "core operation failed");
+        return;
+    }
+    dlg_state_t st = {j->dlg->name, j->res.step, j->res.keep, j->res.data, j->version};
+    dlg_event_t ev;
+    event_view(&j->ev, &ev);
+    ev.kind = EV_CORE_RESULT;
+    ev.payload = result;
+    dlg_result_t more;
+    if (j->dlg->step(&st, &ev, &more) == 0) {
+        snprintf(j->res.step, sizeof j->res.step, "%s", more.step);
+        cJSON_Delete(j->res.keep);
+        cJSON_Delete(j->res.data);
+        j->res.keep = more.keep;
+        j->res.data = more.data;
+        more.keep = more.data = NULL;
+        cJSON *fx;
+        while ((fx = cJSON_DetachItemFromArray(more.effects, 0)))
+            cJSON_AddItemToArray(j->res.effects, fx);
+        dlg_result_free(&more);
+    }
+    cJSON_Delete(result);
+    job_fx_next(j);
+}
+
+/* Carries out the next effect inside the transaction; after the last, records the state and commits. */
+static void job_fx_next(job_t *j)
+{
+    engine_t *e = j->e;
+    cJSON *fx;
+    while ((fx = cJSON_GetArrayItem(j->res.effects, j->fx)) && j->fx < ENGINE_MAX_EFFECTS) {
+        j->fx++;
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(fx, "type");
+        const char *t = cJSON_IsString(type) ? type->valuestring : "";
+        if (!strcmp(t, "core")) {
+            const cJSON *op = cJSON_GetObjectItemCaseSensitive(fx, "op");
+            core_fn fn = core_find(cJSON_IsString(op) ? op->valuestring : NULL);
+            if (!fn || fn(e->db, j->txn, j->conv, cJSON_GetObjectItemCaseSensitive(fx, "args"), on_core, j) != 0)
+                txn_fail(j, "unknown or failing core operation");
+            return;
+        }
+        if (!strcmp(t, "reply")) {
+            cJSON *payload = cJSON_Duplicate(fx, 1);
+            cJSON_DeleteItemFromObject(payload, "type");
+            cJSON_AddNumberToObject(payload, "ver", (double)(j->no_change ? j->version : j->version + 1));
+            char *p = cJSON_PrintUnformatted(payload), seq[16];
+            cJSON_Delete(payload);
+            snprintf(seq, sizeof seq, "%d", j->nreplies++);
+            const char *params[] = {j->conv, j->channel, j->ev.id, seq, p};
+            int rc = db_txn_exec(j->txn, e->q_outbox_ins, 5, params, on_stmt, j);
+            free(p);
+            if (rc)
+                txn_fail(j, "cannot queue outbox row");
+            return;
+        }
+        if (!strcmp(t, "audit")) {
+            const cJSON *what = cJSON_GetObjectItemCaseSensitive(fx, "what");
+            char *details = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(fx, "details"));
+            const char *params[] = {j->conv, j->ev.id, cJSON_IsString(what) ? what->valuestring : "?",
+                                    details ? details : "{}"};
+            int rc = db_txn_exec(j->txn, e->q_audit_ins, 4, params, on_stmt, j);
+            free(details);
+            if (rc)
+                txn_fail(j, "cannot queue audit row");
+            return;
+        }
+        /* "timeout" is armed after the compare-and-set */
+    }
+    /* all effects done: the state this event produced, then COMMIT (both pipelined) */
+    char *st = state_json(j), ver[24];
+    snprintf(ver, sizeof ver, "%lld", (long long)(j->no_change ? j->version : j->version + 1));
+    const char *params[] = {j->conv, j->ev.id, ver, st};
+    int rc = db_txn_exec(j->txn, e->q_applied_set, 4, params, NULL, NULL);
+    free(st);
+    if (rc || db_txn_commit(j->txn, on_commit, j) != 0)
+        txn_fail(j, "cannot commit");
+}
+
+/* The transition was committed before (a crash came between the commit and Redis): take its stored state. */
+static void on_applied_get(int err, PGresult *res, void *data)
+{
+    job_t *j = data;
+    if (err || PQntuples(res) != 1) {
+        job_retry(j, "stored transition not readable");
+        return;
+    }
+    cJSON *s = cJSON_Parse(PQgetvalue(res, 0, 1));
+    const cJSON *step = cJSON_GetObjectItemCaseSensitive(s, "step");
+    snprintf(j->res.step, sizeof j->res.step, "%s", cJSON_IsString(step) ? step->valuestring : "");
+    cJSON_Delete(j->res.keep);
+    cJSON_Delete(j->res.data);
+    j->res.keep = cJSON_DetachItemFromObject(s, "keep");
+    j->res.data = cJSON_DetachItemFromObject(s, "data");
+    if (!j->res.keep)
+        j->res.keep = cJSON_CreateObject();
+    if (!j->res.data)
+        j->res.data = cJSON_CreateObject();
+    cJSON_Delete(s);
+    /* its timeouts were armed, if at all, by the run that committed; its replies are in the outbox */
+    cJSON_Delete(j->res.effects);
+    j->res.effects = cJSON_CreateArray();
+    j->stored = 1;
+    int64_t stored_version = atoll(PQgetvalue(res, 0, 0));
+    if (j->no_change || stored_version == j->version) /* nothing to move: only the ack is missing */
+        job_ack(j);
+    else
+        job_cas(j);
+}
+
+static void on_applied_ins(int err, PGresult *res, void *data)
+{
+    job_t *j = data;
+    if (err) {
+        txn_fail(j, "cannot record the event");
+        return;
+    }
+    if (PQntuples(res) == 0) { /* already committed once: never again */
+        db_txn_rollback(j->txn, on_rolled_back, NULL);
+        j->txn = NULL;
+        const char *params[] = {j->conv, j->ev.id};
+        if (db_exec(j->e->db, fnv1a(j->conv), j->e->q_applied_get, 2, params, on_applied_get, j) != 0)
+            job_retry(j, "postgres unavailable");
+        return;
+    }
+    job_fx_next(j);
+}
+
+static void on_begin(int err, db_txn_t *txn, void *data)
+{
+    job_t *j = data;
+    if (err) {
+        job_retry(j, "postgres unavailable for the transaction");
+        return;
+    }
+    j->txn = txn;
+    char started[24], ver[24];
+    snprintf(started, sizeof started, "%.3f", (double)j->started_ms / 1000.0);
+    snprintf(ver, sizeof ver, "%lld", (long long)j->version);
+    const char *params[] = {j->conv, j->ev.id, ver, j->e->owner, started};
+    if (db_txn_exec(txn, j->e->q_applied_ins, 5, params, on_applied_ins, j) != 0)
+        txn_fail(j, "cannot record the event");
+}
+
+/* ---------------------------------------------------------------- the transition */
+
+/* Reads the state fields of an HGETALL reply. */
+static void load_state(job_t *j, const redisReply *h)
+{
+    int64_t until = 0;
+    snprintf(j->dialog, sizeof j->dialog, "%s", j->e->dialogs[0]->name);
+    j->step[0] = j->last[0] = 0;
+    j->version = 0;
+    for (size_t i = 0; h && i + 1 < h->elements; i += 2) {
+        const char *k = h->element[i]->str, *v = h->element[i + 1]->str;
+        if (!strcmp(k, "dialog"))
+            snprintf(j->dialog, sizeof j->dialog, "%s", v);
+        else if (!strcmp(k, "step"))
+            snprintf(j->step, sizeof j->step, "%s", v);
+        else if (!strcmp(k, "last"))
+            snprintf(j->last, sizeof j->last, "%s", v);
+        else if (!strcmp(k, "version"))
+            j->version = atoll(v);
+        else if (!strcmp(k, "until"))
+            until = atoll(v);
+        else if (!strcmp(k, "keep"))
+            j->keep = cJSON_Parse(v);
+        else if (!strcmp(k, "data"))
+            j->data = cJSON_Parse(v);
+    }
+    if (!cJSON_IsObject(j->keep)) {
+        cJSON_Delete(j->keep);
+        j->keep = cJSON_CreateObject();
+    }
+    if (!cJSON_IsObject(j->data) || (j->step[0] && until && now_ms() > until)) {
+        /* no data, or the unfinished step expired: back at rest, identity kept */
+        cJSON_Delete(j->data);
+        j->data = cJSON_CreateObject();
+        if (until && now_ms() > until)
+            j->step[0] = 0;
+    }
+}
+
+/* Runs the dialog for the current event and starts its transaction. */
+static void job_transition(job_t *j)
+{
+    engine_t *e = j->e;
+    j->dlg = find_dialog(e, j->dialog);
+    dlg_state_t st = {j->dlg->name, j->step, j->keep, j->data, j->version};
+    dlg_event_t ev;
+    event_view(&j->ev, &ev);
+    if (!strcmp(j->last, j->ev.id)) { /* applied already; only the ack is missing */
+        job_ack(j);
+        return;
+    }
+    if (ev.kind == EV_TIMEOUT && ev.version != j->version) { /* a timeout for an older screen */
+        job_ack(j);
+        return;
+    }
+    if (ev.kind == EV_BUTTON && ev.version != j->version) { /* a stale button: say so, show the current screen */
+        metrics_inc(e->m_stale);
+        dlg_result_init(&j->res, &st);
+        dlg_reply(&j->res, "common.stale_menu", NULL, NULL);
+        dlg_result_t cur;
+        if (j->dlg->render(&st, &cur) == 0) {
+            cJSON *fx;
+            while ((fx = cJSON_DetachItemFromArray(cur.effects, 0)))
+                cJSON_AddItemToArray(j->res.effects, fx);
+            dlg_result_free(&cur);
+        }
+        j->no_change = 1;
+    } else if (j->dlg->step(&st, &ev, &j->res) != 0) {
+        dlg_result_free(&j->res);
+        dlg_result_init(&j->res, &st);
+        dlg_reply(&j->res, "common.not_understood", NULL, NULL);
+        j->no_change = 1;
+    }
+    if (db_txn_begin(e->db, fnv1a(j->conv), on_begin, j) != 0)
+        job_retry(j, "postgres unavailable");
+}
+
+static void on_peek(int err, const redisReply *r, void *data)
+{
+    job_t *j = data;
+    if (err) {
+        job_retry(j, "peek failed");
+        return;
+    }
+    if (r->type == REDIS_REPLY_NIL) { /* the lease is not ours any more */
+        job_end(j);
+        return;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->element[0]->integer == 0) {
+        const char *a[] = {j->e->k_ready, j->conv, j->score}; /* nothing queued: off the ready set */
+        if (eval(j->e, &j->e->s_unclaim, 1, 3, a, on_unclaimed, j) != 0)
+            job_end(j);
+        return;
+    }
+    j->started = metrics_now();
+    j->started_ms = now_ms();
+    const redisReply *head = r->element[1];
+    if (event_from_json(head->str, head->len, &j->ev) != 0) {
+        /* a malformed event can never be handled: it leaves the queue, loudly */
+        log_error("engine", "dropping a malformed queued event (%zu bytes)", head->len);
+        kv_command(j->e->kv, NULL, NULL, "LPOP %s", j->k_queue); /* we hold the lease: the head is ours */
+        job_peek(j);
+        return;
+    }
+    j->have_ev = 1;
+    load_state(j, r->elements > 2 ? r->element[2] : NULL);
+    job_transition(j);
+}
+
+static void job_peek(job_t *j)
+{
+    char lease_ms[16];
+    snprintf(lease_ms, sizeof lease_ms, "%d", j->e->opt.lease_ms);
+    const char *a[] = {j->k_lease, j->k_queue, j->k_state, j->e->owner, lease_ms};
+    if (eval(j->e, &j->e->s_peek, 3, 5, a, on_peek, j) != 0)
+        job_retry(j, "redis unavailable for peek");
+}
+
+/* ---------------------------------------------------------------- claiming */
+
+static void on_lease(int err, const redisReply *r, void *data)
+{
+    job_t *j = data;
+    if (err || r->type != REDIS_REPLY_STATUS) { /* another process holds it: that one goes on */
+        job_end(j);
+        return;
+    }
+    crash_point("lease_held");
+    job_peek(j);
+}
+
+/* One claim in flight: the score it hid the conversations with. */
+typedef struct {
+    engine_t *e;
+    char score[48];
+} claim_t;
+
+static void on_claim(int err, const redisReply *r, void *data)
+{
+    claim_t *c = data;
+    engine_t *e = c->e;
+    e->claiming = 0;
+    size_t n = 0;
+    if (!err && r->type == REDIS_REPLY_ARRAY) {
+        n = r->elements;
+        for (size_t i = 0; i < r->elements; i++) {
+            job_t *j = job_new(e, r->element[i]->str, c->score);
+            if (!j)
+                continue;
+            if (kv_command(e->kv, on_lease, j, "SET %s %s NX PX %d", j->k_lease, e->owner, e->opt.lease_ms) != 0)
+                job_end(j);
+        }
+    }
+    free(c);
+    if (n > 0 && !e->stopping)
+        claim_tick(e);
+}
+
+/* Claims as many ready conversations as there is room for. The claim hides them from other claimers until the
+ * lease would have run out; the fraction makes our claim score unlike any intake's (whole milliseconds). */
+static void claim_tick(engine_t *e)
+{
+    if (e->stopping || e->claiming || e->jobs >= (size_t)e->opt.concurrency || !kv_ready(e->kv))
+        return;
+    claim_t *c = malloc(sizeof *c);
+    if (!c)
+        return;
+    c->e = e;
+    int64_t now = now_ms();
+    char nows[24], room[16];
+    snprintf(nows, sizeof nows, "%lld", (long long)now);
+    snprintf(c->score, sizeof c->score, "%lld.5", (long long)(now + e->opt.lease_ms));
+    snprintf(room, sizeof room, "%zu", (size_t)e->opt.concurrency - e->jobs);
+    const char *a[] = {e->k_ready, nows, c->score, room};
+    e->claiming = 1;
+    if (eval(e, &e->s_claim, 1, 4, a, on_claim, c) != 0) {
+        e->claiming = 0;
+        free(c);
+    }
+}
+
+/* ---------------------------------------------------------------- step timeouts */
+
+typedef struct {
+    engine_t *e;
+    char member[200], score[48];
+} timer_t_;
+
+static void on_timer_unclaimed(int err, const redisReply *r, void *data) { free(data); }
+
+/* The timeout event is queued: take it off the timer set (if it still carries our claim). */
+static void on_timer_intake(int err, int is_new, void *data)
+{
+    timer_t_ *t = data;
+    if (err) { /* stays claimed; visible again after the lease time */
+        free(t);
+        return;
+    }
+    const char *a[] = {t->e->k_timers, t->member, t->score};
+    if (eval(t->e, &t->e->s_unclaim, 1, 3, a, on_timer_unclaimed, t) != 0)
+        free(t);
+}
+
+typedef struct {
+    engine_t *e;
+    char score[48];
+} timers_claim_t;
+
+static void on_timers_claim(int err, const redisReply *r, void *data)
+{
+    timers_claim_t *c = data;
+    engine_t *e = c->e;
+    e->timers_claiming = 0;
+    for (size_t i = 0; !err && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        const char *m = r->element[i]->str, *sep = strchr(m, '\x1f');
+        timer_t_ *t = calloc(1, sizeof *t);
+        if (!sep || !t) {
+            free(t);
+            continue;
+        }
+        t->e = e;
+        snprintf(t->member, sizeof t->member, "%s", m);
+        snprintf(t->score, sizeof t->score, "%s", c->score);
+        char conv[128], id[48], channel[32];
+        snprintf(conv, sizeof conv, "%.*s", (int)(sep - m), m);
+        snprintf(id, sizeof id, "timeout:%s", sep + 1);
+        snprintf(channel, sizeof channel, "%.*s", (int)strcspn(conv, ":"), conv);
+        event_t ev = {.id = id, .channel = channel, .conv = conv, .sender = "", .text = "", .kind = EV_TIMEOUT,
+                      .version = atoll(sep + 1), .ts_ms = now_ms()};
+        if (engine_intake(e, &ev, on_timer_intake, t) != 0)
+            free(t);
+    }
+    free(c);
+}
+
+/* Moves due step timeouts into their conversations' queues, as events. */
+static void timers_tick(engine_t *e)
+{
+    if (e->stopping || e->timers_claiming || !kv_ready(e->kv))
+        return;
+    timers_claim_t *c = malloc(sizeof *c);
+    if (!c)
+        return;
+    c->e = e;
+    int64_t now = now_ms();
+    char nows[24];
+    snprintf(nows, sizeof nows, "%lld", (long long)now);
+    snprintf(c->score, sizeof c->score, "%lld.5", (long long)(now + e->opt.lease_ms));
+    const char *a[] = {e->k_timers, nows, c->score, "100"};
+    e->timers_claiming = 1;
+    if (eval(e, &e->s_claim, 1, 4, a, on_timers_claim, c) != 0) {
+        e->timers_claiming = 0;
+        free(c);
+    }
+}
+
+/* Every 10 ms: look for ready conversations (other processes' intakes); every 200 ms: due timeouts. */
+static void on_tick(uv_timer_t *t)
+{
+    engine_t *e = t->data;
+    claim_tick(e);
+    uint64_t now = uv_now(e->loop);
+    if (now - e->last_timer_poll >= 200) {
+        e->last_timer_poll = now;
+        timers_tick(e);
+    }
+}
+
+/* ---------------------------------------------------------------- intake */
+
+typedef struct {
+    engine_t *e;
+    engine_intake_cb cb;
+    void *data;
+    int is_new;
+    char conv[128];
+} intake_t;
+
+static void on_ready_touched(int err, const redisReply *r, void *data)
+{
+    intake_t *in = data;
+    engine_t *e = in->e;
+    e->intakes--;
+    in->cb(err, in->is_new, in->data);
+    free(in);
+    claim_tick(e);
+}
+
+static void on_intake(int err, const redisReply *r, void *data)
+{
+    intake_t *in = data;
+    engine_t *e = in->e;
+    if (err || r->type != REDIS_REPLY_INTEGER) {
+        e->intakes--;
+        in->cb(err ? err : KB_ERR_PROTO, 0, in->data);
+        free(in);
+        return;
+    }
+    crash_point("after_dedupe");
+    in->is_new = r->integer == 1;
+    if (in->is_new)
+        metrics_inc(e->m_events);
+    else
+        metrics_inc(e->m_dups);
+    /* mark ready also for a duplicate: heals a crash between the two steps on the provider's retry */
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)now_ms());
+    if (kv_command(e->kv, on_ready_touched, in, "ZADD %s LT %s %s", e->k_ready, now, in->conv) != 0) {
+        e->intakes--;
+        in->cb(KB_ERR_NOTCONN, 0, in->data);
+        free(in);
+    }
+}
+
+int engine_intake(engine_t *e, const event_t *ev, engine_intake_cb cb, void *data)
+{
+    char k_seen[160], k_queue[160];
+    if (!ev->id || !ev->id[0] || strlen(ev->id) > 128 || !event_conv_valid(ev->conv))
+        return KB_ERR_INVAL;
+    if (keys_conv(k_seen, sizeof k_seen, ev->conv, KEY_SEEN) < 0 ||
+        keys_conv(k_queue, sizeof k_queue, ev->conv, KEY_QUEUE) < 0)
+        return KB_ERR_INVAL;
+    intake_t *in = calloc(1, sizeof *in);
+    char *json = event_to_json(ev);
+    if (!in || !json) {
+        free(in);
+        free(json);
+        return KB_ERR_NOMEM;
+    }
+    in->e = e;
+    in->cb = cb;
+    in->data = data;
+    snprintf(in->conv, sizeof in->conv, "%s", ev->conv);
+    char seen_max[16], seen_ttl[24];
+    snprintf(seen_max, sizeof seen_max, "%d", e->opt.seen_max);
+    snprintf(seen_ttl, sizeof seen_ttl, "%lld", (long long)e->opt.seen_ttl_s * 1000);
+    const char *a[] = {k_seen, k_queue, ev->id, json, seen_max, seen_ttl};
+    int rc = eval(e, &e->s_intake, 2, 6, a, on_intake, in);
+    free(json);
+    if (rc) {
+        free(in);
+        return rc;
+    }
+    e->intakes++;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- public */
+
+int engine_new(uv_loop_t *loop, kv_t *kv, db_t *db, const engine_options_t *opt, engine_t **out)
+{
+    engine_t *e = calloc(1, sizeof *e);
+    if (!e)
+        return KB_ERR_NOMEM;
+    e->loop = loop;
+    e->kv = kv;
+    e->db = db;
+    e->opt = *opt;
+    unsigned char rnd[6];
+    RAND_bytes(rnd, sizeof rnd);
+    char host[32] = "";
+    gethostname(host, sizeof host - 1);
+    snprintf(e->owner, sizeof e->owner, "%.20s:%d:%02x%02x%02x%02x%02x%02x", host, (int)getpid(), rnd[0], rnd[1],
+             rnd[2], rnd[3], rnd[4], rnd[5]);
+    keys_sched(e->k_ready, sizeof e->k_ready, "ready");
+    keys_sched(e->k_timers, sizeof e->k_timers, "timers");
+    kv_script_init(&e->s_intake, lua_intake);
+    kv_script_init(&e->s_claim, lua_claim);
+    kv_script_init(&e->s_unclaim, lua_unclaim);
+    kv_script_init(&e->s_peek, lua_peek);
+    kv_script_init(&e->s_cas, lua_cas);
+    kv_script_init(&e->s_ack, lua_ack);
+    kv_script_init(&e->s_release, lua_release);
+    e->q_applied_ins = db_prepare(db,
+        "INSERT INTO kb_applied (conv, event_id, version, state, worker, started_at) "
+        "VALUES ($1, $2, $3::bigint, '{}', $4, to_timestamp($5::double precision)) "
+        "ON CONFLICT (conv, event_id) DO NOTHING RETURNING 1");
+    e->q_applied_get = db_prepare(db, "SELECT version, state FROM kb_applied WHERE conv = $1 AND event_id = $2");
+    e->q_applied_set = db_prepare(db,
+        "UPDATE kb_applied SET version = $3::bigint, state = $4::jsonb, applied_at = clock_timestamp() "
+        "WHERE conv = $1 AND event_id = $2");
+    e->q_outbox_ins = db_prepare(db,
+        "INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload) VALUES ($1, $2, 0, $3, $4::int, $5::jsonb) "
+        "ON CONFLICT (conv, event_id, seq) DO NOTHING");
+    e->q_audit_ins = db_prepare(db, "INSERT INTO kb_audit (conv, event_id, what, details) VALUES ($1, $2, $3, $4::jsonb)");
+    uv_timer_init(loop, &e->tick);
+    e->tick.data = e;
+    e->m_events = metrics_counter("kb_engine_events_total", "Events accepted (intake) and handled (ack)", "");
+    e->m_dups = metrics_counter("kb_engine_duplicates_total", "Events refused as already seen", "");
+    e->m_latency = metrics_histogram("kb_engine_event_seconds", "Time to handle one event, transaction included", "");
+    e->m_conflicts = metrics_counter("kb_engine_cas_conflicts_total", "State compare-and-set lost, event re-run", "");
+    e->m_failures = metrics_counter("kb_engine_retries_total", "Events put back for a retry after a failure", "");
+    e->m_stale = metrics_counter("kb_engine_stale_buttons_total", "Buttons pressed on an out-of-date menu", "");
+    *out = e;
+    return 0;
+}
+
+int engine_add_dialog(engine_t *e, const dlg_def_t *d)
+{
+    if (e->ndialogs == ENGINE_MAX_DIALOGS)
+        return KB_ERR_BUSY;
+    e->dialogs[e->ndialogs++] = d;
+    return 0;
+}
+
+void engine_set_outbox_hook(engine_t *e, engine_outbox_hook fn, void *ctx)
+{
+    e->hook = fn;
+    e->hook_ctx = ctx;
+}
+
+int engine_start(engine_t *e)
+{
+    if (!e->ndialogs)
+        return KB_ERR_INVAL;
+    return uv_timer_start(&e->tick, on_tick, 10, 10);
+}
+
+void engine_stop(engine_t *e)
+{
+    e->stopping = 1;
+    uv_timer_stop(&e->tick);
+}
+
+size_t engine_busy(const engine_t *e) { return e->jobs + e->intakes + (size_t)e->claiming + (size_t)e->timers_claiming; }
+
+static void on_closed(uv_handle_t *h) { free(h->data); }
+
+void engine_close(engine_t *e)
+{
+    e->stopping = 1;
+    uv_close((uv_handle_t *)&e->tick, on_closed);
+}
+
+const char *engine_owner(const engine_t *e) { return e->owner; }

@@ -1,0 +1,67 @@
+/* engine.h — the dialog engine: durable intake, per-conversation order across processes, versioned state, effects.
+ *
+ * Intake (engine_intake) is one Lua script on the conversation's keys: it checks the event's external id against
+ * the conversation's recent ids and, when new, records it and appends the event to the conversation's queue —
+ * never one without the other. Then the conversation is marked ready in kb:{sched}:ready (also for a duplicate, so
+ * that a crash between the two steps heals on the provider's retry). Only after the callback may a channel
+ * acknowledge the provider.
+ *
+ * Workers in any number of processes claim ready conversations (hidden from other claimers for the lease time),
+ * take the conversation's lease (SET NX PX; a crashed holder loses it after lease_ms), and handle its queue head
+ * first, one event at a time. For each event, in this order:
+ *   1. one Postgres transaction, keyed by (conversation, event id) in kb_applied: the core operations the dialog
+ *      asked for, the outbox rows of its replies, and the resulting state — committed once, ever;
+ *   2. the state compare-and-set in Redis (on the version read), recording the event id as the last applied;
+ *   3. the event leaves the queue (only if it is still the head and the lease is still ours).
+ * A crash between any two steps is healed by running the event again: step 1 finds its row and reuses the stored
+ * state, step 2 finds the event already applied. State lives in one hash per conversation with a sliding TTL; an
+ * unfinished step resets after its own TTL. Step timeouts and buttons carry the state version: a stale timeout is
+ * ignored, a stale button gets "this menu is out of date" and the current screen. */
+#ifndef KB_ENGINE_H
+#define KB_ENGINE_H
+
+#include <stddef.h>
+#include <uv.h>
+#include "db.h"
+#include "dialog.h"
+#include "event.h"
+#include "kv.h"
+
+typedef struct engine_s engine_t;
+
+typedef struct {
+    int concurrency;       /* conversations handled at once by this process */
+    int lease_ms;          /* how long a crashed holder can block a conversation */
+    int state_ttl_s;       /* sliding TTL of a conversation's state */
+    int step_ttl_s;        /* an unfinished step resets after this long without events */
+    int seen_max;          /* external ids remembered per conversation for dedupe */
+    int seen_ttl_s;        /* and for how long */
+} engine_options_t;
+
+/* The intake's answer: err 0 and is_new 1 (queued) or 0 (a duplicate, already queued or handled). */
+typedef void (*engine_intake_cb)(int err, int is_new, void *data);
+/* Called after a transaction that wrote outbox rows for channel has committed (to wake that channel's sender). */
+typedef void (*engine_outbox_hook)(void *ctx, const char *channel);
+
+/* Makes an engine on the loop's Redis and Postgres clients. */
+int engine_new(uv_loop_t *loop, kv_t *kv, db_t *db, const engine_options_t *opt, engine_t **out);
+/* Adds a dialog; the first one is the one a new conversation starts in. */
+int engine_add_dialog(engine_t *e, const dlg_def_t *d);
+/* Sets the hook run after commits that wrote outbox rows. */
+void engine_set_outbox_hook(engine_t *e, engine_outbox_hook fn, void *ctx);
+/* Starts claiming work (and moving due step timeouts into their queues). */
+int engine_start(engine_t *e);
+/* Stops claiming; conversations in hand are finished. */
+void engine_stop(engine_t *e);
+/* Conversations in hand plus intakes in flight. */
+size_t engine_busy(const engine_t *e);
+/* Frees the engine once stopped and idle (keep running the loop to let its timers close). */
+void engine_close(engine_t *e);
+
+/* Durably accepts an event (see above). Returns 0 (callback follows) or a negative error such as KB_ERR_NOTCONN
+ * when Redis is down — then the channel must not acknowledge. */
+int engine_intake(engine_t *e, const event_t *ev, engine_intake_cb cb, void *data);
+/* This process's worker id (used as the lease owner). */
+const char *engine_owner(const engine_t *e);
+
+#endif

@@ -1,0 +1,30 @@
+/* event.h — the neutral inbound event as it travels: channels make one, the engine queues it in Redis as JSON and
+ * hands the dialog a dlg_event_t view of it. */
+#ifndef KB_EVENT_H
+#define KB_EVENT_H
+
+#include <stdint.h>
+#include <cjson/cJSON.h>
+#include "dialog.h"
+
+#define EVENT_MAX_TEXT 16384   /* longer texts are cut here; dialogs refuse what they cannot use */
+
+typedef struct {
+    char *id, *channel, *conv, *sender, *text;
+    dlg_event_kind_t kind;
+    cJSON *payload;            /* owned, may be NULL */
+    int64_t version, ts_ms;
+} event_t;
+
+/* Serializes ev; the string is malloc'ed. NULL on allocation failure. */
+char *event_to_json(const event_t *ev);
+/* Parses an event; fills out (free with event_free). Returns 0 or KB_ERR_INVAL naming nothing of the content. */
+int event_from_json(const char *json, size_t len, event_t *out);
+/* Frees the strings and payload of ev. */
+void event_free(event_t *ev);
+/* The dialog's view of ev (pointers into ev). */
+void event_view(const event_t *ev, dlg_event_t *out);
+/* 1 when a conversation key is well formed: "<channel>:<id>", printable, no braces, at most 100 bytes. */
+int event_conv_valid(const char *conv);
+
+#endif

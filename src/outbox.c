@@ -1,0 +1,222 @@
+/* outbox.c — claiming, delivering and settling outbox rows (see outbox.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/rand.h>
+#include "err.h"
+#include "log.h"
+#include "metrics.h"
+#include "outbox.h"
+
+struct outbox_s {
+    uv_loop_t *loop;
+    db_t *db;
+    char channel[32];
+    outbox_deliver_fn fn;
+    void *ctx;
+    outbox_options_t opt;
+    const db_stmt_t *q_claim, *q_sent, *q_retry, *q_dead;
+    uv_timer_t poll;
+    int stopping, claiming[2], again[2];
+    size_t inflight[2];
+    metrics_series_t *m_sent, *m_retries, *m_dead, *m_lag;
+};
+
+struct outbox_ticket_s {
+    outbox_t *o;
+    int64_t id;
+    int lane, attempts;
+    double created;
+};
+
+static void claim(outbox_t *o, int lane);
+
+/* ---------------------------------------------------------------- settling */
+
+static void on_settled(int err, PGresult *res, void *data)
+{
+    outbox_ticket_t *t = data;
+    outbox_t *o = t->o;
+    if (err)
+        log_warn("outbox", "%s: could not record a delivery (%s); it will be sent again after its claim expires",
+                 o->channel, db_sqlstate(res));
+    o->inflight[t->lane]--;
+    int lane = t->lane;
+    free(t);
+    claim(o, lane);
+}
+
+void outbox_done(outbox_ticket_t *t, outbox_result_t r, int retry_after_ms, const char *error)
+{
+    outbox_t *o = t->o;
+    char id[24], ms[24];
+    snprintf(id, sizeof id, "%lld", (long long)t->id);
+    int rc;
+    if (r == OUTBOX_RETRY && t->attempts >= o->opt.max_attempts) {
+        r = OUTBOX_DEAD;
+        error = error ? error : "too many attempts";
+    }
+    if (r == OUTBOX_SENT) {
+        metrics_inc(o->m_sent);
+        metrics_observe(o->m_lag, metrics_now() - t->created);
+        const char *p[] = {id};
+        rc = db_exec(o->db, 0, o->q_sent, 1, p, on_settled, t);
+    } else if (r == OUTBOX_RETRY) {
+        metrics_inc(o->m_retries);
+        if (retry_after_ms < 0) { /* 1 s, 2 s, 4 s … up to 5 min, with ±25 % jitter */
+            unsigned int rnd = 0;
+            RAND_bytes((unsigned char *)&rnd, sizeof rnd);
+            int base = 1000 << (t->attempts < 9 ? t->attempts - 1 : 8);
+            if (base > 300000)
+                base = 300000;
+            retry_after_ms = base * 3 / 4 + (int)(rnd % (unsigned)(base / 2 + 1));
+        }
+        snprintf(ms, sizeof ms, "%d", retry_after_ms);
+        const char *p[] = {id, ms, error ? error : ""};
+        rc = db_exec(o->db, 0, o->q_retry, 3, p, on_settled, t);
+    } else {
+        metrics_inc(o->m_dead);
+        const char *p[] = {id, error ? error : "unreachable"};
+        rc = db_exec(o->db, 0, o->q_dead, 2, p, on_settled, t);
+    }
+    if (rc) /* Postgres away: the claim expires and the row is delivered again (at least once) */
+        on_settled(rc, NULL, t);
+}
+
+/* ---------------------------------------------------------------- claiming */
+
+typedef struct {
+    outbox_t *o;
+    int lane;
+} claim_req_t;
+
+static void on_claimed(int err, PGresult *res, void *data)
+{
+    claim_req_t *c = data;
+    outbox_t *o = c->o;
+    int lane = c->lane;
+    free(c);
+    o->claiming[lane] = 0;
+    int n = err ? 0 : PQntuples(res);
+    for (int i = 0; i < n; i++) {
+        outbox_ticket_t *t = calloc(1, sizeof *t);
+        cJSON *payload = cJSON_Parse(PQgetvalue(res, i, 5));
+        if (!t || !payload) {
+            free(t);
+            cJSON_Delete(payload);
+            continue;
+        }
+        t->o = o;
+        t->id = atoll(PQgetvalue(res, i, 0));
+        t->lane = lane;
+        t->attempts = atoi(PQgetvalue(res, i, 4));
+        t->created = metrics_now() - atof(PQgetvalue(res, i, 6));
+        o->inflight[lane]++;
+        outbox_msg_t m = {t->id, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), lane, t->attempts, payload};
+        o->fn(o->ctx, &m, t);
+        cJSON_Delete(payload);
+    }
+    if (n > 0 || o->again[lane])
+        claim(o, lane);
+}
+
+/* Claims as many due rows of a lane as there is room for. */
+static void claim(outbox_t *o, int lane)
+{
+    if (o->stopping)
+        return;
+    if (o->claiming[lane]) {
+        o->again[lane] = 1;
+        return;
+    }
+    int room = o->opt.inflight[lane] - (int)o->inflight[lane];
+    if (room <= 0)
+        return;
+    claim_req_t *c = malloc(sizeof *c);
+    if (!c)
+        return;
+    c->o = o;
+    c->lane = lane;
+    char lanes[4], rooms[16], claim_s[16];
+    snprintf(lanes, sizeof lanes, "%d", lane);
+    snprintf(rooms, sizeof rooms, "%d", room);
+    snprintf(claim_s, sizeof claim_s, "%d", o->opt.claim_s);
+    const char *p[] = {o->channel, lanes, rooms, claim_s};
+    o->claiming[lane] = 1;
+    o->again[lane] = 0;
+    if (db_exec(o->db, 0, o->q_claim, 4, p, on_claimed, c) != 0) {
+        o->claiming[lane] = 0;
+        free(c);
+    }
+}
+
+void outbox_kick(outbox_t *o)
+{
+    claim(o, 0);
+    claim(o, 1);
+}
+
+static void on_poll(uv_timer_t *t) { outbox_kick(t->data); }
+
+/* ---------------------------------------------------------------- public */
+
+int outbox_new(uv_loop_t *loop, db_t *db, const char *channel, outbox_deliver_fn fn, void *ctx,
+               const outbox_options_t *opt, outbox_t **out)
+{
+    outbox_t *o = calloc(1, sizeof *o);
+    if (!o)
+        return KB_ERR_NOMEM;
+    o->loop = loop;
+    o->db = db;
+    snprintf(o->channel, sizeof o->channel, "%s", channel);
+    o->fn = fn;
+    o->ctx = ctx;
+    o->opt = *opt;
+    o->q_claim = db_prepare(db,
+        "UPDATE kb_outbox o SET claimed_until = now() + make_interval(secs => $4::int), "
+        "attempts = o.attempts + 1 WHERE o.id IN ("
+        " SELECT c.id FROM kb_outbox c WHERE c.channel = $1 AND c.lane = $2::smallint AND c.sent_at IS NULL"
+        " AND NOT c.dead AND c.next_attempt_at <= now() AND (c.claimed_until IS NULL OR c.claimed_until < now())"
+        " AND NOT EXISTS (SELECT 1 FROM kb_outbox p WHERE p.conv = c.conv AND p.lane = c.lane"
+        "   AND p.sent_at IS NULL AND NOT p.dead AND p.id < c.id)"
+        " ORDER BY c.id LIMIT $3::int FOR UPDATE SKIP LOCKED) "
+        "RETURNING o.id, o.conv, o.event_id, o.lane, o.attempts, o.payload, "
+        "extract(epoch FROM clock_timestamp() - o.created_at)");
+    o->q_sent = db_prepare(db, "UPDATE kb_outbox SET sent_at = now(), claimed_until = NULL WHERE id = $1::bigint");
+    o->q_retry = db_prepare(db,
+        "UPDATE kb_outbox SET claimed_until = NULL, last_error = $3, "
+        "next_attempt_at = now() + make_interval(secs => $2::int / 1000.0) WHERE id = $1::bigint");
+    o->q_dead = db_prepare(db, "UPDATE kb_outbox SET dead = true, claimed_until = NULL, last_error = $2 "
+                               "WHERE id = $1::bigint");
+    uv_timer_init(loop, &o->poll);
+    o->poll.data = o;
+    char labels[64];
+    snprintf(labels, sizeof labels, "channel=\"%s\"", o->channel);
+    o->m_sent = metrics_counter("kb_outbox_sent_total", "Outbox messages delivered", labels);
+    o->m_retries = metrics_counter("kb_outbox_retries_total", "Outbox deliveries to try again", labels);
+    o->m_dead = metrics_counter("kb_outbox_dead_total", "Outbox messages given up (recipient unreachable)", labels);
+    o->m_lag = metrics_histogram("kb_outbox_lag_seconds", "From outbox row to delivery", labels);
+    *out = o;
+    return 0;
+}
+
+int outbox_start(outbox_t *o) { return uv_timer_start(&o->poll, on_poll, 0, (uint64_t)o->opt.poll_ms); }
+
+void outbox_stop(outbox_t *o)
+{
+    o->stopping = 1;
+    uv_timer_stop(&o->poll);
+}
+
+size_t outbox_busy(const outbox_t *o)
+{
+    return o->inflight[0] + o->inflight[1] + (size_t)o->claiming[0] + (size_t)o->claiming[1];
+}
+
+static void on_closed(uv_handle_t *h) { free(h->data); }
+
+void outbox_close(outbox_t *o)
+{
+    o->stopping = 1;
+    uv_close((uv_handle_t *)&o->poll, on_closed);
+}

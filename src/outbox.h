@@ -1,0 +1,53 @@
+/* outbox.h — the durable sender: drains kb_outbox for one channel and hands each message to the channel.
+ *
+ * Two lanes: lane 0 (replies to a customer's own message) and lane 1 (pushes, broadcasts) are claimed and sent by
+ * separate loops with separate limits, so a broadcast never delays a live reply. Within a lane, messages of one
+ * conversation go strictly in order (a message is claimed only when no earlier one of its conversation is still
+ * unsent), also across processes; claims expire, so a crashed sender's messages go out from another. The channel
+ * answers each delivery with outbox_done: sent, retry (after a delay it may choose, e.g. Telegram's retry_after),
+ * or dead (the recipient cannot be reached; never retried). Delivery is at least once. */
+#ifndef KB_OUTBOX_H
+#define KB_OUTBOX_H
+
+#include <stdint.h>
+#include <uv.h>
+#include <cjson/cJSON.h>
+#include "db.h"
+
+typedef struct outbox_s outbox_t;
+typedef struct outbox_ticket_s outbox_ticket_t;
+
+typedef struct {
+    int64_t id;
+    const char *conv, *event_id;
+    int lane, attempts;
+    const cJSON *payload;      /* {tmpl, params, buttons, ver} */
+} outbox_msg_t;
+
+typedef enum { OUTBOX_SENT, OUTBOX_RETRY, OUTBOX_DEAD } outbox_result_t;
+
+/* The channel's delivery function: send m, then call outbox_done(t, …) exactly once, now or later. */
+typedef void (*outbox_deliver_fn)(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t);
+
+typedef struct {
+    int inflight[2];           /* messages in delivery at once, per lane */
+    int max_attempts;          /* then the message is dead */
+    int poll_ms;               /* how often to look without a kick (other processes' rows, retries) */
+    int claim_s;               /* a claimed row goes to another sender after this long (longer than a delivery) */
+} outbox_options_t;
+
+int outbox_new(uv_loop_t *loop, db_t *db, const char *channel, outbox_deliver_fn fn, void *ctx,
+               const outbox_options_t *opt, outbox_t **out);
+int outbox_start(outbox_t *o);
+/* Looks for work now (the engine calls it after a commit that wrote rows for this channel). */
+void outbox_kick(outbox_t *o);
+/* Reports a delivery. retry_after_ms < 0 picks exponential backoff with jitter. error may be NULL. */
+void outbox_done(outbox_ticket_t *t, outbox_result_t r, int retry_after_ms, const char *error);
+/* Stops claiming; deliveries in flight finish. */
+void outbox_stop(outbox_t *o);
+/* Claims and deliveries in flight. */
+size_t outbox_busy(const outbox_t *o);
+/* Frees the sender once stopped and idle (keep running the loop). */
+void outbox_close(outbox_t *o);
+
+#endif
