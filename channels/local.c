@@ -59,6 +59,8 @@ static void on_event(httpd_req_t *r, void *data)
         why = "kind must be text, command, button, contact, photo or document";
     else if (text && !cJSON_IsString(text))
         why = "text must be a string";
+    else if (!event_utf8_valid(body, len))
+        why = "the body must be valid UTF-8";
     if (why) {
         cJSON_Delete(j);
         bad(r, 400, why);

@@ -2,6 +2,7 @@
  * domain change (core op demo.counter_add). It exercises every engine path — replies with buttons, core calls
  * whose result comes back as an event, step timeouts, stale buttons — until the real dialogs land. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "dialog.h"
 
@@ -51,7 +52,13 @@ static int demo_step(const dlg_state_t *st, const dlg_event_t *ev, dlg_result_t 
         return 0;
     }
     /* at rest */
-    if (is(ev, EV_COMMAND, "/count") || is(ev, EV_BUTTON, "count")) {
+    if (ev->kind == EV_COMMAND && ev->text && !strncmp(ev->text, "/count", 6) && (!ev->text[6] || ev->text[6] == ' ')) {
+        /* "/count" waits 60 s for the next press; "/count N" waits N seconds (1–3600) */
+        int secs = ev->text[6] ? atoi(ev->text + 7) : 60;
+        snprintf(out->step, sizeof out->step, "%s", "counting");
+        dlg_reply(out, "demo.count_ask", NULL, counting_buttons);
+        dlg_timeout(out, (secs >= 1 && secs <= 3600 ? secs : 60) * 1000);
+    } else if (is(ev, EV_BUTTON, "count")) {
         snprintf(out->step, sizeof out->step, "%s", "counting");
         dlg_reply(out, "demo.count_ask", NULL, counting_buttons);
         dlg_timeout(out, 60000);

@@ -57,7 +57,7 @@ static const cfg_var_t cfg_vars[] = {
      "A conversation's state lives this long after its last event (sliding; 30 days)."},
     {"KABINET_STEP_TTL_S", CFG_INT, "3600", 0, 10, 31536000, OFF(step_ttl_s),
      "An unfinished step (a half-typed reading, say) resets after this long without events."},
-    {"KABINET_DEDUPE_IDS", CFG_INT, "32", 0, 1, 1024, OFF(dedupe_ids),
+    {"KABINET_DEDUPE_IDS", CFG_INT, "8", 0, 1, 1024, OFF(dedupe_ids),
      "Recent external ids remembered per conversation to drop redelivered updates."},
     {"KABINET_DEDUPE_TTL_S", CFG_INT, "86400", 0, 60, 2592000, OFF(dedupe_ttl_s),
      "How long those ids are remembered after the conversation's last event."},

@@ -103,6 +103,7 @@ struct job_s {
     const dlg_def_t *dlg;
     dlg_result_t res;
     int no_change;               /* a stale button or a refused event: replies only, state unchanged */
+    int failed_once;             /* the transition failed for good once: now only an apology is tried */
     int fx, nreplies, stored;
     db_txn_t *txn;
     double started;
@@ -333,14 +334,41 @@ static void on_commit(int err, PGresult *res, void *data)
 
 static void on_rolled_back(int err, PGresult *res, void *data) {}
 
-/* Fails the transaction: roll back and retry later. */
-static void txn_fail(job_t *j, const char *why)
+static void on_begin(int err, db_txn_t *txn, void *data);
+
+/* Fails the transaction: roll back and retry later. A failure that a retry cannot cure (the data is refused: SQL
+ * classes 22 and 23, or an unknown core operation) would block the conversation forever; instead the event is
+ * settled with an apology and no change, once. If even that fails the event is dropped, loudly. */
+static void txn_fail_as(job_t *j, const char *why, int permanent)
 {
     if (j->txn)
         db_txn_rollback(j->txn, on_rolled_back, NULL);
     j->txn = NULL;
-    job_retry(j, why);
+    if (!permanent) {
+        job_retry(j, why);
+        return;
+    }
+    if (j->failed_once) {
+        log_error("engine", "dropping an event that cannot be handled: %s", why);
+        job_ack(j);
+        return;
+    }
+    log_error("engine", "event cannot be handled (%s): answering with an apology, changing nothing", why);
+    j->failed_once = 1;
+    dlg_state_t st = {j->dlg->name, j->step, j->keep, j->data, j->version};
+    dlg_result_free(&j->res);
+    dlg_result_init(&j->res, &st);
+    dlg_reply(&j->res, "common.error", NULL, NULL);
+    j->no_change = 1;
+    j->fx = j->nreplies = 0;
+    if (db_txn_begin(j->e->db, fnv1a(j->conv), on_begin, j) != 0)
+        job_retry(j, "postgres unavailable");
 }
+
+static void txn_fail(job_t *j, const char *why) { txn_fail_as(j, why, 0); }
+
+/* SQL error classes that a retry cannot cure: data exceptions and integrity violations. */
+static int permanent_sqlstate(const char *s) { return !strncmp(s, "22", 2) || !strncmp(s, "23", 2); }
 
 static void on_stmt(int err, PGresult *res, void *data)
 {
@@ -348,7 +376,7 @@ static void on_stmt(int err, PGresult *res, void *data)
     if (err) {
         char why[200];
         snprintf(why, sizeof why, "transaction statement failed (%s)", db_sqlstate(res));
-        txn_fail(j, why);
+        txn_fail_as(j, why, err == KB_ERR_IO && permanent_sqlstate(db_sqlstate(res)));
         return;
     }
     job_fx_next(j);
@@ -360,7 +388,7 @@ static void on_core(int err, cJSON *result, void *data)
     job_t *j = data;
     if (err) {
         cJSON_Delete(result);
-        txn_fail(j, "core operation failed");
+        txn_fail_as(j, "core operation failed", err == KB_ERR_INVAL);
         return;
     }
     dlg_state_t st = {j->dlg->name, j->res.step, j->res.keep, j->res.data, j->version};
@@ -397,8 +425,10 @@ static void job_fx_next(job_t *j)
         if (!strcmp(t, "core")) {
             const cJSON *op = cJSON_GetObjectItemCaseSensitive(fx, "op");
             core_fn fn = core_find(cJSON_IsString(op) ? op->valuestring : NULL);
-            if (!fn || fn(e->db, j->txn, j->conv, cJSON_GetObjectItemCaseSensitive(fx, "args"), on_core, j) != 0)
-                txn_fail(j, "unknown or failing core operation");
+            if (!fn)
+                txn_fail_as(j, "unknown core operation", 1);
+            else if (fn(e->db, j->txn, j->conv, cJSON_GetObjectItemCaseSensitive(fx, "args"), on_core, j) != 0)
+                txn_fail(j, "core operation could not start");
             return;
         }
         if (!strcmp(t, "reply")) {

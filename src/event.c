@@ -30,6 +30,39 @@ static char *dup_str(const cJSON *j, const char *name, size_t max)
     return strndup(v->valuestring, max);
 }
 
+int event_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    while (p < end) {
+        unsigned c = *p;
+        size_t n;
+        unsigned min, cp;
+        if (c < 0x80) {
+            p++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            n = 1, min = 0x80, cp = c & 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            n = 2, min = 0x800, cp = c & 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            n = 3, min = 0x10000, cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        if ((size_t)(end - p) <= n)
+            return 0;
+        for (size_t i = 1; i <= n; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (p[i] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        p += n + 1;
+    }
+    return 1;
+}
+
 int event_conv_valid(const char *conv)
 {
     size_t n = conv ? strlen(conv) : 0;
@@ -64,7 +97,8 @@ int event_from_json(const char *json, size_t len, event_t *out)
     if (payload)
         out->payload = cJSON_Duplicate(payload, 1);
     cJSON_Delete(j);
-    if (!out->id || !out->id[0] || !out->channel || !out->conv || !event_conv_valid(out->conv) || k < 0) {
+    if (!out->id || !out->id[0] || !out->channel || !out->conv || !event_conv_valid(out->conv) || k < 0 ||
+        (out->text && !event_utf8_valid(out->text, strlen(out->text)))) {
         event_free(out);
         return KB_ERR_INVAL;
     }
