@@ -73,3 +73,23 @@ void dlg_audit(dlg_result_t *out, const char *what, cJSON *details)
     cJSON_AddItemToObject(e, "details", details ? details : cJSON_CreateObject());
     cJSON_AddItemToArray(out->effects, e);
 }
+
+void dlg_send(dlg_result_t *out, const char *channel, const char *to, const char *tmpl, cJSON *params, int lane)
+{
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "type", "send");
+    cJSON_AddStringToObject(e, "channel", channel);
+    cJSON_AddStringToObject(e, "to", to);
+    cJSON_AddStringToObject(e, "tmpl", tmpl);
+    cJSON_AddItemToObject(e, "params", params ? params : cJSON_CreateObject());
+    cJSON_AddNumberToObject(e, "lane", lane ? 1 : 0);
+    cJSON_AddItemToArray(out->effects, e);
+}
+
+void dlg_escalate(dlg_result_t *out, const char *conv, const char *reason)
+{
+    cJSON *params = cJSON_CreateObject();
+    cJSON_AddStringToObject(params, "conv", conv);
+    cJSON_AddStringToObject(params, "reason", reason);
+    dlg_send(out, "staff", "staff:support", "staff.escalation", params, 0);
+}

@@ -62,6 +62,12 @@ void dlg_result_free(dlg_result_t *out);
 cJSON *dlg_reply(dlg_result_t *out, const char *tmpl, cJSON *params, const char *const *buttons);
 /* Adds a call to the core: op name and arguments (ownership passes). */
 void dlg_core(dlg_result_t *out, const char *op, cJSON *args);
+/* Adds a message to another conversation, possibly in another channel: how a code goes out by SMS
+ * ("sms", "sms:+79161234567", "code.sms") and how a conversation is escalated to staff ("staff", "staff:support",
+ * "staff.escalation"). It travels through that channel's outbox lane (0 live, 1 push) once its sender exists. */
+void dlg_send(dlg_result_t *out, const char *channel, const char *to, const char *tmpl, cJSON *params, int lane);
+/* Escalates the conversation to support staff with a reason (a dlg_send to the staff channel). */
+void dlg_escalate(dlg_result_t *out, const char *conv, const char *reason);
 /* Arms a step timeout: an EV_TIMEOUT for this transition's version after ms. */
 void dlg_timeout(dlg_result_t *out, int ms);
 /* Adds an audit event. */

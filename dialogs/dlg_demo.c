@@ -64,6 +64,9 @@ static int demo_step(const dlg_state_t *st, const dlg_event_t *ev, dlg_result_t 
         dlg_timeout(out, 60000);
     } else if (ev->kind == EV_TEXT && ev->text && ev->text[0] == '+') {
         add(out, ev->text + 1);
+    } else if (is(ev, EV_COMMAND, "/human")) { /* ask for a person: escalate, and say so */
+        dlg_escalate(out, ev->conv, "asked for a person");
+        dlg_reply(out, "demo.escalated", NULL, menu_buttons);
     } else if (ev->kind == EV_TEXT || ev->kind == EV_COMMAND) {
         cJSON *params = cJSON_CreateObject();
         cJSON_AddStringToObject(params, "text", ev->text ? ev->text : "");

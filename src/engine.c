@@ -78,7 +78,7 @@ struct engine_s {
     const dlg_def_t *dialogs[ENGINE_MAX_DIALOGS];
     int ndialogs;
     kv_script_t s_intake, s_claim, s_unclaim, s_peek, s_cas, s_ack, s_release;
-    const db_stmt_t *q_applied_ins, *q_applied_get, *q_applied_set, *q_outbox_ins, *q_audit_ins;
+    const db_stmt_t *q_applied_ins, *q_applied_get, *q_applied_set, *q_outbox_ins, *q_send_ins, *q_audit_ins;
     uv_timer_t tick;
     int claiming, timers_claiming, stopping, closed;
     size_t jobs, intakes;
@@ -324,8 +324,17 @@ static void on_commit(int err, PGresult *res, void *data)
         return;
     }
     crash_point("after_commit");
-    if (j->nreplies && j->e->hook)
+    if (j->nreplies && j->e->hook) { /* wake the senders of every channel this transition wrote to */
         j->e->hook(j->e->hook_ctx, j->channel);
+        cJSON *fx;
+        cJSON_ArrayForEach(fx, j->res.effects)
+        {
+            const cJSON *type = cJSON_GetObjectItemCaseSensitive(fx, "type"), *ch = cJSON_GetObjectItemCaseSensitive(fx, "channel");
+            if (cJSON_IsString(type) && !strcmp(type->valuestring, "send") && cJSON_IsString(ch) &&
+                strcmp(ch->valuestring, j->channel))
+                j->e->hook(j->e->hook_ctx, ch->valuestring);
+        }
+    }
     if (j->no_change)
         job_ack(j);
     else
@@ -440,6 +449,28 @@ static void job_fx_next(job_t *j)
             snprintf(seq, sizeof seq, "%d", j->nreplies++);
             const char *params[] = {j->conv, j->channel, j->ev.id, seq, p};
             int rc = db_txn_exec(j->txn, e->q_outbox_ins, 5, params, on_stmt, j);
+            free(p);
+            if (rc)
+                txn_fail(j, "cannot queue outbox row");
+            return;
+        }
+        if (!strcmp(t, "send")) { /* to another conversation or channel (a code by SMS, an escalation) */
+            const cJSON *ch = cJSON_GetObjectItemCaseSensitive(fx, "channel"), *to = cJSON_GetObjectItemCaseSensitive(fx, "to"),
+                        *lane = cJSON_GetObjectItemCaseSensitive(fx, "lane");
+            if (!cJSON_IsString(ch) || !cJSON_IsString(to) || !event_conv_valid(to->valuestring)) {
+                txn_fail_as(j, "a send effect without a valid channel and recipient", 1);
+                return;
+            }
+            cJSON *payload = cJSON_Duplicate(fx, 1);
+            cJSON_DeleteItemFromObject(payload, "type");
+            cJSON_AddStringToObject(payload, "from", j->conv);
+            char *p = cJSON_PrintUnformatted(payload), seq[16], lanes[4];
+            cJSON_Delete(payload);
+            snprintf(seq, sizeof seq, "%d", j->nreplies++);
+            snprintf(lanes, sizeof lanes, "%d", cJSON_IsNumber(lane) && lane->valueint == 1 ? 1 : 0);
+            /* keyed by the sending conversation's event, so a re-run cannot send twice */
+            const char *params[] = {to->valuestring, ch->valuestring, j->ev.id, seq, p, lanes, j->conv};
+            int rc = db_txn_exec(j->txn, e->q_send_ins, 7, params, on_stmt, j);
             free(p);
             if (rc)
                 txn_fail(j, "cannot queue outbox row");
@@ -916,6 +947,10 @@ int engine_new(uv_loop_t *loop, kv_t *kv, db_t *db, const engine_options_t *opt,
         "WHERE conv = $1 AND event_id = $2");
     e->q_outbox_ins = db_prepare(db,
         "INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload) VALUES ($1, $2, 0, $3, $4::int, $5::jsonb) "
+        "ON CONFLICT (conv, event_id, seq) DO NOTHING");
+    e->q_send_ins = db_prepare(db,
+        "INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload) "
+        "VALUES ($1, $2, $6::smallint, $7 || '/' || $3, $4::int, $5::jsonb) "
         "ON CONFLICT (conv, event_id, seq) DO NOTHING");
     e->q_audit_ins = db_prepare(db, "INSERT INTO kb_audit (conv, event_id, what, details) VALUES ($1, $2, $3, $4::jsonb)");
     uv_timer_init(loop, &e->tick);

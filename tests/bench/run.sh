@@ -24,3 +24,10 @@ pgbench -h 127.0.0.1 -p $pport -U postgres -n -M prepared -c 8 -j 2 -T "$secs" -
 echo "--- reference: redis-benchmark INCR, 50 clients, then pipelined 16"
 redis-benchmark -p $rport -t incr -n 400000 -q 2>/dev/null | tr '\r' '\n' | grep -E 'INCR.*requests per second' | tail -1
 redis-benchmark -p $rport -t incr -n 2000000 -P 16 -q 2>/dev/null | tr '\r' '\n' | grep -E 'INCR.*requests per second' | tail -1
+echo "--- kabinet engine: 10,000 conversations, Redis memory after 100,000 and 1,000,000 events (own Redis, appendonly)"
+psql -qX -h 127.0.0.1 -p $pport -U postgres -d postgres -c "CREATE DATABASE bench_engine" >/dev/null
+KABINET_DATABASE_URL="hostaddr=127.0.0.1 port=$pport user=postgres dbname=bench_engine" \
+KABINET_REDIS_URL="redis://127.0.0.1:$rport" KABINET_LOG_LEVEL=warn "$build/kabinetd" migrate
+redis-cli -p $rport flushall >/dev/null
+"$build/tests/bench_engine" "hostaddr=127.0.0.1 port=$pport user=postgres dbname=bench_engine" "redis://127.0.0.1:$rport" \
+  10000 ${BENCH_ENGINE_E1:-100000} ${BENCH_ENGINE_E2:-1000000}

@@ -33,6 +33,9 @@ t "a stale button: out of date, then the current screen; state unchanged" \
   'wait_for c "demo.count_ask,demo.count,common.stale_menu,demo.count_ask,demo.done"'
 t "replies carry the version their buttons belong to" \
   'curl -s "http://127.0.0.1:$port/local/replies?conv=local:$run-c" | grep -q "\"ver\" *: *2"'
+ev h h1 command "/human"
+t "asking for a person: the customer is told, and staff get an escalation row in their channel's outbox" \
+  'wait_for h demo.escalated && [ "$(psql -qXtA -h 127.0.0.1 -p $KB_TEST_PG_PORT -U postgres -d $db -c "SELECT count(*) FROM kb_outbox WHERE channel = '"'"'staff'"'"' AND conv = '"'"'staff:support'"'"' AND payload->'"'"'params'"'"'->>'"'"'conv'"'"' = '"'"'local:$run-h'"'"' AND lane = 0")" = 1 ]'
 t "not JSON → 400" '[ "$(post "not json")" = 400 ]'
 t "another channel's conversation → 400" '[ "$(post "{\"conv\":\"tg:1\",\"id\":\"x\",\"kind\":\"text\",\"text\":\"hi\"}")" = 400 ]'
 t "a brace in the conversation → 400" '[ "$(post "{\"conv\":\"local:{x}\",\"id\":\"x\",\"kind\":\"text\"}")" = 400 ]'

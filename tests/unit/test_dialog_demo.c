@@ -84,6 +84,17 @@ static void test_timeout_and_cancel_return_to_rest(void **state)
     dlg_result_free(&r);
 }
 
+static void test_human_escalates(void **state)
+{
+    dlg_result_t r = run("", EV_COMMAND, "/human", NULL);
+    assert_string_equal(fx(&r, 0, "type"), "send");
+    assert_string_equal(fx(&r, 0, "channel"), "staff");
+    assert_string_equal(fx(&r, 0, "to"), "staff:support");
+    assert_string_equal(fx(&r, 0, "tmpl"), "staff.escalation");
+    assert_string_equal(fx(&r, 1, "tmpl"), "demo.escalated");
+    dlg_result_free(&r);
+}
+
 static void test_render_current_screen(void **state)
 {
     cJSON *keep = cJSON_CreateObject(), *data = cJSON_CreateObject();
@@ -105,6 +116,7 @@ int main(void)
         cmocka_unit_test(test_increment_calls_core_and_reports),
         cmocka_unit_test(test_timeout_and_cancel_return_to_rest),
         cmocka_unit_test(test_render_current_screen),
+        cmocka_unit_test(test_human_escalates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
