@@ -69,6 +69,13 @@ static const char *const lua_release =
 /* ---------------------------------------------------------------- types */
 
 typedef struct job_s job_t;
+typedef struct engine_s engine_t;
+
+/* One claim in flight: the score it hid the members with. */
+typedef struct {
+    engine_t *e;
+    char score[48];
+} claim_t;
 
 struct engine_s {
     uv_loop_t *loop;
@@ -695,12 +702,6 @@ static void on_lease(int err, const redisReply *r, void *data)
     job_peek(j);
 }
 
-/* One claim in flight: the score it hid the conversations with. */
-typedef struct {
-    engine_t *e;
-    char score[48];
-} claim_t;
-
 static void on_claim(int err, const redisReply *r, void *data)
 {
     claim_t *c = data;
@@ -722,27 +723,36 @@ static void on_claim(int err, const redisReply *r, void *data)
         claim_tick(e);
 }
 
-/* Claims as many ready conversations as there is room for. The claim hides them from other claimers until the
- * lease would have run out; the fraction makes our claim score unlike any intake's (whole milliseconds). */
-static void claim_tick(engine_t *e)
+/* Claims up to n due members of a schedule set (the ready conversations, or the due timeouts), hiding them from
+ * other claimers until the lease would have run out. The fraction makes our claim score unlike any intake's (whole
+ * milliseconds), so that a later conditional removal only succeeds while nobody touched the member. busy is the
+ * flag that keeps one such claim in flight; the callback clears it. */
+static void sched_claim(engine_t *e, const char *key, size_t n, kv_cb cb, int *busy)
 {
-    if (e->stopping || e->claiming || e->jobs >= (size_t)e->opt.concurrency || !kv_ready(e->kv))
+    if (*busy || !kv_ready(e->kv))
         return;
     claim_t *c = malloc(sizeof *c);
     if (!c)
         return;
     c->e = e;
     int64_t now = now_ms();
-    char nows[24], room[16];
+    char nows[24], room[24];
     snprintf(nows, sizeof nows, "%lld", (long long)now);
     snprintf(c->score, sizeof c->score, "%lld.5", (long long)(now + e->opt.lease_ms));
-    snprintf(room, sizeof room, "%zu", (size_t)e->opt.concurrency - e->jobs);
-    const char *a[] = {e->k_ready, nows, c->score, room};
-    e->claiming = 1;
-    if (eval(e, &e->s_claim, 1, 4, a, on_claim, c) != 0) {
-        e->claiming = 0;
+    snprintf(room, sizeof room, "%zu", n);
+    const char *a[] = {key, nows, c->score, room};
+    *busy = 1;
+    if (eval(e, &e->s_claim, 1, 4, a, cb, c) != 0) {
+        *busy = 0;
         free(c);
     }
+}
+
+/* Claims as many ready conversations as there is room for. */
+static void claim_tick(engine_t *e)
+{
+    if (!e->stopping && e->jobs < (size_t)e->opt.concurrency)
+        sched_claim(e, e->k_ready, (size_t)e->opt.concurrency - e->jobs, on_claim, &e->claiming);
 }
 
 /* ---------------------------------------------------------------- step timeouts */
@@ -767,14 +777,9 @@ static void on_timer_intake(int err, int is_new, void *data)
         free(t);
 }
 
-typedef struct {
-    engine_t *e;
-    char score[48];
-} timers_claim_t;
-
 static void on_timers_claim(int err, const redisReply *r, void *data)
 {
-    timers_claim_t *c = data;
+    claim_t *c = data;
     engine_t *e = c->e;
     e->timers_claiming = 0;
     for (size_t i = 0; !err && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
@@ -802,22 +807,8 @@ static void on_timers_claim(int err, const redisReply *r, void *data)
 /* Moves due step timeouts into their conversations' queues, as events. */
 static void timers_tick(engine_t *e)
 {
-    if (e->stopping || e->timers_claiming || !kv_ready(e->kv))
-        return;
-    timers_claim_t *c = malloc(sizeof *c);
-    if (!c)
-        return;
-    c->e = e;
-    int64_t now = now_ms();
-    char nows[24];
-    snprintf(nows, sizeof nows, "%lld", (long long)now);
-    snprintf(c->score, sizeof c->score, "%lld.5", (long long)(now + e->opt.lease_ms));
-    const char *a[] = {e->k_timers, nows, c->score, "100"};
-    e->timers_claiming = 1;
-    if (eval(e, &e->s_claim, 1, 4, a, on_timers_claim, c) != 0) {
-        e->timers_claiming = 0;
-        free(c);
-    }
+    if (!e->stopping)
+        sched_claim(e, e->k_timers, 100, on_timers_claim, &e->timers_claiming);
 }
 
 /* Every 10 ms: look for ready conversations (other processes' intakes); every 200 ms: due timeouts. */
