@@ -32,7 +32,7 @@ ev c c4 button done 2
 t "a stale button: out of date, then the current screen; state unchanged" \
   'wait_for c "demo.count_ask,demo.count,common.stale_menu,demo.count_ask,demo.done"'
 t "replies carry the version their buttons belong to" \
-  'curl -s "http://127.0.0.1:$port/local/replies?conv=local:$run-c" | grep -q "\"ver\" *: *2"'
+  'r=$(curl -s "http://127.0.0.1:$port/local/replies?conv=local:$run-c"); grep -q "\"ver\" *: *2" <<<"$r"'
 ev h h1 command "/human"
 t "asking for a person: the customer is told, and staff get an escalation row in their channel's outbox" \
   'wait_for h demo.escalated && [ "$(psql -qXtA -h 127.0.0.1 -p $KB_TEST_PG_PORT -U postgres -d $db -c "SELECT count(*) FROM kb_outbox WHERE channel = '"'"'staff'"'"' AND conv = '"'"'staff:support'"'"' AND payload->'"'"'params'"'"'->>'"'"'conv'"'"' = '"'"'local:$run-h'"'"' AND lane = 0")" = 1 ]'

@@ -16,10 +16,10 @@ code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 for _ in $(seq 100); do [ "$(code "http://127.0.0.1:$port/readyz")" = 200 ] && break; sleep 0.05; done
 t "healthz 200" '[ "$(code http://127.0.0.1:$port/healthz)" = 200 ]'
 t "readyz 200 with both stores" '[ "$(curl -s http://127.0.0.1:$port/readyz)" = "{\"ready\":true,\"redis\":\"up\",\"postgres\":\"up\"}" ]'
-t "metrics in Prometheus format" 'curl -s http://127.0.0.1:$port/metrics | grep -q "^kb_db_queries_total [1-9]"'
+t "metrics in Prometheus format" 'm=$(curl -s http://127.0.0.1:$port/metrics); grep -q "^kb_db_queries_total [1-9]" <<<"$m"'
 t "metrics of every module" 'm=$(curl -s http://127.0.0.1:$port/metrics); for f in kb_redis_commands_total kb_redis_latency_seconds_bucket kb_http_in_requests_total kb_http_out_requests_total kb_db_latency_seconds_bucket kb_process_resident_memory_bytes; do grep -q "^$f" <<<"$m" || exit 1; done'
 t "unknown path 404" '[ "$(code http://127.0.0.1:$port/nope)" = 404 ]'
-t "wrong method 405 with Allow" 'curl -si -X POST http://127.0.0.1:$port/healthz | grep -qi "^allow: GET"'
+t "wrong method 405 with Allow" 'h=$(curl -si -X POST http://127.0.0.1:$port/healthz); grep -qi "^allow: GET" <<<"$h"'
 t "oversized body 413" '[ "$(head -c 100000 /dev/zero | code -X POST --data-binary @- http://127.0.0.1:$port/readyz)" = 413 ]'
 t "garbage request does not kill it" 'printf "GARBAGE\r\n\r\n" | timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; cat >&3; cat <&3" >/dev/null 2>&1; kill -0 $pid'
 t "still alive and serving" '[ "$(code http://127.0.0.1:$port/healthz)" = 200 ]'
