@@ -52,6 +52,13 @@ static void test_cluster_tag_rule(void **state)
     char g[64];
     assert_true(keys_global(g, sizeof g, "lease:tg-poll") > 0);
     assert_string_equal(g, "kb:{lease:tg-poll}");
+    /* the scheduler's sets share one tag of their own, never a conversation's */
+    char ready[64], timers[64];
+    assert_true(keys_sched(ready, sizeof ready, "ready") > 0);
+    assert_true(keys_sched(timers, sizeof timers, "timers") > 0);
+    assert_string_equal(ready, "kb:{sched}:ready");
+    assert_true(keys_same_slot(ready, strlen(ready), timers, strlen(timers)));
+    assert_false(keys_same_slot(ready, strlen(ready), "kb:{tg:1}:state", 15));
 }
 
 int main(void)
