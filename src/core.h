@@ -21,5 +21,7 @@ int core_register(const char *op, core_fn fn);
 core_fn core_find(const char *op);
 /* Registers the demo dialog's operations (demo.counter_add). */
 void core_demo_register(void);
+/* Registers reading.submit (core_readings.c). */
+void core_readings_register(void);
 
 #endif

@@ -1,0 +1,257 @@
+/* core_readings.c — the core operation "reading.submit": one value for one meter zone, inside the caller's
+ * transaction, with the retailers' rules (meter.h): the value must parse and fit the meter's digits; a rollover or
+ * a consumption above the threshold needs the customer's confirmation; one customer reading per meter, zone and
+ * local day — a second is answered with the time of the first (from the unique index, never as an SQL error, also
+ * when two submissions race). Billing's own readings (network, inspection, receipt) never block a customer's.
+ *
+ * args: {"meter_id", "zone" (1), "value" (as typed), "confirm" (false), "source" ("bot"), "event_id",
+ *        "customer_id" (optional), "now_ms" (when it was sent: the event's time; default now), "threshold_kwh" (50000)}
+ * result: {"status": "accepted", "reading_id", "consumption", "rollover", "local_day"}
+ *       | {"status": "confirm", "reason": "rollover"|"above_threshold", "consumption", "previous"}
+ *       | {"status": "already", "value", "first_at", "local_day"}
+ *       | {"status": "invalid", "reason": "empty"|"not_a_number"|"negative"|"too_precise"|"too_many_digits"|"too_large"}
+ *       | {"status": "no_meter"} */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+#include "core.h"
+#include "err.h"
+#include "meter.h"
+
+typedef struct {
+    db_t *db;
+    db_txn_t *txn;
+    core_cb cb;
+    void *data;
+    char meter[24], zone[8], source[16], event_id[160], customer[24], day[16], value_sql[40];
+    meter_milli_t value;
+    int parse_rc;                /* why the typed value is not a reading, or 0 */
+    int confirm;                 /* the customer confirmed a rollover or a large consumption */
+    int64_t now_ms, threshold_kwh;
+    meter_calc_t calc;
+    int has_previous;
+    cJSON *pending_confirm;      /* the confirmation to ask for, once no reading of today was found */
+} submit_t;
+
+static const char *const sql_meter =
+    "SELECT m.digits, m.ratio, m.zones, b.utc_offset_min, "
+    " (SELECT r.value::text FROM kb_reading r WHERE r.meter_id = m.id AND r.zone = $2::smallint"
+    "  AND r.status = 'accepted' ORDER BY r.local_day DESC, r.taken_at DESC, r.id DESC LIMIT 1) "
+    "FROM kb_meter m JOIN kb_account a ON a.id = m.account_id JOIN kb_branch b ON b.id = a.branch_id "
+    "WHERE m.id = $1::bigint AND m.removed_on IS NULL";
+static const char *const sql_insert =
+    "INSERT INTO kb_reading (meter_id, zone, value, local_day, source, consumption, rollover, customer_id, event_id,"
+    " taken_at) VALUES ($1::bigint, $2::smallint, $3::numeric, $4::date, $5, $6::numeric, $7::boolean, $8::bigint, $9,"
+    " to_timestamp($10::double precision / 1000)) "
+    "ON CONFLICT (meter_id, zone, local_day) WHERE source IN ('bot', 'portal', 'customer') AND status <> 'rejected' "
+    "DO NOTHING RETURNING id";
+static const char *const sql_first =
+    "SELECT value::text, to_char(taken_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM kb_reading "
+    "WHERE meter_id = $1::bigint AND zone = $2::smallint AND local_day = $3::date "
+    "AND source IN ('bot', 'portal', 'customer') AND status <> 'rejected' ORDER BY id LIMIT 1";
+
+/* ---------------------------------------------------------------- helpers */
+
+static void finish(submit_t *s, int err, cJSON *result)
+{
+    s->cb(err, err ? NULL : result, s->data);
+    if (err)
+        cJSON_Delete(result);
+    free(s);
+}
+
+static cJSON *status(const char *st)
+{
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "status", st);
+    return r;
+}
+
+/* A meter_milli_t as SQL numeric text ("29700.500"). */
+static void sql_value(meter_milli_t v, char *buf, size_t size)
+{
+    snprintf(buf, size, "%lld.%03lld", (long long)(v / METER_SCALE), (long long)(v % METER_SCALE));
+}
+
+/* Parses SQL numeric text into thousandths. */
+static meter_milli_t from_sql(const char *s)
+{
+    meter_milli_t v = 0;
+    return meter_parse(s, 0, &v) == 0 ? v : 0;
+}
+
+static void add_reading(cJSON *r, const char *name, meter_milli_t v)
+{
+    char buf[40];
+    meter_format(v, buf, sizeof buf);
+    cJSON_AddStringToObject(r, name, buf);
+}
+
+/* ---------------------------------------------------------------- steps */
+
+/* Today's customer reading, if any: "already" naming it; with none, the pending confirmation is the answer. */
+static void on_first(int err, PGresult *res, void *data)
+{
+    submit_t *s = data;
+    cJSON *confirm = s->pending_confirm;
+    s->pending_confirm = NULL;
+    if (!err && PQntuples(res) == 0 && confirm) {
+        finish(s, 0, confirm);
+        return;
+    }
+    cJSON_Delete(confirm);
+    if (err || PQntuples(res) != 1) {
+        finish(s, err ? err : KB_ERR_STATE, NULL);
+        return;
+    }
+    cJSON *r = status("already");
+    add_reading(r, "value", from_sql(PQgetvalue(res, 0, 0)));
+    cJSON_AddStringToObject(r, "first_at", PQgetvalue(res, 0, 1));
+    cJSON_AddStringToObject(r, "local_day", s->day);
+    finish(s, 0, r);
+}
+
+static void on_insert(int err, PGresult *res, void *data)
+{
+    submit_t *s = data;
+    if (err) {
+        finish(s, err, NULL);
+        return;
+    }
+    if (PQntuples(res) == 0) { /* a customer reading for this day exists (perhaps committed a moment ago) */
+        const char *p[] = {s->meter, s->zone, s->day};
+        int rc = db_txn_exec(s->txn, db_prepare(s->db, sql_first), 3, p, on_first, s);
+        if (rc)
+            finish(s, rc, NULL);
+        return;
+    }
+    cJSON *r = status("accepted");
+    cJSON_AddNumberToObject(r, "reading_id", atof(PQgetvalue(res, 0, 0)));
+    add_reading(r, "consumption", s->calc.consumption);
+    cJSON_AddBoolToObject(r, "rollover", s->calc.rollover);
+    cJSON_AddStringToObject(r, "local_day", s->day);
+    finish(s, 0, r);
+}
+
+static const char *parse_reason(int rc)
+{
+    switch (rc) {
+    case METER_EEMPTY: return "empty";
+    case METER_ENEGATIVE: return "negative";
+    case METER_EPRECISE: return "too_precise";
+    case METER_EDIGITS: return "too_many_digits";
+    case METER_EOVERFLOW: return "too_large";
+    default: return "not_a_number";
+    }
+}
+
+static cJSON *invalid(const char *reason)
+{
+    cJSON *r = status("invalid");
+    cJSON_AddStringToObject(r, "reason", reason);
+    return r;
+}
+
+/* The meter is known: check the value, compute, and store unless it needs a confirmation first. */
+static void on_meter(int err, PGresult *res, void *data)
+{
+    submit_t *s = data;
+    if (err) {
+        finish(s, err, NULL);
+        return;
+    }
+    if (PQntuples(res) != 1 || atoi(s->zone) < 1 || atoi(s->zone) > atoi(PQgetvalue(res, 0, 2))) {
+        finish(s, 0, status("no_meter"));
+        return;
+    }
+    if (s->parse_rc) {
+        finish(s, 0, invalid(parse_reason(s->parse_rc)));
+        return;
+    }
+    int digits = atoi(PQgetvalue(res, 0, 0));
+    int64_t ratio = atoll(PQgetvalue(res, 0, 1)), span = 1;
+    for (int i = 0; i < digits; i++)
+        span *= 10;
+    if (s->value / METER_SCALE >= span) { /* more whole digits than the meter shows */
+        finish(s, 0, invalid("too_many_digits"));
+        return;
+    }
+    meter_day_format(meter_local_day(s->now_ms, atoi(PQgetvalue(res, 0, 3))), s->day, sizeof s->day);
+    if (!PQgetisnull(res, 0, 4)) {
+        meter_milli_t prev = from_sql(PQgetvalue(res, 0, 4));
+        if (meter_consumption(prev, s->value, digits, ratio, s->threshold_kwh, &s->calc) != 0) {
+            finish(s, 0, invalid("too_large"));
+            return;
+        }
+        if (s->calc.needs_confirmation && !s->confirm) {
+            /* "already sent today" outranks a confirmation: look for today's reading first */
+            cJSON *r = status("confirm");
+            cJSON_AddStringToObject(r, "reason", s->calc.rollover ? "rollover" : "above_threshold");
+            add_reading(r, "consumption", s->calc.consumption);
+            add_reading(r, "previous", prev);
+            s->pending_confirm = r;
+            const char *p[] = {s->meter, s->zone, s->day};
+            int rc = db_txn_exec(s->txn, db_prepare(s->db, sql_first), 3, p, on_first, s);
+            if (rc) {
+                cJSON_Delete(s->pending_confirm);
+                finish(s, rc, NULL);
+            }
+            return;
+        }
+        s->has_previous = 1;
+    }
+    char cons[40], taken[24];
+    sql_value(s->calc.consumption, cons, sizeof cons);
+    snprintf(taken, sizeof taken, "%lld", (long long)s->now_ms);
+    const char *p[] = {s->meter, s->zone, s->value_sql, s->day, s->source, s->has_previous ? cons : NULL,
+                       s->calc.rollover ? "true" : "false", s->customer[0] ? s->customer : NULL, s->event_id, taken};
+    int rc = db_txn_exec(s->txn, db_prepare(s->db, sql_insert), 10, p, on_insert, s);
+    if (rc)
+        finish(s, rc, NULL);
+}
+
+/* ---------------------------------------------------------------- the operation */
+
+static int reading_submit(db_t *db, db_txn_t *txn, const char *conv, const cJSON *args, core_cb cb, void *data)
+{
+    const cJSON *meter = cJSON_GetObjectItemCaseSensitive(args, "meter_id"),
+                *zone = cJSON_GetObjectItemCaseSensitive(args, "zone"),
+                *value = cJSON_GetObjectItemCaseSensitive(args, "value"),
+                *confirm = cJSON_GetObjectItemCaseSensitive(args, "confirm"),
+                *source = cJSON_GetObjectItemCaseSensitive(args, "source"),
+                *event = cJSON_GetObjectItemCaseSensitive(args, "event_id"),
+                *customer = cJSON_GetObjectItemCaseSensitive(args, "customer_id"),
+                *now = cJSON_GetObjectItemCaseSensitive(args, "now_ms"),
+                *threshold = cJSON_GetObjectItemCaseSensitive(args, "threshold_kwh");
+    if (!cJSON_IsNumber(meter) || !cJSON_IsString(value))
+        return KB_ERR_INVAL;
+    submit_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return KB_ERR_NOMEM;
+    s->db = db;
+    s->txn = txn;
+    s->cb = cb;
+    s->data = data;
+    snprintf(s->meter, sizeof s->meter, "%lld", (long long)meter->valuedouble);
+    snprintf(s->zone, sizeof s->zone, "%d", cJSON_IsNumber(zone) ? zone->valueint : 1);
+    snprintf(s->source, sizeof s->source, "%s", cJSON_IsString(source) ? source->valuestring : "bot");
+    snprintf(s->event_id, sizeof s->event_id, "%s", cJSON_IsString(event) ? event->valuestring : "");
+    if (cJSON_IsNumber(customer))
+        snprintf(s->customer, sizeof s->customer, "%lld", (long long)customer->valuedouble);
+    /* a value that does not parse is answered after the meter lookup, so that the answer always comes later */
+    s->parse_rc = meter_parse(value->valuestring, 0, &s->value);
+    sql_value(s->value, s->value_sql, sizeof s->value_sql);
+    uv_timeval64_t tv;
+    uv_gettimeofday(&tv);
+    s->now_ms = cJSON_IsNumber(now) ? (int64_t)now->valuedouble : (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    s->threshold_kwh = cJSON_IsNumber(threshold) ? (int64_t)threshold->valuedouble : 50000;
+    s->confirm = cJSON_IsTrue(confirm);
+    const char *p[] = {s->meter, s->zone};
+    int rc = db_txn_exec(txn, db_prepare(db, sql_meter), 2, p, on_meter, s);
+    if (rc)
+        free(s);
+    return rc;
+}
+
+void core_readings_register(void) { core_register("reading.submit", reading_submit); }

@@ -1,0 +1,201 @@
+/* test_readings.c — reading.submit against a real PostgreSQL, with the seeds' numbers: passing zero needs a
+ * confirmation and then counts 98300 kWh; 70,000 kWh asks too; a value too long for the meter and letters are
+ * refused with a reason; a second reading the same local day names the first; 23:30 at UTC+7 is still that day;
+ * and two transactions racing for the same meter and day store exactly one reading, the other told "already". */
+#include <stdarg.h>
+#include <setjmp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include "core.h"
+#include "metrics.h"
+#include "tk.h"
+
+static uv_loop_t loop;
+static db_t *db;
+
+#define T_2026_11_21_1630Z 1795278600000LL /* 23:30 in Абакан (UTC+7) */
+
+typedef struct {
+    db_txn_t *txn;
+    cJSON *result;
+    int begun, answered, committed, err;
+} run_t;
+
+static void on_committed(int err, PGresult *res, void *data) { ((run_t *)data)->committed = 1; }
+
+static void on_result(int err, cJSON *result, void *data)
+{
+    run_t *r = data;
+    r->err = err;
+    r->result = result;
+    r->answered = 1;
+    db_txn_commit(r->txn, on_committed, r);
+}
+
+static void on_begun(int err, db_txn_t *txn, void *data)
+{
+    run_t *r = data;
+    assert_int_equal(err, 0);
+    r->txn = txn;
+    r->begun = 1;
+}
+
+static void begin(run_t *r, uint32_t affinity)
+{
+    memset(r, 0, sizeof *r);
+    assert_int_equal(db_txn_begin(db, affinity, on_begun, r), 0);
+    assert_true(tk_run_until(&loop, &r->begun, 3000));
+}
+
+static void call(run_t *r, const char *args)
+{
+    cJSON *a = cJSON_Parse(args);
+    assert_non_null(a);
+    assert_int_equal(core_find("reading.submit")(db, r->txn, "local:t", a, on_result, r), 0);
+    cJSON_Delete(a);
+}
+
+/* One submission in a transaction of its own; returns the result (caller frees). */
+static cJSON *submit(const char *args)
+{
+    run_t r;
+    begin(&r, 1);
+    call(&r, args);
+    assert_true(tk_run_until(&loop, &r.committed, 3000));
+    assert_int_equal(r.err, 0);
+    return r.result;
+}
+
+static const char *field(const cJSON *r, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, name);
+    return cJSON_IsString(v) ? v->valuestring : cJSON_IsTrue(v) ? "true" : cJSON_IsFalse(v) ? "false" : "?";
+}
+
+static int setup(void **state)
+{
+    tk_db_create("readings", 0);
+    assert_non_null(tk_db_value(
+        "INSERT INTO kb_branch (code, name, utc_offset_min) VALUES ('khk', 'Абакан', 420);"
+        "INSERT INTO kb_account (number, holder_surname, address, branch_id) VALUES ('180211111', 'Иванова', 'Абакан', 1);"
+        "INSERT INTO kb_meter (account_id, serial, digits, ratio) VALUES (1, 'A', 5, 1), (1, 'B', 6, 1), (1, 'C', 5, 200);"
+        "INSERT INTO kb_reading (meter_id, value, local_day, source, taken_at) VALUES "
+        " (1, 29700, '2026-10-25', 'network', '2026-10-25 10:00Z'), (2, 10000, '2026-10-25', 'network', '2026-10-25 10:00Z'),"
+        " (3, 1234, '2026-10-25', 'network', '2026-10-25 10:00Z')"));
+    uv_loop_init(&loop);
+    db_options_t o = {tk_db_conninfo(), 2, 8, 1, 10000};
+    char err[256];
+    assert_int_equal(db_new(&loop, &o, &db, err, sizeof err), 0);
+    db_start(db);
+    for (int i = 0; i < 200 && !db_ready(db); i++)
+        tk_run_for(&loop, 10);
+    tk_run_for(&loop, 100);
+    core_readings_register();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    db_close(db);
+    tk_loop_close(&loop);
+    tk_db_drop();
+    metrics_shutdown();
+    return 0;
+}
+
+static void test_seed_cases(void **state)
+{
+    char args[256];
+    /* previous 29700, entered 28000, 5 digits: passing zero, 98300 kWh, confirm first */
+    snprintf(args, sizeof args, "{\"meter_id\":1,\"value\":\"28000\",\"now_ms\":%lld}", T_2026_11_21_1630Z);
+    cJSON *r = submit(args);
+    assert_string_equal(field(r, "status"), "confirm");
+    assert_string_equal(field(r, "reason"), "rollover");
+    assert_string_equal(field(r, "consumption"), "98300");
+    assert_string_equal(field(r, "previous"), "29700");
+    cJSON_Delete(r);
+    assert_string_equal(tk_db_value("SELECT count(*) FROM kb_reading WHERE source = 'bot'"), "0");
+    snprintf(args, sizeof args, "{\"meter_id\":1,\"value\":\"28 000\",\"confirm\":true,\"now_ms\":%lld}",
+             T_2026_11_21_1630Z);
+    r = submit(args);
+    assert_string_equal(field(r, "status"), "accepted");
+    assert_string_equal(field(r, "consumption"), "98300");
+    assert_string_equal(field(r, "rollover"), "true");
+    assert_string_equal(field(r, "local_day"), "2026-11-21"); /* 23:30 local: still the 21st there */
+    cJSON_Delete(r);
+    /* a second reading that local day names the first — also when it would have needed a confirmation */
+    snprintf(args, sizeof args, "{\"meter_id\":1,\"value\":\"100\",\"now_ms\":%lld}", T_2026_11_21_1630Z + 600000);
+    r = submit(args);
+    assert_string_equal(field(r, "status"), "already");
+    cJSON_Delete(r);
+    snprintf(args, sizeof args, "{\"meter_id\":1,\"value\":\"28010\",\"now_ms\":%lld}", T_2026_11_21_1630Z + 900000); /* 23:45 there */
+    r = submit(args);
+    assert_string_equal(field(r, "status"), "already");
+    assert_string_equal(field(r, "value"), "28000");
+    assert_non_null(strstr(field(r, "first_at"), "2026-11-21T"));
+    cJSON_Delete(r);
+    /* an hour later it is the 22nd in Абакан: accepted, 10 kWh */
+    snprintf(args, sizeof args, "{\"meter_id\":1,\"value\":\"28010,5\",\"now_ms\":%lld}", T_2026_11_21_1630Z + 3600000);
+    r = submit(args);
+    assert_string_equal(field(r, "status"), "accepted");
+    assert_string_equal(field(r, "consumption"), "10,5");
+    assert_string_equal(field(r, "local_day"), "2026-11-22");
+    cJSON_Delete(r);
+    /* 70 000 kWh asks for confirmation */
+    r = submit("{\"meter_id\":2,\"value\":\"80000\"}");
+    assert_string_equal(field(r, "status"), "confirm");
+    assert_string_equal(field(r, "reason"), "above_threshold");
+    assert_string_equal(field(r, "consumption"), "70000");
+    cJSON_Delete(r);
+    /* ratio 200 */
+    r = submit("{\"meter_id\":3,\"value\":\"1235\"}");
+    assert_string_equal(field(r, "consumption"), "200");
+    cJSON_Delete(r);
+    /* refused with a reason, nothing stored */
+    r = submit("{\"meter_id\":2,\"value\":\"1234567\"}");
+    assert_string_equal(field(r, "reason"), "too_many_digits");
+    cJSON_Delete(r);
+    r = submit("{\"meter_id\":2,\"value\":\"29 7OO\"}");
+    assert_string_equal(field(r, "reason"), "not_a_number");
+    cJSON_Delete(r);
+    r = submit("{\"meter_id\":2,\"value\":\"-5\"}");
+    assert_string_equal(field(r, "reason"), "negative");
+    cJSON_Delete(r);
+    r = submit("{\"meter_id\":99,\"value\":\"5\"}");
+    assert_string_equal(field(r, "status"), "no_meter");
+    cJSON_Delete(r);
+    assert_string_equal(tk_db_value("SELECT count(*) FROM kb_reading WHERE meter_id = 2 AND source = 'bot'"), "0");
+}
+
+static void test_race_for_the_same_day(void **state)
+{
+    /* two transactions on two connections, both begun (the barrier), then both submit for meter 2 today */
+    run_t a, b;
+    begin(&a, 1);
+    begin(&b, 2);
+    assert_ptr_not_equal(a.txn, b.txn);
+    call(&a, "{\"meter_id\":2,\"value\":\"10100\"}");
+    call(&b, "{\"meter_id\":2,\"value\":\"10200\"}");
+    for (int i = 0; i < 300 && !(a.committed && b.committed); i++)
+        tk_run_for(&loop, 10);
+    assert_true(a.committed && b.committed);
+    assert_int_equal(a.err, 0);
+    assert_int_equal(b.err, 0);
+    const char *sa = field(a.result, "status"), *sb = field(b.result, "status");
+    assert_true((!strcmp(sa, "accepted") && !strcmp(sb, "already")) || (!strcmp(sa, "already") && !strcmp(sb, "accepted")));
+    assert_string_equal(tk_db_value("SELECT count(*) FROM kb_reading WHERE meter_id = 2 AND source = 'bot'"), "1");
+    cJSON_Delete(a.result);
+    cJSON_Delete(b.result);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_seed_cases, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_race_for_the_same_day, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
