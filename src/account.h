@@ -9,4 +9,8 @@
  * signs), or fewer than 6 or more than 20 digits, is KB_ERR_INVAL. out must hold 21 bytes. */
 int acct_normalize(const char *typed, char *out, size_t size);
 
+/* Folds a surname for comparison: Russian and Latin letters to lower case, ё to е, spaces and hyphens dropped
+ * ("Алёшина-Петрова" and "алешина петрова" fold alike). Returns 0 or KB_ERR_INVAL (too long, or not UTF-8). */
+int acct_surname_fold(const char *name, char *out, size_t size);
+
 #endif

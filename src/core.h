@@ -23,5 +23,7 @@ core_fn core_find(const char *op);
 void core_demo_register(void);
 /* Registers reading.submit (core_readings.c). */
 void core_readings_register(void);
+/* Registers account.link (core_accounts.c). */
+void core_accounts_register(void);
 
 #endif

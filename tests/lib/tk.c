@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <cmocka.h>
 #include <libpq-fe.h>
+#include "core.h"
 #include "tk.h"
 
 static char current_db[128];
@@ -178,4 +179,45 @@ int tk_stop(int pid, int sig)
         return -1;
     kill(pid, sig);
     return waitpid(pid, &status, 0) == pid ? status : -1;
+}
+
+typedef struct {
+    db_txn_t *txn;
+    cJSON *result;
+    int begun, committed, err;
+} tk_core_t;
+
+static void tk_core_committed(int err, PGresult *res, void *data) { ((tk_core_t *)data)->committed = 1; }
+
+static void tk_core_result(int err, cJSON *result, void *data)
+{
+    tk_core_t *c = data;
+    c->err = err;
+    c->result = result;
+    db_txn_commit(c->txn, tk_core_committed, c);
+}
+
+static void tk_core_begun(int err, db_txn_t *txn, void *data)
+{
+    tk_core_t *c = data;
+    c->err = err;
+    c->txn = txn;
+    c->begun = 1;
+}
+
+cJSON *tk_core(uv_loop_t *loop, db_t *db, const char *op, const char *args)
+{
+    tk_core_t c = {0};
+    cJSON *a = cJSON_Parse(args);
+    core_fn fn = core_find(op);
+    if (!a || !fn)
+        fail_msg("tk_core: bad arguments or unknown operation %s", op);
+    assert_int_equal(db_txn_begin(db, 1, tk_core_begun, &c), 0);
+    assert_true(tk_run_until(loop, &c.begun, 3000));
+    assert_int_equal(c.err, 0);
+    assert_int_equal(fn(db, c.txn, "local:t", a, tk_core_result, &c), 0);
+    cJSON_Delete(a);
+    assert_true(tk_run_until(loop, &c.committed, 3000));
+    assert_int_equal(c.err, 0);
+    return c.result;
 }

@@ -33,6 +33,11 @@ int tk_wait_ready(int port, int timeout_ms);
 int tk_stop(int pid, int sig);
 /* The current test database's conninfo. */
 const char *tk_db_conninfo(void);
+/* Runs the core operation op with args (JSON text) in a transaction of its own on db, commits, and returns its
+ * result (the caller frees it); fails the test on any error. */
+struct cJSON;
+struct db_s;
+struct cJSON *tk_core(uv_loop_t *loop, struct db_s *db, const char *op, const char *args);
 /* Closes every handle left on the loop and closes the loop (for sanitizer-clean exits). */
 void tk_loop_close(uv_loop_t *loop);
 

@@ -128,11 +128,27 @@ static void test_account_numbers(void **state)
     assert_int_equal(acct_normalize("77МН000000", out, sizeof out), KB_ERR_INVAL); /* an ЕЛС is not an account */
 }
 
+static void test_surname_fold(void **state)
+{
+    char a[64], b[64];
+    assert_int_equal(acct_surname_fold("Алёшина-Петрова", a, sizeof a), 0);
+    assert_int_equal(acct_surname_fold("АЛЕШИНА петрова", b, sizeof b), 0);
+    assert_string_equal(a, b);
+    assert_int_equal(acct_surname_fold("Ivanova", a, sizeof a), 0);
+    assert_string_equal(a, "ivanova");
+    assert_int_equal(acct_surname_fold("Иванова", a, sizeof a), 0);
+    assert_int_equal(acct_surname_fold("Иванов", b, sizeof b), 0);
+    assert_string_not_equal(a, b);
+    assert_int_equal(acct_surname_fold(" - ", a, sizeof a), KB_ERR_INVAL);
+    assert_int_equal(acct_surname_fold("\xd1", a, sizeof a), KB_ERR_INVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_what_customers_type), cmocka_unit_test(test_consumption_and_rollover),
         cmocka_unit_test(test_format), cmocka_unit_test(test_local_day), cmocka_unit_test(test_account_numbers),
+        cmocka_unit_test(test_surname_fold),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,166 @@
+/* core_accounts.c — the core operation "account.link": a customer links a personal account by its number and a
+ * proof beyond it — the ЕЛС ГИС ЖКХ code, the holder's surname (case- and ё/е-insensitive), or a meter photo that
+ * staff check first (the link waits as "pending"). Wrong proofs are capped per customer and per account (5 an hour
+ * each), so rotating customers does not help against one account. The first active link is the primary one.
+ * Runs inside the caller's transaction: a wrong proof is recorded with the same commit as the reply that says so.
+ *
+ * args: {"customer_id", "number" (as typed), "proof": "els"|"surname"|"photo", "value" (the code, the surname or
+ *        the photo's file id)}
+ * result: {"status": "linked", "primary": bool, "account_id"} | {"status": "pending", "account_id"}
+ *       | {"status": "wrong_proof", "attempts_left"} | {"status": "too_many_attempts"}
+ *       | {"status": "already_linked"} | {"status": "not_found"} | {"status": "invalid_number"} */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "account.h"
+#include "core.h"
+#include "err.h"
+
+#define LINK_MAX_FAILURES 5
+
+typedef struct {
+    db_t *db;
+    db_txn_t *txn;
+    core_cb cb;
+    void *data;
+    char customer[24], number[24], proof[16], value[256], account[24];
+    int bad_number;              /* the typed number is not an account number at all */
+    int attempts_left;
+} link_t;
+
+static const char *const sql_find =
+    "SELECT a.id, a.holder_surname, coalesce(a.els_code, ''), "
+    " (SELECT count(*) FROM kb_proof_failure f WHERE f.customer_id = $2::bigint AND f.at > now() - interval '1 hour'),"
+    " (SELECT count(*) FROM kb_proof_failure f WHERE f.account_id = a.id AND f.at > now() - interval '1 hour') "
+    "FROM kb_account a WHERE a.number = $1";
+static const char *const sql_failure = "INSERT INTO kb_proof_failure (customer_id, account_id) VALUES ($1::bigint, $2::bigint)";
+static const char *const sql_link =
+    "INSERT INTO kb_account_link (customer_id, account_id, is_primary, status, proof, photo_file) "
+    "SELECT $1::bigint, $2::bigint, $3 = 'active' AND NOT EXISTS (SELECT 1 FROM kb_account_link l WHERE"
+    " l.customer_id = $1::bigint AND l.is_primary AND l.status = 'active'), $3, $4, $5 "
+    "ON CONFLICT (customer_id, account_id) WHERE status <> 'removed' DO NOTHING RETURNING is_primary";
+
+static void finish(link_t *l, int err, cJSON *result)
+{
+    l->cb(err, err ? NULL : result, l->data);
+    if (err)
+        cJSON_Delete(result);
+    free(l);
+}
+
+static cJSON *status(const char *st)
+{
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "status", st);
+    return r;
+}
+
+static void on_linked(int err, PGresult *res, void *data)
+{
+    link_t *l = data;
+    if (err) {
+        finish(l, err, NULL);
+        return;
+    }
+    if (PQntuples(res) == 0) {
+        finish(l, 0, status("already_linked"));
+        return;
+    }
+    int pending = !strcmp(l->proof, "photo");
+    cJSON *r = status(pending ? "pending" : "linked");
+    if (!pending)
+        cJSON_AddBoolToObject(r, "primary", PQgetvalue(res, 0, 0)[0] == 't');
+    cJSON_AddNumberToObject(r, "account_id", atof(l->account));
+    finish(l, 0, r);
+}
+
+static void on_failure_recorded(int err, PGresult *res, void *data)
+{
+    link_t *l = data;
+    if (err) {
+        finish(l, err, NULL);
+        return;
+    }
+    cJSON *r = status("wrong_proof");
+    cJSON_AddNumberToObject(r, "attempts_left", l->attempts_left);
+    finish(l, 0, r);
+}
+
+/* Whether the proof matches the account. */
+static int proof_ok(const link_t *l, const char *surname, const char *els)
+{
+    if (!strcmp(l->proof, "photo"))
+        return l->value[0] != 0; /* staff check it; any photo goes to them */
+    /* the ЕЛС has Cyrillic letters too ("77МН000000"): fold both like surnames (case, spaces, hyphens) */
+    const char *expected = !strcmp(l->proof, "els") ? els : surname;
+    char a[256], b[256];
+    return expected[0] && acct_surname_fold(l->value, a, sizeof a) == 0 &&
+           acct_surname_fold(expected, b, sizeof b) == 0 && !strcmp(a, b);
+}
+
+static void on_found(int err, PGresult *res, void *data)
+{
+    link_t *l = data;
+    if (err) {
+        finish(l, err, NULL);
+        return;
+    }
+    if (l->bad_number) {
+        finish(l, 0, status("invalid_number"));
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        finish(l, 0, status("not_found"));
+        return;
+    }
+    snprintf(l->account, sizeof l->account, "%s", PQgetvalue(res, 0, 0));
+    int by_customer = atoi(PQgetvalue(res, 0, 3)), by_account = atoi(PQgetvalue(res, 0, 4));
+    if (by_customer >= LINK_MAX_FAILURES || by_account >= LINK_MAX_FAILURES) {
+        finish(l, 0, status("too_many_attempts"));
+        return;
+    }
+    int rc;
+    if (!proof_ok(l, PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2))) {
+        l->attempts_left = LINK_MAX_FAILURES - 1 - (by_customer > by_account ? by_customer : by_account);
+        const char *p[] = {l->customer, l->account};
+        rc = db_txn_exec(l->txn, db_prepare(l->db, sql_failure), 2, p, on_failure_recorded, l);
+    } else {
+        int photo = !strcmp(l->proof, "photo");
+        const char *p[] = {l->customer, l->account, photo ? "pending" : "active", l->proof, photo ? l->value : NULL};
+        rc = db_txn_exec(l->txn, db_prepare(l->db, sql_link), 5, p, on_linked, l);
+    }
+    if (rc)
+        finish(l, rc, NULL);
+}
+
+static int account_link(db_t *db, db_txn_t *txn, const char *conv, const cJSON *args, core_cb cb, void *data)
+{
+    const cJSON *customer = cJSON_GetObjectItemCaseSensitive(args, "customer_id"),
+                *number = cJSON_GetObjectItemCaseSensitive(args, "number"),
+                *proof = cJSON_GetObjectItemCaseSensitive(args, "proof"),
+                *value = cJSON_GetObjectItemCaseSensitive(args, "value");
+    if (!cJSON_IsNumber(customer) || !cJSON_IsString(number) || !cJSON_IsString(proof) || !cJSON_IsString(value) ||
+        (strcmp(proof->valuestring, "els") && strcmp(proof->valuestring, "surname") && strcmp(proof->valuestring, "photo")))
+        return KB_ERR_INVAL;
+    link_t *l = calloc(1, sizeof *l);
+    if (!l)
+        return KB_ERR_NOMEM;
+    l->db = db;
+    l->txn = txn;
+    l->cb = cb;
+    l->data = data;
+    snprintf(l->customer, sizeof l->customer, "%lld", (long long)customer->valuedouble);
+    snprintf(l->proof, sizeof l->proof, "%s", proof->valuestring);
+    snprintf(l->value, sizeof l->value, "%s", value->valuestring);
+    /* an unusable number still goes through the query (finding nothing), so that the answer always comes later */
+    l->bad_number = acct_normalize(number->valuestring, l->number, sizeof l->number) != 0;
+    if (l->bad_number)
+        snprintf(l->number, sizeof l->number, "%s", "-");
+    const char *p[] = {l->number, l->customer};
+    int rc = db_txn_exec(txn, db_prepare(db, sql_find), 2, p, on_found, l);
+    if (rc)
+        free(l);
+    return rc;
+}
+
+void core_accounts_register(void) { core_register("account.link", account_link); }
