@@ -6,7 +6,8 @@
  *
  * args: {"meter_id", "zone" (1), "value" (as typed), "confirm" (false), "source" ("bot"), "event_id",
  *        "customer_id" (optional), "now_ms" (when it was sent: the event's time; default now), "threshold_kwh" (50000)}
- * result: {"status": "accepted", "reading_id", "consumption", "rollover", "local_day"}
+ * result: {"status": "accepted", "reading_id", "consumption", "rollover", "local_day", "review"}
+ *       | {"status": "outside_window", "from", "to"}   (the branch refuses readings outside its window)
  *       | {"status": "confirm", "reason": "rollover"|"above_threshold", "consumption", "previous"}
  *       | {"status": "already", "value", "first_at", "local_day"}
  *       | {"status": "invalid", "reason": "empty"|"not_a_number"|"negative"|"too_precise"|"too_many_digits"|"too_large"}
@@ -31,19 +32,21 @@ typedef struct {
     int64_t now_ms, threshold_kwh;
     meter_calc_t calc;
     int has_previous;
+    int review;                  /* outside the branch's window, kept "на проверке" */
     cJSON *pending_confirm;      /* the confirmation to ask for, once no reading of today was found */
 } submit_t;
 
 static const char *const sql_meter =
     "SELECT m.digits, m.ratio, m.zones, b.utc_offset_min, "
     " (SELECT r.value::text FROM kb_reading r WHERE r.meter_id = m.id AND r.zone = $2::smallint"
-    "  AND r.status = 'accepted' ORDER BY r.local_day DESC, r.taken_at DESC, r.id DESC LIMIT 1) "
+    "  AND r.status = 'accepted' ORDER BY r.local_day DESC, r.taken_at DESC, r.id DESC LIMIT 1), "
+    " coalesce(b.window_from, 0), coalesce(b.window_to, 0), b.outside_window "
     "FROM kb_meter m JOIN kb_account a ON a.id = m.account_id JOIN kb_branch b ON b.id = a.branch_id "
     "WHERE m.id = $1::bigint AND m.removed_on IS NULL";
 static const char *const sql_insert =
     "INSERT INTO kb_reading (meter_id, zone, value, local_day, source, consumption, rollover, customer_id, event_id,"
-    " taken_at) VALUES ($1::bigint, $2::smallint, $3::numeric, $4::date, $5, $6::numeric, $7::boolean, $8::bigint, $9,"
-    " to_timestamp($10::double precision / 1000)) "
+    " taken_at, status) VALUES ($1::bigint, $2::smallint, $3::numeric, $4::date, $5, $6::numeric, $7::boolean,"
+    " $8::bigint, $9, to_timestamp($10::double precision / 1000), $11) "
     "ON CONFLICT (meter_id, zone, local_day) WHERE source IN ('bot', 'portal', 'customer') AND status <> 'rejected' "
     "DO NOTHING RETURNING id";
 static const char *const sql_first =
@@ -128,6 +131,7 @@ static void on_insert(int err, PGresult *res, void *data)
     }
     cJSON *r = status("accepted");
     cJSON_AddNumberToObject(r, "reading_id", atof(PQgetvalue(res, 0, 0)));
+    cJSON_AddBoolToObject(r, "review", s->review);
     add_reading(r, "consumption", s->calc.consumption);
     cJSON_AddBoolToObject(r, "rollover", s->calc.rollover);
     cJSON_AddStringToObject(r, "local_day", s->day);
@@ -177,7 +181,21 @@ static void on_meter(int err, PGresult *res, void *data)
         finish(s, 0, invalid("too_many_digits"));
         return;
     }
-    meter_day_format(meter_local_day(s->now_ms, atoi(PQgetvalue(res, 0, 3))), s->day, sizeof s->day);
+    int64_t day = meter_local_day(s->now_ms, atoi(PQgetvalue(res, 0, 3)));
+    meter_day_format(day, s->day, sizeof s->day);
+    /* the branch's window (say the 15th–26th): outside it a reading is refused or kept for review, as the
+     * retailer set it */
+    int from = atoi(PQgetvalue(res, 0, 5)), to = atoi(PQgetvalue(res, 0, 6)), dom = atoi(s->day + 8);
+    if (from && (from <= to ? dom < from || dom > to : dom < from && dom > to)) {
+        if (!strcmp(PQgetvalue(res, 0, 7), "refuse")) {
+            cJSON *r = status("outside_window");
+            cJSON_AddNumberToObject(r, "from", from);
+            cJSON_AddNumberToObject(r, "to", to);
+            finish(s, 0, r);
+            return;
+        }
+        s->review = 1;
+    }
     if (!PQgetisnull(res, 0, 4)) {
         meter_milli_t prev = from_sql(PQgetvalue(res, 0, 4));
         if (meter_consumption(prev, s->value, digits, ratio, s->threshold_kwh, &s->calc) != 0) {
@@ -205,8 +223,9 @@ static void on_meter(int err, PGresult *res, void *data)
     sql_value(s->calc.consumption, cons, sizeof cons);
     snprintf(taken, sizeof taken, "%lld", (long long)s->now_ms);
     const char *p[] = {s->meter, s->zone, s->value_sql, s->day, s->source, s->has_previous ? cons : NULL,
-                       s->calc.rollover ? "true" : "false", s->customer[0] ? s->customer : NULL, s->event_id, taken};
-    int rc = db_txn_exec(s->txn, db_prepare(s->db, sql_insert), 10, p, on_insert, s);
+                       s->calc.rollover ? "true" : "false", s->customer[0] ? s->customer : NULL, s->event_id, taken,
+                       s->review ? "review" : "accepted"};
+    int rc = db_txn_exec(s->txn, db_prepare(s->db, sql_insert), 11, p, on_insert, s);
     if (rc)
         finish(s, rc, NULL);
 }

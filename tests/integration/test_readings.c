@@ -162,6 +162,33 @@ static void test_seed_cases(void **state)
     assert_string_equal(tk_db_value("SELECT count(*) FROM kb_reading WHERE meter_id = 2 AND source = 'bot'"), "0");
 }
 
+static void test_branch_window(void **state)
+{
+    /* readings open the 15th–26th; this branch keeps late ones for review */
+    tk_db_value("UPDATE kb_branch SET window_from = 15, window_to = 26, outside_window = 'review'");
+    char args[256];
+    snprintf(args, sizeof args, "{\"meter_id\":3,\"value\":\"1240\",\"now_ms\":%lld}", T_2026_11_21_1630Z); /* 21st */
+    cJSON *r = submit(args);
+    assert_string_equal(field(r, "status"), "accepted");
+    assert_string_equal(field(r, "review"), "false");
+    cJSON_Delete(r);
+    snprintf(args, sizeof args, "{\"meter_id\":2,\"value\":\"10100\",\"now_ms\":%lld}",
+             T_2026_11_21_1630Z + 6 * 86400000LL); /* the 27th there */
+    r = submit(args);
+    assert_string_equal(field(r, "status"), "accepted");
+    assert_string_equal(field(r, "review"), "true");
+    cJSON_Delete(r);
+    assert_string_equal(tk_db_value("SELECT status FROM kb_reading WHERE meter_id = 2 AND source = 'bot'"), "review");
+    /* another retailer refuses them */
+    tk_db_value("UPDATE kb_branch SET outside_window = 'refuse'");
+    snprintf(args, sizeof args, "{\"meter_id\":1,\"value\":\"29800\",\"now_ms\":%lld}",
+             T_2026_11_21_1630Z - 10 * 86400000LL); /* the 11th */
+    r = submit(args);
+    assert_string_equal(field(r, "status"), "outside_window");
+    cJSON_Delete(r);
+    assert_string_equal(tk_db_value("SELECT count(*) FROM kb_reading WHERE meter_id = 1 AND source = 'bot'"), "0");
+}
+
 static void test_race_for_the_same_day(void **state)
 {
     /* two transactions on two connections, both begun (the barrier), then both submit for meter 2 today */
@@ -188,6 +215,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_seed_cases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_race_for_the_same_day, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_branch_window, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
