@@ -35,6 +35,13 @@ core_fn core_find(const char *op)
     return NULL;
 }
 
+cJSON *core_status(const char *st)
+{
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "status", st);
+    return r;
+}
+
 /* ---------------------------------------------------------------- demo.counter_add */
 
 typedef struct {

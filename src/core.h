@@ -19,6 +19,8 @@ typedef int (*core_fn)(db_t *db, db_txn_t *txn, const char *conv, const cJSON *a
 int core_register(const char *op, core_fn fn);
 /* The operation of that name, or NULL. */
 core_fn core_find(const char *op);
+/* A new result object {"status": st} (operations answer with a status and fields). */
+cJSON *core_status(const char *st);
 /* Registers the demo dialog's operations (demo.counter_add). */
 void core_demo_register(void);
 /* Registers reading.submit (core_readings.c). */

@@ -48,13 +48,6 @@ static void finish(link_t *l, int err, cJSON *result)
     free(l);
 }
 
-static cJSON *status(const char *st)
-{
-    cJSON *r = cJSON_CreateObject();
-    cJSON_AddStringToObject(r, "status", st);
-    return r;
-}
-
 static void on_linked(int err, PGresult *res, void *data)
 {
     link_t *l = data;
@@ -63,11 +56,11 @@ static void on_linked(int err, PGresult *res, void *data)
         return;
     }
     if (PQntuples(res) == 0) {
-        finish(l, 0, status("already_linked"));
+        finish(l, 0, core_status("already_linked"));
         return;
     }
     int pending = !strcmp(l->proof, "photo");
-    cJSON *r = status(pending ? "pending" : "linked");
+    cJSON *r = core_status(pending ? "pending" : "linked");
     if (!pending)
         cJSON_AddBoolToObject(r, "primary", PQgetvalue(res, 0, 0)[0] == 't');
     cJSON_AddNumberToObject(r, "account_id", atof(l->account));
@@ -81,7 +74,7 @@ static void on_failure_recorded(int err, PGresult *res, void *data)
         finish(l, err, NULL);
         return;
     }
-    cJSON *r = status("wrong_proof");
+    cJSON *r = core_status("wrong_proof");
     cJSON_AddNumberToObject(r, "attempts_left", l->attempts_left);
     finish(l, 0, r);
 }
@@ -106,17 +99,17 @@ static void on_found(int err, PGresult *res, void *data)
         return;
     }
     if (l->bad_number) {
-        finish(l, 0, status("invalid_number"));
+        finish(l, 0, core_status("invalid_number"));
         return;
     }
     if (PQntuples(res) != 1) {
-        finish(l, 0, status("not_found"));
+        finish(l, 0, core_status("not_found"));
         return;
     }
     snprintf(l->account, sizeof l->account, "%s", PQgetvalue(res, 0, 0));
     int by_customer = atoi(PQgetvalue(res, 0, 3)), by_account = atoi(PQgetvalue(res, 0, 4));
     if (by_customer >= LINK_MAX_FAILURES || by_account >= LINK_MAX_FAILURES) {
-        finish(l, 0, status("too_many_attempts"));
+        finish(l, 0, core_status("too_many_attempts"));
         return;
     }
     int rc;

@@ -64,13 +64,6 @@ static void finish(submit_t *s, int err, cJSON *result)
     free(s);
 }
 
-static cJSON *status(const char *st)
-{
-    cJSON *r = cJSON_CreateObject();
-    cJSON_AddStringToObject(r, "status", st);
-    return r;
-}
-
 /* A meter_milli_t as SQL numeric text ("29700.500"). */
 static void sql_value(meter_milli_t v, char *buf, size_t size)
 {
@@ -108,7 +101,7 @@ static void on_first(int err, PGresult *res, void *data)
         finish(s, err ? err : KB_ERR_STATE, NULL);
         return;
     }
-    cJSON *r = status("already");
+    cJSON *r = core_status("already");
     add_reading(r, "value", from_sql(PQgetvalue(res, 0, 0)));
     cJSON_AddStringToObject(r, "first_at", PQgetvalue(res, 0, 1));
     cJSON_AddStringToObject(r, "local_day", s->day);
@@ -129,7 +122,7 @@ static void on_insert(int err, PGresult *res, void *data)
             finish(s, rc, NULL);
         return;
     }
-    cJSON *r = status("accepted");
+    cJSON *r = core_status("accepted");
     cJSON_AddNumberToObject(r, "reading_id", atof(PQgetvalue(res, 0, 0)));
     cJSON_AddBoolToObject(r, "review", s->review);
     add_reading(r, "consumption", s->calc.consumption);
@@ -152,7 +145,7 @@ static const char *parse_reason(int rc)
 
 static cJSON *invalid(const char *reason)
 {
-    cJSON *r = status("invalid");
+    cJSON *r = core_status("invalid");
     cJSON_AddStringToObject(r, "reason", reason);
     return r;
 }
@@ -166,7 +159,7 @@ static void on_meter(int err, PGresult *res, void *data)
         return;
     }
     if (PQntuples(res) != 1 || atoi(s->zone) < 1 || atoi(s->zone) > atoi(PQgetvalue(res, 0, 2))) {
-        finish(s, 0, status("no_meter"));
+        finish(s, 0, core_status("no_meter"));
         return;
     }
     if (s->parse_rc) {
@@ -188,7 +181,7 @@ static void on_meter(int err, PGresult *res, void *data)
     int from = atoi(PQgetvalue(res, 0, 5)), to = atoi(PQgetvalue(res, 0, 6)), dom = atoi(s->day + 8);
     if (from && (from <= to ? dom < from || dom > to : dom < from && dom > to)) {
         if (!strcmp(PQgetvalue(res, 0, 7), "refuse")) {
-            cJSON *r = status("outside_window");
+            cJSON *r = core_status("outside_window");
             cJSON_AddNumberToObject(r, "from", from);
             cJSON_AddNumberToObject(r, "to", to);
             finish(s, 0, r);
@@ -204,7 +197,7 @@ static void on_meter(int err, PGresult *res, void *data)
         }
         if (s->calc.needs_confirmation && !s->confirm) {
             /* "already sent today" outranks a confirmation: look for today's reading first */
-            cJSON *r = status("confirm");
+            cJSON *r = core_status("confirm");
             cJSON_AddStringToObject(r, "reason", s->calc.rollover ? "rollover" : "above_threshold");
             add_reading(r, "consumption", s->calc.consumption);
             add_reading(r, "previous", prev);

@@ -16,11 +16,7 @@
 static uv_loop_t loop;
 static db_t *db;
 
-static const char *field(const cJSON *r, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, name);
-    return cJSON_IsString(v) ? v->valuestring : cJSON_IsTrue(v) ? "true" : cJSON_IsFalse(v) ? "false" : "?";
-}
+#define field tk_field
 
 /* Links and returns the status (static buffer). */
 static const char *link_as(int customer, const char *number, const char *proof, const char *value)
@@ -46,12 +42,7 @@ static int setup(void **state)
         " ('180211112', 'Петров', 'дача', 1, NULL), ('180211113', 'Сидоров', 'гараж', 1, NULL);"
         "INSERT INTO kb_customer (full_name) SELECT 'c' || g FROM generate_series(1, 12) g"));
     uv_loop_init(&loop);
-    db_options_t o = {tk_db_conninfo(), 2, 8, 1, 10000};
-    char err[256];
-    assert_int_equal(db_new(&loop, &o, &db, err, sizeof err), 0);
-    db_start(db);
-    for (int i = 0; i < 200 && !db_ready(db); i++)
-        tk_run_for(&loop, 10);
+    db = tk_pool(&loop, 2);
     core_accounts_register();
     return 0;
 }

@@ -61,11 +61,7 @@ static void call(run_t *r, const char *args)
 /* One submission in a transaction of its own; returns the result (caller frees). */
 static cJSON *submit(const char *args) { return tk_core(&loop, db, "reading.submit", args); }
 
-static const char *field(const cJSON *r, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, name);
-    return cJSON_IsString(v) ? v->valuestring : cJSON_IsTrue(v) ? "true" : cJSON_IsFalse(v) ? "false" : "?";
-}
+#define field tk_field
 
 static int setup(void **state)
 {
@@ -78,13 +74,7 @@ static int setup(void **state)
         " (1, 29700, '2026-10-25', 'network', '2026-10-25 10:00Z'), (2, 10000, '2026-10-25', 'network', '2026-10-25 10:00Z'),"
         " (3, 1234, '2026-10-25', 'network', '2026-10-25 10:00Z')"));
     uv_loop_init(&loop);
-    db_options_t o = {tk_db_conninfo(), 2, 8, 1, 10000};
-    char err[256];
-    assert_int_equal(db_new(&loop, &o, &db, err, sizeof err), 0);
-    db_start(db);
-    for (int i = 0; i < 200 && !db_ready(db); i++)
-        tk_run_for(&loop, 10);
-    tk_run_for(&loop, 100);
+    db = tk_pool(&loop, 2);
     core_readings_register();
     return 0;
 }

@@ -221,3 +221,23 @@ cJSON *tk_core(uv_loop_t *loop, db_t *db, const char *op, const char *args)
     assert_int_equal(c.err, 0);
     return c.result;
 }
+
+db_t *tk_pool(uv_loop_t *loop, int n)
+{
+    db_options_t o = {current_conninfo, n, 8, 1, 10000};
+    char err[256];
+    db_t *db;
+    assert_int_equal(db_new(loop, &o, &db, err, sizeof err), 0);
+    db_start(db);
+    for (int i = 0; i < 200 && !db_ready(db); i++)
+        tk_run_for(loop, 10);
+    tk_run_for(loop, 100); /* the other connections too */
+    assert_true(db_ready(db));
+    return db;
+}
+
+const char *tk_field(const cJSON *r, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, name);
+    return cJSON_IsString(v) ? v->valuestring : cJSON_IsTrue(v) ? "true" : cJSON_IsFalse(v) ? "false" : "?";
+}

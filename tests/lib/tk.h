@@ -38,6 +38,10 @@ const char *tk_db_conninfo(void);
 struct cJSON;
 struct db_s;
 struct cJSON *tk_core(uv_loop_t *loop, struct db_s *db, const char *op, const char *args);
+/* A pool of n connections to the current test database, started and connected. */
+struct db_s *tk_pool(uv_loop_t *loop, int n);
+/* A string, true/false or "?" for a field of a result object. */
+const char *tk_field(const struct cJSON *r, const char *name);
 /* Closes every handle left on the loop and closes the loop (for sanitizer-clean exits). */
 void tk_loop_close(uv_loop_t *loop);
 
