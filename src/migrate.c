@@ -42,7 +42,11 @@ static void quiet(void *arg, const char *message) {}
 
 static PGconn *connect_db(const char *conninfo, char *err, size_t errlen)
 {
-    PGconn *pg = PQconnectdb(conninfo);
+    /* a host that drops packets must not hang start-up: 10 s unless the connection string sets its own timeout
+     * (later keywords win, and the expanded dbname comes last) */
+    const char *const keys[] = {"connect_timeout", "dbname", NULL};
+    const char *const vals[] = {"10", conninfo, NULL};
+    PGconn *pg = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(pg) != CONNECTION_OK) {
         snprintf(err, errlen, "cannot connect to the database: %s", PQerrorMessage(pg));
         char *nl = strchr(err, '\n');
