@@ -111,7 +111,7 @@ struct job_s {
     dlg_result_t res;
     int no_change;               /* a stale button or a refused event: replies only, state unchanged */
     int failed_once;             /* the transition failed for good once: now only an apology is tried */
-    int fx, nreplies, stored;
+    int fx, nreplies;
     db_txn_t *txn;
     double started;
     int64_t started_ms;
@@ -187,7 +187,7 @@ static void job_reset(job_t *j)
     cJSON_Delete(j->data);
     j->keep = j->data = NULL;
     dlg_result_free(&j->res);
-    j->no_change = j->fx = j->nreplies = j->stored = 0;
+    j->no_change = j->failed_once = j->fx = j->nreplies = 0;
     j->txn = NULL;
 }
 
@@ -529,7 +529,6 @@ static void on_applied_get(int err, PGresult *res, void *data)
     /* its timeouts were armed, if at all, by the run that committed; its replies are in the outbox */
     cJSON_Delete(j->res.effects);
     j->res.effects = cJSON_CreateArray();
-    j->stored = 1;
     int64_t stored_version = atoll(PQgetvalue(res, 0, 0));
     if (j->no_change || stored_version == j->version) /* nothing to move: only the ack is missing */
         job_ack(j);
