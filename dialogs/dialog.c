@@ -33,10 +33,18 @@ void dlg_result_free(dlg_result_t *out)
     memset(out, 0, sizeof *out);
 }
 
-cJSON *dlg_reply(dlg_result_t *out, const char *tmpl, cJSON *params, const char *const *buttons)
+/* A new effect of that type, already appended to the result. */
+static cJSON *effect(dlg_result_t *out, const char *type)
 {
     cJSON *e = cJSON_CreateObject();
-    cJSON_AddStringToObject(e, "type", "reply");
+    cJSON_AddStringToObject(e, "type", type);
+    cJSON_AddItemToArray(out->effects, e);
+    return e;
+}
+
+cJSON *dlg_reply(dlg_result_t *out, const char *tmpl, cJSON *params, const char *const *buttons)
+{
+    cJSON *e = effect(out, "reply");
     cJSON_AddStringToObject(e, "tmpl", tmpl);
     cJSON_AddItemToObject(e, "params", params ? params : cJSON_CreateObject());
     if (buttons) {
@@ -44,46 +52,37 @@ cJSON *dlg_reply(dlg_result_t *out, const char *tmpl, cJSON *params, const char 
         for (const char *const *p = buttons; *p; p++)
             cJSON_AddItemToArray(b, cJSON_CreateString(*p));
     }
-    cJSON_AddItemToArray(out->effects, e);
     return e;
 }
 
 void dlg_core(dlg_result_t *out, const char *op, cJSON *args)
 {
-    cJSON *e = cJSON_CreateObject();
-    cJSON_AddStringToObject(e, "type", "core");
+    cJSON *e = effect(out, "core");
     cJSON_AddStringToObject(e, "op", op);
     cJSON_AddItemToObject(e, "args", args ? args : cJSON_CreateObject());
-    cJSON_AddItemToArray(out->effects, e);
 }
 
 void dlg_timeout(dlg_result_t *out, int ms)
 {
-    cJSON *e = cJSON_CreateObject();
-    cJSON_AddStringToObject(e, "type", "timeout");
+    cJSON *e = effect(out, "timeout");
     cJSON_AddNumberToObject(e, "after_ms", ms);
-    cJSON_AddItemToArray(out->effects, e);
 }
 
 void dlg_audit(dlg_result_t *out, const char *what, cJSON *details)
 {
-    cJSON *e = cJSON_CreateObject();
-    cJSON_AddStringToObject(e, "type", "audit");
+    cJSON *e = effect(out, "audit");
     cJSON_AddStringToObject(e, "what", what);
     cJSON_AddItemToObject(e, "details", details ? details : cJSON_CreateObject());
-    cJSON_AddItemToArray(out->effects, e);
 }
 
 void dlg_send(dlg_result_t *out, const char *channel, const char *to, const char *tmpl, cJSON *params, int lane)
 {
-    cJSON *e = cJSON_CreateObject();
-    cJSON_AddStringToObject(e, "type", "send");
+    cJSON *e = effect(out, "send");
     cJSON_AddStringToObject(e, "channel", channel);
     cJSON_AddStringToObject(e, "to", to);
     cJSON_AddStringToObject(e, "tmpl", tmpl);
     cJSON_AddItemToObject(e, "params", params ? params : cJSON_CreateObject());
     cJSON_AddNumberToObject(e, "lane", lane ? 1 : 0);
-    cJSON_AddItemToArray(out->effects, e);
 }
 
 void dlg_escalate(dlg_result_t *out, const char *conv, const char *reason)

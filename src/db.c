@@ -182,10 +182,9 @@ static void job_finish(db_t *db, db_conn_t *c, db_job_t *j, int err)
         j->txn->last_activity = uv_now(db->loop);
     switch (j->kind) {
     case J_QUERY:
-        if (j->ends_txn && c && c->txn == j->txn) {
-            c->txn = NULL;
-            free(j->txn);
-        } else if (j->ends_txn) {
+        if (j->ends_txn) { /* COMMIT or ROLLBACK answered: the connection is free again */
+            if (c && c->txn == j->txn)
+                c->txn = NULL;
             free(j->txn);
         }
         if (j->cb)

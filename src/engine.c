@@ -85,7 +85,7 @@ struct engine_s {
     const dlg_def_t *dialogs[ENGINE_MAX_DIALOGS];
     int ndialogs;
     kv_script_t s_intake, s_claim, s_unclaim, s_peek, s_cas, s_ack, s_release;
-    const db_stmt_t *q_applied_ins, *q_applied_get, *q_applied_set, *q_outbox_ins, *q_send_ins, *q_audit_ins;
+    const db_stmt_t *q_applied_ins, *q_applied_get, *q_applied_set, *q_outbox_ins, *q_audit_ins;
     uv_timer_t tick;
     int claiming, timers_claiming, stopping, closed;
     size_t jobs, intakes;
@@ -155,6 +155,13 @@ static const dlg_def_t *find_dialog(engine_t *e, const char *name)
     return e->dialogs[0];
 }
 
+/* The channel of a conversation key: "tg" of "tg:123". */
+static void conv_channel(const char *conv, char *out, size_t size)
+{
+    size_t n = strcspn(conv, ":");
+    snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1), conv);
+}
+
 /* ---------------------------------------------------------------- job lifecycle */
 
 static job_t *job_new(engine_t *e, const char *conv, const char *score)
@@ -165,8 +172,7 @@ static job_t *job_new(engine_t *e, const char *conv, const char *score)
     j->e = e;
     snprintf(j->conv, sizeof j->conv, "%s", conv);
     snprintf(j->score, sizeof j->score, "%s", score);
-    size_t cl = strcspn(conv, ":");
-    snprintf(j->channel, sizeof j->channel, "%.*s", (int)(cl < sizeof j->channel ? cl : sizeof j->channel - 1), conv);
+    conv_channel(conv, j->channel, sizeof j->channel);
     if (keys_conv(j->k_lease, sizeof j->k_lease, conv, KEY_LEASE) < 0 ||
         keys_conv(j->k_queue, sizeof j->k_queue, conv, KEY_QUEUE) < 0 ||
         keys_conv(j->k_state, sizeof j->k_state, conv, KEY_STATE) < 0) {
@@ -429,6 +435,24 @@ static void on_core(int err, cJSON *result, void *data)
     job_fx_next(j);
 }
 
+/* Writes one outbox row for an effect (its fields less "type", plus one extra field, whose item passes to us)
+ * inside the transaction. */
+static void queue_outbox_row(job_t *j, const cJSON *fx, const char *to, const char *channel, int lane,
+                             const char *event_key, const char *extra_name, cJSON *extra)
+{
+    cJSON *payload = cJSON_Duplicate(fx, 1);
+    cJSON_DeleteItemFromObject(payload, "type");
+    cJSON_AddItemToObject(payload, extra_name, extra);
+    char *p = cJSON_PrintUnformatted(payload), seq[16];
+    cJSON_Delete(payload);
+    snprintf(seq, sizeof seq, "%d", j->nreplies++);
+    const char *params[] = {to, channel, lane ? "1" : "0", event_key, seq, p};
+    int rc = db_txn_exec(j->txn, j->e->q_outbox_ins, 6, params, on_stmt, j);
+    free(p);
+    if (rc)
+        txn_fail(j, "cannot queue outbox row");
+}
+
 /* Carries out the next effect inside the transaction; after the last, records the state and commits. */
 static void job_fx_next(job_t *j)
 {
@@ -447,18 +471,10 @@ static void job_fx_next(job_t *j)
                 txn_fail(j, "core operation could not start");
             return;
         }
-        if (!strcmp(t, "reply")) {
-            cJSON *payload = cJSON_Duplicate(fx, 1);
-            cJSON_DeleteItemFromObject(payload, "type");
-            cJSON_AddNumberToObject(payload, "ver", (double)(j->no_change ? j->version : j->version + 1));
-            char *p = cJSON_PrintUnformatted(payload), seq[16];
-            cJSON_Delete(payload);
-            snprintf(seq, sizeof seq, "%d", j->nreplies++);
-            const char *params[] = {j->conv, j->channel, j->ev.id, seq, p};
-            int rc = db_txn_exec(j->txn, e->q_outbox_ins, 5, params, on_stmt, j);
-            free(p);
-            if (rc)
-                txn_fail(j, "cannot queue outbox row");
+        if (!strcmp(t, "reply")) { /* to this conversation, keyed by this event */
+            /* the version its buttons belong to */
+            cJSON *ver = cJSON_CreateNumber((double)(j->no_change ? j->version : j->version + 1));
+            queue_outbox_row(j, fx, j->conv, j->channel, 0, j->ev.id, "ver", ver);
             return;
         }
         if (!strcmp(t, "send")) { /* to another conversation or channel (a code by SMS, an escalation) */
@@ -468,19 +484,11 @@ static void job_fx_next(job_t *j)
                 txn_fail_as(j, "a send effect without a valid channel and recipient", 1);
                 return;
             }
-            cJSON *payload = cJSON_Duplicate(fx, 1);
-            cJSON_DeleteItemFromObject(payload, "type");
-            cJSON_AddStringToObject(payload, "from", j->conv);
-            char *p = cJSON_PrintUnformatted(payload), seq[16], lanes[4];
-            cJSON_Delete(payload);
-            snprintf(seq, sizeof seq, "%d", j->nreplies++);
-            snprintf(lanes, sizeof lanes, "%d", cJSON_IsNumber(lane) && lane->valueint == 1 ? 1 : 0);
             /* keyed by the sending conversation's event, so a re-run cannot send twice */
-            const char *params[] = {to->valuestring, ch->valuestring, j->ev.id, seq, p, lanes, j->conv};
-            int rc = db_txn_exec(j->txn, e->q_send_ins, 7, params, on_stmt, j);
-            free(p);
-            if (rc)
-                txn_fail(j, "cannot queue outbox row");
+            char key[320];
+            snprintf(key, sizeof key, "%s/%s", j->conv, j->ev.id);
+            queue_outbox_row(j, fx, to->valuestring, ch->valuestring, cJSON_IsNumber(lane) && lane->valueint == 1, key,
+                             "from", cJSON_CreateString(j->conv));
             return;
         }
         if (!strcmp(t, "audit")) {
@@ -794,7 +802,7 @@ static void on_timers_claim(int err, const redisReply *r, void *data)
         char conv[128], id[48], channel[32];
         snprintf(conv, sizeof conv, "%.*s", (int)(sep - m), m);
         snprintf(id, sizeof id, "timeout:%s", sep + 1);
-        snprintf(channel, sizeof channel, "%.*s", (int)strcspn(conv, ":"), conv);
+        conv_channel(conv, channel, sizeof channel);
         event_t ev = {.id = id, .channel = channel, .conv = conv, .sender = "", .text = "", .kind = EV_TIMEOUT,
                       .version = atoll(sep + 1), .ts_ms = now_ms()};
         if (engine_intake(e, &ev, on_timer_intake, t) != 0)
@@ -936,12 +944,8 @@ int engine_new(uv_loop_t *loop, kv_t *kv, db_t *db, const engine_options_t *opt,
         "UPDATE kb_applied SET version = $3::bigint, state = $4::jsonb, applied_at = clock_timestamp() "
         "WHERE conv = $1 AND event_id = $2");
     e->q_outbox_ins = db_prepare(db,
-        "INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload) VALUES ($1, $2, 0, $3, $4::int, $5::jsonb) "
-        "ON CONFLICT (conv, event_id, seq) DO NOTHING");
-    e->q_send_ins = db_prepare(db,
         "INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload) "
-        "VALUES ($1, $2, $6::smallint, $7 || '/' || $3, $4::int, $5::jsonb) "
-        "ON CONFLICT (conv, event_id, seq) DO NOTHING");
+        "VALUES ($1, $2, $3::smallint, $4, $5::int, $6::jsonb) ON CONFLICT (conv, event_id, seq) DO NOTHING");
     e->q_audit_ins = db_prepare(db, "INSERT INTO kb_audit (conv, event_id, what, details) VALUES ($1, $2, $3, $4::jsonb)");
     uv_timer_init(loop, &e->tick);
     e->tick.data = e;

@@ -167,21 +167,46 @@ static void close_walk(uv_handle_t *h, void *arg)
 }
 
 /* Closes every module; whatever handles are left (idle keep-alive connections) are closed too. */
-static void server_close(server_t *s)
+/* Closes whichever modules exist, channels and engine first (they use the clients), the clients last. */
+static void close_modules(server_t *s)
 {
     if (s->local)
         local_close(s->local);
-    engine_close(s->engine);
+    if (s->engine)
+        engine_close(s->engine);
+    if (s->httpd)
+        httpd_close(s->httpd);
+    if (s->http)
+        http_client_close(s->http);
+    if (s->kv)
+        kv_close(s->kv);
+    if (s->db)
+        db_close(s->db);
     s->local = NULL;
     s->engine = NULL;
+    s->httpd = NULL;
+    s->http = NULL;
+    s->kv = NULL;
+    s->db = NULL;
+}
+
+/* Closes every handle still open (h2o's keep-alive connections among them), lets the closes finish, and frees
+ * the loop. */
+static void loop_finish(server_t *s)
+{
+    uv_run(s->loop, UV_RUN_NOWAIT);
+    uv_walk(s->loop, close_walk, NULL);
+    uv_run(s->loop, UV_RUN_DEFAULT);
+    uv_loop_close(s->loop);
+    free(s->loop);
+}
+
+static void server_close(server_t *s)
+{
     uv_close((uv_handle_t *)&s->sigterm, NULL);
     uv_close((uv_handle_t *)&s->sigint, NULL);
     uv_close((uv_handle_t *)&s->drain, NULL);
-    httpd_close(s->httpd);
-    http_client_close(s->http);
-    kv_close(s->kv);
-    db_close(s->db);
-    s->httpd = NULL;
+    close_modules(s);
 }
 
 /* Checks every 20 ms whether in-flight work has finished, or the deadline has passed. */
@@ -237,23 +262,8 @@ static void kick_sender(void *ctx, const char *channel)
 /* Closes whatever modules exist and runs the loop until every handle has closed, then frees the loop. */
 static void server_teardown(server_t *s)
 {
-    if (s->local)
-        local_close(s->local);
-    if (s->engine)
-        engine_close(s->engine);
-    if (s->httpd)
-        httpd_close(s->httpd);
-    if (s->http)
-        http_client_close(s->http);
-    if (s->kv)
-        kv_close(s->kv);
-    if (s->db)
-        db_close(s->db);
-    uv_run(s->loop, UV_RUN_NOWAIT);
-    uv_walk(s->loop, close_walk, NULL);
-    uv_run(s->loop, UV_RUN_DEFAULT);
-    uv_loop_close(s->loop);
-    free(s->loop);
+    close_modules(s);
+    loop_finish(s);
 }
 
 int server_run(const cfg_t *cfg)
@@ -322,10 +332,7 @@ int server_run(const cfg_t *cfg)
     log_info("server", "kabinetd listening on http://%s:%d (postgres %s, pool %d)", cfg->http_host,
              httpd_port(s.httpd), masked, cfg->database_pool);
     uv_run(s.loop, UV_RUN_DEFAULT);
-    uv_walk(s.loop, close_walk, NULL);
-    uv_run(s.loop, UV_RUN_DEFAULT);
-    uv_loop_close(s.loop);
-    free(s.loop);
+    loop_finish(&s);
     return 0;
 
 fail:
