@@ -42,6 +42,162 @@ cJSON *core_status(const char *st)
     return r;
 }
 
+/* ---------------------------------------------------------------- operations written as SQL */
+
+typedef struct {
+    core_cb cb;
+    void *data;
+    int left;                    /* statements still to answer */
+    int err;                     /* the first error */
+    cJSON *result;
+} json_call_t;
+
+static void json_step(int err, PGresult *res, void *data)
+{
+    json_call_t *c = data;
+    /* data the database refuses (classes 22, 23) is a malformed call, which no retry cures */
+    if (err == KB_ERR_IO && res && (!strncmp(db_sqlstate(res), "22", 2) || !strncmp(db_sqlstate(res), "23", 2)))
+        err = KB_ERR_INVAL;
+    if (err && !c->err)
+        c->err = err;
+    if (--c->left > 0)
+        return;
+    if (!c->err) {
+        if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0))
+            c->result = core_status("not_found");
+        else if (!(c->result = cJSON_Parse(PQgetvalue(res, 0, 0))))
+            c->err = KB_ERR_PROTO;
+    }
+    c->cb(c->err, c->err ? NULL : c->result, c->data);
+    free(c);
+}
+
+/* The highest $n that sql names (statements take the parameters as a prefix). */
+static int highest_param(const char *sql)
+{
+    int max = 0;
+    for (const char *p = strchr(sql, '$'); p; p = strchr(p + 1, '$'))
+        if (p[1] >= '1' && p[1] <= '9') {
+            int n = atoi(p + 1);
+            if (n > max)
+                max = n;
+        }
+    return max;
+}
+
+int core_json(db_t *db, db_txn_t *txn, int nsql, const char *const *sqls, int nparams, const char *const *params,
+              core_cb cb, void *data)
+{
+    json_call_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return KB_ERR_NOMEM;
+    c->cb = cb;
+    c->data = data;
+    c->left = nsql;
+    for (int i = 0; i < nsql; i++) {
+        const db_stmt_t *st = db_prepare(db, sqls[i]);
+        int n = highest_param(sqls[i]);
+        int rc = !st ? KB_ERR_NOMEM : n > nparams ? KB_ERR_INVAL : db_txn_exec(txn, st, n, params, json_step, c);
+        if (rc) {
+            if (i == 0) {
+                free(c);
+                return rc;
+            }
+            /* the ones already queued answer later; make the count end with them */
+            c->err = rc;
+            c->left -= nsql - i;
+            return 0;
+        }
+    }
+    return 0;
+}
+
+int core_arg_int(const cJSON *args, const char *name, char *buf, size_t size)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, name);
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long long)v->valuedouble || v->valuedouble > 9.0e15 ||
+        v->valuedouble < -9.0e15)
+        return KB_ERR_INVAL;
+    snprintf(buf, size, "%lld", (long long)v->valuedouble);
+    return 0;
+}
+
+const char *core_arg_str(const cJSON *args, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, name);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Whether s is a real calendar date written YYYY-MM-DD. */
+static int is_date(const char *s)
+{
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    for (int i = 0; i < 10; i++)
+        if (i == 4 || i == 7 ? s[i] != '-' : (s[i] < '0' || s[i] > '9'))
+            return 0;
+    if (s[10])
+        return 0;
+    int y = atoi(s), m = atoi(s + 5), d = atoi(s + 8);
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m >= 1 && m <= 12 && d >= 1 && d <= (m == 2 && !leap ? 28 : mdays[m - 1]);
+}
+
+int core_sql_op(const core_sql_op_t *op, db_t *db, db_txn_t *txn, const char *conv, const cJSON *args, core_cb cb,
+                void *data)
+{
+    char bufs[12][32];
+    const char *params[12];
+    int n = 0, nsql = 0;
+    for (; n < 12 && op->params[n].name; n++) {
+        const core_param_t *p = &op->params[n];
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, p->name);
+        params[n] = NULL;
+        if (!strcmp(p->name, "$conv")) {
+            params[n] = conv;
+            continue;
+        }
+        if (!v || cJSON_IsNull(v)) {
+            if (p->required)
+                return KB_ERR_INVAL;
+            continue;
+        }
+        switch (p->type) {
+        case 'i':
+            if (core_arg_int(args, p->name, bufs[n], sizeof bufs[n]))
+                return KB_ERR_INVAL;
+            params[n] = bufs[n];
+            break;
+        case 'b':
+            if (!cJSON_IsBool(v))
+                return KB_ERR_INVAL;
+            params[n] = cJSON_IsTrue(v) ? "true" : "false";
+            break;
+        case 'd':
+            if (!cJSON_IsString(v) || !is_date(v->valuestring))
+                return KB_ERR_INVAL;
+            params[n] = v->valuestring;
+            break;
+        default:
+            if (!cJSON_IsString(v))
+                return KB_ERR_INVAL;
+            params[n] = v->valuestring;
+        }
+    }
+    while (nsql < 6 && op->sql[nsql])
+        nsql++;
+    return core_json(db, txn, nsql, op->sql, n, params, cb, data);
+}
+
+void core_register_all(void)
+{
+    core_demo_register();
+    core_readings_register();
+    core_accounts_register();
+    core_links_register();
+    core_money_register();
+    core_payments_register();
+}
+
 /* ---------------------------------------------------------------- demo.counter_add */
 
 typedef struct {

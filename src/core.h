@@ -21,11 +21,50 @@ int core_register(const char *op, core_fn fn);
 core_fn core_find(const char *op);
 /* A new result object {"status": st} (operations answer with a status and fields). */
 cJSON *core_status(const char *st);
+/* Runs the statements sqls[0..nsql-1] in order in txn (pipelined: one round trip), each with the same text params;
+ * the last one answers one row whose first column is the result as JSON text, which cb gets parsed. No row at all
+ * becomes {"status": "not_found"}. Returns 0 or a negative error (then cb is not called). */
+int core_json(db_t *db, db_txn_t *txn, int nsql, const char *const *sqls, int nparams, const char *const *params,
+              core_cb cb, void *data);
+/* An operation written as SQL: its arguments, taken from the args object in order as $1, $2, … (absent optional
+ * ones are NULL), and its statements, run by core_json (each gets the parameters up to the highest $n it names). */
+typedef struct {
+    const char *name;            /* the args field, or "$conv" for the conversation */
+    char type;                   /* 'i' integer, 's' string, 'b' boolean, 'd' date YYYY-MM-DD */
+    int required;
+} core_param_t;
+typedef struct {
+    core_param_t params[12];
+    const char *sql[6];
+} core_sql_op_t;
+/* Runs op for conv with args; a missing required or malformed argument is KB_ERR_INVAL. */
+int core_sql_op(const core_sql_op_t *op, db_t *db, db_txn_t *txn, const char *conv, const cJSON *args, core_cb cb,
+                void *data);
+/* Defines the core_fn fn that runs the core_sql_op_t spec. */
+#define CORE_SQL_OP(fn, spec)                                                                                         \
+    static int fn(db_t *db, db_txn_t *txn, const char *conv, const cJSON *args, core_cb cb, void *data)              \
+    {                                                                                                                 \
+        return core_sql_op(&spec, db, txn, conv, args, cb, data);                                                     \
+    }
+/* The integer field name of args as decimal text in buf (24 bytes will do): 0, or KB_ERR_INVAL when it is absent
+ * or not an integer. */
+int core_arg_int(const cJSON *args, const char *name, char *buf, size_t size);
+/* The string field name of args, or NULL. */
+const char *core_arg_str(const cJSON *args, const char *name);
 /* Registers the demo dialog's operations (demo.counter_add). */
 void core_demo_register(void);
 /* Registers reading.submit (core_readings.c). */
 void core_readings_register(void);
-/* Registers account.link (core_accounts.c). */
+/* Registers account.link and account.lookup (core_accounts.c). */
 void core_accounts_register(void);
+/* Registers account.list, account.unlink, account.set_primary, account.approve, account.reject (core_links.c). */
+void core_links_register(void);
+/* Registers account.balance, account.history, account.ledger (core_money.c). */
+void core_money_register(void);
+/* Registers payment.create, payment.settle, payment.fail, payment.expire_due, receipt.add, receipt.get
+ * (core_payments.c). */
+void core_payments_register(void);
+/* Registers every operation above. */
+void core_register_all(void);
 
 #endif

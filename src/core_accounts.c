@@ -2,7 +2,9 @@
  * proof beyond it — the ЕЛС ГИС ЖКХ code, the holder's surname (case- and ё/е-insensitive), or a meter photo that
  * staff check first (the link waits as "pending"). Wrong proofs are capped per customer and per account (5 an hour
  * each), so rotating customers does not help against one account. The first active link is the primary one.
- * Runs inside the caller's transaction: a wrong proof is recorded with the same commit as the reply that says so.
+ * Runs inside the caller's transaction: a wrong proof is recorded with the same commit as the reply that says so;
+ * both a link and a refused proof leave an audit row. Also here: "account.lookup", the masked view of an account
+ * for a customer who has not linked it (below).
  *
  * args: {"customer_id", "number" (as typed), "proof": "els"|"surname"|"photo", "value" (the code, the surname or
  *        the photo's file id)}
@@ -23,7 +25,7 @@ typedef struct {
     db_txn_t *txn;
     core_cb cb;
     void *data;
-    char customer[24], number[24], proof[16], value[256], account[24];
+    char customer[24], number[24], proof[16], value[256], account[24], conv[160], event_id[160];
     int bad_number;              /* the typed number is not an account number at all */
     int attempts_left;
 } link_t;
@@ -33,12 +35,20 @@ static const char *const sql_find =
     " (SELECT count(*) FROM kb_proof_failure f WHERE f.customer_id = $2::bigint AND f.at > now() - interval '1 hour'),"
     " (SELECT count(*) FROM kb_proof_failure f WHERE f.account_id = a.id AND f.at > now() - interval '1 hour') "
     "FROM kb_account a WHERE a.number = $1";
-static const char *const sql_failure = "INSERT INTO kb_proof_failure (customer_id, account_id) VALUES ($1::bigint, $2::bigint)";
+static const char *const sql_failure =
+    "WITH f AS (INSERT INTO kb_proof_failure (customer_id, account_id) VALUES ($1::bigint, $2::bigint)) "
+    "INSERT INTO kb_audit (conv, event_id, what, details, customer_id, actor) "
+    "VALUES ($3, $4, 'account.link_refused', json_build_object('account_id', $2::bigint, 'proof', $5::text), $1::bigint,"
+    " 'customer')";
 static const char *const sql_link =
-    "INSERT INTO kb_account_link (customer_id, account_id, is_primary, status, proof, photo_file) "
-    "SELECT $1::bigint, $2::bigint, $3 = 'active' AND NOT EXISTS (SELECT 1 FROM kb_account_link l WHERE"
-    " l.customer_id = $1::bigint AND l.is_primary AND l.status = 'active'), $3, $4, $5 "
-    "ON CONFLICT (customer_id, account_id) WHERE status <> 'removed' DO NOTHING RETURNING is_primary";
+    "WITH l AS (INSERT INTO kb_account_link (customer_id, account_id, is_primary, status, proof, photo_file) "
+    " SELECT $1::bigint, $2::bigint, $3 = 'active' AND NOT EXISTS (SELECT 1 FROM kb_account_link l WHERE"
+    "  l.customer_id = $1::bigint AND l.is_primary AND l.status = 'active'), $3, $4, $5 "
+    " ON CONFLICT (customer_id, account_id) WHERE status <> 'removed' DO NOTHING RETURNING is_primary), "
+    "a AS (INSERT INTO kb_audit (conv, event_id, what, details, customer_id, actor) "
+    " SELECT $6, $7, 'account.link', json_build_object('account_id', $2::bigint, 'proof', $4::text, 'status', $3::text), $1::bigint,"
+    " 'customer' FROM l) "
+    "SELECT is_primary FROM l";
 
 static void finish(link_t *l, int err, cJSON *result)
 {
@@ -115,12 +125,13 @@ static void on_found(int err, PGresult *res, void *data)
     int rc;
     if (!proof_ok(l, PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2))) {
         l->attempts_left = LINK_MAX_FAILURES - 1 - (by_customer > by_account ? by_customer : by_account);
-        const char *p[] = {l->customer, l->account};
-        rc = db_txn_exec(l->txn, db_prepare(l->db, sql_failure), 2, p, on_failure_recorded, l);
+        const char *p[] = {l->customer, l->account, l->conv, l->event_id, l->proof};
+        rc = db_txn_exec(l->txn, db_prepare(l->db, sql_failure), 5, p, on_failure_recorded, l);
     } else {
         int photo = !strcmp(l->proof, "photo");
-        const char *p[] = {l->customer, l->account, photo ? "pending" : "active", l->proof, photo ? l->value : NULL};
-        rc = db_txn_exec(l->txn, db_prepare(l->db, sql_link), 5, p, on_linked, l);
+        const char *p[] = {l->customer, l->account, photo ? "pending" : "active", l->proof, photo ? l->value : NULL,
+                           l->conv, l->event_id};
+        rc = db_txn_exec(l->txn, db_prepare(l->db, sql_link), 7, p, on_linked, l);
     }
     if (rc)
         finish(l, rc, NULL);
@@ -144,6 +155,8 @@ static int account_link(db_t *db, db_txn_t *txn, const char *conv, const cJSON *
     l->data = data;
     snprintf(l->customer, sizeof l->customer, "%lld", (long long)customer->valuedouble);
     snprintf(l->proof, sizeof l->proof, "%s", proof->valuestring);
+    snprintf(l->conv, sizeof l->conv, "%s", conv);
+    snprintf(l->event_id, sizeof l->event_id, "%s", core_arg_str(args, "event_id") ? core_arg_str(args, "event_id") : "");
     snprintf(l->value, sizeof l->value, "%s", value->valuestring);
     /* an unusable number still goes through the query (finding nothing), so that the answer always comes later */
     l->bad_number = acct_normalize(number->valuestring, l->number, sizeof l->number) != 0;
@@ -156,4 +169,39 @@ static int account_link(db_t *db, db_txn_t *txn, const char *conv, const cJSON *
     return rc;
 }
 
-void core_accounts_register(void) { core_register("account.link", account_link); }
+/* ---------------------------------------------------------------- account.lookup */
+
+/* What anyone who types an account number may see of it (to pay or send readings without a link): the address
+ * with its digits hidden, the holder's initial, the meters by the last 4 characters of their serial, and the
+ * amount to pay. */
+static const char *const sql_lookup =
+    "SELECT json_build_object('status', 'found', 'account_id', a.id, 'number', a.number,"
+    " 'address', regexp_replace(a.address, '[0-9]', '*', 'g'), 'holder', left(a.holder_surname, 1) || '***',"
+    " 'branch', b.name, 'to_pay_kopecks', greatest((SELECT balance_kopecks FROM kb_account_money(a.id)), 0),"
+    " 'meters', (SELECT coalesce(json_agg(json_build_object('meter_id', m.id, 'serial', '…' || right(m.serial, 4),"
+    "   'zones', m.zones, 'digits', m.digits) ORDER BY m.id), '[]') FROM kb_meter m"
+    "   WHERE m.account_id = a.id AND m.removed_on IS NULL))::text "
+    "FROM kb_account a JOIN kb_branch b ON b.id = a.branch_id WHERE a.number = $1";
+
+/* account.lookup {number (as typed)} → {"status": "found", account_id, number, address (digits hidden), holder
+ * (initial), branch, to_pay_kopecks, meters: [{meter_id, serial (last 4), zones, digits}]} | {"status":
+ * "not_found"} | {"status": "invalid_number"} */
+static int account_lookup(db_t *db, db_txn_t *txn, const char *conv, const cJSON *args, core_cb cb, void *data)
+{
+    const char *typed = core_arg_str(args, "number");
+    char number[24];
+    if (!typed)
+        return KB_ERR_INVAL;
+    if (acct_normalize(typed, number, sizeof number) != 0) {
+        static const char *const invalid = "SELECT '{\"status\": \"invalid_number\"}'";
+        return core_json(db, txn, 1, &invalid, 0, NULL, cb, data);
+    }
+    const char *p[] = {number};
+    return core_json(db, txn, 1, &sql_lookup, 1, p, cb, data);
+}
+
+void core_accounts_register(void)
+{
+    core_register("account.link", account_link);
+    core_register("account.lookup", account_lookup);
+}

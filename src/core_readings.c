@@ -25,7 +25,7 @@ typedef struct {
     db_txn_t *txn;
     core_cb cb;
     void *data;
-    char meter[24], zone[8], source[16], event_id[160], customer[24], day[16], value_sql[40];
+    char meter[24], zone[8], source[16], event_id[160], customer[24], day[16], value_sql[40], conv[160];
     meter_milli_t value;
     int parse_rc;                /* why the typed value is not a reading, or 0 */
     int confirm;                 /* the customer confirmed a rollover or a large consumption */
@@ -44,11 +44,15 @@ static const char *const sql_meter =
     "FROM kb_meter m JOIN kb_account a ON a.id = m.account_id JOIN kb_branch b ON b.id = a.branch_id "
     "WHERE m.id = $1::bigint AND m.removed_on IS NULL";
 static const char *const sql_insert =
-    "INSERT INTO kb_reading (meter_id, zone, value, local_day, source, consumption, rollover, customer_id, event_id,"
-    " taken_at, status) VALUES ($1::bigint, $2::smallint, $3::numeric, $4::date, $5, $6::numeric, $7::boolean,"
+    "WITH r AS (INSERT INTO kb_reading (meter_id, zone, value, local_day, source, consumption, rollover, customer_id,"
+    " event_id, taken_at, status) VALUES ($1::bigint, $2::smallint, $3::numeric, $4::date, $5, $6::numeric, $7::boolean,"
     " $8::bigint, $9, to_timestamp($10::double precision / 1000), $11) "
-    "ON CONFLICT (meter_id, zone, local_day) WHERE source IN ('bot', 'portal', 'customer') AND status <> 'rejected' "
-    "DO NOTHING RETURNING id";
+    " ON CONFLICT (meter_id, zone, local_day) WHERE source IN ('bot', 'portal', 'customer') AND status <> 'rejected' "
+    " DO NOTHING RETURNING id), "
+    "a AS (INSERT INTO kb_audit (conv, event_id, what, details, customer_id, actor) SELECT $12, $9, 'reading.submit',"
+    " json_build_object('reading_id', id, 'meter_id', $1::bigint, 'zone', $2::smallint, 'value', $3::numeric,"
+    " 'status', $11), $8::bigint, 'customer' FROM r) "
+    "SELECT id FROM r";
 static const char *const sql_first =
     "SELECT value::text, to_char(taken_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM kb_reading "
     "WHERE meter_id = $1::bigint AND zone = $2::smallint AND local_day = $3::date "
@@ -217,8 +221,8 @@ static void on_meter(int err, PGresult *res, void *data)
     snprintf(taken, sizeof taken, "%lld", (long long)s->now_ms);
     const char *p[] = {s->meter, s->zone, s->value_sql, s->day, s->source, s->has_previous ? cons : NULL,
                        s->calc.rollover ? "true" : "false", s->customer[0] ? s->customer : NULL, s->event_id, taken,
-                       s->review ? "review" : "accepted"};
-    int rc = db_txn_exec(s->txn, db_prepare(s->db, sql_insert), 11, p, on_insert, s);
+                       s->review ? "review" : "accepted", s->conv};
+    int rc = db_txn_exec(s->txn, db_prepare(s->db, sql_insert), 12, p, on_insert, s);
     if (rc)
         finish(s, rc, NULL);
 }
@@ -248,6 +252,7 @@ static int reading_submit(db_t *db, db_txn_t *txn, const char *conv, const cJSON
     snprintf(s->meter, sizeof s->meter, "%lld", (long long)meter->valuedouble);
     snprintf(s->zone, sizeof s->zone, "%d", cJSON_IsNumber(zone) ? zone->valueint : 1);
     snprintf(s->source, sizeof s->source, "%s", cJSON_IsString(source) ? source->valuestring : "bot");
+    snprintf(s->conv, sizeof s->conv, "%s", conv);
     snprintf(s->event_id, sizeof s->event_id, "%s", cJSON_IsString(event) ? event->valuestring : "");
     if (cJSON_IsNumber(customer))
         snprintf(s->customer, sizeof s->customer, "%lld", (long long)customer->valuedouble);

@@ -305,9 +305,7 @@ int server_run(const cfg_t *cfg)
                            cfg->dedupe_ids, cfg->dedupe_ttl_s};
     engine_new(s.loop, s.kv, s.db, &eo, &s.engine);
     engine_add_dialog(s.engine, &dlg_demo);
-    core_demo_register();
-    core_readings_register();
-    core_accounts_register();
+    core_register_all();
     if (cfg->local_channel) {
         local_new(s.loop, s.httpd, s.engine, s.db, &s.local);
         engine_set_outbox_hook(s.engine, kick_sender, &s);

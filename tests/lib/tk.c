@@ -238,6 +238,24 @@ db_t *tk_pool(uv_loop_t *loop, int n)
 
 const char *tk_field(const cJSON *r, const char *name)
 {
+    static char num[8][32];
+    static int next;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, name);
-    return cJSON_IsString(v) ? v->valuestring : cJSON_IsTrue(v) ? "true" : cJSON_IsFalse(v) ? "false" : "?";
+    if (cJSON_IsNumber(v)) {
+        char *b = num[next++ % 8];
+        snprintf(b, sizeof num[0], "%lld", (long long)v->valuedouble);
+        return b;
+    }
+    return cJSON_IsString(v) ? v->valuestring : cJSON_IsTrue(v) ? "true" : cJSON_IsFalse(v) ? "false"
+                                              : cJSON_IsNull(v) ? "null" : "?";
+}
+
+cJSON *tk_coref(uv_loop_t *loop, db_t *db, const char *op, const char *fmt, ...)
+{
+    char args[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    return tk_core(loop, db, op, args);
 }

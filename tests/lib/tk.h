@@ -40,8 +40,11 @@ struct db_s;
 struct cJSON *tk_core(uv_loop_t *loop, struct db_s *db, const char *op, const char *args);
 /* A pool of n connections to the current test database, started and connected. */
 struct db_s *tk_pool(uv_loop_t *loop, int n);
-/* A string, true/false or "?" for a field of a result object. */
+/* A field of a result object as text: a string, a number in decimal, true/false, null, or "?" when absent. */
 const char *tk_field(const struct cJSON *r, const char *name);
+/* tk_core with the args formatted printf-style. */
+struct cJSON *tk_coref(uv_loop_t *loop, struct db_s *db, const char *op, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* Closes every handle left on the loop and closes the loop (for sanitizer-clean exits). */
 void tk_loop_close(uv_loop_t *loop);
 

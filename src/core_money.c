@@ -1,0 +1,124 @@
+/* core_money.c — what an account owes and what happened on it: the balance (debt positive, overpayment negative;
+ * penalties and duties apart; kabinet payments that billing has not credited yet shown as such), the histories of
+ * charges, payments and readings with ranges and pages, and the monthly ledger (свод). Only a customer with an
+ * active link to the account sees them (a staff member passes "staff" instead). Every range is on the account's
+ * local calendar; the defaults are the seeds': charges and readings for the current and previous year, payments
+ * for the last 3 months, the ledger for the last 12 months (at most 60). Amounts are integer kopecks, kWh and
+ * readings exact decimal text.
+ *
+ * account.balance {customer_id | staff, account_id} → {"status": "ok", number, address, balance_kopecks,
+ *     to_pay_kopecks, penalties_kopecks, duties_kopecks, uncredited_kopecks, last_month} | {"status": "not_linked"}
+ * account.history {customer_id | staff, account_id, kind: "charges"|"payments"|"readings", from, to (YYYY-MM-DD),
+ *     page (0), limit (12, at most 100)} → {"status": "ok", from, to, page, more, rows: […]} | {"status": "not_linked"}
+ * account.ledger {customer_id | staff, account_id, from, to} → {"status": "ok", rows: [{month, opening_kopecks,
+ *     consumed_kwh, charged_kopecks, paid_kopecks, closing_kopecks}]} | {"status": "not_linked"} */
+#include <string.h>
+#include "core.h"
+#include "err.h"
+
+/* The account $2 with its local "today", when customer $1 has an active link to it or staff $3 asks. */
+#define ACCOUNT_CTE                                                                                                   \
+    "acc AS (SELECT a.id, a.number, a.address, kb_local_day(now(), b.utc_offset_min) AS today "                     \
+    " FROM kb_account a JOIN kb_branch b ON b.id = a.branch_id WHERE a.id = $2::bigint AND ($3::text IS NOT NULL OR " \
+    " EXISTS (SELECT 1 FROM kb_account_link l WHERE l.customer_id = $1::bigint AND l.account_id = a.id"              \
+    "         AND l.status = 'active'))) "
+#define NOT_LINKED "json_build_object('status', 'not_linked')"
+
+#define WHO {"customer_id", 'i', 0}, {"account_id", 'i', 1}, {"staff", 's', 0}
+
+/* ---------------------------------------------------------------- account.balance */
+
+static const core_sql_op_t op_balance = {
+    {WHO},
+    {"WITH " ACCOUNT_CTE
+     "SELECT coalesce((SELECT json_build_object('status', 'ok', 'account_id', acc.id, 'number', acc.number,"
+     " 'address', acc.address, 'balance_kopecks', m.balance_kopecks, 'to_pay_kopecks', greatest(m.balance_kopecks, 0),"
+     " 'penalties_kopecks', m.penalties_kopecks, 'duties_kopecks', m.duties_kopecks,"
+     " 'uncredited_kopecks', m.uncredited_kopecks, 'last_month', to_char(m.last_month, 'YYYY-MM'))"
+     " FROM acc CROSS JOIN kb_account_money(acc.id) m), " NOT_LINKED ")::text"}};
+
+/* ---------------------------------------------------------------- account.history */
+
+/* One page of rows of a history: ROWS selects them from table rows of the account within [rng.f, rng.t] in
+ * display order (ORDER), JSON builds one; FROM_DEFAULT is the range's start when none is given. */
+#define HISTORY(FROM_DEFAULT, ROWS, ORDER, JSON)                                                                      \
+    "WITH " ACCOUNT_CTE ", "                                                                                          \
+    "lim AS (SELECT least(greatest(coalesce($7::int, 12), 1), 100) AS n, greatest(coalesce($6::int, 0), 0) AS page), " \
+    "rng AS (SELECT coalesce($4::date, " FROM_DEFAULT ") AS f, coalesce($5::date, acc.today) AS t FROM acc), "        \
+    "page AS (" ROWS " ORDER BY " ORDER " LIMIT (SELECT n + 1 FROM lim) OFFSET (SELECT n * page FROM lim)) "          \
+    "SELECT coalesce((SELECT json_build_object('status', 'ok', 'from', rng.f, 'to', rng.t,"                          \
+    " 'page', (SELECT page FROM lim), 'more', (SELECT count(*) FROM page) > (SELECT n FROM lim),"                    \
+    " 'rows', coalesce((SELECT json_agg(" JSON ") FROM (SELECT * FROM page ORDER BY " ORDER                          \
+    "  LIMIT (SELECT n FROM lim)) r), '[]')) FROM rng), " NOT_LINKED ")::text"
+
+#define HISTORY_PARAMS WHO, {"from", 'd', 0}, {"to", 'd', 0}, {"page", 'i', 0}, {"limit", 'i', 0}
+
+static const core_sql_op_t op_charges = {
+    {HISTORY_PARAMS},
+    {HISTORY("make_date(extract(year FROM acc.today)::int - 1, 1, 1)",
+             "SELECT c.* FROM kb_charge c, rng WHERE c.account_id = $2::bigint"
+             " AND c.month BETWEEN date_trunc('month', rng.f)::date AND rng.t",
+             "month DESC, zone",
+             "json_build_object('month', to_char(r.month, 'YYYY-MM'), 'zone', r.zone, 'kwh', r.kwh::text,"
+             " 'rate', r.rate::text, 'amount_kopecks', r.amount_kopecks, 'correction_kopecks', r.correction_kopecks,"
+             " 'odn_kopecks', r.odn_kopecks)")}};
+
+static const core_sql_op_t op_payments = {
+    {HISTORY_PARAMS},
+    {HISTORY("(acc.today - interval '3 months')::date",
+             "SELECT p.id, p.amount_kopecks, p.purpose, p.source, p.status, p.order_id,"
+             " coalesce(p.paid_at, p.created_at) AS at, b.utc_offset_min FROM kb_payment p"
+             " JOIN kb_account a ON a.id = p.account_id JOIN kb_branch b ON b.id = a.branch_id, rng"
+             " WHERE p.account_id = $2::bigint"
+             " AND kb_local_day(coalesce(p.paid_at, p.created_at), b.utc_offset_min) BETWEEN rng.f AND rng.t",
+             "at DESC, id DESC",
+             "json_build_object('payment_id', r.id, 'amount_kopecks', r.amount_kopecks, 'purpose', r.purpose,"
+             " 'source', r.source, 'status', r.status, 'order_id', r.order_id,"
+             " 'at', to_char((r.at AT TIME ZONE 'UTC') + make_interval(mins => r.utc_offset_min),"
+             "               'YYYY-MM-DD HH24:MI'))")}};
+
+static const core_sql_op_t op_readings = {
+    {HISTORY_PARAMS},
+    {HISTORY("make_date(extract(year FROM acc.today)::int - 1, 1, 1)",
+             "SELECT r.id, r.zone, r.value, r.local_day, r.source, r.status, r.consumption, m.serial"
+             " FROM kb_reading r JOIN kb_meter m ON m.id = r.meter_id, rng"
+             " WHERE m.account_id = $2::bigint AND r.local_day BETWEEN rng.f AND rng.t",
+             "local_day DESC, id DESC",
+             "json_build_object('reading_id', r.id, 'serial', r.serial, 'zone', r.zone, 'value', r.value::text,"
+             " 'day', r.local_day, 'source', r.source, 'status', r.status, 'consumption', r.consumption::text)")}};
+
+static int account_history(db_t *db, db_txn_t *txn, const char *conv, const cJSON *args, core_cb cb, void *data)
+{
+    const char *kind = core_arg_str(args, "kind");
+    const core_sql_op_t *op = !kind                          ? NULL
+                              : !strcmp(kind, "charges")     ? &op_charges
+                              : !strcmp(kind, "payments")    ? &op_payments
+                              : !strcmp(kind, "readings")    ? &op_readings
+                                                             : NULL;
+    return op ? core_sql_op(op, db, txn, conv, args, cb, data) : KB_ERR_INVAL;
+}
+
+/* ---------------------------------------------------------------- account.ledger */
+
+static const core_sql_op_t op_ledger = {
+    {WHO, {"from", 'd', 0}, {"to", 'd', 0}},
+    {"WITH " ACCOUNT_CTE ", "
+     "t AS (SELECT date_trunc('month', coalesce($5::date, acc.today))::date AS t FROM acc), "
+     "rng AS (SELECT greatest(date_trunc('month', coalesce($4::date, t.t - interval '11 months'))::date,"
+     "                        (t.t - interval '59 months')::date) AS f, t.t FROM t) "
+     "SELECT coalesce((SELECT json_build_object('status', 'ok', 'rows', coalesce((SELECT json_agg(json_build_object("
+     " 'month', to_char(l.month, 'YYYY-MM'), 'opening_kopecks', l.opening_kopecks, 'consumed_kwh', l.consumed_kwh::text,"
+     " 'charged_kopecks', l.charged_kopecks, 'paid_kopecks', l.paid_kopecks, 'closing_kopecks', l.closing_kopecks)"
+     " ORDER BY l.month) FROM kb_ledger_rows($2::bigint, rng.f, rng.t) l), '[]')) FROM rng), " NOT_LINKED ")::text"}};
+
+/* ---------------------------------------------------------------- registration */
+
+CORE_SQL_OP(account_balance, op_balance)
+CORE_SQL_OP(account_ledger, op_ledger)
+
+void core_money_register(void)
+{
+    core_register("account.balance", account_balance);
+    core_register("account.history", account_history);
+    core_register("account.ledger", account_ledger);
+}
