@@ -64,6 +64,29 @@ CREATE FUNCTION kb_is_decimal(t text) RETURNS boolean LANGUAGE sql IMMUTABLE AS 
     SELECT t ~ '^[0-9]{1,12}([.,][0-9]{1,3})?$'
 $$;
 
+-- whether t is a time zone offset of Russia's kind: "+07:00", "+7", "7", "UTC+7"
+CREATE FUNCTION kb_is_offset(t text) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
+    SELECT t ~ '^(UTC)?\+?[0-9]{1,2}(:[0-5][0-9])?$'
+$$;
+
+-- such an offset in minutes (the text must pass kb_is_offset)
+CREATE FUNCTION kb_offset_min(t text) RETURNS integer LANGUAGE sql IMMUTABLE AS $$
+    SELECT split_part(regexp_replace(t, '^(UTC)?\+?', ''), ':', 1)::int * 60
+         + coalesce(nullif(split_part(regexp_replace(t, '^(UTC)?\+?', ''), ':', 2), '')::int, 0)
+$$;
+
+-- whether t is a moment: "2026-10-05 14:30", "2026-10-05T14:30:00", optionally with "Z" or "+07:00"
+CREATE FUNCTION kb_is_moment(t text) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
+    SELECT t ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?$'
+       AND kb_is_date(left(t, 10))
+$$;
+
+-- such a moment as UTC; without an offset it is local time on a branch utc_offset_min east of UTC
+CREATE FUNCTION kb_moment(t text, utc_offset_min integer) RETURNS timestamptz LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN t ~ '(Z|[+-][0-9]{2}(:?[0-9]{2})?)$' THEN t::timestamptz
+                ELSE (replace(t, 'T', ' ')::timestamp - make_interval(mins => utc_offset_min)) AT TIME ZONE 'UTC' END
+$$;
+
 -- ---------------------------------------------------------------- the money of one account
 
 -- The account's money now: debt positive, overpayment negative. Everything paid (through kabinet and not yet

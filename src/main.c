@@ -3,10 +3,16 @@
  *   kabinetd serve     run the bot (webhooks, engine, senders) — the default
  *   kabinetd migrate   apply the migrations of sql/ compiled into this binary
  *   kabinetd config    print the table of KABINET_* variables (README's configuration section)
- *   kabinetd version   print the version */
+ *   kabinetd version   print the version
+ *   kabinetd import <kind> <file.csv> [--skip-bad]           load a billing file (README, "Billing files")
+ *   kabinetd export <kind> [--since <cursor>] [--out <file>]   what customers did, for billing
+ *   kabinetd demo-data [--accounts N] [--months M]          a realistic retailer in an empty database */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include "billing.h"
 #include "config.h"
+#include "demo_data.h"
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
@@ -17,8 +23,76 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: kabinetd [serve|migrate|config|version]\n");
+    fprintf(stderr, "usage: kabinetd [serve|migrate|config|version]\n"
+                    "       kabinetd import <kind> <file.csv> [--skip-bad]\n"
+                    "       kabinetd export readings|payments|links [--since <cursor>] [--out <file>]\n"
+                    "       kabinetd demo-data [--accounts N] [--months M]\n");
     return 64;
+}
+
+/* The value after option name in argv[from..], or NULL. */
+static const char *option(int argc, char **argv, int from, const char *name)
+{
+    for (int i = from; i + 1 < argc; i++)
+        if (!strcmp(argv[i], name))
+            return argv[i + 1];
+    return NULL;
+}
+
+static int has_flag(int argc, char **argv, int from, const char *name)
+{
+    for (int i = from; i < argc; i++)
+        if (!strcmp(argv[i], name))
+            return 1;
+    return 0;
+}
+
+/* Whether s is a whole decimal number. */
+static int is_number(const char *s)
+{
+    if (!s || !*s)
+        return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return 0;
+    return 1;
+}
+
+/* import, export, demo-data: exit 0, 1 (refused input: nothing changed), 2 (cannot reach the database) */
+static int data_command(const cfg_t *cfg, const char *cmd, int argc, char **argv)
+{
+    char err[600] = "";
+    int rc;
+    if (!strcmp(cmd, "import")) {
+        if (argc < 4)
+            return usage();
+        rc = billing_import(cfg->database_url, argv[2], argv[3], has_flag(argc, argv, 4, "--skip-bad"), stdout, err,
+                            sizeof err);
+    } else if (!strcmp(cmd, "export")) {
+        const char *since = option(argc, argv, 3, "--since"), *path = option(argc, argv, 3, "--out");
+        if (argc < 3 || (since && !is_number(since)))
+            return usage();
+        FILE *out = path ? fopen(path, "w") : stdout;
+        if (!out) {
+            fprintf(stderr, "kabinetd: export: cannot write %s\n", path);
+            return 1;
+        }
+        long long cursor = 0;
+        long rows = 0;
+        rc = billing_export(cfg->database_url, argv[2], since ? atoll(since) : 0, out, &cursor, &rows, err, sizeof err);
+        if (path)
+            fclose(out);
+        if (rc == 0)
+            fprintf(stderr, "export %s: %ld rows; next cursor %lld\n", argv[2], rows, cursor);
+    } else {
+        const char *n = option(argc, argv, 2, "--accounts"), *m = option(argc, argv, 2, "--months");
+        if ((n && !is_number(n)) || (m && !is_number(m)))
+            return usage();
+        rc = demo_data_run(cfg->database_url, n ? atoi(n) : 1000, m ? atoi(m) : 24, stdout, err, sizeof err);
+    }
+    if (rc)
+        fprintf(stderr, "kabinetd: %s: %s\n", cmd, err);
+    return rc == 0 ? 0 : rc == KB_ERR_NOTCONN ? 2 : 1;
 }
 
 int main(int argc, char **argv)
@@ -32,9 +106,13 @@ int main(int argc, char **argv)
         cfg_print_table(stdout);
         return 0;
     }
-    if (strcmp(cmd, "serve") && strcmp(cmd, "migrate"))
+    int data = !strcmp(cmd, "import") || !strcmp(cmd, "export") || !strcmp(cmd, "demo-data");
+    if (strcmp(cmd, "serve") && strcmp(cmd, "migrate") && !data)
         return usage();
 
+    /* migrate and the data commands touch only PostgreSQL: they do not make the operator name a Redis */
+    if (strcmp(cmd, "serve"))
+        setenv("KABINET_REDIS_URL", "redis://127.0.0.1:6379", 0);
     cfg_t cfg;
     char err[512];
     if (cfg_load(&cfg, err, sizeof err) != 0) {
@@ -44,7 +122,9 @@ int main(int argc, char **argv)
     }
     log_set_level(cfg.log_level);
     int rc;
-    if (!strcmp(cmd, "migrate")) {
+    if (data) {
+        rc = data_command(&cfg, cmd, argc, argv);
+    } else if (!strcmp(cmd, "migrate")) {
         int applied = 0;
         rc = migrate_run(cfg.database_url, migrate_builtin, &applied, err, sizeof err);
         if (rc)

@@ -7,6 +7,7 @@
 #include "err.h"
 #include "log.h"
 #include "migrate.h"
+#include "pgcli.h"
 
 static const char *const create_table =
     "CREATE TABLE IF NOT EXISTS kb_schema_migrations ("
@@ -35,28 +36,6 @@ static int exec_ok(PGconn *pg, const char *sql, char *err, size_t errlen)
         snprintf(err, errlen, "%s", PQresultErrorMessage(r));
     PQclear(r);
     return ok ? 0 : KB_ERR_IO;
-}
-
-/* Server notices ("relation already exists, skipping") are not the operator's concern. */
-static void quiet(void *arg, const char *message) {}
-
-static PGconn *connect_db(const char *conninfo, char *err, size_t errlen)
-{
-    /* a host that drops packets must not hang start-up: 10 s unless the connection string sets its own timeout
-     * (later keywords win, and the expanded dbname comes last) */
-    const char *const keys[] = {"connect_timeout", "dbname", NULL};
-    const char *const vals[] = {"10", conninfo, NULL};
-    PGconn *pg = PQconnectdbParams(keys, vals, 1);
-    if (PQstatus(pg) != CONNECTION_OK) {
-        snprintf(err, errlen, "cannot connect to the database: %s", PQerrorMessage(pg));
-        char *nl = strchr(err, '\n');
-        if (nl)
-            *nl = 0;
-        PQfinish(pg);
-        return NULL;
-    }
-    PQsetNoticeProcessor(pg, quiet, NULL);
-    return pg;
 }
 
 /* Compares the database's applied migrations with steps. Sets *next to the index of the first step not applied.
@@ -103,7 +82,7 @@ static int compare(PGconn *pg, const migrate_step_t *steps, int *next, char *err
 int migrate_run(const char *conninfo, const migrate_step_t *steps, int *applied, char *err, size_t errlen)
 {
     *applied = 0;
-    PGconn *pg = connect_db(conninfo, err, errlen);
+    PGconn *pg = pgcli_connect(conninfo, err, errlen);
     if (!pg)
         return KB_ERR_NOTCONN;
     int rc = exec_ok(pg, "BEGIN", err, errlen);
@@ -157,7 +136,7 @@ int migrate_run(const char *conninfo, const migrate_step_t *steps, int *applied,
 
 int migrate_check(const char *conninfo, const migrate_step_t *steps, char *err, size_t errlen)
 {
-    PGconn *pg = connect_db(conninfo, err, errlen);
+    PGconn *pg = pgcli_connect(conninfo, err, errlen);
     if (!pg)
         return KB_ERR_NOTCONN;
     int nsteps = 0;
