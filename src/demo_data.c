@@ -1,7 +1,7 @@
 /* demo_data.c — `kabinetd demo-data --accounts N [--months M]`: fills an empty database with a retailer that looks
  * real: two branches in two time zones (Ставрополь UTC+3 with a reading window 15th–26th, Абакан UTC+7 without),
  * three tariffs (single-rate, day/night, rural), N accounts (every 10th without a meter, day/night meters on the
- * two-zone tariff, ratio 200 on every 50th, 5- and 6-digit meters, verification dates from past due to years
+ * two-zone tariff, ratio 200 on every 50th (5, 55, …), 5- and 6-digit meters, verification dates from past due to years
  * ahead), M months (24 by default) of billing's readings, charges and credited payments, a few debts with
  * penalties, overpayments, and 20 registered customers with their accounts linked. The seeds' own cases come first:
  * account 1800000001 (Абакан) has a 5-digit meter whose last reading is 29700; account 1800000002 is overpaid;
@@ -48,7 +48,7 @@ static const char *const steps[] = {
     "SELECT a.id, '01' || lpad(g::text, 8, '0'),"
     " CASE WHEN a.tariff_code = 'city-2' THEN 'Меркурий 200.02' WHEN g = 1 THEN 'СКАТ 101Э'"
     "      ELSE (ARRAY['ЦЭ6807Б', 'Меркурий 201', 'СКАТ 101Э'])[1 + g % 3] END,"
-    " CASE WHEN g % 3 = 0 THEN 6 ELSE 5 END, CASE WHEN g % 50 = 0 THEN 200 ELSE 1 END,"
+    " CASE WHEN g % 3 = 0 THEN 6 ELSE 5 END, CASE WHEN g % 50 = 5 THEN 200 ELSE 1 END,"
     " CASE WHEN a.tariff_code = 'city-2' THEN 2 ELSE 1 END,"
     " current_date - (365 * (2 + g % 10))::int, current_date + ((g * 37) % 1500 - 200)::int "
     "FROM kb_account a, LATERAL (SELECT a.number::bigint - 1800000000 AS g) n WHERE g % 10 <> 0",

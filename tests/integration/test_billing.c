@@ -317,6 +317,50 @@ static void test_export_cursor(void **state)
     assert_non_null(strstr(out, "ahead of this database"));
 }
 
+static int setup_empty(void **state)
+{
+    setenv("KABINET_DATABASE_URL", tk_db_create("demo", 0), 1);
+    uv_loop_init(&loop);
+    db = tk_pool(&loop, 2);
+    core_register_all();
+    return 0;
+}
+
+static void test_demo_data(void **state)
+{
+    assert_int_equal(kabinetd("demo-data --accounts 200 --months 24"), 0);
+    assert_string_equal(tk_db_value("SELECT string_agg(code || ':' || utc_offset_min, ' ' ORDER BY code) FROM kb_branch"),
+                        "khk:420 stv:180");
+    assert_string_equal(tk_db_value("SELECT count(*) FROM kb_account"), "200");
+    assert_string_equal(tk_db_value("SELECT count(*) FROM kb_account a WHERE NOT EXISTS"
+                                    " (SELECT 1 FROM kb_meter m WHERE m.account_id = a.id)"), "20");
+    assert_string_equal(tk_db_value("SELECT count(DISTINCT ratio) || '/' || count(DISTINCT zones) FROM kb_meter"), "2/2");
+    assert_string_equal(tk_db_value("SELECT count(*) > 0 FROM kb_meter WHERE verify_by BETWEEN current_date"
+                                    " AND current_date + 90"), "t");
+    /* two years of history on every account */
+    assert_string_equal(tk_db_value("SELECT min(n) FROM (SELECT count(DISTINCT month) AS n FROM kb_charge"
+                                    " GROUP BY account_id) c"), "24");
+    /* the seeds' cases: a 5-digit meter at 29700 in Абакан; an overpayment; penalties of 118,95 */
+    const char *meter = tk_db_value("SELECT m.id FROM kb_meter m JOIN kb_account a ON a.id = m.account_id"
+                                    " WHERE a.number = '1800000001' AND m.digits = 5");
+    char args[200];
+    snprintf(args, sizeof args, "{\"meter_id\":%s,\"value\":\"28000\"}", meter);
+    cJSON *r = tk_core(&loop, db, "reading.submit", args);
+    assert_string_equal(field(r, "status"), "confirm");
+    assert_string_equal(field(r, "reason"), "rollover");
+    assert_string_equal(field(r, "consumption"), "98300");
+    cJSON_Delete(r);
+    assert_string_equal(tk_db_value("SELECT m.balance_kopecks < 0 FROM kb_account a, kb_account_money(a.id) m"
+                                    " WHERE a.number = '1800000002'"), "t");
+    assert_string_equal(tk_db_value("SELECT m.penalties_kopecks FROM kb_account a, kb_account_money(a.id) m"
+                                    " WHERE a.number = '1800000003'"), "11895");
+    assert_string_equal(tk_db_value("SELECT count(*) FROM kb_account_link WHERE status = 'active' AND is_primary"), "20");
+    /* it fills an empty database only */
+    assert_int_equal(kabinetd("demo-data --accounts 10"), 1);
+    assert_non_null(strstr(out, "already has accounts"));
+    assert_string_equal(tk_db_value("SELECT count(*) FROM kb_account"), "200");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -324,6 +368,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_payment_counted_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_cursor, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_demo_data, setup_empty, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
