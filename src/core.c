@@ -97,7 +97,9 @@ int core_json(db_t *db, db_txn_t *txn, int nsql, const char *const *sqls, int np
     for (int i = 0; i < nsql; i++) {
         const db_stmt_t *st = db_prepare(db, sqls[i]);
         int n = highest_param(sqls[i]);
-        int rc = !st ? KB_ERR_NOMEM : n > nparams ? KB_ERR_INVAL : db_txn_exec(txn, st, n, params, json_step, c);
+        int rc = !st ? KB_ERR_NOMEM : n > nparams ? KB_ERR_INVAL
+                 : txn ? db_txn_exec(txn, st, n, params, json_step, c)
+                 : nsql == 1 ? db_exec(db, 0, st, n, params, json_step, c) : KB_ERR_INVAL;
         if (rc) {
             if (i == 0) {
                 free(c);

@@ -23,7 +23,9 @@ core_fn core_find(const char *op);
 cJSON *core_status(const char *st);
 /* Runs the statements sqls[0..nsql-1] in order in txn (pipelined: one round trip), each with the same text params;
  * the last one answers one row whose first column is the result as JSON text, which cb gets parsed. No row at all
- * becomes {"status": "not_found"}. Returns 0 or a negative error (then cb is not called). */
+ * becomes {"status": "not_found"}. Returns 0 or a negative error (then cb is not called). A single statement may
+ * also run without a transaction (txn NULL), on any pool connection: read-only lookups such as account.balance
+ * outside the engine (staff tools, benchmarks). */
 int core_json(db_t *db, db_txn_t *txn, int nsql, const char *const *sqls, int nparams, const char *const *params,
               core_cb cb, void *data);
 /* An operation written as SQL: its arguments, taken from the args object in order as $1, $2, … (absent optional

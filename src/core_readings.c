@@ -271,4 +271,117 @@ static int reading_submit(db_t *db, db_txn_t *txn, const char *conv, const cJSON
     return rc;
 }
 
-void core_readings_register(void) { core_register("reading.submit", reading_submit); }
+/* ---------------------------------------------------------------- reading.submit_many */
+
+#define MANY_MAX 16
+
+typedef struct {
+    db_t *db;
+    db_txn_t *txn;
+    char conv[160];
+    cJSON *args;                 /* a copy: the common fields, and "readings" */
+    cJSON *results;
+    int next, n;
+    core_cb cb;
+    void *data;
+} many_t;
+
+static void many_next(many_t *m);
+
+static void many_done(many_t *m, int err)
+{
+    cJSON *r = NULL;
+    if (!err) {
+        r = core_status("done");
+        cJSON_AddItemToObject(r, "results", m->results);
+        m->results = NULL;
+    }
+    m->cb(err, r, m->data);
+    cJSON_Delete(m->results);
+    cJSON_Delete(m->args);
+    free(m);
+}
+
+static void many_step(int err, cJSON *result, void *data)
+{
+    many_t *m = data;
+    if (err) {
+        many_done(m, err);
+        return;
+    }
+    const cJSON *item = cJSON_GetArrayItem(cJSON_GetObjectItem(m->args, "readings"), m->next);
+    const cJSON *reason = cJSON_GetObjectItem(result, "reason");
+    if (cJSON_IsString(reason) && !strcmp(reason->valuestring, "empty")) { /* a blank value skips its meter */
+        cJSON_Delete(result);
+        result = core_status("skipped");
+    }
+    cJSON_AddItemToObject(result, "meter_id", cJSON_Duplicate(cJSON_GetObjectItem(item, "meter_id"), 1));
+    cJSON_AddNumberToObject(result, "zone", cJSON_IsNumber(cJSON_GetObjectItem(item, "zone")) ?
+                                                cJSON_GetObjectItem(item, "zone")->valueint : 1);
+    cJSON_AddItemToArray(m->results, result);
+    m->next++;
+    many_next(m);
+}
+
+/* Submits entry m->next as a reading.submit of its own, with the common fields. Returns its rc (cb not called). */
+static int many_start(many_t *m)
+{
+    cJSON *one = cJSON_Duplicate(m->args, 1), *field;
+    cJSON_DeleteItemFromObject(one, "readings");
+    cJSON_ArrayForEach(field, cJSON_GetArrayItem(cJSON_GetObjectItem(m->args, "readings"), m->next))
+    {
+        cJSON_DeleteItemFromObject(one, field->string);
+        cJSON_AddItemToObject(one, field->string, cJSON_Duplicate(field, 1));
+    }
+    int rc = reading_submit(m->db, m->txn, m->conv, one, many_step, m);
+    cJSON_Delete(one);
+    return rc;
+}
+
+static void many_next(many_t *m)
+{
+    int rc = m->next == m->n ? 0 : many_start(m);
+    if (m->next == m->n || rc)
+        many_done(m, rc);
+}
+
+/* reading.submit_many {"readings": [{meter_id, zone, value, confirm}…] (1 to 16), and reading.submit's common fields
+ * (customer_id, event_id, now_ms, source, threshold_kwh)}: the meters of an account in one go, in order, in the
+ * caller's transaction; a blank value skips its meter zone (the seeds' rule). → {"status": "done", "results":
+ * [reading.submit's result with meter_id and zone, or {"status": "skipped", …}]} */
+static int reading_submit_many(db_t *db, db_txn_t *txn, const char *conv, const cJSON *args, core_cb cb, void *data)
+{
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(args, "readings"), *item;
+    int n = cJSON_GetArraySize(list);
+    if (!cJSON_IsArray(list) || n < 1 || n > MANY_MAX)
+        return KB_ERR_INVAL;
+    cJSON_ArrayForEach(item, list)
+        if (!cJSON_IsNumber(cJSON_GetObjectItem(item, "meter_id")) || !cJSON_IsString(cJSON_GetObjectItem(item, "value")))
+            return KB_ERR_INVAL;
+    many_t *m = calloc(1, sizeof *m);
+    if (!m || !(m->args = cJSON_Duplicate(args, 1)) || !(m->results = cJSON_CreateArray())) {
+        if (m)
+            cJSON_Delete(m->args);
+        free(m);
+        return KB_ERR_NOMEM;
+    }
+    m->db = db;
+    m->txn = txn;
+    m->n = n;
+    m->cb = cb;
+    m->data = data;
+    snprintf(m->conv, sizeof m->conv, "%s", conv);
+    int rc = many_start(m);
+    if (rc) { /* the first could not even start: nothing was queued */
+        cJSON_Delete(m->results);
+        cJSON_Delete(m->args);
+        free(m);
+    }
+    return rc;
+}
+
+void core_readings_register(void)
+{
+    core_register("reading.submit", reading_submit);
+    core_register("reading.submit_many", reading_submit_many);
+}

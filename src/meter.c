@@ -99,8 +99,9 @@ int meter_format(meter_milli_t v, char *buf, size_t size)
     char f[8] = "";
     if (frac) {
         snprintf(f, sizeof f, ",%03u", frac);
-        for (size_t n = strlen(f); f[n - 1] == '0'; n--)
-            f[n - 1] = 0;
+        size_t n = strlen(f);
+        while (n > 1 && f[n - 1] == '0')
+            f[--n] = 0;
     }
     return snprintf(buf, size, "%s%llu%s", neg ? "-" : "", (unsigned long long)(a / METER_SCALE), f);
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the runtime benchmark against a Redis and PostgreSQL in their production configuration (appendonly yes,
 # fsync and synchronous_commit on), then pgbench and redis-benchmark against the same servers in the same run, so
-# the figures can be compared. Usage: tests/bench/run.sh BUILD_DIR [seconds]
+# the figures can be compared; then the Postgres core with a million accounts.
+# Usage: tests/bench/run.sh BUILD_DIR [seconds]   (BENCH_ONLY=core: only the core; BENCH_ACCOUNTS=N: its size)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-build-bench} secs=${2:-5}
@@ -12,6 +13,7 @@ rm -rf "$dir"; mkdir -p "$dir"
 trap '"$here/tests/harness.sh" stop "$dir" >/dev/null 2>&1; rm -rf "$dir"' EXIT
 ci="hostaddr=127.0.0.1 port=$pport user=postgres dbname=postgres"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+if [ "${BENCH_ONLY:-}" != core ]; then # BENCH_ONLY=core runs only the last part
 echo "--- kabinet runtime"
 "$build/tests/bench_runtime" "$ci" "redis://127.0.0.1:$rport" "$secs"
 echo "--- reference: pgbench, the same query, prepared, 8 connections (2 threads)"
@@ -31,3 +33,32 @@ KABINET_REDIS_URL="redis://127.0.0.1:$rport" KABINET_LOG_LEVEL=warn "$build/kabi
 redis-cli -p $rport flushall >/dev/null
 "$build/tests/bench_engine" "hostaddr=127.0.0.1 port=$pport user=postgres dbname=bench_engine" "redis://127.0.0.1:$rport" \
   10000 ${BENCH_ENGINE_E1:-100000} ${BENCH_ENGINE_E2:-1000000}
+fi
+
+# The Postgres core with a million accounts: billing files of that size imported by `kabinetd import` (timed), then
+# balance lookups and reading submissions at 32 in flight (bench_core). BENCH_ACCOUNTS makes it smaller.
+n=${BENCH_ACCOUNTS:-1000000}
+echo "--- kabinet core: $n accounts imported from billing files, then the core under load"
+psql -qX -h 127.0.0.1 -p $pport -U postgres -d postgres -c "CREATE DATABASE bench_core" >/dev/null
+core="hostaddr=127.0.0.1 port=$pport user=postgres dbname=bench_core"
+KABINET_DATABASE_URL="$core" KABINET_LOG_LEVEL=warn "$build/kabinetd" migrate
+printf 'code,name,utc_offset,window_from,window_to\nstv,Ставрополь,+03:00,,\nkhk,Абакан,+07:00,,\n' >"$dir/branches.csv"
+awk -v n="$n" 'BEGIN { print "number,holder_surname,address,branch,tariff,els"
+  for (g = 1; g <= n; g++) printf "%d,Иванова,\"г. Абакан, ул. Ленина, д. %d, кв. %d\",%s,city-1,77МН%07d\n",
+    1800000000 + g, g % 120 + 1, g % 180 + 1, (g % 2 ? "khk" : "stv"), g }' >"$dir/accounts.csv"
+awk -v n="$n" 'BEGIN { print "account,serial,digits,model,ratio,zones,verify_by"
+  for (g = 1; g <= n; g++) if (g % 10) printf "%d,01%08d,5,СКАТ 101Э,1,1,2030-01-01\n", 1800000000 + g, g }' >"$dir/meters.csv"
+awk -v n="$n" 'BEGIN { print "account,serial,date,value,source"
+  for (g = 1; g <= n; g++) if (g % 10) printf "%d,01%08d,2026-01-25,%d,network\n", 1800000000 + g, g, 500 + g % 500 }' >"$dir/readings.csv"
+awk -v n="$n" 'BEGIN { print "account,month,kwh,rate,amount"
+  for (g = 1; g <= n; g++) printf "%d,2026-01,150,5.87,880.50\n", 1800000000 + g }' >"$dir/charges.csv"
+awk -v n="$n" 'BEGIN { print "billing_id,account,paid_at,amount"
+  for (g = 1; g <= n; g++) printf "b%d,%d,2026-02-10 10:00,%d.00\n", g, 1800000000 + g, 800 + g % 100 }' >"$dir/payments.csv"
+for kind in branches accounts meters readings charges payments; do
+  t0=$(date +%s.%N)
+  KABINET_DATABASE_URL="$core" "$build/kabinetd" import $kind "$dir/$kind.csv" | tail -1 | tr '\n' ' '
+  awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "in %.1f s\n", b - a }'
+done
+meters=$(psql -qXAt -h 127.0.0.1 -p $pport -U postgres -d bench_core -c "SELECT max(id) FROM kb_meter")
+psql -qX -h 127.0.0.1 -p $pport -U postgres -d bench_core -c "VACUUM ANALYZE" >/dev/null
+"$build/tests/bench_core" "$core" "$n" "$meters" "$secs" 32 4

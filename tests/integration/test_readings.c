@@ -200,12 +200,32 @@ static void test_race_for_the_same_day(void **state)
     cJSON_Delete(b.result);
 }
 
+static void test_several_meters_at_once(void **state)
+{
+    /* three meters of one account: one value, one left blank (skipped, as the portals do), one mistyped */
+    cJSON *r = tk_core(&loop, db, "reading.submit_many", "{\"readings\":[{\"meter_id\":1,\"value\":\"29800\"},{\"meter_id\":2,\"value\":\" \"},"
+                      "{\"meter_id\":3,\"value\":\"12З4\"}],\"event_id\":\"e-many\"}");
+    assert_string_equal(field(r, "status"), "done");
+    cJSON *res = cJSON_GetObjectItem(r, "results");
+    assert_int_equal(cJSON_GetArraySize(res), 3);
+    assert_string_equal(field(cJSON_GetArrayItem(res, 0), "status"), "accepted");
+    assert_string_equal(field(cJSON_GetArrayItem(res, 0), "consumption"), "100");
+    assert_string_equal(field(cJSON_GetArrayItem(res, 1), "status"), "skipped");
+    assert_string_equal(field(cJSON_GetArrayItem(res, 1), "meter_id"), "2");
+    assert_string_equal(field(cJSON_GetArrayItem(res, 2), "status"), "invalid");
+    assert_string_equal(field(cJSON_GetArrayItem(res, 2), "reason"), "not_a_number");
+    cJSON_Delete(r);
+    assert_string_equal(tk_db_value("SELECT count(*) FROM kb_reading WHERE source = 'bot'"), "1");
+    assert_string_equal(tk_db_value("SELECT count(*) FROM kb_audit WHERE what = 'reading.submit'"), "1");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_seed_cases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_race_for_the_same_day, setup, teardown),
         cmocka_unit_test_setup_teardown(test_branch_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_several_meters_at_once, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
