@@ -84,6 +84,7 @@ struct db_s {
     int nstmts;
     uv_timer_t tick;
     int closing, health_next;
+    db_jobq_t beginq;          /* BEGINs for any connection: the next idle one takes the oldest */
     size_t nwaiting;
     metrics_series_t *m_queries, *m_errors, *m_latency, *m_connects, *m_up, *m_waiting;
 };
@@ -396,6 +397,8 @@ static void conn_pump(db_conn_t *c)
 {
     db_t *db = c->db;
     int sent = 0;
+    if (c->state == C_UP && !c->txn && c->inflight.n == 0 && c->waiting.n == 0 && db->beginq.head)
+        q_push(&c->waiting, q_pop(&db->beginq)); /* stays counted in nwaiting */
     while (c->state == C_UP && c->inflight.n < (size_t)db->opt.pipeline) {
         db_jobq_t *q = c->txn ? &c->txnq : &c->waiting;
         db_job_t *j = q->head;
@@ -482,7 +485,7 @@ static void conn_io(db_conn_t *c)
     }
     if (c->state == C_UP) {
         poll_watch(c, UV_READABLE | (fl == 1 ? UV_WRITABLE : 0));
-        if (c->inflight.n < (size_t)db->opt.pipeline && (c->txn ? c->txnq.n : c->waiting.n))
+        if (c->inflight.n < (size_t)db->opt.pipeline && (c->txn ? c->txnq.n : c->waiting.n + db->beginq.n))
             conn_pump(c);
     }
 }
@@ -532,6 +535,12 @@ static void on_tick(uv_timer_t *t)
         }
         if (c->state == C_DOWN && now >= c->next_attempt)
             connect_start(c);
+    }
+    db_job_t *b;
+    while ((b = db->beginq.head) && now > b->deadline) {
+        q_pop(&db->beginq);
+        db->nwaiting--;
+        job_finish(db, NULL, b, KB_ERR_TIMEOUT);
     }
     if (now / 1000 != (now - 100) / 1000 && db->nconn) {
         db_conn_t *c = &db->conns[db->health_next++ % db->nconn];
@@ -680,6 +689,11 @@ void db_close(db_t *db)
     db->closing = 1;
     for (int i = 0; i < db->nconn; i++)
         conn_reset(&db->conns[i], KB_ERR_CANCELED, "closing");
+    db_job_t *j;
+    while ((j = q_pop(&db->beginq))) {
+        db->nwaiting--;
+        job_finish(db, NULL, j, KB_ERR_CANCELED);
+    }
     uv_close((uv_handle_t *)&db->tick, on_tick_closed);
 }
 
@@ -733,7 +747,10 @@ static db_conn_t *pick(db_t *db, uint32_t affinity)
     size_t best_load = 0;
     for (int i = 0; i < db->nconn; i++) {
         db_conn_t *c = &db->conns[i];
-        size_t load = c->inflight.n + c->waiting.n + (c->txn ? 1000000 : 0);
+        /* an open transaction counts as a pipeline's worth of work: enough that plain queries go elsewhere while
+         * other connections are lighter, but never so much that a free connection with a long queue of BEGINs
+         * beats one that is merely in a transaction (its queue would grow while the others' stay empty) */
+        size_t load = c->inflight.n + c->waiting.n + (c->txn ? (size_t)db->opt.pipeline : 0);
         if (c->state == C_UP && (!best || load < best_load)) {
             best = c;
             best_load = load;
@@ -802,6 +819,19 @@ int db_txn_begin(db_t *db, uint32_t affinity, db_txn_cb cb, void *data)
     j->txn = txn;
     j->txn_cb = cb;
     j->data = data;
+    if (affinity == 0) { /* any connection: one queue for the pool, so that no BEGIN waits behind a busy one */
+        if (!pick(db, 0) || db->nwaiting >= DB_MAX_WAITING) {
+            int rc = pick(db, 0) ? KB_ERR_BUSY : KB_ERR_NOTCONN;
+            job_free(j);
+            free(txn);
+            return rc;
+        }
+        q_push(&db->beginq, j);
+        db->nwaiting++;
+        for (int i = 0; i < db->nconn && db->beginq.head; i++)
+            conn_pump(&db->conns[i]);
+        return 0;
+    }
     int rc = submit(db, affinity, j);
     if (rc)
         free(txn);

@@ -8,7 +8,9 @@
  * Order: queries given the same non-zero affinity run on the same connection, in the order they were submitted,
  * and their callbacks run in that order. Affinity 0 means "any": the least loaded connection.
  *
- * Transactions hold one connection from BEGIN to COMMIT/ROLLBACK; nothing else runs on it meanwhile. No session
+ * Transactions hold one connection from BEGIN to COMMIT/ROLLBACK; nothing else runs on it meanwhile. A transaction
+ * begun with affinity 0 waits in one queue for the whole pool and goes to the next connection that falls idle (the
+ * oldest first), so that no BEGIN waits behind a busy connection while another is free. No session
  * state outlives a transaction (no SET, no advisory locks, no LISTEN), except named prepared statements, which
  * db_options_t.prepared turns off (then statements go as unnamed parameterized queries) so that the pool can sit
  * behind PgBouncer in transaction mode.

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <setjmp.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,6 +195,40 @@ static void test_transactions(void **state)
     db_close(db);
 }
 
+/* A transaction waits for the first connection that falls idle, not behind one that stays busy: with A's
+ * transaction held open on one connection and B's on the other, C begins as soon as B commits. */
+static db_txn_t *held[3];
+static int begun[3];
+
+static void on_begin_n(int err, db_txn_t *t, void *data)
+{
+    int i = (int)(intptr_t)data;
+    assert_int_equal(err, 0);
+    held[i] = t;
+    begun[i] = 1;
+}
+
+static void test_transaction_takes_the_free_connection(void **state)
+{
+    db_t *db = pool(2, 8, 1, 10000);
+    memset(begun, 0, sizeof begun);
+    for (intptr_t i = 0; i < 2; i++) {
+        assert_int_equal(db_txn_begin(db, 0, on_begin_n, (void *)i), 0);
+        assert_true(tk_run_until(&loop, &begun[i], 3000));
+    }
+    assert_int_equal(db_txn_begin(db, 0, on_begin_n, (void *)(intptr_t)2), 0);
+    tk_run_for(&loop, 100);
+    assert_false(begun[2]); /* both connections are in a transaction */
+    calls = 0;
+    assert_int_equal(db_txn_commit(held[1], on_any, NULL), 0);
+    assert_true(tk_run_until(&loop, &begun[2], 1000)); /* while A is still open */
+    assert_int_equal(db_txn_commit(held[0], on_any, NULL), 0);
+    assert_int_equal(db_txn_commit(held[2], on_any, NULL), 0);
+    wait_calls(3);
+    assert_int_equal(last_err, 0);
+    db_close(db);
+}
+
 /* ---------------------------------------------------------------- queueing and deadlines */
 
 static void test_queue_when_busy(void **state)
@@ -268,6 +303,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_thousand_in_flight_unprepared, setup, teardown),
         cmocka_unit_test_setup_teardown(test_error_keeps_pipeline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transaction_takes_the_free_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_when_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnect_after_server_drops_connections, setup, teardown),
