@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 #include "err.h"
 #include "local.h"
+#include "text.h"
 #include "log.h"
 
 struct local_s {
@@ -92,6 +93,32 @@ static void on_event(httpd_req_t *r, void *data)
 
 /* ---------------------------------------------------------------- replies */
 
+/* Adds what the customer reads to a reply: "text" from its template in its language (ru by default), and a
+ * "labels" array for its buttons (templates "btn.<id>"). */
+static void render(cJSON *reply)
+{
+    const cJSON *tmpl = cJSON_GetObjectItem(reply, "tmpl"), *lang = cJSON_GetObjectItem(reply, "lang"), *b;
+    if (!cJSON_IsString(tmpl))
+        return;
+    const char *lg = cJSON_IsString(lang) ? lang->valuestring : "ru";
+    char key[96], label[256];
+    size_t size = 20000; /* the longest customer text (16 KB) and its template */
+    char *text = malloc(size);
+    if (!text)
+        return;
+    txt_render(lg, tmpl->valuestring, cJSON_GetObjectItem(reply, "params"), text, size);
+    cJSON_AddStringToObject(reply, "text", text);
+    free(text);
+    cJSON *labels = cJSON_CreateArray();
+    cJSON_ArrayForEach(b, cJSON_GetObjectItem(reply, "buttons"))
+    {
+        snprintf(key, sizeof key, "btn.%s", cJSON_IsString(b) ? b->valuestring : "");
+        txt_render(lg, key, NULL, label, sizeof label);
+        cJSON_AddItemToArray(labels, cJSON_CreateString(label));
+    }
+    cJSON_AddItemToObject(reply, "labels", labels);
+}
+
 static void on_replies(int err, PGresult *res, void *data)
 {
     httpd_req_t *r = data;
@@ -99,8 +126,15 @@ static void on_replies(int err, PGresult *res, void *data)
         bad(r, 503, "database unavailable");
         return;
     }
-    const char *json = PQntuples(res) ? PQgetvalue(res, 0, 0) : "[]";
-    httpd_respond(r, 200, "application/json", json, strlen(json));
+    cJSON *list = cJSON_Parse(PQntuples(res) ? PQgetvalue(res, 0, 0) : "[]"), *item;
+    cJSON_ArrayForEach(item, list) render(cJSON_GetObjectItem(item, "reply"));
+    char *json = list ? cJSON_PrintUnformatted(list) : NULL;
+    if (json)
+        httpd_respond(r, 200, "application/json", json, strlen(json));
+    else
+        bad(r, 500, "cannot render the replies");
+    free(json);
+    cJSON_Delete(list);
 }
 
 /* GET /local/replies?conv=…&after=… */

@@ -43,7 +43,7 @@ start)
       echo "port = $pport"
       echo "unix_socket_directories = '$dir'"
       echo "max_connections = 200"
-      echo "shared_buffers = 256MB"
+      echo "shared_buffers = ${KABINET_PG_SHARED_BUFFERS:-256MB}"
       if [ "$mode" = fast ]; then echo "fsync = off"; echo "full_page_writes = off"; fi
     } | as_pg tee -a "$dir/pg/postgresql.conf" >/dev/null
   fi

@@ -7,6 +7,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-build-bench} secs=${2:-5}
 rport=16690 pport=15690 dir=/tmp/kabinet-bench-$rport
+export KABINET_PG_SHARED_BUFFERS=${KABINET_PG_SHARED_BUFFERS:-4GB} # production-sized: a quarter of this machine's memory
 "$here/tests/harness.sh" stop "$dir" >/dev/null 2>&1 || true
 rm -rf "$dir"; mkdir -p "$dir"
 "$here/tests/harness.sh" start "$dir" $rport $pport

@@ -31,6 +31,8 @@ ev c c3 button inc 1
 ev c c4 button done 2
 t "a stale button: out of date, then the current screen; state unchanged" \
   'wait_for c "demo.count_ask,demo.count,common.stale_menu,demo.count_ask,demo.done"'
+t "replies carry what the customer reads, from the Russian catalog: text and button labels" \
+  'r=$(curl -s "http://127.0.0.1:$port/local/replies?conv=local:$run-b"); [[ "$r" == *"Счёт: 6 (6 нажатий)."* ]] && r=$(curl -s "http://127.0.0.1:$port/local/replies?conv=local:$run-c"); [[ "$r" == *"\"labels\":[\"+1\",\"Готово\"]"* ]]'
 t "replies carry the version their buttons belong to" \
   'r=$(curl -s "http://127.0.0.1:$port/local/replies?conv=local:$run-c"); grep -q "\"ver\" *: *2" <<<"$r"'
 ev h h1 command "/human"
@@ -44,7 +46,7 @@ t "an id of 200 bytes → 400" '[ "$(post "{\"conv\":\"local:$run-d\",\"id\":\"$
 t "bad input changed nothing" '[ -z "$(tmpls d)" ] && [ "$(redis-cli -p $KB_TEST_REDIS_PORT -n $rdb exists "kb:{local:$run-d}:queue")" = 0 ]'
 t "invalid UTF-8 → 400" '[ "$(printf "{\"conv\":\"local:$run-f\",\"id\":\"x\",\"kind\":\"text\",\"text\":\"\xd1\xd1\"}" | curl -s -o /dev/null -w "%{http_code}" -X POST --data-binary @- http://127.0.0.1:$port/local/events)" = 400 ]'
 big=$(printf 'я%.0s' $(seq 20000))
-t "a 40 KB message is accepted and cut to 16 KB on a character boundary" '[ "$(post "{\"conv\":\"local:$run-e\",\"id\":\"e1\",\"kind\":\"text\",\"text\":\"$big\"}")" = 200 ] && wait_for e demo.echo && [ "$(curl -s "http://127.0.0.1:$port/local/replies?conv=local:$run-e" | wc -c)" -lt 17000 ]'
+t "a 40 KB message is accepted and cut to 16 KB on a character boundary (the reply holds it twice: as a parameter and rendered)" '[ "$(post "{\"conv\":\"local:$run-e\",\"id\":\"e1\",\"kind\":\"text\",\"text\":\"$big\"}")" = 200 ] && wait_for e demo.echo && [ "$(curl -s "http://127.0.0.1:$port/local/replies?conv=local:$run-e" | wc -c)" -lt 34000 ]'
 t "the same id twice → one transition" 'ev e e1 text again; sleep 0.3; [ "$(tmpls e)" = demo.echo ]'
 ttl=$(redis-cli -p "$KB_TEST_REDIS_PORT" -n $rdb pttl "kb:{local:$run-a}:state")
 t "state has its sliding TTL (30 days)" '[ "$ttl" -gt 2500000000 ]'

@@ -1,0 +1,281 @@
+/* text.c — the text catalogs (see text.h): parsed once from the compiled-in files into sorted tables, looked up by
+ * binary search, rendered with parameters, money and plural forms. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "err.h"
+#include "text.h"
+
+#define TXT_MAX_LANGS 8
+
+typedef struct {
+    char *key, *val;
+} txt_entry_t;
+
+typedef struct {
+    const char *lang;
+    txt_entry_t *e;
+    size_t n;
+} txt_catalog_t;
+
+static txt_catalog_t cats[TXT_MAX_LANGS];
+static int ncats = -1;
+
+/* ---------------------------------------------------------------- loading */
+
+static int by_key(const void *a, const void *b)
+{
+    return strcmp(((const txt_entry_t *)a)->key, ((const txt_entry_t *)b)->key);
+}
+
+/* A copy of s[0..n) with surrounding spaces dropped and \n, \\ unescaped. */
+static char *unescape(const char *s, size_t n)
+{
+    while (n && (*s == ' ' || *s == '\t'))
+        s++, n--;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+        n--;
+    char *out = malloc(n + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\\' && i + 1 < n && (s[i + 1] == 'n' || s[i + 1] == '\\')) {
+            *o++ = s[i + 1] == 'n' ? '\n' : '\\';
+            i++;
+        } else {
+            *o++ = s[i];
+        }
+    }
+    *o = 0;
+    return out;
+}
+
+static void parse(txt_catalog_t *c, const char *text)
+{
+    size_t cap = 0;
+    for (const char *line = text; *line;) {
+        size_t len = strcspn(line, "\n");
+        const char *eq = memchr(line, '=', len);
+        if (line[0] != '#' && eq) {
+            if (c->n == cap) {
+                cap = cap ? cap * 2 : 64;
+                txt_entry_t *e = realloc(c->e, cap * sizeof *e);
+                if (!e)
+                    return;
+                c->e = e;
+            }
+            c->e[c->n].key = unescape(line, (size_t)(eq - line));
+            c->e[c->n].val = unescape(eq + 1, len - (size_t)(eq - line) - 1);
+            if (c->e[c->n].key && c->e[c->n].val)
+                c->n++;
+        }
+        line += len + (line[len] == '\n');
+    }
+    qsort(c->e, c->n, sizeof *c->e, by_key);
+}
+
+static void load(void)
+{
+    if (ncats >= 0)
+        return;
+    ncats = 0;
+    for (int i = 0; txt_builtin[i].lang && ncats < TXT_MAX_LANGS; i++) {
+        cats[ncats].lang = txt_builtin[i].lang;
+        parse(&cats[ncats++], txt_builtin[i].text);
+    }
+}
+
+static const txt_catalog_t *catalog(const char *lang)
+{
+    load();
+    for (int i = 0; i < ncats; i++)
+        if (lang && !strcmp(cats[i].lang, lang))
+            return &cats[i];
+    return NULL;
+}
+
+static const char *lookup(const txt_catalog_t *c, const char *key)
+{
+    if (!c)
+        return NULL;
+    txt_entry_t k = {(char *)key, NULL};
+    const txt_entry_t *e = bsearch(&k, c->e, c->n, sizeof *c->e, by_key);
+    return e ? e->val : NULL;
+}
+
+const char *txt_get(const char *lang, const char *key)
+{
+    const char *v = lookup(catalog(lang), key);
+    return v ? v : lookup(catalog("ru"), key);
+}
+
+/* ---------------------------------------------------------------- rendering */
+
+typedef struct {
+    char *buf;
+    size_t size, len;
+} out_t;
+
+static void put(out_t *o, const char *s, size_t n)
+{
+    if (o->len + 1 >= o->size)
+        return;
+    if (n > o->size - 1 - o->len) { /* cut, but never inside a UTF-8 sequence */
+        n = o->size - 1 - o->len;
+        while (n && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(o->buf + o->len, s, n);
+    o->len += n;
+    o->buf[o->len] = 0;
+}
+
+void txt_rubles(const char *lang, long long kopecks, char *buf, size_t size)
+{
+    int en = lang && !strcmp(lang, "en");
+    unsigned long long a = kopecks < 0 ? 0ULL - (unsigned long long)kopecks : (unsigned long long)kopecks;
+    char digits[32], grouped[48];
+    int n = snprintf(digits, sizeof digits, "%llu", a / 100), g = 0;
+    for (int i = 0; i < n; i++) {
+        if (i && (n - i) % 3 == 0)
+            grouped[g++] = en ? ',' : ' ';
+        grouped[g++] = digits[i];
+    }
+    grouped[g] = 0;
+    snprintf(buf, size, "%s%s%c%02llu ₽", kopecks < 0 ? "-" : "", grouped, en ? '.' : ',', a % 100);
+}
+
+/* The plural form index for n: ru one/few/many, others one/other. */
+static int plural_form(const char *lang, long long n)
+{
+    if (n < 0)
+        n = -n;
+    if (lang && strcmp(lang, "ru"))
+        return n == 1 ? 0 : 1;
+    if (n % 10 == 1 && n % 100 != 11)
+        return 0;
+    if (n % 10 >= 2 && n % 10 <= 4 && (n % 100 < 12 || n % 100 > 14))
+        return 1;
+    return 2;
+}
+
+/* Renders one {…} placeholder (spec without braces); returns 1 when the parameter was missing or unusable. */
+static int placeholder(out_t *o, const char *lang, const char *spec, size_t n, const cJSON *params)
+{
+    char name[64];
+    size_t nl = strcspn(spec, ":");
+    if (nl > n)
+        nl = n;
+    snprintf(name, sizeof name, "%.*s", (int)nl, spec);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(params, name);
+    const char *fmt = nl < n ? spec + nl + 1 : "";
+    size_t fl = nl < n ? n - nl - 1 : 0;
+    char tmp[64];
+    if (fl == 3 && !strncmp(fmt, "rub", 3)) {
+        if (!cJSON_IsNumber(v))
+            return 1;
+        txt_rubles(lang, (long long)v->valuedouble, tmp, sizeof tmp);
+        put(o, tmp, strlen(tmp));
+        return 0;
+    }
+    if (fl > 7 && !strncmp(fmt, "plural:", 7)) {
+        if (!cJSON_IsNumber(v))
+            return 1;
+        int want = plural_form(lang, (long long)v->valuedouble), i = 0;
+        const char *f = fmt + 7, *end = fmt + fl;
+        while (i < want) { /* the wanted form, or the last one given */
+            const char *bar = memchr(f, '|', (size_t)(end - f));
+            if (!bar)
+                break;
+            f = bar + 1;
+            i++;
+        }
+        const char *bar = memchr(f, '|', (size_t)(end - f));
+        put(o, f, (size_t)((bar ? bar : end) - f));
+        return 0;
+    }
+    if (cJSON_IsString(v)) {
+        put(o, v->valuestring, strlen(v->valuestring));
+        return 0;
+    }
+    if (cJSON_IsNumber(v)) {
+        if (v->valuedouble == (double)(long long)v->valuedouble)
+            snprintf(tmp, sizeof tmp, "%lld", (long long)v->valuedouble);
+        else
+            snprintf(tmp, sizeof tmp, "%g", v->valuedouble);
+        put(o, tmp, strlen(tmp));
+        return 0;
+    }
+    return 1;
+}
+
+int txt_render(const char *lang, const char *key, const cJSON *params, char *buf, size_t size)
+{
+    out_t o = {buf, size, 0};
+    if (!size)
+        return KB_ERR_INVAL;
+    buf[0] = 0;
+    const char *t = txt_get(lang, key);
+    if (!t) {
+        put(&o, key, strlen(key));
+        return KB_ERR_INVAL;
+    }
+    int missing = 0;
+    for (const char *p = t; *p;) {
+        const char *open = strchr(p, '{'), *close = open ? strchr(open, '}') : NULL;
+        if (!open || !close) {
+            put(&o, p, strlen(p));
+            break;
+        }
+        put(&o, p, (size_t)(open - p));
+        missing |= placeholder(&o, lang, open + 1, (size_t)(close - open - 1), params);
+        p = close + 1;
+    }
+    return missing;
+}
+
+/* ---------------------------------------------------------------- checking */
+
+static int by_name(const void *a, const void *b) { return strcmp((const char *)a, (const char *)b); }
+
+/* The parameter names of a text, sorted and joined ("n,text"). */
+static void param_names(const char *t, char *buf, size_t size)
+{
+    char names[16][64];
+    int n = 0;
+    for (const char *p = strchr(t, '{'); p && n < 16; p = strchr(p + 1, '{')) {
+        size_t len = strcspn(p + 1, ":}");
+        int dup = 0;
+        snprintf(names[n], sizeof names[0], "%.*s", (int)len, p + 1);
+        for (int i = 0; i < n; i++)
+            dup |= !strcmp(names[i], names[n]);
+        n += !dup;
+    }
+    qsort(names, (size_t)n, sizeof names[0], by_name);
+    buf[0] = 0;
+    for (int i = 0; i < n; i++)
+        snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", i ? "," : "", names[i]);
+}
+
+int txt_check(char *err, size_t errlen)
+{
+    load();
+    for (int a = 0; a < ncats; a++)
+        for (int b = 0; b < ncats; b++)
+            for (size_t i = 0; i < cats[a].n; i++) {
+                const char *other = lookup(&cats[b], cats[a].e[i].key);
+                char pa[256], pb[256];
+                if (!other) {
+                    snprintf(err, errlen, "%s has %s, %s does not", cats[a].lang, cats[a].e[i].key, cats[b].lang);
+                    return KB_ERR_INVAL;
+                }
+                param_names(cats[a].e[i].val, pa, sizeof pa);
+                param_names(other, pb, sizeof pb);
+                if (strcmp(pa, pb)) {
+                    snprintf(err, errlen, "%s: %s has parameters {%s}, %s has {%s}", cats[a].e[i].key, cats[a].lang,
+                             pa, cats[b].lang, pb);
+                    return KB_ERR_INVAL;
+                }
+            }
+    return 0;
+}

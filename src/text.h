@@ -1,0 +1,34 @@
+/* text.h — the customer-visible texts: one catalog per language (dialogs/texts/<lang>.txt, compiled in), rendered
+ * from a template id and JSON parameters. No text a customer reads lives in C.
+ *
+ * Catalog lines are `key = text` (`#` starts a comment, `\n` is a line break). In a text, {name} is a parameter as
+ * given; {name:rub} renders kopecks as rubles ("1 234,56 ₽" in ru, "1,234.56 ₽" in en); {name:plural:a|b|c}
+ * picks the form for the number (ru: one, few, many — 1 показание, 2 показания, 5 показаний; en: one, other).
+ * A language without a key falls back to ru. */
+#ifndef KB_TEXT_H
+#define KB_TEXT_H
+
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+typedef struct {
+    const char *lang;
+    const char *text;
+} txt_file_t;
+
+/* The catalogs compiled in from dialogs/texts/ (generated at build time), ending with {0}. */
+extern const txt_file_t txt_builtin[];
+
+/* The raw text of key in lang (falling back to ru), or NULL when no catalog has it. */
+const char *txt_get(const char *lang, const char *key);
+/* Renders key in lang with params (an object, or NULL) into buf (always terminated). Returns 0; 1 when a
+ * parameter was missing or of the wrong kind (rendered empty); KB_ERR_INVAL when the key is unknown (buf then
+ * holds the key itself, so that nothing is silently lost). */
+int txt_render(const char *lang, const char *key, const cJSON *params, char *buf, size_t size);
+/* Checks the catalogs against each other: every key in every language, with the same parameter names. Returns 0,
+ * or KB_ERR_INVAL with the first difference in err. */
+int txt_check(char *err, size_t errlen);
+/* Formats kopecks as rubles for lang into buf ("1 234,56 ₽"). */
+void txt_rubles(const char *lang, long long kopecks, char *buf, size_t size);
+
+#endif
