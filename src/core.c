@@ -198,6 +198,7 @@ void core_register_all(void)
     core_links_register();
     core_money_register();
     core_payments_register();
+    core_auth_register();
 }
 
 /* ---------------------------------------------------------------- demo.counter_add */

@@ -66,6 +66,10 @@ void core_money_register(void);
 /* Registers payment.create, payment.settle, payment.fail, payment.expire_due, receipt.add, receipt.get
  * (core_payments.c). */
 void core_payments_register(void);
+/* Registers auth.code_send and auth.code_verify (core_auth.c). */
+void core_auth_register(void);
+/* The server's key for the HMAC of login codes (KABINET_CODE_KEY); codes cannot be sent or checked without it. */
+void core_auth_set_key(const char *key);
 /* Registers every operation above. */
 void core_register_all(void);
 

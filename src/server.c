@@ -306,6 +306,7 @@ int server_run(const cfg_t *cfg)
     engine_new(s.loop, s.kv, s.db, &eo, &s.engine);
     engine_add_dialog(s.engine, &dlg_demo);
     core_register_all();
+    core_auth_set_key(cfg->code_key);
     if (cfg->local_channel) {
         local_new(s.loop, s.httpd, s.engine, s.db, &s.local);
         engine_set_outbox_hook(s.engine, kick_sender, &s);

@@ -25,5 +25,7 @@ check "malformed database url" "the database connection string is malformed" "$R
 check "redis url with a name" "KABINET_REDIS_URL must be redis://" "$D" "KABINET_REDIS_URL=redis://:s3cret@some-host:6379"
 check "bad level" "KABINET_LOG_LEVEL must be" "$D" "$R" KABINET_LOG_LEVEL=loud
 check "bad env" "KABINET_ENV must be development or production" "$D" "$R" KABINET_ENV=staging
-echo "$((9 - fails)) passed, $fails failed"
+check "production without its own code key" "KABINET_CODE_KEY must be your own key" "$D" "$R" KABINET_ENV=production
+check "production with a short code key" "KABINET_CODE_KEY must be your own key" "$D" "$R" KABINET_ENV=production KABINET_CODE_KEY=s3cret
+echo "$((11 - fails)) passed, $fails failed"
 [ "$fails" -eq 0 ]

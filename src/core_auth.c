@@ -1,0 +1,199 @@
+/* core_auth.c — login by phone with a code sent by SMS, and the code policy: 6 digits from the CSPRNG (OpenSSL
+ * RAND_bytes, unbiased), stored only as HMAC-SHA256(server key, phone ":" code), valid 10 minutes, used once;
+ * 5 wrong tries lock the phone (the 6th is refused even when right) until an hour has passed since them, and a new
+ * code does not reset them (they are counted per phone, since its last successful login); a new code no sooner
+ * than 60 s after the last, at most 5 an hour and 10 a day per phone. A per-phone advisory lock makes the caps
+ * exact when two requests race. A successful login finds or creates the customer by the phone's SMS identity and
+ * binds the identity the customer came from (a Telegram user, say) to it. Each attempt leaves an audit row.
+ *
+ * The code itself never reaches the database: auth.code_send returns it to the dialog, which sends it by SMS.
+ *
+ * auth.code_send {phone (as typed)} → {"status": "sent", phone, code, expires_in_s} | {"status": "too_soon",
+ *     retry_in_s} | {"status": "hour_limit"} | {"status": "day_limit"} | {"status": "invalid_phone"}
+ * auth.code_verify {phone, code, channel, external_id} → {"status": "ok", customer_id, new} | {"status": "wrong",
+ *     attempts_left} | {"status": "locked"} | {"status": "expired"} | {"status": "no_code"}
+ *     | {"status": "invalid_phone"} | {"status": "invalid_code"} (not 6 digits: no try is spent) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include "core.h"
+#include "err.h"
+#include "phone.h"
+
+static char code_key[512];
+
+void core_auth_set_key(const char *key) { snprintf(code_key, sizeof code_key, "%s", key ? key : ""); }
+
+/* ---------------------------------------------------------------- codes */
+
+/* Six random digits, without modulo bias. */
+static int new_code(char out[7])
+{
+    unsigned int v;
+    do {
+        unsigned char b[4];
+        if (RAND_bytes(b, sizeof b) != 1)
+            return KB_ERR_IO;
+        v = (unsigned)b[0] << 24 | (unsigned)b[1] << 16 | (unsigned)b[2] << 8 | b[3];
+    } while (v >= 4294000000u); /* the largest multiple of 10^6 below 2^32 */
+    snprintf(out, 7, "%06u", v % 1000000u);
+    return 0;
+}
+
+/* HMAC-SHA256(key, phone ":" code) as 64 hex digits. */
+static int code_hmac(const char *phone, const char *code, char out[65])
+{
+    char msg[64];
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    int n = snprintf(msg, sizeof msg, "%s:%s", phone, code);
+    if (!code_key[0] || !HMAC(EVP_sha256(), code_key, (int)strlen(code_key), (const unsigned char *)msg, (size_t)n,
+                              mac, &len))
+        return KB_ERR_STATE;
+    for (unsigned i = 0; i < len && i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", mac[i]);
+    return 0;
+}
+
+static int answer(db_t *db, db_txn_t *txn, const char *status, core_cb cb, void *data)
+{
+    const char *sql = !strcmp(status, "invalid_phone") ? "SELECT '{\"status\": \"invalid_phone\"}'"
+                                                       : "SELECT '{\"status\": \"invalid_code\"}'";
+    return core_json(db, txn, 1, &sql, 0, NULL, cb, data);
+}
+
+/* ---------------------------------------------------------------- auth.code_send */
+
+#define LOCK "SELECT pg_advisory_xact_lock(hashtext('kb_auth:' || $1))"
+
+static const char *const sql_send[] = {
+    LOCK,
+    "WITH caps AS (SELECT max(created_at) AS last, count(*) FILTER (WHERE created_at > now() - interval '1 hour') AS hour,"
+    "  count(*) AS day FROM kb_auth_code WHERE phone = $1 AND created_at > now() - interval '1 day'), "
+    "ins AS (INSERT INTO kb_auth_code (phone, code_hmac, conv, expires_at)"
+    "  SELECT $1, $2, $3, now() + interval '10 minutes' FROM caps"
+    "  WHERE (last IS NULL OR last <= now() - interval '60 seconds') AND hour < 5 AND day < 10 RETURNING id), "
+    "a AS (INSERT INTO kb_audit (conv, event_id, what, details, actor)"
+    "  SELECT $3, '', 'login.code_sent', json_build_object('code_id', id), 'customer' FROM ins) "
+    "SELECT json_build_object('status', CASE WHEN EXISTS (SELECT 1 FROM ins) THEN 'sent'"
+    "  WHEN last > now() - interval '60 seconds' THEN 'too_soon' WHEN day >= 10 THEN 'day_limit' ELSE 'hour_limit' END,"
+    " 'phone', $1::text, 'expires_in_s', 600, 'retry_in_s', CASE WHEN last > now() - interval '60 seconds'"
+    "  THEN ceil(extract(epoch FROM last + interval '60 seconds' - now()))::int END)::text FROM caps",
+};
+
+typedef struct {
+    core_cb cb;
+    void *data;
+    char code[7];
+} send_t;
+
+/* The code joins the result here, after the database: it is never stored as itself. */
+static void on_sent(int err, cJSON *result, void *data)
+{
+    send_t *s = data;
+    const cJSON *st = cJSON_GetObjectItem(result, "status");
+    if (!err && cJSON_IsString(st) && !strcmp(st->valuestring, "sent"))
+        cJSON_AddStringToObject(result, "code", s->code);
+    s->cb(err, result, s->data);
+    OPENSSL_cleanse(s->code, sizeof s->code);
+    free(s);
+}
+
+static int code_send(db_t *db, db_txn_t *txn, const char *conv, const cJSON *args, core_cb cb, void *data)
+{
+    const char *typed = core_arg_str(args, "phone");
+    char phone[16], mac[65];
+    if (!typed)
+        return KB_ERR_INVAL;
+    if (phone_normalize(typed, phone, sizeof phone))
+        return answer(db, txn, "invalid_phone", cb, data);
+    send_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return KB_ERR_NOMEM;
+    int rc = new_code(s->code);
+    if (!rc)
+        rc = code_hmac(phone, s->code, mac);
+    if (!rc) {
+        s->cb = cb;
+        s->data = data;
+        const char *p[] = {phone, mac, conv};
+        rc = core_json(db, txn, 2, sql_send, 3, p, on_sent, s);
+    }
+    if (rc) {
+        OPENSSL_cleanse(s->code, sizeof s->code);
+        free(s);
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------- auth.code_verify */
+
+/* The phone's latest code, and its wrong tries since its last login within the hour. */
+#define LATEST "c AS (SELECT id, code_hmac, expires_at, used_at FROM kb_auth_code WHERE phone = $1 ORDER BY id DESC LIMIT 1)"
+#define FAILURES                                                                                                      \
+    "f AS (SELECT count(*) AS n FROM kb_auth_failure WHERE phone = $1 AND at > greatest(now() - interval '1 hour',"   \
+    " coalesce((SELECT max(used_at) FROM kb_auth_code WHERE phone = $1 AND used_at < now()), '-infinity')))"
+#define LOGGED_IN "EXISTS (SELECT 1 FROM kb_auth_code WHERE phone = $1 AND used_at = now())"
+/* Names parameters a statement does not need, so that every statement of a call takes the same list (always true). */
+#define ALSO_TAKES(list) " AND coalesce(" list ", '') IS NOT NULL"
+
+static const char *const sql_verify[] = {
+    LOCK,
+    /* the try: the live code matches (used now) or a wrong try is counted */
+    "WITH " LATEST ", " FAILURES ", "
+    "live AS (SELECT c.* FROM c, f WHERE c.used_at IS NULL AND c.expires_at > now() AND f.n < 5), "
+    "ok AS (UPDATE kb_auth_code SET used_at = now() WHERE id = (SELECT id FROM live WHERE code_hmac = $2) RETURNING id), "
+    "bad AS (INSERT INTO kb_auth_failure (phone) SELECT $1 FROM live WHERE NOT EXISTS (SELECT 1 FROM ok) RETURNING 1) "
+    "INSERT INTO kb_audit (conv, event_id, what, details, actor) "
+    "SELECT $3, '', 'login.wrong_code', '{}', 'customer' FROM bad",
+    /* a new customer for a phone seen for the first time */
+    "WITH c AS (INSERT INTO kb_customer (phone) SELECT $1 WHERE " LOGGED_IN " AND NOT EXISTS (SELECT 1 FROM kb_identity"
+    "  WHERE channel = 'sms' AND external_id = $1 AND customer_id IS NOT NULL) RETURNING id) "
+    "INSERT INTO kb_identity (customer_id, channel, external_id, verified_at) SELECT id, 'sms', $1, now() FROM c "
+    "ON CONFLICT (channel, external_id) DO UPDATE SET customer_id = EXCLUDED.customer_id, verified_at = now()",
+    /* the identity the customer came from joins them */
+    "INSERT INTO kb_identity (customer_id, channel, external_id, verified_at) "
+    "SELECT i.customer_id, $4, $5, now() FROM kb_identity i WHERE i.channel = 'sms' AND i.external_id = $1 AND " LOGGED_IN
+    ALSO_TAKES("$2::text, $3::text") " ON CONFLICT (channel, external_id) DO UPDATE SET customer_id = EXCLUDED.customer_id, verified_at = now(),"
+    " reachable = true, unreachable_why = NULL",
+    "INSERT INTO kb_audit (conv, event_id, what, details, customer_id, actor) "
+    "SELECT $3, '', 'login', json_build_object('channel', $4::text), i.customer_id, 'customer' FROM kb_identity i "
+    "WHERE i.channel = 'sms' AND i.external_id = $1 AND " LOGGED_IN ALSO_TAKES("$2::text"),
+    "WITH " LATEST ", " FAILURES ", mine AS (SELECT count(*) AS n FROM kb_auth_failure WHERE phone = $1 AND at = now()), "
+    "who AS (SELECT k.id, k.created_at = now() AS new FROM kb_identity i JOIN kb_customer k ON k.id = i.customer_id"
+    "  WHERE i.channel = 'sms' AND i.external_id = $1) "
+    "SELECT (CASE WHEN c.used_at = now() THEN json_build_object('status', 'ok', 'customer_id', (SELECT id FROM who),"
+    "   'new', (SELECT new FROM who))"
+    " WHEN c.id IS NULL THEN json_build_object('status', 'no_code')"
+    " WHEN mine.n > 0 THEN json_build_object('status', 'wrong', 'attempts_left', greatest(0, 5 - f.n))"
+    " WHEN f.n >= 5 THEN json_build_object('status', 'locked')"
+    " ELSE json_build_object('status', 'expired') END)::text "
+    "FROM (SELECT 1) x LEFT JOIN c ON true, f, mine",
+};
+
+static int code_verify(db_t *db, db_txn_t *txn, const char *conv, const cJSON *args, core_cb cb, void *data)
+{
+    const char *typed = core_arg_str(args, "phone"), *code = core_arg_str(args, "code"),
+               *channel = core_arg_str(args, "channel"), *external = core_arg_str(args, "external_id");
+    char phone[16], mac[65];
+    if (!typed || !code || !channel || !external)
+        return KB_ERR_INVAL;
+    if (phone_normalize(typed, phone, sizeof phone))
+        return answer(db, txn, "invalid_phone", cb, data);
+    if (strlen(code) != 6 || strspn(code, "0123456789") != 6)
+        return answer(db, txn, "invalid_code", cb, data);
+    int rc = code_hmac(phone, code, mac);
+    if (rc)
+        return rc;
+    const char *p[] = {phone, mac, conv, channel, external};
+    return core_json(db, txn, sizeof sql_verify / sizeof *sql_verify, sql_verify, 5, p, cb, data);
+}
+
+void core_auth_register(void)
+{
+    core_register("auth.code_send", code_send);
+    core_register("auth.code_verify", code_verify);
+}
