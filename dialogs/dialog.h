@@ -79,5 +79,7 @@ int dlg_kind_parse(const char *s);
 
 /* The demo dialog (echo and a two-step counter) that exercises the engine until the real dialogs land. */
 extern const dlg_def_t dlg_demo;
+/* The customer's dialog: registration, the menu, accounts, readings, balance (customer.h). */
+extern const dlg_def_t dlg_customer;
 
 #endif

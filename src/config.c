@@ -65,6 +65,9 @@ static const cfg_var_t cfg_vars[] = {
     {"KABINET_LOCAL_CHANNEL", CFG_BOOL, "off", 0, 0, 1, OFF(local_channel),
      "The local channel (`POST /local/events`, `GET /local/replies`) for development and tests; refused in production."},
     {"KABINET_LOG_LEVEL", CFG_STR, "info", 0, 0, 0, OFF(log_level_name), "`debug`, `info`, `warn` or `error`."},
+    {"KABINET_START_DIALOG", CFG_STR, "customer", 0, 0, 0, OFF(start_dialog),
+     "The dialog a new conversation starts in: `customer` (the personal account) or `demo` (the engine's test "
+     "dialog: echo and a counter)."},
     {"KABINET_CODE_KEY", CFG_STR, CFG_DEV_CODE_KEY, 1, 0, 0, OFF(code_key),
      "Server key for the HMAC under which login codes are stored (32 characters or more; `KABINET_CODE_KEY_FILE` "
      "reads it from a file). Production refuses the development default."},
@@ -198,6 +201,10 @@ int cfg_load(cfg_t *cfg, char *err, size_t errlen)
         return KB_ERR_INVAL;
     }
     cfg->production = !strcmp(cfg->env, "production");
+    if (strcmp(cfg->start_dialog, "customer") && strcmp(cfg->start_dialog, "demo")) {
+        snprintf(err, errlen, "KABINET_START_DIALOG must be customer or demo, not \"%s\"", cfg->start_dialog);
+        return KB_ERR_INVAL;
+    }
     if (cfg->production && (strlen(cfg->code_key) < 32 || !strcmp(cfg->code_key, CFG_DEV_CODE_KEY))) {
         snprintf(err, errlen, "KABINET_CODE_KEY must be your own key of 32 characters or more when KABINET_ENV is "
                               "production");

@@ -35,6 +35,7 @@ typedef struct cfg_s {
     int dedupe_ttl_s;             /* KABINET_DEDUPE_TTL_S */
     int local_channel;            /* KABINET_LOCAL_CHANNEL */
     char *code_key;               /* KABINET_CODE_KEY (secret) */
+    char *start_dialog;           /* KABINET_START_DIALOG: customer | demo */
     char *log_level_name;         /* KABINET_LOG_LEVEL */
     log_level_t log_level;
 } cfg_t;

@@ -380,8 +380,31 @@ static int reading_submit_many(db_t *db, db_txn_t *txn, const char *conv, const 
     return rc;
 }
 
+/* ---------------------------------------------------------------- reading.targets */
+
+/* reading.targets {customer_id} → {"status": "ok", "accounts": [{account_id, number, address, meters: [{meter_id,
+ * serial, model, zones, digits, verify_by, verify_due (passed or within 90 days), last: [{zone, value, day}]}]}]}:
+ * what the customer can send readings for, with the previous reading of each zone (its value and local day). */
+static const core_sql_op_t op_targets = {
+    {{"customer_id", 'i', 1}},
+    {"SELECT json_build_object('status', 'ok', 'accounts', coalesce(json_agg(json_build_object('account_id', a.id,"
+     " 'number', a.number, 'address', a.address, 'meters', (SELECT coalesce(json_agg(json_build_object('meter_id', m.id,"
+     "  'serial', m.serial, 'model', m.model, 'zones', m.zones, 'digits', m.digits,"
+     "  'verify_by', to_char(m.verify_by, 'DD.MM.YYYY'), 'verify_due', m.verify_by < current_date + 90,"
+     "  'last', (SELECT json_agg(json_build_object('zone', z, 'value', r.value::text,"
+     "    'day', to_char(r.local_day, 'DD.MM.YYYY')) ORDER BY z) FROM generate_series(1, m.zones) z"
+     "    LEFT JOIN LATERAL (SELECT value, local_day FROM kb_reading WHERE meter_id = m.id AND zone = z"
+     "     AND status = 'accepted' ORDER BY local_day DESC, id DESC LIMIT 1) r ON true)) ORDER BY m.id), '[]')"
+     "  FROM kb_meter m WHERE m.account_id = a.id AND m.removed_on IS NULL))"
+     " ORDER BY l.is_primary DESC, l.created_at, l.id), '[]'))::text "
+     "FROM kb_account_link l JOIN kb_account a ON a.id = l.account_id "
+     "WHERE l.customer_id = $1::bigint AND l.status = 'active'"}};
+
+CORE_SQL_OP(reading_targets, op_targets)
+
 void core_readings_register(void)
 {
+    core_register("reading.targets", reading_targets);
     core_register("reading.submit", reading_submit);
     core_register("reading.submit_many", reading_submit_many);
 }

@@ -13,6 +13,7 @@
 #include "httpd.h"
 #include "kv.h"
 #include "local.h"
+#include "sms_log.h"
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
@@ -27,6 +28,7 @@ typedef struct {
     httpd_t *httpd;
     engine_t *engine;
     local_t *local;
+    outbox_t *sms_log;         /* development only: SMS written to the log */
     uv_signal_t sigterm, sigint;
     uv_timer_t drain;
     uint64_t drain_deadline;
@@ -172,6 +174,9 @@ static void close_modules(server_t *s)
 {
     if (s->local)
         local_close(s->local);
+    if (s->sms_log)
+        outbox_close(s->sms_log);
+    s->sms_log = NULL;
     if (s->engine)
         engine_close(s->engine);
     if (s->httpd)
@@ -257,6 +262,8 @@ static void kick_sender(void *ctx, const char *channel)
     server_t *s = ctx;
     if (s->local && !strcmp(channel, "local"))
         outbox_kick(local_outbox(s->local));
+    if (s->sms_log && !strcmp(channel, "sms"))
+        outbox_kick(s->sms_log);
 }
 
 /* Closes whatever modules exist and runs the loop until every handle has closed, then frees the loop. */
@@ -304,13 +311,17 @@ int server_run(const cfg_t *cfg)
     engine_options_t eo = {cfg->engine_concurrency, cfg->lease_ms, cfg->state_ttl_s, cfg->step_ttl_s,
                            cfg->dedupe_ids, cfg->dedupe_ttl_s};
     engine_new(s.loop, s.kv, s.db, &eo, &s.engine);
-    engine_add_dialog(s.engine, &dlg_demo);
+    /* the first dialog added is where a new conversation starts */
+    int demo_first = !strcmp(cfg->start_dialog, "demo");
+    engine_add_dialog(s.engine, demo_first ? &dlg_demo : &dlg_customer);
+    engine_add_dialog(s.engine, demo_first ? &dlg_customer : &dlg_demo);
     core_register_all();
     core_auth_set_key(cfg->code_key);
-    if (cfg->local_channel) {
+    if (cfg->local_channel)
         local_new(s.loop, s.httpd, s.engine, s.db, &s.local);
-        engine_set_outbox_hook(s.engine, kick_sender, &s);
-    }
+    if (!cfg->production) /* until an SMS gateway is configured: login codes go to the log */
+        sms_log_new(s.loop, s.db, &s.sms_log);
+    engine_set_outbox_hook(s.engine, kick_sender, &s);
     if ((rc = httpd_start(s.httpd)) != 0) {
         fprintf(stderr, "kabinetd: cannot listen on %s (KABINET_HTTP_LISTEN): %s\n", cfg->http_listen, uv_strerror(rc));
         goto fail;

@@ -194,6 +194,27 @@ static int placeholder(out_t *o, const char *lang, const char *spec, size_t n, c
         put(o, f, (size_t)((bar ? bar : end) - f));
         return 0;
     }
+    if (fl > 6 && !strncmp(fmt, "lines:", 6)) { /* each element rendered with template fmt+6, one per line */
+        char key[96], *line = malloc(2048);
+        const cJSON *item;
+        int i = 0, missing = 0;
+        if (!cJSON_IsArray(v) || !line) {
+            free(line);
+            return 1;
+        }
+        snprintf(key, sizeof key, "%.*s", (int)(fl - 6), fmt + 6);
+        cJSON_ArrayForEach(item, v)
+        {
+            const cJSON *own = cJSON_GetObjectItemCaseSensitive(item, "line"); /* an element may name its own */
+            int rc = txt_render(lang, cJSON_IsString(own) ? own->valuestring : key, item, line, 2048);
+            missing |= rc != 0;
+            if (i++)
+                put(o, "\n", 1);
+            put(o, line, strlen(line));
+        }
+        free(line);
+        return missing;
+    }
     if (cJSON_IsString(v)) {
         put(o, v->valuestring, strlen(v->valuestring));
         return 0;

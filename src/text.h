@@ -3,7 +3,9 @@
  *
  * Catalog lines are `key = text` (`#` starts a comment, `\n` is a line break). In a text, {name} is a parameter as
  * given; {name:rub} renders kopecks as rubles ("1 234,56 ₽" in ru, "1,234.56 ₽" in en); {name:plural:a|b|c}
- * picks the form for the number (ru: one, few, many — 1 показание, 2 показания, 5 показаний; en: one, other).
+ * picks the form for the number (ru: one, few, many — 1 показание, 2 показания, 5 показаний; en: one, other);
+ * {name:lines:key} renders each object of the array parameter with the template key (or the one its "line" field
+ *  names), one per line.
  * A language without a key falls back to ru. */
 #ifndef KB_TEXT_H
 #define KB_TEXT_H

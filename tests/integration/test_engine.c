@@ -100,7 +100,7 @@ static void on_watch(uv_timer_t *t)
         int status;
         if (pids[k] > 0 && waitpid(pids[k], &status, WNOHANG) == pids[k]) {
             kills++;
-            const char *restart_env[] = {"KABINET_LEASE_MS=1000", "KABINET_ENGINE_CONCURRENCY=16", redis_env, NULL};
+            const char *restart_env[] = {"KABINET_START_DIALOG=demo", "KABINET_LEASE_MS=1000", "KABINET_ENGINE_CONCURRENCY=16", redis_env, NULL};
             pids[k] = tk_kabinetd_start(ports[k], restart_env, logs[k]);
         }
     }
@@ -135,8 +135,8 @@ static void scenario(const char *name, int db, const char *const *env, int expec
         unlink(logs[k]);
     }
     /* 16 conversations at a time per process, so that both processes must take part */
-    const char *lease_env[] = {"KABINET_LEASE_MS=1000", "KABINET_ENGINE_CONCURRENCY=16", redis_env, NULL};
-    const char *armed[] = {env ? env[0] : NULL, "KABINET_LEASE_MS=1000", "KABINET_ENGINE_CONCURRENCY=16", redis_env, NULL};
+    const char *lease_env[] = {"KABINET_START_DIALOG=demo", "KABINET_LEASE_MS=1000", "KABINET_ENGINE_CONCURRENCY=16", redis_env, NULL};
+    const char *armed[] = {env ? env[0] : NULL, "KABINET_START_DIALOG=demo", "KABINET_LEASE_MS=1000", "KABINET_ENGINE_CONCURRENCY=16", redis_env, NULL};
     armed_env = env;
     pids[0] = tk_kabinetd_start(ports[0], env ? armed : lease_env, logs[0]);
     pids[1] = tk_kabinetd_start(ports[1], lease_env, logs[1]);

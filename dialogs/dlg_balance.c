@@ -1,0 +1,85 @@
+/* dlg_balance.c — the balance of an account (asked which only when there are several): a debt, an overpayment or
+ * nothing due; penalties apart; payments made through kabinet that billing has not credited yet. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "customer.h"
+
+void bal_start(cust_t *c)
+{
+    cust_goto(c, "bal.account");
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddNumberToObject(a, "customer_id", (double)c->customer);
+    cust_call(c, "account.list", a);
+}
+
+static void ask_balance(cust_t *c, long long account)
+{
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddNumberToObject(a, "customer_id", (double)c->customer);
+    cJSON_AddNumberToObject(a, "account_id", (double)account);
+    cust_call(c, "account.balance", a);
+}
+
+/* Money as a parameter: kopecks (the catalog renders rubles). */
+static void money(cJSON *p, const char *name, const char *kopecks) { cJSON_AddNumberToObject(p, name, atof(kopecks)); }
+
+static void show(cust_t *c)
+{
+    if (strcmp(cust_res(c, "status"), "ok")) {
+        cust_say(c, "bal.not_linked", NULL, NULL);
+        cust_menu(c);
+        return;
+    }
+    long long balance = atoll(cust_res(c, "balance_kopecks"));
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "number", cust_res(c, "number"));
+    money(p, "amount", balance < 0 ? cust_res(c, "balance_kopecks") + 1 : cust_res(c, "balance_kopecks"));
+    cust_say(c, balance > 0 ? "bal.debt" : balance < 0 ? "bal.overpaid" : "bal.zero", p, NULL);
+    if (atoll(cust_res(c, "penalties_kopecks")) > 0) {
+        p = cJSON_CreateObject();
+        money(p, "amount", cust_res(c, "penalties_kopecks"));
+        cust_say(c, "bal.penalties", p, NULL);
+    }
+    if (atoll(cust_res(c, "uncredited_kopecks")) > 0) {
+        p = cJSON_CreateObject();
+        money(p, "amount", cust_res(c, "uncredited_kopecks"));
+        cust_say(c, "bal.uncredited", p, NULL);
+    }
+    cust_menu(c);
+}
+
+int bal_step(cust_t *c)
+{
+    const char *op = cust_op(c);
+    if (!strcmp(op, "account.list")) {
+        cJSON *active = cJSON_CreateArray();
+        const cJSON *a;
+        cJSON_ArrayForEach(a, cJSON_GetObjectItem(c->ev->payload, "accounts"))
+        {
+            const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(a, "status"));
+            if (st && !strcmp(st, "active"))
+                cJSON_AddItemToArray(active, cJSON_Duplicate(a, 1));
+        }
+        int n = cJSON_GetArraySize(active);
+        if (n == 0) {
+            static const char *const link[] = {"accounts", "menu", NULL};
+            cust_goto(c, "");
+            cust_say(c, "bal.no_accounts", NULL, link);
+        } else if (n == 1) {
+            ask_balance(c, (long long)cJSON_GetObjectItem(cJSON_GetArrayItem(active, 0), "account_id")->valuedouble);
+        } else {
+            cust_choose(c, "bal.pick_account", active);
+        }
+        cJSON_Delete(active);
+    } else if (!strcmp(op, "account.balance")) {
+        show(c);
+    } else {
+        long long id = cust_chosen(c);
+        if (id)
+            ask_balance(c, id);
+        else
+            cust_fail(c, "common.use_buttons", NULL, NULL);
+    }
+    return 0;
+}

@@ -1,0 +1,239 @@
+/* dlg_customer.c — the customer's dialog: routing by step area, what every step shares, and the helpers the areas
+ * use (see customer.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "customer.h"
+
+#define STEP_TIMEOUT_MS (15 * 60 * 1000)
+
+static const char *const menu_buttons[] = {"readings", "balance", "accounts", "help", NULL};
+static const char *const pick_ids[] = {"pick1", "pick2", "pick3", "pick4", "pick5", "pick6", "pick7", "pick8", "pick9"};
+
+/* ---------------------------------------------------------------- helpers */
+
+void cust_say(cust_t *c, const char *tmpl, cJSON *params, const char *const *buttons)
+{
+    cJSON *e = dlg_reply(c->out, tmpl, params, buttons);
+    cJSON_AddStringToObject(e, "lang", c->lang);
+}
+
+void cust_ask(cust_t *c, const char *tmpl, cJSON *params, const char *const *buttons)
+{
+    cust_say(c, tmpl, params, buttons);
+    cust_set(c, "ask", cJSON_Duplicate(cJSON_GetArrayItem(c->out->effects, cJSON_GetArraySize(c->out->effects) - 1), 1));
+}
+
+const cJSON *cust_get(const cust_t *c, const char *name) { return cJSON_GetObjectItemCaseSensitive(c->out->data, name); }
+
+void cust_set(cust_t *c, const char *name, cJSON *v)
+{
+    cJSON_DeleteItemFromObjectCaseSensitive(c->out->data, name);
+    cJSON_AddItemToObject(c->out->data, name, v);
+}
+
+void cust_call(cust_t *c, const char *op, cJSON *args)
+{
+    cust_set(c, "op", cJSON_CreateString(op));
+    dlg_core(c->out, op, args);
+}
+
+const char *cust_op(const cust_t *c)
+{
+    const cJSON *op = cust_get(c, "op");
+    return c->ev->kind == EV_CORE_RESULT && cJSON_IsString(op) ? op->valuestring : "";
+}
+
+const char *cust_res(const cust_t *c, const char *name)
+{
+    static char num[32];
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c->ev->payload, name);
+    if (cJSON_IsNumber(v)) {
+        snprintf(num, sizeof num, "%lld", (long long)v->valuedouble);
+        return num;
+    }
+    return cJSON_IsString(v) ? v->valuestring : cJSON_IsTrue(v) ? "true" : "";
+}
+
+void cust_goto(cust_t *c, const char *step)
+{
+    snprintf(c->out->step, sizeof c->out->step, "%s", step);
+    cJSON_Delete(c->out->data);
+    c->out->data = cJSON_CreateObject();
+    if (step[0])
+        dlg_timeout(c->out, STEP_TIMEOUT_MS);
+}
+
+void cust_menu(cust_t *c)
+{
+    cust_goto(c, "");
+    cust_say(c, "menu.main", NULL, menu_buttons);
+}
+
+int cust_button(const cust_t *c, const char *id)
+{
+    return c->ev->kind == EV_BUTTON && c->ev->text && !strcmp(c->ev->text, id);
+}
+
+void cust_fail(cust_t *c, const char *tmpl, cJSON *params, const char *const *buttons)
+{
+    const cJSON *f = cust_get(c, "fails");
+    int n = (cJSON_IsNumber(f) ? f->valueint : 0) + 1;
+    cust_set(c, "fails", cJSON_CreateNumber(n));
+    cust_say(c, tmpl, params, buttons);
+    if (n >= 3) {
+        static const char *const offer[] = {"human", "menu", NULL};
+        cust_say(c, "common.offer_person", NULL, offer);
+    }
+}
+
+void cust_choose(cust_t *c, const char *tmpl, const cJSON *accounts)
+{
+    const char *buttons[11];
+    cJSON *items = cJSON_CreateArray(), *ids = cJSON_CreateArray(), *params = cJSON_CreateObject();
+    const cJSON *a;
+    int n = 0;
+    cJSON_ArrayForEach(a, accounts)
+    {
+        if (n == 9)
+            break;
+        cJSON *it = cJSON_CreateObject();
+        cJSON_AddNumberToObject(it, "n", n + 1);
+        cJSON_AddItemToObject(it, "number", cJSON_Duplicate(cJSON_GetObjectItem(a, "number"), 1));
+        cJSON_AddItemToObject(it, "address", cJSON_Duplicate(cJSON_GetObjectItem(a, "address"), 1));
+        cJSON_AddItemToArray(items, it);
+        cJSON_AddItemToArray(ids, cJSON_Duplicate(cJSON_GetObjectItem(a, "account_id"), 1));
+        buttons[n] = pick_ids[n];
+        n++;
+    }
+    buttons[n++] = "menu";
+    buttons[n] = NULL;
+    cJSON_AddItemToObject(params, "items", items);
+    cust_set(c, "choices", ids);
+    cust_say(c, tmpl, params, buttons);
+}
+
+long long cust_chosen(const cust_t *c)
+{
+    int k = 0;
+    if (c->ev->kind == EV_BUTTON && c->ev->text && !strncmp(c->ev->text, "pick", 4))
+        k = atoi(c->ev->text + 4);
+    else if (c->ev->kind == EV_TEXT && strlen(c->text) == 1)
+        k = c->text[0] - '0';
+    const cJSON *id = cJSON_GetArrayItem(cust_get(c, "choices"), k - 1);
+    return k >= 1 && cJSON_IsNumber(id) ? (long long)id->valuedouble : 0;
+}
+
+/* ---------------------------------------------------------------- the dialog */
+
+static void init(cust_t *c, const dlg_state_t *st, const dlg_event_t *ev, dlg_result_t *out)
+{
+    memset(c, 0, sizeof *c);
+    c->st = st;
+    c->ev = ev;
+    c->out = out;
+    const cJSON *lang = cJSON_GetObjectItem(out->keep, "lang"), *id = cJSON_GetObjectItem(out->keep, "customer_id");
+    c->lang = cJSON_IsString(lang) && !strcmp(lang->valuestring, "en") ? "en" : "ru";
+    c->customer = cJSON_IsNumber(id) ? (long long)id->valuedouble : 0;
+    if ((ev->kind == EV_TEXT || ev->kind == EV_CONTACT) && ev->text) {
+        const char *t = ev->text;
+        while (*t == ' ' || *t == '\n' || *t == '\t')
+            t++;
+        snprintf(c->text, sizeof c->text, "%s", t);
+        size_t n = strlen(c->text);
+        while (n && (c->text[n - 1] == ' ' || c->text[n - 1] == '\n' || c->text[n - 1] == '\t'))
+            c->text[--n] = 0;
+    }
+}
+
+static int is_command(const dlg_event_t *ev, const char *cmd)
+{
+    size_t n = strlen(cmd);
+    return ev->kind == EV_COMMAND && ev->text && !strncmp(ev->text, cmd, n) && (!ev->text[n] || ev->text[n] == ' ');
+}
+
+/* Back to where a customer starts: the menu, or the welcome before login. */
+static void home(cust_t *c)
+{
+    if (c->customer)
+        cust_menu(c);
+    else
+        reg_start(c);
+}
+
+static int customer_step(const dlg_state_t *st, const dlg_event_t *ev, dlg_result_t *out)
+{
+    cust_t c;
+    dlg_result_init(out, st);
+    init(&c, st, ev, out);
+    const char *step = out->step;
+    if (is_command(ev, "/start") || is_command(ev, "/cancel") || is_command(ev, "/menu") || cust_button(&c, "menu") ||
+        cust_button(&c, "back")) {
+        home(&c);
+        return 0;
+    }
+    if (is_command(ev, "/help") || cust_button(&c, "help")) {
+        cust_say(&c, c.customer ? "common.help" : "common.help_guest", NULL, c.customer ? menu_buttons : NULL);
+        return 0;
+    }
+    if (is_command(ev, "/lang")) { /* "/lang en", "/lang ru" */
+        const char *want = ev->text[5] ? ev->text + 6 : "";
+        cJSON_DeleteItemFromObject(out->keep, "lang");
+        cJSON_AddStringToObject(out->keep, "lang", !strcmp(want, "en") ? "en" : "ru");
+        c.lang = !strcmp(want, "en") ? "en" : "ru";
+        home(&c);
+        return 0;
+    }
+    if (is_command(ev, "/human") || cust_button(&c, "human")) {
+        dlg_escalate(out, ev->conv, "asked for a person");
+        cust_say(&c, "common.escalated", NULL, c.customer ? menu_buttons : NULL);
+        return 0;
+    }
+    if (ev->kind == EV_TIMEOUT) {
+        if (step[0]) { /* a step left half-done: say so, and go home */
+            cust_say(&c, "common.timeout", NULL, NULL);
+            home(&c);
+        }
+        return 0;
+    }
+    if (!c.customer)
+        return reg_step(&c);
+    if (!strncmp(step, "acc.", 4))
+        return acc_step(&c);
+    if (!strncmp(step, "rd.", 3))
+        return rd_step(&c);
+    if (!strncmp(step, "bal.", 4))
+        return bal_step(&c);
+    /* the menu */
+    if (cust_button(&c, "readings"))
+        rd_start(&c);
+    else if (cust_button(&c, "balance"))
+        bal_start(&c);
+    else if (cust_button(&c, "accounts"))
+        acc_start(&c);
+    else {
+        cust_say(&c, "common.not_understood", NULL, NULL);
+        cust_menu(&c);
+    }
+    return 0;
+}
+
+/* A stale button: the current step's question again (remembered as "ask"), or the menu. */
+static int customer_render(const dlg_state_t *st, dlg_result_t *out)
+{
+    dlg_event_t none = {0};
+    none.kind = EV_TIMEOUT;
+    cust_t c;
+    dlg_result_init(out, st);
+    init(&c, st, &none, out);
+    const cJSON *ask = cJSON_GetObjectItem(st->data, "ask");
+    if (st->step[0] && ask) {
+        cJSON *e = cJSON_Duplicate(ask, 1);
+        cJSON_AddItemToArray(out->effects, e);
+        return 0;
+    }
+    cust_say(&c, c.customer ? "menu.main" : "reg.welcome", NULL, c.customer ? menu_buttons : NULL);
+    return 0;
+}
+
+const dlg_def_t dlg_customer = {"customer", customer_step, customer_render};

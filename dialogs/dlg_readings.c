@@ -1,0 +1,190 @@
+/* dlg_readings.c — sending readings: the account (asked only when there are several), then each meter zone in turn,
+ * showing its previous reading and date; the value as typed ("29700", "29 700", "29700,5") goes to
+ * reading.submit, whose answer becomes words: consumption, a confirmation for passing zero or more than 50,000 kWh,
+ * "already sent today", or why the value cannot be a reading. A zone can be skipped. An account without a meter
+ * has no readings step. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "customer.h"
+
+static const char *const value_buttons[] = {"skip", "menu", NULL};
+static const char *const yes_no[] = {"yes", "no", NULL};
+
+void rd_start(cust_t *c)
+{
+    cust_goto(c, "rd.account");
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddNumberToObject(a, "customer_id", (double)c->customer);
+    cust_call(c, "reading.targets", a);
+}
+
+/* Asks for the value of the queue's first meter zone, or ends when the queue is empty. */
+static void ask_next(cust_t *c)
+{
+    const cJSON *q = cust_get(c, "queue"), *first = cJSON_GetArrayItem(q, 0);
+    if (!first) {
+        cust_say(c, "rd.done", NULL, NULL);
+        cust_menu(c);
+        return;
+    }
+    snprintf(c->out->step, sizeof c->out->step, "%s", "rd.value");
+    cJSON_DeleteItemFromObject(c->out->data, "fails");
+    const cJSON *last = cJSON_GetObjectItem(first, "value");
+    cJSON *p = cJSON_Duplicate(first, 1);
+    int zones = cJSON_GetObjectItem(first, "zones") ? cJSON_GetObjectItem(first, "zones")->valueint : 1;
+    cust_ask(c, cJSON_IsString(last) ? (zones > 1 ? "rd.ask_zone" : "rd.ask") : (zones > 1 ? "rd.ask_zone_first" : "rd.ask_first"),
+             p, value_buttons);
+}
+
+/* Drops the queue's first meter zone and asks for the next. */
+static void advance(cust_t *c)
+{
+    cJSON *q = cJSON_GetObjectItem(c->out->data, "queue");
+    cJSON_DeleteItemFromArray(q, 0);
+    cJSON_DeleteItemFromObject(c->out->data, "value");
+    ask_next(c);
+}
+
+/* Queues every meter zone of the chosen account. */
+static void choose_account(cust_t *c, const cJSON *account)
+{
+    cJSON *queue = cJSON_CreateArray();
+    const cJSON *m, *z;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItem(account, "meters"))
+    {
+        cJSON_ArrayForEach(z, cJSON_GetObjectItem(m, "last"))
+        {
+            cJSON *it = cJSON_CreateObject();
+            cJSON_AddItemToObject(it, "meter_id", cJSON_Duplicate(cJSON_GetObjectItem(m, "meter_id"), 1));
+            cJSON_AddItemToObject(it, "serial", cJSON_Duplicate(cJSON_GetObjectItem(m, "serial"), 1));
+            cJSON_AddItemToObject(it, "zones", cJSON_Duplicate(cJSON_GetObjectItem(m, "zones"), 1));
+            cJSON_AddItemToObject(it, "zone", cJSON_Duplicate(cJSON_GetObjectItem(z, "zone"), 1));
+            if (cJSON_IsString(cJSON_GetObjectItem(z, "value"))) {
+                cJSON_AddItemToObject(it, "value", cJSON_Duplicate(cJSON_GetObjectItem(z, "value"), 1));
+                cJSON_AddItemToObject(it, "day", cJSON_Duplicate(cJSON_GetObjectItem(z, "day"), 1));
+            }
+            cJSON_AddItemToArray(queue, it);
+        }
+    }
+    cust_goto(c, "rd.value");
+    if (cJSON_GetArraySize(queue) == 0) {
+        cJSON_Delete(queue);
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddItemToObject(p, "number", cJSON_Duplicate(cJSON_GetObjectItem(account, "number"), 1));
+        cust_say(c, "rd.no_meter", p, NULL);
+        cust_menu(c);
+        return;
+    }
+    cust_set(c, "queue", queue);
+    ask_next(c);
+}
+
+static void submit(cust_t *c, const char *value, int confirm)
+{
+    const cJSON *first = cJSON_GetArrayItem(cust_get(c, "queue"), 0);
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddItemToObject(a, "meter_id", cJSON_Duplicate(cJSON_GetObjectItem(first, "meter_id"), 1));
+    cJSON_AddItemToObject(a, "zone", cJSON_Duplicate(cJSON_GetObjectItem(first, "zone"), 1));
+    cJSON_AddStringToObject(a, "value", value);
+    cJSON_AddBoolToObject(a, "confirm", confirm);
+    cJSON_AddNumberToObject(a, "customer_id", (double)c->customer);
+    cJSON_AddStringToObject(a, "event_id", c->ev->id ? c->ev->id : "");
+    if (c->ev->ts_ms > 0)
+        cJSON_AddNumberToObject(a, "now_ms", (double)c->ev->ts_ms);
+    cust_set(c, "value", cJSON_CreateString(value));
+    cust_call(c, "reading.submit", a);
+}
+
+/* Words for reading.submit's answer. */
+static void on_submitted(cust_t *c)
+{
+    const char *st = cust_res(c, "status");
+    cJSON *p = cJSON_CreateObject();
+    if (!strcmp(st, "accepted")) {
+        cJSON_AddStringToObject(p, "consumption", cust_res(c, "consumption"));
+        cust_say(c, !strcmp(cust_res(c, "review"), "true") ? "rd.accepted_review"
+                    : cust_res(c, "consumption")[0]      ? "rd.accepted"
+                                                         : "rd.accepted_first", p, NULL);
+        advance(c);
+    } else if (!strcmp(st, "confirm")) {
+        cJSON_AddStringToObject(p, "consumption", cust_res(c, "consumption"));
+        cJSON_AddStringToObject(p, "previous", cust_res(c, "previous"));
+        cJSON_AddItemToObject(p, "value", cJSON_Duplicate(cust_get(c, "value"), 1));
+        snprintf(c->out->step, sizeof c->out->step, "%s", "rd.confirm");
+        cust_ask(c, !strcmp(cust_res(c, "reason"), "rollover") ? "rd.confirm_rollover" : "rd.confirm_large", p, yes_no);
+    } else if (!strcmp(st, "already")) {
+        cJSON_AddStringToObject(p, "value", cust_res(c, "value"));
+        cust_say(c, "rd.already", p, NULL);
+        advance(c);
+    } else if (!strcmp(st, "invalid")) {
+        char tmpl[48];
+        snprintf(tmpl, sizeof tmpl, "rd.invalid_%s", cust_res(c, "reason"));
+        cJSON_Delete(p);
+        cust_fail(c, tmpl, NULL, value_buttons);
+    } else if (!strcmp(st, "outside_window")) {
+        cJSON_AddNumberToObject(p, "from", atof(cust_res(c, "from")));
+        cJSON_AddNumberToObject(p, "to", atof(cust_res(c, "to")));
+        cust_say(c, "rd.outside_window", p, NULL);
+        cust_menu(c);
+    } else {
+        cJSON_Delete(p);
+        cust_say(c, "rd.no_meter_now", NULL, NULL);
+        cust_menu(c);
+    }
+}
+
+int rd_step(cust_t *c)
+{
+    const char *op = cust_op(c), *step = c->out->step;
+    if (!strcmp(op, "reading.targets")) {
+        const cJSON *accounts = cJSON_GetObjectItem(c->ev->payload, "accounts");
+        int n = cJSON_GetArraySize(accounts);
+        if (n == 0) {
+            static const char *const link[] = {"accounts", "menu", NULL};
+            cust_goto(c, "");
+            cust_say(c, "rd.no_accounts", NULL, link);
+        } else if (n == 1) {
+            choose_account(c, cJSON_GetArrayItem(accounts, 0));
+        } else {
+            cust_set(c, "targets", cJSON_Duplicate(accounts, 1));
+            cust_choose(c, "rd.pick_account", accounts);
+        }
+        return 0;
+    }
+    if (!strcmp(op, "reading.submit")) {
+        on_submitted(c);
+        return 0;
+    }
+    if (!strcmp(step, "rd.account")) {
+        long long id = cust_chosen(c);
+        const cJSON *a;
+        cJSON_ArrayForEach(a, cust_get(c, "targets")) if ((long long)cJSON_GetObjectItem(a, "account_id")->valuedouble == id)
+        {
+            cJSON *copy = cJSON_Duplicate(a, 1);
+            choose_account(c, copy);
+            cJSON_Delete(copy);
+            return 0;
+        }
+        cust_fail(c, "common.use_buttons", NULL, NULL);
+    } else if (!strcmp(step, "rd.value")) {
+        if (cust_button(c, "skip"))
+            advance(c);
+        else if (c->ev->kind == EV_TEXT)
+            submit(c, c->text, 0);
+        else
+            cust_fail(c, "rd.invalid_not_a_number", NULL, value_buttons);
+    } else if (!strcmp(step, "rd.confirm")) {
+        const cJSON *v = cust_get(c, "value");
+        char value[64];
+        snprintf(value, sizeof value, "%s", cJSON_IsString(v) ? v->valuestring : "");
+        if (cust_button(c, "yes")) {
+            submit(c, value, 1);
+        } else if (cust_button(c, "no")) {
+            ask_next(c); /* the same meter zone again, for a corrected value */
+        } else {
+            cust_fail(c, "common.use_buttons", NULL, yes_no);
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,124 @@
+/* dlg_register.c — registration and login by phone: the customer shares the contact (Telegram) or types a number,
+ * gets a code by SMS (auth.code_send; the code goes out as a send to the "sms" channel), and types it
+ * (auth.code_verify). The code policy lives in the core; this part turns its answers into words. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "customer.h"
+
+static const char *const share[] = {"share_phone", NULL};
+static const char *const code_buttons[] = {"resend", "change_phone", NULL};
+
+void reg_start(cust_t *c)
+{
+    cust_goto(c, "reg.phone");
+    cust_ask(c, "reg.welcome", NULL, share);
+}
+
+static cJSON *param(const char *name, const char *value)
+{
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, name, value);
+    return p;
+}
+
+static void send_code(cust_t *c, const char *phone)
+{
+    cJSON *args = cJSON_CreateObject();
+    cJSON_AddStringToObject(args, "phone", phone);
+    cust_call(c, "auth.code_send", args);
+}
+
+/* The core answered a request for a code. */
+static void on_sent(cust_t *c)
+{
+    const char *st = cust_res(c, "status");
+    if (!strcmp(st, "sent")) {
+        char phone[16], code[8];
+        snprintf(phone, sizeof phone, "%s", cust_res(c, "phone"));
+        snprintf(code, sizeof code, "%s", cust_res(c, "code"));
+        char to[24];
+        snprintf(to, sizeof to, "sms:%s", phone);
+        dlg_send(c->out, "sms", to, "reg.code_sms", param("code", code), 0);
+        cust_goto(c, "reg.code");
+        cust_set(c, "phone", cJSON_CreateString(phone));
+        cust_ask(c, "reg.code_sent", param("phone", phone), code_buttons);
+    } else if (!strcmp(st, "too_soon")) {
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddNumberToObject(p, "seconds", atof(cust_res(c, "retry_in_s")));
+        cust_say(c, "reg.too_soon", p, NULL);
+    } else if (!strcmp(st, "invalid_phone")) {
+        cust_fail(c, "reg.phone_invalid", NULL, share);
+    } else {
+        cust_say(c, "reg.limit", NULL, NULL);
+    }
+}
+
+/* The core answered a typed code. */
+static void on_verified(cust_t *c)
+{
+    const char *st = cust_res(c, "status");
+    if (!strcmp(st, "ok")) {
+        cJSON *keep = c->out->keep;
+        cJSON_DeleteItemFromObject(keep, "customer_id");
+        cJSON_AddNumberToObject(keep, "customer_id", atof(cust_res(c, "customer_id")));
+        const cJSON *phone = cust_get(c, "phone");
+        cJSON_DeleteItemFromObject(keep, "phone");
+        cJSON_AddItemToObject(keep, "phone", cJSON_Duplicate(phone, 1));
+        c->customer = (long long)atof(cust_res(c, "customer_id"));
+        cust_say(c, !strcmp(cust_res(c, "new"), "true") ? "reg.done_new" : "reg.done", NULL, NULL);
+        cust_menu(c);
+    } else if (!strcmp(st, "wrong")) {
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddNumberToObject(p, "left", atof(cust_res(c, "attempts_left")));
+        cust_fail(c, "reg.code_wrong", p, code_buttons);
+    } else if (!strcmp(st, "invalid_code")) {
+        cust_fail(c, "reg.code_format", NULL, code_buttons);
+    } else if (!strcmp(st, "locked")) {
+        cust_say(c, "reg.code_locked", NULL, NULL);
+        cust_goto(c, "");
+    } else {
+        cust_say(c, "reg.code_expired", NULL, code_buttons);
+    }
+}
+
+int reg_step(cust_t *c)
+{
+    const char *op = cust_op(c), *step = c->out->step;
+    if (!strcmp(op, "auth.code_send")) {
+        on_sent(c);
+        return 0;
+    }
+    if (!strcmp(op, "auth.code_verify")) {
+        on_verified(c);
+        return 0;
+    }
+    if (!strcmp(step, "reg.phone") && (c->ev->kind == EV_TEXT || c->ev->kind == EV_CONTACT) && c->text[0]) {
+        send_code(c, c->text);
+    } else if (!strcmp(step, "reg.code") && cust_button(c, "resend")) {
+        const cJSON *phone = cust_get(c, "phone");
+        send_code(c, cJSON_IsString(phone) ? phone->valuestring : "");
+    } else if (!strcmp(step, "reg.code") && cust_button(c, "change_phone")) {
+        reg_start(c);
+    } else if (!strcmp(step, "reg.code") && c->ev->kind == EV_TEXT) {
+        char digits[16];
+        size_t n = 0;
+        for (const char *p = c->text; *p && n < sizeof digits - 1; p++)
+            if (*p != ' ' && *p != '-')
+                digits[n++] = *p;
+        digits[n] = 0;
+        const cJSON *phone = cust_get(c, "phone");
+        cJSON *args = cJSON_CreateObject();
+        cJSON_AddStringToObject(args, "phone", cJSON_IsString(phone) ? phone->valuestring : "");
+        cJSON_AddStringToObject(args, "code", digits);
+        cJSON_AddStringToObject(args, "channel", c->ev->channel ? c->ev->channel : "local");
+        cJSON_AddStringToObject(args, "external_id", c->ev->sender && c->ev->sender[0] ? c->ev->sender : c->ev->conv);
+        cust_call(c, "auth.code_verify", args);
+    } else if (!strcmp(step, "reg.phone") || !strcmp(step, "reg.code")) {
+        cust_fail(c, !strcmp(step, "reg.phone") ? "reg.phone_invalid" : "reg.code_format", NULL,
+                  !strcmp(step, "reg.phone") ? share : code_buttons);
+    } else {
+        reg_start(c); /* anything before login starts it */
+    }
+    return 0;
+}
