@@ -12,7 +12,7 @@ struct local_s {
     engine_t *e;
     db_t *db;
     outbox_t *out;
-    const db_stmt_t *q_replies;
+    const db_stmt_t *q_replies, *q_replies_sms;
 };
 
 static void bad(httpd_req_t *r, int status, const char *msg)
@@ -142,11 +142,14 @@ static void on_get_replies(httpd_req_t *r, void *data)
 {
     local_t *l = data;
     char conv[160] = "", after[24] = "0";
+    int with_sms = 0;
     const char *q = httpd_query(r);
     while (q && *q) {
         size_t n = strcspn(q, "&");
         if (!strncmp(q, "conv=", 5))
             snprintf(conv, sizeof conv, "%.*s", (int)(n - 5 < sizeof conv - 1 ? n - 5 : sizeof conv - 1), q + 5);
+        else if (!strncmp(q, "with_sms=1", 10))
+            with_sms = 1;
         else if (!strncmp(q, "after=", 6))
             snprintf(after, sizeof after, "%lld", atoll(q + 6));
         q += n + (q[n] == '&');
@@ -156,7 +159,7 @@ static void on_get_replies(httpd_req_t *r, void *data)
         return;
     }
     const char *p[] = {conv, after};
-    if (db_exec(l->db, 0, l->q_replies, 2, p, on_replies, r) != 0)
+    if (db_exec(l->db, 0, with_sms ? l->q_replies_sms : l->q_replies, 2, p, on_replies, r) != 0)
         bad(r, 503, "database unavailable");
 }
 
@@ -177,6 +180,11 @@ int local_new(uv_loop_t *loop, httpd_t *h, engine_t *e, db_t *db, local_t **out)
     l->q_replies = db_prepare(db,
         "SELECT coalesce(json_agg(json_build_object('id', id, 'event', event_id, 'seq', seq, 'reply', payload) "
         "ORDER BY id), '[]') FROM kb_outbox WHERE conv = $1 AND id > $2::bigint");
+    /* the SMS this conversation caused (a login code), as the customer's phone would show them */
+    l->q_replies_sms = db_prepare(db,
+        "SELECT coalesce(json_agg(json_build_object('id', id, 'event', event_id, 'seq', seq, 'channel', channel,"
+        " 'to', conv, 'reply', payload) ORDER BY id), '[]') FROM kb_outbox "
+        "WHERE (conv = $1 OR (channel = 'sms' AND payload->>'from' = $1)) AND id > $2::bigint");
     outbox_options_t oo = {{64, 64}, 10, 500, 3}; /* delivery is instant here: a short claim */
     int rc = outbox_new(loop, db, "local", deliver, l, &oo, &l->out);
     if (rc) {

@@ -3,7 +3,9 @@
  *   POST /local/events   {"conv":"local:ann","id":"m1","kind":"text","text":"hi"}  (kind: text, command, button,
  *                        contact, photo, document; "ver" for a button) → 200 {"new":true|false} once durably
  *                        accepted; 400 with a reason for a malformed event; 503 while the engine cannot accept.
- *   GET  /local/replies?conv=local:ann&after=ID   → the replies written for that conversation after outbox id ID.
+ *   GET  /local/replies?conv=local:ann&after=ID   → the replies written for that conversation after outbox id ID,
+ *                        each with "text" and button "labels" rendered; with_sms=1 adds the SMS it caused (a login
+ *                        code), marked "channel": "sms", as the customer's phone would show them.
  * Its outbox sender marks each reply delivered at once: the replies stay readable through /local/replies.
  * Enabled by KABINET_LOCAL_CHANNEL=on; never in production. */
 #ifndef KB_LOCAL_H

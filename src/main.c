@@ -6,11 +6,13 @@
  *   kabinetd version   print the version
  *   kabinetd import <kind> <file.csv> [--skip-bad]           load a billing file (README, "Billing files")
  *   kabinetd export <kind> [--since <cursor>] [--out <file>]   what customers did, for billing
- *   kabinetd demo-data [--accounts N] [--months M]          a realistic retailer in an empty database */
+ *   kabinetd demo-data [--accounts N] [--months M]          a realistic retailer in an empty database
+ *   kabinetd chat [--as NAME] [--url URL]                    be a customer in the terminal (local channel) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "billing.h"
+#include "chat.h"
 #include "config.h"
 #include "demo_data.h"
 #include "err.h"
@@ -26,7 +28,8 @@ static int usage(void)
     fprintf(stderr, "usage: kabinetd [serve|migrate|config|version]\n"
                     "       kabinetd import <kind> <file.csv> [--skip-bad]\n"
                     "       kabinetd export readings|payments|links [--since <cursor>] [--out <file>]\n"
-                    "       kabinetd demo-data [--accounts N] [--months M]\n");
+                    "       kabinetd demo-data [--accounts N] [--months M]\n"
+                    "       kabinetd chat [--as NAME] [--url http://127.0.0.1:8080]\n");
     return 64;
 }
 
@@ -105,6 +108,13 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "config")) {
         cfg_print_table(stdout);
         return 0;
+    }
+    if (!strcmp(cmd, "chat")) { /* a client of a running kabinetd: needs no configuration of its own */
+        const char *who = option(argc, argv, 2, "--as"), *url = option(argc, argv, 2, "--url");
+        char def[128];
+        snprintf(def, sizeof def, "http://%s", getenv("KABINET_HTTP_LISTEN") ? getenv("KABINET_HTTP_LISTEN")
+                                                                             : "127.0.0.1:8080");
+        return chat_run(url ? url : def, who ? who : "console") ? 1 : 0;
     }
     int data = !strcmp(cmd, "import") || !strcmp(cmd, "export") || !strcmp(cmd, "demo-data");
     if (strcmp(cmd, "serve") && strcmp(cmd, "migrate") && !data)
