@@ -1,0 +1,108 @@
+/* test_dialog_customer.c — the customer's dialog as a pure function, for what the end-to-end transcripts cannot
+ * reach quickly: a step timeout (15 minutes) sends the customer home with a word; /cancel from every step returns
+ * to the menu; a stale button re-asks the current question; every template the dialog names is in both catalogs. */
+#include <stdarg.h>
+#include <setjmp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+#include "dialog.h"
+#include "text.h"
+
+/* One transition from step (with data) for a customer (0: not logged in); the effects' templates joined. */
+static char tmpls[512];
+static dlg_result_t run(long customer, const char *step, const char *data, dlg_event_kind_t kind, const char *text)
+{
+    cJSON *keep = cJSON_CreateObject(), *d = cJSON_Parse(data ? data : "{}");
+    if (customer)
+        cJSON_AddNumberToObject(keep, "customer_id", customer);
+    dlg_state_t st = {"customer", step, keep, d, 7};
+    dlg_event_t ev = {"e1", "local", "local:x", "x", kind, text, NULL, 7, 0};
+    dlg_result_t out;
+    assert_int_equal(dlg_customer.step(&st, &ev, &out), 0);
+    cJSON_Delete(keep);
+    cJSON_Delete(d);
+    tmpls[0] = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, out.effects)
+    {
+        const cJSON *t = cJSON_GetObjectItem(e, "tmpl"), *type = cJSON_GetObjectItem(e, "type");
+        snprintf(tmpls + strlen(tmpls), sizeof tmpls - strlen(tmpls), "%s%s", tmpls[0] ? "," : "",
+                 cJSON_IsString(t) ? t->valuestring : type->valuestring);
+    }
+    return out;
+}
+
+static void test_timeouts_send_home(void **state)
+{
+    dlg_result_t r = run(0, "reg.code", "{\"phone\":\"+79161234567\"}", EV_TIMEOUT, NULL);
+    assert_string_equal(tmpls, "common.timeout,timeout,reg.welcome");
+    assert_string_equal(r.step, "reg.phone");
+    dlg_result_free(&r);
+    r = run(5, "rd.value", "{\"queue\":[]}", EV_TIMEOUT, NULL);
+    assert_string_equal(tmpls, "common.timeout,menu.main");
+    assert_string_equal(r.step, "");
+    dlg_result_free(&r);
+    r = run(5, "", NULL, EV_TIMEOUT, NULL); /* nothing to time out at rest */
+    assert_string_equal(tmpls, "");
+    dlg_result_free(&r);
+}
+
+static void test_cancel_from_every_step(void **state)
+{
+    const char *steps[] = {"acc.list", "acc.number", "acc.proof", "acc.proof_value", "acc.pick", "acc.remove_confirm",
+                           "rd.account", "rd.value", "rd.confirm", "bal.account", ""};
+    for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
+        dlg_result_t r = run(5, steps[i], "{\"fails\":2}", EV_COMMAND, "/cancel");
+        assert_string_equal(tmpls, "menu.main");
+        assert_string_equal(r.step, "");
+        assert_null(cJSON_GetObjectItem(r.data, "fails"));
+        dlg_result_free(&r);
+        r = run(5, steps[i], NULL, EV_BUTTON, "menu"); /* the Menu button does the same */
+        assert_string_equal(tmpls, "menu.main");
+        dlg_result_free(&r);
+    }
+    dlg_result_t r = run(0, "reg.code", NULL, EV_COMMAND, "/cancel"); /* before login: back to the welcome */
+    assert_string_equal(tmpls, "timeout,reg.welcome");
+    dlg_result_free(&r);
+}
+
+static void test_stale_button_re_asks(void **state)
+{
+    cJSON *keep = cJSON_Parse("{\"customer_id\":5}");
+    cJSON *data = cJSON_Parse("{\"ask\":{\"type\":\"reply\",\"tmpl\":\"acc.remove_confirm\",\"params\":{}}}");
+    dlg_state_t st = {"customer", "acc.remove_confirm", keep, data, 9};
+    dlg_result_t out;
+    assert_int_equal(dlg_customer.render(&st, &out), 0);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(out.effects, 0), "tmpl")->valuestring, "acc.remove_confirm");
+    assert_string_equal(out.step, "acc.remove_confirm");
+    dlg_result_free(&out);
+    cJSON_Delete(keep);
+    cJSON_Delete(data);
+}
+
+static void test_help_and_language(void **state)
+{
+    dlg_result_t r = run(0, "reg.phone", NULL, EV_COMMAND, "/help");
+    assert_string_equal(tmpls, "common.help_guest");
+    dlg_result_free(&r);
+    r = run(5, "", NULL, EV_COMMAND, "/lang en");
+    assert_string_equal(cJSON_GetObjectItem(r.keep, "lang")->valuestring, "en");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(r.effects, 0), "lang")->valuestring, "en");
+    dlg_result_free(&r);
+    r = run(5, "", NULL, EV_PHOTO, "file-1"); /* anything not understood gets a reply, never silence */
+    assert_string_equal(tmpls, "common.not_understood,menu.main");
+    dlg_result_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_timeouts_send_home),
+        cmocka_unit_test(test_cancel_from_every_step),
+        cmocka_unit_test(test_stale_button_re_asks),
+        cmocka_unit_test(test_help_and_language),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
