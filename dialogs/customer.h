@@ -1,6 +1,6 @@
 /* customer.h — the customer's dialog, in parts. One dialog ("customer") whose steps are named by area: "" is the
  * menu (or the welcome, before login), "reg.*" registration by phone, "acc.*" the customer's accounts, "rd.*"
- * readings, "bal.*" balance. dlg_customer.c routes an event to the area of the current step (or, from the menu, to
+ * readings, "bal.*" balance, "his.*" histories, "sup.*" support, "set.*" settings. dlg_customer.c routes an event to the area of the current step (or, from the menu, to
  * the area a button starts) and handles what every step shares: /start, /cancel, /help, Back, timeouts, things not
  * understood, and a person offered after three failures on one step. Each area is a file with a start and a step
  * function. Pure: the parts only build effects (replies in the customer's language, core calls, sends).
@@ -60,5 +60,11 @@ void rd_start(cust_t *c);
 int rd_step(cust_t *c);
 void bal_start(cust_t *c);
 int bal_step(cust_t *c);
+void his_start(cust_t *c);
+int his_step(cust_t *c);
+void sup_start(cust_t *c);
+int sup_step(cust_t *c);
+void set_start(cust_t *c);
+int set_step(cust_t *c);
 
 #endif

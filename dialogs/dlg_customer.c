@@ -7,7 +7,8 @@
 
 #define STEP_TIMEOUT_MS (15 * 60 * 1000)
 
-static const char *const menu_buttons[] = {"readings", "balance", "accounts", "help", NULL};
+static const char *const menu_buttons[] = {"readings", "balance", "history", "accounts", "support", "settings",
+                                           "help", NULL};
 static const char *const pick_ids[] = {"pick1", "pick2", "pick3", "pick4", "pick5", "pick6", "pick7", "pick8", "pick9"};
 
 /* ---------------------------------------------------------------- helpers */
@@ -64,10 +65,42 @@ void cust_goto(cust_t *c, const char *step)
         dlg_timeout(c->out, STEP_TIMEOUT_MS);
 }
 
+/* The menu comes with what it warns about (customer.warnings): the result is shown by show_menu. */
 void cust_menu(cust_t *c)
 {
     cust_goto(c, "");
-    cust_say(c, "menu.main", NULL, menu_buttons);
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddNumberToObject(a, "customer_id", (double)c->customer);
+    cust_call(c, "customer.warnings", a);
+}
+
+/* The menu, with a line for each meter whose verification is due or past and each debt. */
+static void show_menu(cust_t *c)
+{
+    cJSON *items = cJSON_CreateArray();
+    const cJSON *w;
+    cJSON_ArrayForEach(w, cJSON_GetObjectItem(c->ev->payload, "verify"))
+    {
+        cJSON *it = cJSON_Duplicate(w, 1);
+        cJSON_AddStringToObject(it, "line", cJSON_IsTrue(cJSON_GetObjectItem(w, "expired")) ? "menu.verify_expired"
+                                                                                           : "menu.verify_soon");
+        cJSON_AddItemToArray(items, it);
+    }
+    cJSON_ArrayForEach(w, cJSON_GetObjectItem(c->ev->payload, "debts"))
+    {
+        cJSON *it = cJSON_Duplicate(w, 1);
+        cJSON_AddStringToObject(it, "line", "menu.debt");
+        cJSON_AddItemToArray(items, it);
+    }
+    cust_goto(c, "");
+    if (cJSON_GetArraySize(items)) {
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddItemToObject(p, "items", items);
+        cust_say(c, "menu.main_warnings", p, menu_buttons);
+    } else {
+        cJSON_Delete(items);
+        cust_say(c, "menu.main", NULL, menu_buttons);
+    }
 }
 
 int cust_button(const cust_t *c, const char *id)
@@ -198,12 +231,22 @@ static int customer_step(const dlg_state_t *st, const dlg_event_t *ev, dlg_resul
     }
     if (!c.customer)
         return reg_step(&c);
+    if (!strcmp(cust_op(&c), "customer.warnings")) {
+        show_menu(&c);
+        return 0;
+    }
     if (!strncmp(step, "acc.", 4))
         return acc_step(&c);
     if (!strncmp(step, "rd.", 3))
         return rd_step(&c);
     if (!strncmp(step, "bal.", 4))
         return bal_step(&c);
+    if (!strncmp(step, "his.", 4))
+        return his_step(&c);
+    if (!strncmp(step, "sup.", 4))
+        return sup_step(&c);
+    if (!strncmp(step, "set.", 4))
+        return set_step(&c);
     /* the menu */
     if (cust_button(&c, "readings"))
         rd_start(&c);
@@ -211,6 +254,12 @@ static int customer_step(const dlg_state_t *st, const dlg_event_t *ev, dlg_resul
         bal_start(&c);
     else if (cust_button(&c, "accounts"))
         acc_start(&c);
+    else if (cust_button(&c, "history"))
+        his_start(&c);
+    else if (cust_button(&c, "support"))
+        sup_start(&c);
+    else if (cust_button(&c, "settings"))
+        set_start(&c);
     else {
         cust_say(&c, "common.not_understood", NULL, NULL);
         cust_menu(&c);

@@ -199,6 +199,7 @@ void core_register_all(void)
     core_money_register();
     core_payments_register();
     core_auth_register();
+    core_customer_register();
 }
 
 /* ---------------------------------------------------------------- demo.counter_add */

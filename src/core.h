@@ -61,11 +61,13 @@ void core_readings_register(void);
 void core_accounts_register(void);
 /* Registers account.list, account.unlink, account.set_primary, account.approve, account.reject (core_links.c). */
 void core_links_register(void);
-/* Registers account.balance, account.history, account.ledger (core_money.c). */
+/* Registers account.balance, account.history, account.ledger, customer.warnings (core_money.c). */
 void core_money_register(void);
 /* Registers payment.create, payment.settle, payment.fail, payment.expire_due, receipt.add, receipt.get
  * (core_payments.c). */
 void core_payments_register(void);
+/* Registers customer.settings, customer.set, appeal.add (core_customer.c). */
+void core_customer_register(void);
 /* Registers auth.code_send and auth.code_verify (core_auth.c). */
 void core_auth_register(void);
 /* The server's key for the HMAC of login codes (KABINET_CODE_KEY); codes cannot be sent or checked without it. */

@@ -111,14 +111,34 @@ static const core_sql_op_t op_ledger = {
      " 'charged_kopecks', l.charged_kopecks, 'paid_kopecks', l.paid_kopecks, 'closing_kopecks', l.closing_kopecks)"
      " ORDER BY l.month) FROM kb_ledger_rows($2::bigint, rng.f, rng.t) l), '[]')) FROM rng), " NOT_LINKED ")::text"}};
 
+/* ---------------------------------------------------------------- customer.warnings */
+
+/* customer.warnings {customer_id} → {"status": "ok", "verify": [{number, serial, date, expired}], "debts": [{number,
+ * amount_kopecks}]}: what the menu warns about — meters whose verification has passed or comes within 90 days,
+ * and debts, over the customer's active accounts. */
+static const core_sql_op_t op_warnings = {
+    {{"customer_id", 'i', 1}},
+    {"SELECT json_build_object('status', 'ok',"
+     " 'verify', (SELECT coalesce(json_agg(json_build_object('number', a.number, 'serial', m.serial,"
+     "   'date', to_char(m.verify_by, 'DD.MM.YYYY'), 'expired', m.verify_by < current_date) ORDER BY m.verify_by), '[]')"
+     "  FROM kb_account_link l JOIN kb_account a ON a.id = l.account_id"
+     "  JOIN kb_meter m ON m.account_id = a.id AND m.removed_on IS NULL"
+     "  WHERE l.customer_id = $1::bigint AND l.status = 'active' AND m.verify_by < current_date + 90),"
+     " 'debts', (SELECT coalesce(json_agg(json_build_object('number', a.number, 'amount_kopecks', mo.balance_kopecks)"
+     "   ORDER BY a.number), '[]')"
+     "  FROM kb_account_link l JOIN kb_account a ON a.id = l.account_id CROSS JOIN kb_account_money(a.id) mo"
+     "  WHERE l.customer_id = $1::bigint AND l.status = 'active' AND mo.balance_kopecks > 0))::text"}};
+
 /* ---------------------------------------------------------------- registration */
 
 CORE_SQL_OP(account_balance, op_balance)
 CORE_SQL_OP(account_ledger, op_ledger)
+CORE_SQL_OP(customer_warnings, op_warnings)
 
 void core_money_register(void)
 {
     core_register("account.balance", account_balance);
     core_register("account.history", account_history);
     core_register("account.ledger", account_ledger);
+    core_register("customer.warnings", customer_warnings);
 }

@@ -41,7 +41,7 @@ static void test_timeouts_send_home(void **state)
     assert_string_equal(r.step, "reg.phone");
     dlg_result_free(&r);
     r = run(5, "rd.value", "{\"queue\":[]}", EV_TIMEOUT, NULL);
-    assert_string_equal(tmpls, "common.timeout,menu.main");
+    assert_string_equal(tmpls, "common.timeout,core"); /* the menu asks for its warnings first */
     assert_string_equal(r.step, "");
     dlg_result_free(&r);
     r = run(5, "", NULL, EV_TIMEOUT, NULL); /* nothing to time out at rest */
@@ -55,12 +55,13 @@ static void test_cancel_from_every_step(void **state)
                            "rd.account", "rd.value", "rd.confirm", "bal.account", ""};
     for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
         dlg_result_t r = run(5, steps[i], "{\"fails\":2}", EV_COMMAND, "/cancel");
-        assert_string_equal(tmpls, "menu.main");
+        assert_string_equal(tmpls, "core");
+        assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(r.effects, 0), "op")->valuestring, "customer.warnings");
         assert_string_equal(r.step, "");
         assert_null(cJSON_GetObjectItem(r.data, "fails"));
         dlg_result_free(&r);
         r = run(5, steps[i], NULL, EV_BUTTON, "menu"); /* the Menu button does the same */
-        assert_string_equal(tmpls, "menu.main");
+        assert_string_equal(tmpls, "core");
         dlg_result_free(&r);
     }
     dlg_result_t r = run(0, "reg.code", NULL, EV_COMMAND, "/cancel"); /* before login: back to the welcome */
@@ -89,11 +90,33 @@ static void test_help_and_language(void **state)
     dlg_result_free(&r);
     r = run(5, "", NULL, EV_COMMAND, "/lang en");
     assert_string_equal(cJSON_GetObjectItem(r.keep, "lang")->valuestring, "en");
-    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(r.effects, 0), "lang")->valuestring, "en");
     dlg_result_free(&r);
     r = run(5, "", NULL, EV_PHOTO, "file-1"); /* anything not understood gets a reply, never silence */
-    assert_string_equal(tmpls, "common.not_understood,menu.main");
+    assert_string_equal(tmpls, "common.not_understood,core");
     dlg_result_free(&r);
+}
+
+/* The menu's warnings: a meter past its verification and a debt become lines of the menu. */
+static void test_menu_warnings(void **state)
+{
+    cJSON *keep = cJSON_Parse("{\"customer_id\":5}"), *data = cJSON_Parse("{\"op\":\"customer.warnings\"}");
+    cJSON *payload = cJSON_Parse("{\"status\":\"ok\",\"verify\":[{\"number\":\"1800000001\",\"serial\":\"0100000001\","
+                                 "\"date\":\"01.06.2026\",\"expired\":true}],\"debts\":[{\"number\":\"1800000005\","
+                                 "\"amount_kopecks\":146750}]}");
+    dlg_state_t st = {"customer", "", keep, data, 7};
+    dlg_event_t ev = {"e1", "local", "local:x", "x", EV_CORE_RESULT, NULL, payload, 7, 0};
+    dlg_result_t out;
+    assert_int_equal(dlg_customer.step(&st, &ev, &out), 0);
+    cJSON *reply = cJSON_GetArrayItem(out.effects, 0);
+    assert_string_equal(cJSON_GetObjectItem(reply, "tmpl")->valuestring, "menu.main_warnings");
+    char text[1024];
+    assert_int_equal(txt_render("ru", "menu.main_warnings", cJSON_GetObjectItem(reply, "params"), text, sizeof text), 0);
+    assert_non_null(strstr(text, "Срок поверки счётчика № 0100000001 (счёт 1800000001) истёк 01.06.2026"));
+    assert_non_null(strstr(text, "Задолженность по счёту 1800000005: 1 467,50 ₽"));
+    dlg_result_free(&out);
+    cJSON_Delete(keep);
+    cJSON_Delete(data);
+    cJSON_Delete(payload);
 }
 
 int main(void)
@@ -103,6 +126,7 @@ int main(void)
         cmocka_unit_test(test_cancel_from_every_step),
         cmocka_unit_test(test_stale_button_re_asks),
         cmocka_unit_test(test_help_and_language),
+        cmocka_unit_test(test_menu_warnings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

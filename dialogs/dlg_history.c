@@ -1,0 +1,106 @@
+/* dlg_history.c — histories of an account (asked which only when there are several): readings, charges or
+ * payments, five at a time, newest first, with "more" while there are more (account.history; its default ranges:
+ * this and last year for readings and charges, the last 3 months for payments). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "customer.h"
+
+#define PAGE 5
+
+static const char *const kinds[] = {"h_readings", "h_charges", "h_payments", "menu", NULL};
+
+void his_start(cust_t *c)
+{
+    cust_goto(c, "his.account");
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddNumberToObject(a, "customer_id", (double)c->customer);
+    cust_call(c, "account.list", a);
+}
+
+static void ask_kind(cust_t *c, long long account)
+{
+    snprintf(c->out->step, sizeof c->out->step, "%s", "his.kind");
+    cust_set(c, "account_id", cJSON_CreateNumber((double)account));
+    cust_ask(c, "his.kind", NULL, kinds);
+}
+
+static void fetch(cust_t *c, const char *kind, int page)
+{
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddNumberToObject(a, "customer_id", (double)c->customer);
+    cJSON_AddItemToObject(a, "account_id", cJSON_Duplicate(cust_get(c, "account_id"), 1));
+    cJSON_AddStringToObject(a, "kind", kind);
+    cJSON_AddNumberToObject(a, "page", page);
+    cJSON_AddNumberToObject(a, "limit", PAGE);
+    cust_set(c, "kind", cJSON_CreateString(kind));
+    cust_set(c, "page", cJSON_CreateNumber(page));
+    cust_call(c, "account.history", a);
+}
+
+static void show(cust_t *c)
+{
+    const char *kind = cJSON_GetStringValue(cust_get(c, "kind"));
+    const cJSON *rows = cJSON_GetObjectItem(c->ev->payload, "rows"), *r;
+    if (strcmp(cust_res(c, "status"), "ok") || cJSON_GetArraySize(rows) == 0) {
+        cust_say(c, cJSON_GetArraySize(rows) == 0 && !strcmp(cust_res(c, "status"), "ok") ? "his.empty" : "bal.not_linked",
+                 NULL, kinds);
+        return;
+    }
+    char line[32];
+    snprintf(line, sizeof line, "his.%s", kind ? kind : "readings");
+    line[strlen(line) - 1] = 0; /* his.readings → his.reading: the template of one row */
+    cJSON *items = cJSON_CreateArray(), *p = cJSON_CreateObject();
+    cJSON_ArrayForEach(r, rows)
+    {
+        cJSON *it = cJSON_Duplicate(r, 1);
+        cJSON_AddStringToObject(it, "line", line);
+        cJSON_AddItemToArray(items, it);
+    }
+    cJSON_AddItemToObject(p, "items", items);
+    static const char *const more[] = {"more", "h_readings", "h_charges", "h_payments", "menu", NULL};
+    cust_say(c, "his.page", p, !strcmp(cust_res(c, "more"), "true") ? more : kinds);
+}
+
+int his_step(cust_t *c)
+{
+    const char *op = cust_op(c), *step = c->out->step;
+    if (!strcmp(op, "account.list")) {
+        cJSON *active = cJSON_CreateArray();
+        const cJSON *a;
+        cJSON_ArrayForEach(a, cJSON_GetObjectItem(c->ev->payload, "accounts"))
+            if (!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(a, "status")), "active"))
+                cJSON_AddItemToArray(active, cJSON_Duplicate(a, 1));
+        int n = cJSON_GetArraySize(active);
+        if (n == 0) {
+            static const char *const link[] = {"accounts", "menu", NULL};
+            cust_goto(c, "");
+            cust_say(c, "bal.no_accounts", NULL, link);
+        } else if (n == 1) {
+            ask_kind(c, (long long)cJSON_GetObjectItem(cJSON_GetArrayItem(active, 0), "account_id")->valuedouble);
+        } else {
+            cust_choose(c, "bal.pick_account", active);
+        }
+        cJSON_Delete(active);
+        return 0;
+    }
+    if (!strcmp(op, "account.history")) {
+        show(c);
+        return 0;
+    }
+    if (!strcmp(step, "his.account")) {
+        long long id = cust_chosen(c);
+        if (id)
+            ask_kind(c, id);
+        else
+            cust_fail(c, "common.use_buttons", NULL, NULL);
+    } else if (cust_button(c, "h_readings") || cust_button(c, "h_charges") || cust_button(c, "h_payments")) {
+        fetch(c, c->ev->text + 2, 0);
+    } else if (cust_button(c, "more")) {
+        const cJSON *page = cust_get(c, "page");
+        fetch(c, cJSON_GetStringValue(cust_get(c, "kind")), cJSON_IsNumber(page) ? page->valueint + 1 : 1);
+    } else {
+        cust_fail(c, "common.use_buttons", NULL, kinds);
+    }
+    return 0;
+}
