@@ -1,6 +1,7 @@
 /* customer.h — the customer's dialog, in parts. One dialog ("customer") whose steps are named by area: "" is the
  * menu (or the welcome, before login), "reg.*" registration by phone, "acc.*" the customer's accounts, "rd.*"
- * readings, "bal.*" balance, "his.*" histories, "sup.*" support, "set.*" settings. dlg_customer.c routes an event to the area of the current step (or, from the menu, to
+ * readings, "bal.*" balance, "his.*" histories, "sup.*" support, "set.*" settings, "num.*" an
+ * account by its number without a link. dlg_customer.c routes an event to the area of the current step (or, from the menu, to
  * the area a button starts) and handles what every step shares: /start, /cancel, /help, Back, timeouts, things not
  * understood, and a person offered after three failures on one step. Each area is a file with a start and a step
  * function. Pure: the parts only build effects (replies in the customer's language, core calls, sends).
@@ -58,6 +59,11 @@ void acc_start(cust_t *c);
 int acc_step(cust_t *c);
 void rd_start(cust_t *c);
 int rd_step(cust_t *c);
+/* Readings for one account ({account_id, number, meters: [{meter_id, serial, zones, last: [{zone, value, day}]}]}),
+ * also one the customer has not linked (num.*). */
+void rd_for_account(cust_t *c, const cJSON *account);
+void num_start(cust_t *c);
+int num_step(cust_t *c);
 void bal_start(cust_t *c);
 int bal_step(cust_t *c);
 void his_start(cust_t *c);

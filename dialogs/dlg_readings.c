@@ -46,8 +46,8 @@ static void advance(cust_t *c)
     ask_next(c);
 }
 
-/* Queues every meter zone of the chosen account. */
-static void choose_account(cust_t *c, const cJSON *account)
+/* Queues every meter zone of the chosen account (from reading.targets or account.lookup). */
+void rd_for_account(cust_t *c, const cJSON *account)
 {
     cJSON *queue = cJSON_CreateArray();
     const cJSON *m, *z;
@@ -145,7 +145,7 @@ int rd_step(cust_t *c)
             cust_goto(c, "");
             cust_say(c, "rd.no_accounts", NULL, link);
         } else if (n == 1) {
-            choose_account(c, cJSON_GetArrayItem(accounts, 0));
+            rd_for_account(c, cJSON_GetArrayItem(accounts, 0));
         } else {
             cust_set(c, "targets", cJSON_Duplicate(accounts, 1));
             cust_choose(c, "rd.pick_account", accounts);
@@ -162,7 +162,7 @@ int rd_step(cust_t *c)
         cJSON_ArrayForEach(a, cust_get(c, "targets")) if ((long long)cJSON_GetObjectItem(a, "account_id")->valuedouble == id)
         {
             cJSON *copy = cJSON_Duplicate(a, 1);
-            choose_account(c, copy);
+            rd_for_account(c, copy);
             cJSON_Delete(copy);
             return 0;
         }

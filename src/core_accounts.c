@@ -171,21 +171,32 @@ static int account_link(db_t *db, db_txn_t *txn, const char *conv, const cJSON *
 
 /* ---------------------------------------------------------------- account.lookup */
 
-/* What anyone who types an account number may see of it (to pay or send readings without a link): the address
- * with its digits hidden, the holder's initial, the meters by the last 4 characters of their serial, and the
- * amount to pay. */
-static const char *const sql_lookup =
-    "SELECT json_build_object('status', 'found', 'account_id', a.id, 'number', a.number,"
-    " 'address', regexp_replace(a.address, '[0-9]', '*', 'g'), 'holder', left(a.holder_surname, 1) || '***',"
-    " 'branch', b.name, 'to_pay_kopecks', greatest((SELECT balance_kopecks FROM kb_account_money(a.id)), 0),"
-    " 'meters', (SELECT coalesce(json_agg(json_build_object('meter_id', m.id, 'serial', '…' || right(m.serial, 4),"
-    "   'zones', m.zones, 'digits', m.digits) ORDER BY m.id), '[]') FROM kb_meter m"
-    "   WHERE m.account_id = a.id AND m.removed_on IS NULL))::text "
-    "FROM kb_account a JOIN kb_branch b ON b.id = a.branch_id WHERE a.number = $1";
+/* What anyone who types an account number may see of it (to pay or send readings without a link), and no more:
+ * the amount to pay, the address cut after the street's first letter ("г. Ессентуки, ул. Т…"), each meter by the
+ * last 4 characters of its serial with its zones and last readings. No name, no history. Every lookup counts,
+ * found or not, against the conversation's limit (setting lookup.per_day, 10 a day). */
+#define LOOKUP_LIMIT "coalesce((SELECT (value #>> '{}')::int FROM kb_setting WHERE key = 'lookup.per_day'), 10)"
+static const char *const sql_lookup[] = {
+    "INSERT INTO kb_lookup (conv, account_id) SELECT $2, (SELECT id FROM kb_account WHERE number = $1) "
+    "WHERE (SELECT count(*) FROM kb_lookup WHERE conv = $2 AND at > now() - interval '1 day') < " LOOKUP_LIMIT,
+    "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM kb_lookup WHERE conv = $2 AND at = now())"
+    "  THEN json_build_object('status', 'too_many_lookups', 'limit', " LOOKUP_LIMIT ")::text "
+    " ELSE (SELECT json_build_object('status', 'found', 'account_id', a.id, 'number', a.number,"
+    "  'address', CASE WHEN a.address LIKE '%,%' THEN split_part(a.address, ',', 1) || ','"
+    "   || left(split_part(a.address, ',', 2), 6) || '…' ELSE left(a.address, 8) || '…' END,"
+    "  'to_pay_kopecks', greatest((SELECT balance_kopecks FROM kb_account_money(a.id)), 0),"
+    "  'meters', (SELECT coalesce(json_agg(json_build_object('meter_id', m.id, 'serial', '…' || right(m.serial, 4),"
+    "   'zones', m.zones, 'digits', m.digits, 'last', (SELECT json_agg(json_build_object('zone', z, 'value', r.value::text,"
+    "    'day', to_char(r.local_day, 'DD.MM.YYYY')) ORDER BY z) FROM generate_series(1, m.zones) z"
+    "    LEFT JOIN LATERAL (SELECT value, local_day FROM kb_reading WHERE meter_id = m.id AND zone = z"
+    "     AND status = 'accepted' ORDER BY local_day DESC, id DESC LIMIT 1) r ON true)) ORDER BY m.id), '[]')"
+    "   FROM kb_meter m WHERE m.account_id = a.id AND m.removed_on IS NULL))::text"
+    "  FROM kb_account a WHERE a.number = $1) END",
+};
 
-/* account.lookup {number (as typed)} → {"status": "found", account_id, number, address (digits hidden), holder
- * (initial), branch, to_pay_kopecks, meters: [{meter_id, serial (last 4), zones, digits}]} | {"status":
- * "not_found"} | {"status": "invalid_number"} */
+/* account.lookup {number (as typed)} → {"status": "found", account_id, number, address (cut), to_pay_kopecks,
+ * meters: [{meter_id, serial (last 4), zones, digits, last: [{zone, value, day}]}]} | {"status": "not_found"}
+ * | {"status": "invalid_number"} | {"status": "too_many_lookups", limit} */
 static int account_lookup(db_t *db, db_txn_t *txn, const char *conv, const cJSON *args, core_cb cb, void *data)
 {
     const char *typed = core_arg_str(args, "number");
@@ -196,8 +207,8 @@ static int account_lookup(db_t *db, db_txn_t *txn, const char *conv, const cJSON
         static const char *const invalid = "SELECT '{\"status\": \"invalid_number\"}'";
         return core_json(db, txn, 1, &invalid, 0, NULL, cb, data);
     }
-    const char *p[] = {number};
-    return core_json(db, txn, 1, &sql_lookup, 1, p, cb, data);
+    const char *p[] = {number, conv};
+    return core_json(db, txn, 2, sql_lookup, 2, p, cb, data);
 }
 
 void core_accounts_register(void)

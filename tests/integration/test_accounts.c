@@ -158,20 +158,39 @@ static void test_list_unlink_and_primary(void **state)
 static void test_lookup_is_masked(void **state)
 {
     assert_non_null(tk_db_value("INSERT INTO kb_meter (account_id, serial, digits, zones) VALUES (1, '0112345678', 5, 2);"
+                                "INSERT INTO kb_reading (meter_id, zone, value, local_day, source) VALUES"
+                                " (1, 1, 29700, '2026-10-25', 'network'), (1, 2, 12000, '2026-10-25', 'network');"
                                 "INSERT INTO kb_charge (account_id, month, kwh, rate, amount_kopecks)"
                                 " VALUES (1, '2026-10-01', 150, 5.87, 88050)"));
     cJSON *r;
     assert_string_equal(call(&r, "account.lookup", "{\"number\":\"(180)211111\"}", 0, 0), "found");
     assert_string_equal(field(r, "number"), "180211111");
-    assert_string_equal(field(r, "address"), "г. Ессентуки, ул. Титова, д. *, кв. **");
-    assert_string_equal(field(r, "holder"), "А***");
+    assert_string_equal(field(r, "address"), "г. Ессентуки, ул. Т…");
     assert_string_equal(field(r, "to_pay_kopecks"), "88050");
+    assert_null(cJSON_GetObjectItem(r, "holder")); /* no name */
+    char *all = cJSON_PrintUnformatted(r);
+    assert_null(strstr(all, "Алёшина"));
+    assert_null(strstr(all, "Титова"));
+    assert_null(strstr(all, "12345678"));
+    free(all);
     cJSON *m = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "meters"), 0);
     assert_string_equal(field(m, "serial"), "…5678");
     assert_string_equal(field(m, "zones"), "2");
+    assert_string_equal(field(cJSON_GetArrayItem(cJSON_GetObjectItem(m, "last"), 1), "value"), "12000.000");
     cJSON_Delete(r);
     assert_string_equal(call(NULL, "account.lookup", "{\"number\":\"180-211-199\"}", 0, 0), "not_found");
     assert_string_equal(call(NULL, "account.lookup", "{\"number\":\"счёт\"}", 0, 0), "invalid_number");
+    /* every lookup counts, found or not: the 11th in a day is refused, and it looks nothing up */
+    for (int i = 2; i < 10; i++) /* two so far: found, not found (an invalid number looks nothing up) */
+        assert_string_equal(call(NULL, "account.lookup", "{\"number\":\"180211112\"}", 0, 0), "found");
+    assert_string_equal(call(&r, "account.lookup", "{\"number\":\"180211112\"}", 0, 0), "too_many_lookups");
+    assert_string_equal(field(r, "limit"), "10");
+    assert_null(cJSON_GetObjectItem(r, "address"));
+    cJSON_Delete(r);
+    assert_string_equal(tk_db_value("SELECT count(*) FROM kb_lookup"), "10");
+    /* a day later the conversation may look again */
+    assert_non_null(tk_db_value("UPDATE kb_lookup SET at = at - interval '25 hours'"));
+    assert_string_equal(call(NULL, "account.lookup", "{\"number\":\"180211112\"}", 0, 0), "found");
 }
 
 int main(void)
