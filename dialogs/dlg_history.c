@@ -1,6 +1,7 @@
 /* dlg_history.c — histories of an account (asked which only when there are several): readings, charges or
  * payments, five at a time, newest first, with "more" while there are more (account.history; its default ranges:
- * this and last year for readings and charges, the last 3 months for payments). */
+ * this and last year for readings and charges, the last 3 months for payments); and the ledger (свод) of the last
+ * 12 months (account.ledger). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +9,7 @@
 
 #define PAGE 5
 
-static const char *const kinds[] = {"h_readings", "h_charges", "h_payments", "menu", NULL};
+static const char *const kinds[] = {"h_readings", "h_charges", "h_payments", "h_ledger", "menu", NULL};
 
 void his_start(cust_t *c)
 {
@@ -58,7 +59,7 @@ static void show(cust_t *c)
         cJSON_AddItemToArray(items, it);
     }
     cJSON_AddItemToObject(p, "items", items);
-    static const char *const more[] = {"more", "h_readings", "h_charges", "h_payments", "menu", NULL};
+    static const char *const more[] = {"more", "h_readings", "h_charges", "h_payments", "h_ledger", "menu", NULL};
     cust_say(c, "his.page", p, !strcmp(cust_res(c, "more"), "true") ? more : kinds);
 }
 
@@ -88,6 +89,19 @@ int his_step(cust_t *c)
         show(c);
         return 0;
     }
+    if (!strcmp(op, "account.ledger")) { /* the last 12 months: opening, charged, paid, closing */
+        cJSON *items = cJSON_CreateArray(), *p = cJSON_CreateObject();
+        const cJSON *r;
+        cJSON_ArrayForEach(r, cJSON_GetObjectItem(c->ev->payload, "rows"))
+        {
+            cJSON *it = cJSON_Duplicate(r, 1);
+            cJSON_AddStringToObject(it, "line", "his.ledger_row");
+            cJSON_AddItemToArray(items, it);
+        }
+        cJSON_AddItemToObject(p, "items", items);
+        cust_say(c, "his.ledger", p, kinds);
+        return 0;
+    }
     if (!strcmp(step, "his.account")) {
         long long id = cust_chosen(c);
         if (id)
@@ -96,6 +110,11 @@ int his_step(cust_t *c)
             cust_fail(c, "common.use_buttons", NULL, NULL);
     } else if (cust_button(c, "h_readings") || cust_button(c, "h_charges") || cust_button(c, "h_payments")) {
         fetch(c, c->ev->text + 2, 0);
+    } else if (cust_button(c, "h_ledger")) {
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddNumberToObject(a, "customer_id", (double)c->customer);
+        cJSON_AddItemToObject(a, "account_id", cJSON_Duplicate(cust_get(c, "account_id"), 1));
+        cust_call(c, "account.ledger", a);
     } else if (cust_button(c, "more")) {
         const cJSON *page = cust_get(c, "page");
         fetch(c, cJSON_GetStringValue(cust_get(c, "kind")), cJSON_IsNumber(page) ? page->valueint + 1 : 1);

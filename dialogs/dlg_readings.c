@@ -1,8 +1,8 @@
 /* dlg_readings.c — sending readings: the account (asked only when there are several), then each meter zone in turn,
  * showing its previous reading and date; the value as typed ("29700", "29 700", "29700,5") goes to
  * reading.submit, whose answer becomes words: consumption, a confirmation for passing zero or more than 50,000 kWh,
- * "already sent today", or why the value cannot be a reading. A zone can be skipped. An account without a meter
- * has no readings step. */
+ * "already sent today", or why the value cannot be a reading. A zone can be skipped; a photo of the meter sent
+ * before the value is stored with it. An account without a meter has no readings step. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +43,7 @@ static void advance(cust_t *c)
     cJSON *q = cJSON_GetObjectItem(c->out->data, "queue");
     cJSON_DeleteItemFromArray(q, 0);
     cJSON_DeleteItemFromObject(c->out->data, "value");
+    cJSON_DeleteItemFromObject(c->out->data, "photo");
     ask_next(c);
 }
 
@@ -90,6 +91,8 @@ static void submit(cust_t *c, const char *value, int confirm)
     cJSON_AddBoolToObject(a, "confirm", confirm);
     cJSON_AddNumberToObject(a, "customer_id", (double)c->customer);
     cJSON_AddStringToObject(a, "event_id", c->ev->id ? c->ev->id : "");
+    if (cJSON_IsString(cust_get(c, "photo")))
+        cJSON_AddItemToObject(a, "photo", cJSON_Duplicate(cust_get(c, "photo"), 1));
     if (c->ev->ts_ms > 0)
         cJSON_AddNumberToObject(a, "now_ms", (double)c->ev->ts_ms);
     cust_set(c, "value", cJSON_CreateString(value));
@@ -170,7 +173,10 @@ int rd_step(cust_t *c)
     } else if (!strcmp(step, "rd.value")) {
         if (cust_button(c, "skip"))
             advance(c);
-        else if (c->ev->kind == EV_TEXT)
+        else if (c->ev->kind == EV_PHOTO && c->ev->text) { /* a photo of the meter goes with the value */
+            cust_set(c, "photo", cJSON_CreateString(c->ev->text));
+            cust_say(c, "rd.photo_ok", NULL, value_buttons);
+        } else if (c->ev->kind == EV_TEXT)
             submit(c, c->text, 0);
         else
             cust_fail(c, "rd.invalid_not_a_number", NULL, value_buttons);

@@ -4,7 +4,7 @@
  * local day — a second is answered with the time of the first (from the unique index, never as an SQL error, also
  * when two submissions race). Billing's own readings (network, inspection, receipt) never block a customer's.
  *
- * args: {"meter_id", "zone" (1), "value" (as typed), "confirm" (false), "source" ("bot"), "event_id",
+ * args: {"meter_id", "zone" (1), "value" (as typed), "confirm" (false), "source" ("bot"), "event_id", "photo" (a file id),
  *        "customer_id" (optional), "now_ms" (when it was sent: the event's time; default now), "threshold_kwh" (50000)}
  * result: {"status": "accepted", "reading_id", "consumption", "rollover", "local_day", "review"}
  *       | {"status": "outside_window", "from", "to"}   (the branch refuses readings outside its window)
@@ -26,6 +26,7 @@ typedef struct {
     core_cb cb;
     void *data;
     char meter[24], zone[8], source[16], event_id[160], customer[24], day[16], value_sql[40], conv[160];
+    char photo[256];             /* a photo of the meter sent with the value (a file id), or "" */
     meter_milli_t value;
     int parse_rc;                /* why the typed value is not a reading, or 0 */
     int confirm;                 /* the customer confirmed a rollover or a large consumption */
@@ -45,8 +46,8 @@ static const char *const sql_meter =
     "WHERE m.id = $1::bigint AND m.removed_on IS NULL";
 static const char *const sql_insert =
     "WITH r AS (INSERT INTO kb_reading (meter_id, zone, value, local_day, source, consumption, rollover, customer_id,"
-    " event_id, taken_at, status) VALUES ($1::bigint, $2::smallint, $3::numeric, $4::date, $5, $6::numeric, $7::boolean,"
-    " $8::bigint, $9, to_timestamp($10::double precision / 1000), $11) "
+    " event_id, taken_at, status, photo_file) VALUES ($1::bigint, $2::smallint, $3::numeric, $4::date, $5, $6::numeric,"
+    " $7::boolean, $8::bigint, $9, to_timestamp($10::double precision / 1000), $11, $13) "
     " ON CONFLICT (meter_id, zone, local_day) WHERE source IN ('bot', 'portal', 'customer') AND status <> 'rejected' "
     " DO NOTHING RETURNING id), "
     "a AS (INSERT INTO kb_audit (conv, event_id, what, details, customer_id, actor) SELECT $12, $9, 'reading.submit',"
@@ -221,8 +222,8 @@ static void on_meter(int err, PGresult *res, void *data)
     snprintf(taken, sizeof taken, "%lld", (long long)s->now_ms);
     const char *p[] = {s->meter, s->zone, s->value_sql, s->day, s->source, s->has_previous ? cons : NULL,
                        s->calc.rollover ? "true" : "false", s->customer[0] ? s->customer : NULL, s->event_id, taken,
-                       s->review ? "review" : "accepted", s->conv};
-    int rc = db_txn_exec(s->txn, db_prepare(s->db, sql_insert), 12, p, on_insert, s);
+                       s->review ? "review" : "accepted", s->conv, s->photo[0] ? s->photo : NULL};
+    int rc = db_txn_exec(s->txn, db_prepare(s->db, sql_insert), 13, p, on_insert, s);
     if (rc)
         finish(s, rc, NULL);
 }
@@ -253,6 +254,7 @@ static int reading_submit(db_t *db, db_txn_t *txn, const char *conv, const cJSON
     snprintf(s->zone, sizeof s->zone, "%d", cJSON_IsNumber(zone) ? zone->valueint : 1);
     snprintf(s->source, sizeof s->source, "%s", cJSON_IsString(source) ? source->valuestring : "bot");
     snprintf(s->conv, sizeof s->conv, "%s", conv);
+    snprintf(s->photo, sizeof s->photo, "%s", core_arg_str(args, "photo") ? core_arg_str(args, "photo") : "");
     snprintf(s->event_id, sizeof s->event_id, "%s", cJSON_IsString(event) ? event->valuestring : "");
     if (cJSON_IsNumber(customer))
         snprintf(s->customer, sizeof s->customer, "%lld", (long long)customer->valuedouble);

@@ -3,7 +3,7 @@
 # channel of a real kabinetd on a real Redis and PostgreSQL with demo data; no network beyond loopback. A script:
 #   > text            a message ("/start" and the like go as commands)
 #   > button ID       a press of button ID on the latest screen;  > stale button ID: one from an old screen
-#   > contact PHONE   a shared contact
+#   > contact PHONE   a shared contact;  > photo FILE_ID: a photo
 #   < a, b*, c        the templates of the replies that follow, in order ("b*": any template starting with b)
 # {code} is the last login code sent by SMS in that conversation (read from the SMS outbox), {wrongcode} another.
 set -uo pipefail
@@ -54,6 +54,7 @@ for script in "$here"/tests/transcripts/*.txt; do
       'stale button '*) body="\"kind\":\"button\",\"text\":\"$(json "${input#stale button }")\",\"ver\":1" ;;
       'button '*) body="\"kind\":\"button\",\"text\":\"$(json "${input#button }")\",\"ver\":${ver:-0}" ;;
       'contact '*) body="\"kind\":\"contact\",\"text\":\"$(json "${input#contact }")\"" ;;
+      'photo '*) body="\"kind\":\"photo\",\"text\":\"$(json "${input#photo }")\"" ;;
       /*) body="\"kind\":\"command\",\"text\":\"$(json "$input")\"" ;;
       *) body="\"kind\":\"text\",\"text\":\"$(json "$input")\"" ;;
       esac
