@@ -161,6 +161,16 @@ static void test_every_kind_loads_once(void **state)
     }
     assert_string_equal(tk_db_value("SELECT count(*) FROM kb_payment"), "2");
     assert_string_equal(tk_db_value("SELECT count(*) FROM kb_reading"), "3");
+    /* a corrected charge and a removed penalty move the balance, and the kept totals follow every change */
+    assert_int_equal(import("charges", "c2.csv", "account,month,zone,kwh,rate,amount\n180211111,2026-10,1,100,5.87,600.00\n"),
+                     0);
+    assert_non_null(strstr(out, "1 rows read, 1 changed"));
+    assert_non_null(tk_db_value("DELETE FROM kb_penalty"));
+    r = CORE("account.balance", "{\"staff\":\"t\",\"account_id\":1}");
+    assert_string_equal(field(r, "balance_kopecks"), "97950"); /* 880,50 + 600 − 500 − 1: the new row has no correction */
+    assert_string_equal(field(r, "penalties_kopecks"), "0");
+    cJSON_Delete(r);
+    assert_string_equal(tk_totals_wrong(), "0");
 }
 
 static void test_bad_rows(void **state)
@@ -273,6 +283,7 @@ static void test_payment_counted_once(void **state)
     assert_string_equal(tk_db_value("SELECT count(*) FROM kb_payment"), "4");
     assert_string_equal(tk_db_value("SELECT string_agg(status, ',' ORDER BY id) FROM kb_payment WHERE source = 'bot'"),
                         "credited,credited");
+    assert_string_equal(tk_totals_wrong(), "0");
 }
 
 static void test_export_cursor(void **state)
@@ -355,6 +366,7 @@ static void test_demo_data(void **state)
     assert_string_equal(tk_db_value("SELECT m.penalties_kopecks FROM kb_account a, kb_account_money(a.id) m"
                                     " WHERE a.number = '1800000003'"), "11895");
     assert_string_equal(tk_db_value("SELECT count(*) FROM kb_account_link WHERE status = 'active' AND is_primary"), "20");
+    assert_string_equal(tk_totals_wrong(), "0");
     /* it fills an empty database only */
     assert_int_equal(kabinetd("demo-data --accounts 10"), 1);
     assert_non_null(strstr(out, "already has accounts"));

@@ -212,6 +212,7 @@ static void test_payment_lifecycle(void **state)
     cJSON_Delete(r);
     assert_string_equal(tk_db_value("SELECT string_agg(what, ' ' ORDER BY id) FROM kb_audit"),
                         "payment.create payment.settle payment.create payment.failed payment.create payment.expired");
+    assert_string_equal(tk_totals_wrong(), "0");
 }
 
 typedef struct {
@@ -266,6 +267,7 @@ static void test_concurrent_settlements(void **state)
     assert_string_equal(field(r, "to_pay_kopecks"), "0");
     cJSON_Delete(r);
     assert_string_equal(tk_db_value("SELECT count(*) FROM kb_audit WHERE what = 'payment.settle'"), "1");
+    assert_string_equal(tk_totals_wrong(), "0");
 }
 
 int main(void)

@@ -259,3 +259,20 @@ cJSON *tk_coref(uv_loop_t *loop, db_t *db, const char *op, const char *fmt, ...)
     va_end(ap);
     return tk_core(loop, db, op, args);
 }
+
+const char *tk_totals_wrong(void)
+{
+    return tk_db_value(
+        "SELECT count(*) FROM kb_account a LEFT JOIN kb_account_totals t ON t.account_id = a.id WHERE"
+        " coalesce(t.charged_kopecks, 0) <> coalesce((SELECT sum(amount_kopecks + correction_kopecks + odn_kopecks)"
+        "   FROM kb_charge c WHERE c.account_id = a.id), 0)"
+        " OR coalesce(t.paid_energy_kopecks, 0) <> coalesce((SELECT sum(amount_kopecks) FROM kb_payment p"
+        "   WHERE p.account_id = a.id AND p.status IN ('paid', 'credited') AND p.purpose = 'energy'), 0)"
+        " OR coalesce(t.paid_penalty_kopecks, 0) <> coalesce((SELECT sum(amount_kopecks) FROM kb_payment p"
+        "   WHERE p.account_id = a.id AND p.status IN ('paid', 'credited') AND p.purpose = 'penalty'), 0)"
+        " OR coalesce(t.uncredited_kopecks, 0) <> coalesce((SELECT sum(amount_kopecks) FROM kb_payment p"
+        "   WHERE p.account_id = a.id AND p.status = 'paid'), 0)"
+        " OR coalesce(t.penalty_kopecks, 0) <> coalesce((SELECT sum(penalty_kopecks) FROM kb_penalty n"
+        "   WHERE n.account_id = a.id), 0)"
+        " OR t.last_month IS DISTINCT FROM (SELECT max(month) FROM kb_charge c WHERE c.account_id = a.id)");
+}

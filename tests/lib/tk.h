@@ -45,6 +45,9 @@ const char *tk_field(const struct cJSON *r, const char *name);
 /* tk_core with the args formatted printf-style. */
 struct cJSON *tk_coref(uv_loop_t *loop, struct db_s *db, const char *op, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* The number of accounts whose kept totals (kb_account_totals) differ from what their charges, penalties and
+ * payments add up to: 0 when the totals are right. */
+const char *tk_totals_wrong(void);
 /* Closes every handle left on the loop and closes the loop (for sanitizer-clean exits). */
 void tk_loop_close(uv_loop_t *loop);
 
