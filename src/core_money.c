@@ -28,14 +28,18 @@
 
 /* ---------------------------------------------------------------- account.balance */
 
+/* The hot one: two index reads (the account, its totals) and the link check; no function, no branch. */
 static const core_sql_op_t op_balance = {
     {WHO},
-    {"WITH " ACCOUNT_CTE
-     "SELECT coalesce((SELECT json_build_object('status', 'ok', 'account_id', acc.id, 'number', acc.number,"
-     " 'address', acc.address, 'balance_kopecks', m.balance_kopecks, 'to_pay_kopecks', greatest(m.balance_kopecks, 0),"
-     " 'penalties_kopecks', m.penalties_kopecks, 'duties_kopecks', m.duties_kopecks,"
-     " 'uncredited_kopecks', m.uncredited_kopecks, 'last_month', to_char(m.last_month, 'YYYY-MM'))"
-     " FROM acc CROSS JOIN kb_account_money(acc.id) m), " NOT_LINKED ")::text"}};
+    {"SELECT coalesce((SELECT json_build_object('status', 'ok', 'account_id', a.id, 'number', a.number,"
+     " 'address', a.address, 'balance_kopecks', b.balance, 'to_pay_kopecks', greatest(b.balance, 0),"
+     " 'penalties_kopecks', coalesce(t.penalty_kopecks - t.paid_penalty_kopecks, 0),"
+     " 'duties_kopecks', coalesce(t.duty_kopecks, 0), 'uncredited_kopecks', coalesce(t.uncredited_kopecks, 0),"
+     " 'last_month', to_char(t.last_month, 'YYYY-MM'))"
+     " FROM kb_account a LEFT JOIN kb_account_totals t ON t.account_id = a.id,"
+     " LATERAL (SELECT a.opening_kopecks + coalesce(t.charged_kopecks - t.paid_energy_kopecks, 0) AS balance) b"
+     " WHERE a.id = $2::bigint AND ($3::text IS NOT NULL OR EXISTS (SELECT 1 FROM kb_account_link l"
+     "  WHERE l.customer_id = $1::bigint AND l.account_id = a.id AND l.status = 'active'))), " NOT_LINKED ")::text"}};
 
 /* ---------------------------------------------------------------- account.history */
 
