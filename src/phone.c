@@ -1,4 +1,4 @@
-/* phone.c — typed phone numbers to +7XXXXXXXXXX (see phone.h). */
+/* phone.c — typed phone numbers to "+7" and ten digits (see phone.h). */
 #include <stdio.h>
 #include <string.h>
 #include "err.h"

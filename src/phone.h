@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-/* Normalizes a typed number to +7XXXXXXXXXX (out: 13 bytes). Spaces, brackets, dashes and dots are dropped; the
+/* Normalizes a typed number to "+7" and ten digits (out: 13 bytes). Spaces, brackets, dashes and dots are dropped; the
  * number is 11 digits starting with 7 or 8, or 10 digits starting with 9 (a mobile number without the prefix).
  * Anything else is KB_ERR_INVAL. */
 int phone_normalize(const char *typed, char *out, size_t size);

@@ -159,8 +159,8 @@ static int plural_form(const char *lang, long long n)
     return 2;
 }
 
-/* Renders one {…} placeholder (spec without braces); returns 1 when the parameter was missing or unusable. */
-static int placeholder(out_t *o, const char *lang, const char *spec, size_t n, const cJSON *params)
+/* Renders one {…} field of a text (spec without braces); returns 1 when the parameter was missing or unusable. */
+static int field(out_t *o, const char *lang, const char *spec, size_t n, const cJSON *params)
 {
     char name[64];
     size_t nl = strcspn(spec, ":");
@@ -249,7 +249,7 @@ int txt_render(const char *lang, const char *key, const cJSON *params, char *buf
             break;
         }
         put(&o, p, (size_t)(open - p));
-        missing |= placeholder(&o, lang, open + 1, (size_t)(close - open - 1), params);
+        missing |= field(&o, lang, open + 1, (size_t)(close - open - 1), params);
         p = close + 1;
     }
     return missing;

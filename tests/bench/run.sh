@@ -62,4 +62,4 @@ for kind in branches accounts meters readings charges payments; do
 done
 meters=$(psql -qXAt -h 127.0.0.1 -p $pport -U postgres -d bench_core -c "SELECT max(id) FROM kb_meter")
 psql -qX -h 127.0.0.1 -p $pport -U postgres -d bench_core -c "VACUUM ANALYZE" >/dev/null
-"$build/tests/bench_core" "$core" "$n" "$meters" "$secs" 32 8
+"$build/tests/bench_core" "$core" "$n" "$meters" "$secs" 32 4 8
