@@ -68,6 +68,8 @@ void bal_start(cust_t *c);
 int bal_step(cust_t *c);
 void his_start(cust_t *c);
 int his_step(cust_t *c);
+/* A typed period ("01.01.2026-31.03.2026", "03.2026") as ISO dates; 0 or -1 (dlg_history.c). */
+int his_parse_range(const char *text, char from[11], char to[11]);
 void sup_start(cust_t *c);
 int sup_step(cust_t *c);
 void set_start(cust_t *c);

@@ -1,7 +1,8 @@
 /* dlg_history.c — histories of an account (asked which only when there are several): readings, charges or
  * payments, five at a time, newest first, with "more" while there are more (account.history; its default ranges:
  * this and last year for readings and charges, the last 3 months for payments); and the ledger (свод) of the last
- * 12 months (account.ledger). */
+ * 12 months (account.ledger). A period of the customer's choosing ("01.01.2026-31.03.2026" or "03.2026") narrows
+ * the histories. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,7 @@
 
 #define PAGE 5
 
-static const char *const kinds[] = {"h_readings", "h_charges", "h_payments", "h_ledger", "menu", NULL};
+static const char *const kinds[] = {"h_readings", "h_charges", "h_payments", "h_ledger", "h_range", "menu", NULL};
 
 void his_start(cust_t *c)
 {
@@ -26,6 +27,39 @@ static void ask_kind(cust_t *c, long long account)
     cust_ask(c, "his.kind", NULL, kinds);
 }
 
+/* ---------------------------------------------------------------- a range typed by the customer */
+
+/* Whether d.m.y is a real date. */
+static int real_date(int d, int m, int y)
+{
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return y >= 1990 && y <= 2100 && m >= 1 && m <= 12 && d >= 1 && d <= (m == 2 && !leap ? 28 : mdays[m - 1]);
+}
+
+/* A period as customers write it — "01.01.2026-31.03.2026" (any dash, or spaces) or a month "03.2026" — as two ISO
+ * dates. Returns 0, or -1 when it is not a period. */
+int his_parse_range(const char *text, char from[11], char to[11])
+{
+    int d1, m1, y1, d2, m2, y2, n = 0;
+    char rest[8] = "";
+    if (sscanf(text, "%d.%d.%d%*[-–— по]%d.%d.%d%n", &d1, &m1, &y1, &d2, &m2, &y2, &n) == 6 && !text[n]) {
+        if (!real_date(d1, m1, y1) || !real_date(d2, m2, y2))
+            return -1;
+        snprintf(from, 11, "%04d-%02d-%02d", y1, m1, d1);
+        snprintf(to, 11, "%04d-%02d-%02d", y2, m2, d2);
+        return strcmp(from, to) <= 0 ? 0 : -1;
+    }
+    if (sscanf(text, "%d.%d%7s", &m1, &y1, rest) == 2 && real_date(1, m1, y1)) {
+        static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+        int last = mdays[m1 - 1] + (m1 == 2 && real_date(29, 2, y1));
+        snprintf(from, 11, "%04d-%02d-01", y1, m1);
+        snprintf(to, 11, "%04d-%02d-%02d", y1, m1, last);
+        return 0;
+    }
+    return -1;
+}
+
 static void fetch(cust_t *c, const char *kind, int page)
 {
     cJSON *a = cJSON_CreateObject();
@@ -34,6 +68,10 @@ static void fetch(cust_t *c, const char *kind, int page)
     cJSON_AddStringToObject(a, "kind", kind);
     cJSON_AddNumberToObject(a, "page", page);
     cJSON_AddNumberToObject(a, "limit", PAGE);
+    if (cJSON_IsString(cust_get(c, "from"))) {
+        cJSON_AddItemToObject(a, "from", cJSON_Duplicate(cust_get(c, "from"), 1));
+        cJSON_AddItemToObject(a, "to", cJSON_Duplicate(cust_get(c, "to"), 1));
+    }
     cust_set(c, "kind", cJSON_CreateString(kind));
     cust_set(c, "page", cJSON_CreateNumber(page));
     cust_call(c, "account.history", a);
@@ -59,7 +97,8 @@ static void show(cust_t *c)
         cJSON_AddItemToArray(items, it);
     }
     cJSON_AddItemToObject(p, "items", items);
-    static const char *const more[] = {"more", "h_readings", "h_charges", "h_payments", "h_ledger", "menu", NULL};
+    static const char *const more[] = {"more", "h_readings", "h_charges", "h_payments", "h_ledger", "h_range", "menu",
+                                       NULL};
     cust_say(c, "his.page", p, !strcmp(cust_res(c, "more"), "true") ? more : kinds);
 }
 
@@ -100,6 +139,25 @@ int his_step(cust_t *c)
         }
         cJSON_AddItemToObject(p, "items", items);
         cust_say(c, "his.ledger", p, kinds);
+        return 0;
+    }
+    if (!strcmp(step, "his.range") && c->ev->kind == EV_TEXT) {
+        char from[11], to[11];
+        if (his_parse_range(c->text, from, to)) {
+            cust_fail(c, "his.range_invalid", NULL, kinds);
+            return 0;
+        }
+        snprintf(c->out->step, sizeof c->out->step, "%s", "his.kind");
+        cust_set(c, "from", cJSON_CreateString(from));
+        cust_set(c, "to", cJSON_CreateString(to));
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddStringToObject(p, "from", c->text);
+        cust_ask(c, "his.range_set", p, kinds);
+        return 0;
+    }
+    if (cust_button(c, "h_range")) {
+        snprintf(c->out->step, sizeof c->out->step, "%s", "his.range");
+        cust_ask(c, "his.ask_range", NULL, kinds);
         return 0;
     }
     if (!strcmp(step, "his.account")) {

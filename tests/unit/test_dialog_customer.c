@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
+#include "customer.h"
 #include "dialog.h"
 #include "text.h"
 
@@ -119,6 +120,28 @@ static void test_menu_warnings(void **state)
     cJSON_Delete(payload);
 }
 
+/* Periods as customers type them. */
+static void test_history_ranges(void **state)
+{
+    char from[11], to[11];
+    assert_int_equal(his_parse_range("01.01.2026-31.03.2026", from, to), 0);
+    assert_string_equal(from, "2026-01-01");
+    assert_string_equal(to, "2026-03-31");
+    assert_int_equal(his_parse_range("1.1.2026 – 31.3.2026", from, to), 0);
+    assert_string_equal(to, "2026-03-31");
+    assert_int_equal(his_parse_range("01.01.2026 по 15.01.2026", from, to), 0);
+    assert_string_equal(to, "2026-01-15");
+    assert_int_equal(his_parse_range("02.2024", from, to), 0); /* a month: its last day, leap years too */
+    assert_string_equal(from, "2024-02-01");
+    assert_string_equal(to, "2024-02-29");
+    assert_int_equal(his_parse_range("02.2026", from, to), 0);
+    assert_string_equal(to, "2026-02-28");
+    const char *bad[] = {"31.02.2026-01.03.2026", "01.03.2026-01.01.2026", "01.01.2026", "13.2026", "вчера", "",
+                         "01.01.2026-31.03.2026 и ещё"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(his_parse_range(bad[i], from, to), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -127,6 +150,7 @@ int main(void)
         cmocka_unit_test(test_stale_button_re_asks),
         cmocka_unit_test(test_help_and_language),
         cmocka_unit_test(test_menu_warnings),
+        cmocka_unit_test(test_history_ranges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
