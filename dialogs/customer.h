@@ -18,7 +18,7 @@ typedef struct {
     dlg_result_t *out;
     const char *lang;            /* "ru" or "en" */
     long long customer;          /* 0 before login */
-    char text[512];              /* a text event's text, trimmed ("" otherwise) */
+    char text[512];              /* a text event's text, trimmed and cut to fit ("" otherwise); ev->text has all */
 } cust_t;
 
 /* ---------------------------------------------------------------- helpers (dlg_customer.c) */

@@ -174,6 +174,17 @@ static void init(cust_t *c, const dlg_state_t *st, const dlg_event_t *ev, dlg_re
             t++;
         snprintf(c->text, sizeof c->text, "%s", t);
         size_t n = strlen(c->text);
+        if (strlen(t) > n) { /* cut: never inside a UTF-8 character (areas that need all of it read ev->text) */
+            size_t lead = n;
+            while (lead > 0 && ((unsigned char)c->text[lead - 1] & 0xC0) == 0x80)
+                lead--;
+            if (lead > 0 && (unsigned char)c->text[lead - 1] >= 0xC0) {
+                unsigned char b = (unsigned char)c->text[lead - 1];
+                size_t want = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2;
+                if (n - (lead - 1) < want)
+                    c->text[n = lead - 1] = 0;
+            }
+        }
         while (n && (c->text[n - 1] == ' ' || c->text[n - 1] == '\n' || c->text[n - 1] == '\t'))
             c->text[--n] = 0;
     }

@@ -45,8 +45,8 @@ int sup_step(cust_t *c)
             cJSON_AddStringToObject(a, "attachment", c->ev->text);
             if (cJSON_IsNumber(size))
                 cJSON_AddNumberToObject(a, "size", size->valuedouble);
-        } else {
-            cJSON_AddStringToObject(a, "text", c->text);
+        } else { /* the whole message, not the cut c->text */
+            cJSON_AddStringToObject(a, "text", c->ev->text);
         }
         cust_call(c, "appeal.add", a);
     } else {

@@ -142,6 +142,26 @@ static void test_history_ranges(void **state)
         assert_int_equal(his_parse_range(bad[i], from, to), -1);
 }
 
+/* A 10 KB message: support keeps all of it; a step that reads a short answer gets a cut that is still UTF-8. */
+static void test_long_messages(void **state)
+{
+    static char big[20001];
+    for (int i = 0; i < 10000; i++)
+        memcpy(big + 2 * i, "я", 2);
+    big[20000] = 0;
+    dlg_result_t r = run(5, "sup.text", NULL, EV_TEXT, big);
+    const cJSON *args = cJSON_GetObjectItem(cJSON_GetArrayItem(r.effects, 0), "args");
+    assert_int_equal(strlen(cJSON_GetObjectItem(args, "text")->valuestring), 20000);
+    dlg_result_free(&r);
+    big[0] = big[1] = 'x'; /* "xx" and then "я"s: 511 bytes would end in the middle of one */
+    r = run(5, "acc.number", NULL, EV_TEXT, big);
+    args = cJSON_GetObjectItem(cJSON_GetArrayItem(r.effects, 0), "args");
+    const char *typed = cJSON_GetObjectItem(args, "number")->valuestring;
+    assert_int_equal(strlen(typed), 510); /* "xx" and 254 whole "я" */
+    assert_string_equal(typed + 506, "яя");
+    dlg_result_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -151,6 +171,7 @@ int main(void)
         cmocka_unit_test(test_help_and_language),
         cmocka_unit_test(test_menu_warnings),
         cmocka_unit_test(test_history_ranges),
+        cmocka_unit_test(test_long_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
