@@ -1,6 +1,7 @@
 /* dlg_register.c — registration and login by phone: the customer shares the contact (Telegram) or types a number,
  * gets a code by SMS (auth.code_send; the code goes out as a send to the "sms" channel), and types it
- * (auth.code_verify). The code policy lives in the core; this part turns its answers into words. */
+ * (auth.code_verify). In the SMS channel the sender's number is the identity: the first message signs in
+ * (auth.sms_login). The code policy lives in the core; this part turns its answers into words. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,8 @@ static void on_verified(cust_t *c)
         cust_fail(c, "reg.code_wrong", p, code_buttons);
     } else if (!strcmp(st, "invalid_code")) {
         cust_fail(c, "reg.code_format", NULL, code_buttons);
+    } else if (!strcmp(st, "invalid_phone")) {
+        cust_fail(c, "reg.phone_invalid", NULL, share);
     } else if (!strcmp(st, "locked")) {
         cust_say(c, "reg.code_locked", NULL, NULL);
         cust_goto(c, "");
@@ -89,8 +92,17 @@ int reg_step(cust_t *c)
         on_sent(c);
         return 0;
     }
-    if (!strcmp(op, "auth.code_verify")) {
+    if (!strcmp(op, "auth.code_verify") || !strcmp(op, "auth.sms_login")) {
         on_verified(c);
+        return 0;
+    }
+    if (c->ev->channel && !strcmp(c->ev->channel, "sms") && c->ev->sender) {
+        /* by SMS the sender's number is the identity: signed in by the first message, no code */
+        cJSON *args = cJSON_CreateObject();
+        cJSON_AddStringToObject(args, "phone", c->ev->sender);
+        cust_goto(c, "reg.sms");
+        cust_set(c, "phone", cJSON_CreateString(c->ev->sender));
+        cust_call(c, "auth.sms_login", args);
         return 0;
     }
     if (!strcmp(step, "reg.phone") && (c->ev->kind == EV_TEXT || c->ev->kind == EV_CONTACT) && c->text[0]) {

@@ -68,7 +68,7 @@ void core_money_register(void);
 void core_payments_register(void);
 /* Registers customer.settings, customer.set, appeal.add (core_customer.c). */
 void core_customer_register(void);
-/* Registers auth.code_send and auth.code_verify (core_auth.c). */
+/* Registers auth.code_send, auth.code_verify and auth.sms_login (core_auth.c). */
 void core_auth_register(void);
 /* The server's key for the HMAC of login codes (KABINET_CODE_KEY); codes cannot be sent or checked without it. */
 void core_auth_set_key(const char *key);

@@ -12,7 +12,8 @@
  *     retry_in_s} | {"status": "hour_limit"} | {"status": "day_limit"} | {"status": "invalid_phone"}
  * auth.code_verify {phone, code, channel, external_id} → {"status": "ok", customer_id, new} | {"status": "wrong",
  *     attempts_left} | {"status": "locked"} | {"status": "expired"} | {"status": "no_code"}
- *     | {"status": "invalid_phone"} | {"status": "invalid_code"} (not 6 digits: no try is spent) */
+ *     | {"status": "invalid_phone"} | {"status": "invalid_code"} (not 6 digits: no try is spent)
+ * auth.sms_login {phone (the SMS sender)} → {"status": "ok", customer_id, new} | {"status": "invalid_phone"} */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,12 @@ static int code_send(db_t *db, db_txn_t *txn, const char *conv, const cJSON *arg
     "f AS (SELECT count(*) AS n FROM kb_auth_failure WHERE phone = $1 AND at > greatest(now() - interval '1 hour',"   \
     " coalesce((SELECT max(used_at) FROM kb_auth_code WHERE phone = $1 AND used_at < now()), '-infinity')))"
 #define LOGGED_IN "EXISTS (SELECT 1 FROM kb_auth_code WHERE phone = $1 AND used_at = now())"
+/* A new customer for a phone seen for the first time (when cond holds), with the phone as its SMS identity. */
+#define NEW_CUSTOMER(cond)                                                                                            \
+    "WITH c AS (INSERT INTO kb_customer (phone) SELECT $1 WHERE " cond " AND NOT EXISTS (SELECT 1 FROM kb_identity"  \
+    "  WHERE channel = 'sms' AND external_id = $1 AND customer_id IS NOT NULL) RETURNING id) "                        \
+    "INSERT INTO kb_identity (customer_id, channel, external_id, verified_at) SELECT id, 'sms', $1, now() FROM c "    \
+    "ON CONFLICT (channel, external_id) DO UPDATE SET customer_id = EXCLUDED.customer_id, verified_at = now()"
 /* Names parameters a statement does not need, so that every statement of a call takes the same list (always true). */
 #define ALSO_TAKES(list) " AND coalesce(" list ", '') IS NOT NULL"
 
@@ -149,11 +156,7 @@ static const char *const sql_verify[] = {
     "bad AS (INSERT INTO kb_auth_failure (phone) SELECT $1 FROM live WHERE NOT EXISTS (SELECT 1 FROM ok) RETURNING 1) "
     "INSERT INTO kb_audit (conv, event_id, what, details, actor) "
     "SELECT $3, '', 'login.wrong_code', '{}', 'customer' FROM bad",
-    /* a new customer for a phone seen for the first time */
-    "WITH c AS (INSERT INTO kb_customer (phone) SELECT $1 WHERE " LOGGED_IN " AND NOT EXISTS (SELECT 1 FROM kb_identity"
-    "  WHERE channel = 'sms' AND external_id = $1 AND customer_id IS NOT NULL) RETURNING id) "
-    "INSERT INTO kb_identity (customer_id, channel, external_id, verified_at) SELECT id, 'sms', $1, now() FROM c "
-    "ON CONFLICT (channel, external_id) DO UPDATE SET customer_id = EXCLUDED.customer_id, verified_at = now()",
+    NEW_CUSTOMER(LOGGED_IN),
     /* the identity the customer came from joins them */
     "INSERT INTO kb_identity (customer_id, channel, external_id, verified_at) "
     "SELECT i.customer_id, $4, $5, now() FROM kb_identity i WHERE i.channel = 'sms' AND i.external_id = $1 AND " LOGGED_IN
@@ -192,8 +195,35 @@ static int code_verify(db_t *db, db_txn_t *txn, const char *conv, const cJSON *a
     return core_json(db, txn, sizeof sql_verify / sizeof *sql_verify, sql_verify, 5, p, cb, data);
 }
 
+/* ---------------------------------------------------------------- auth.sms_login */
+
+/* In the SMS channel the sender's number is the identity (the network vouches for it): no code. */
+static const char *const sql_sms_login[] = {
+    NEW_CUSTOMER("true"),
+    "UPDATE kb_identity SET verified_at = now(), reachable = true, unreachable_why = NULL"
+    " WHERE channel = 'sms' AND external_id = $1",
+    "INSERT INTO kb_audit (conv, event_id, what, details, customer_id, actor) "
+    "SELECT $2, '', 'login', '{\"channel\": \"sms\"}', customer_id, 'customer' FROM kb_identity"
+    " WHERE channel = 'sms' AND external_id = $1",
+    "SELECT json_build_object('status', 'ok', 'customer_id', k.id, 'new', k.created_at = now())::text "
+    "FROM kb_identity i JOIN kb_customer k ON k.id = i.customer_id WHERE i.channel = 'sms' AND i.external_id = $1",
+};
+
+static int sms_login(db_t *db, db_txn_t *txn, const char *conv, const cJSON *args, core_cb cb, void *data)
+{
+    const char *typed = core_arg_str(args, "phone");
+    char phone[16];
+    if (!typed)
+        return KB_ERR_INVAL;
+    if (phone_normalize(typed, phone, sizeof phone))
+        return answer(db, txn, "invalid_phone", cb, data);
+    const char *p[] = {phone, conv};
+    return core_json(db, txn, sizeof sql_sms_login / sizeof *sql_sms_login, sql_sms_login, 2, p, cb, data);
+}
+
 void core_auth_register(void)
 {
     core_register("auth.code_send", code_send);
     core_register("auth.code_verify", code_verify);
+    core_register("auth.sms_login", sms_login);
 }

@@ -171,12 +171,38 @@ static void test_send_caps(void **state)
     assert_string_equal(send_code("+7916"), "invalid_phone");
 }
 
+/* By SMS the sender's number is the identity: the first message signs in, no code; the next finds the same one. */
+static void test_sms_sender_is_the_identity(void **state)
+{
+    cJSON *r = tk_core(&loop, db, "auth.sms_login", "{\"phone\":\"+79161234567\"}");
+    assert_string_equal(field(r, "status"), "ok");
+    assert_string_equal(field(r, "new"), "true");
+    char customer[24];
+    snprintf(customer, sizeof customer, "%s", field(r, "customer_id"));
+    cJSON_Delete(r);
+    r = tk_core(&loop, db, "auth.sms_login", "{\"phone\":\"89161234567\"}");
+    assert_string_equal(field(r, "new"), "false");
+    assert_string_equal(field(r, "customer_id"), customer);
+    cJSON_Delete(r);
+    assert_string_equal(tk_db_value("SELECT count(*) FROM kb_identity WHERE channel = 'sms' AND verified_at IS NOT NULL"),
+                        "1");
+    assert_string_equal(tk_db_value("SELECT count(*) FROM kb_auth_code"), "0"); /* no code was made */
+    assert_string_equal(tk_db_value("SELECT count(*) FROM kb_audit WHERE what = 'login'"), "2");
+    /* a code login later with the same phone reaches the same customer */
+    assert_string_equal(send_code("+79161234567"), "sent");
+    r = tk_coref(&loop, db, "auth.code_verify",
+                 "{\"phone\":\"+79161234567\",\"code\":\"%s\",\"channel\":\"tg\",\"external_id\":\"77\"}", code);
+    assert_string_equal(field(r, "customer_id"), customer);
+    cJSON_Delete(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_wrong_tries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry_single_use_and_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_send_caps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sms_sender_is_the_identity, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -162,6 +162,22 @@ static void test_long_messages(void **state)
     dlg_result_free(&r);
 }
 
+/* In the SMS channel the first message signs in by the sender's number, without a code. */
+static void test_sms_sender_signs_in(void **state)
+{
+    cJSON *keep = cJSON_CreateObject(), *data = cJSON_CreateObject();
+    dlg_state_t st = {"customer", "", keep, data, 1};
+    dlg_event_t ev = {"s1", "sms", "sms:+79161234567", "+79161234567", EV_TEXT, "ПОКАЗАНИЯ", NULL, 1, 0};
+    dlg_result_t out;
+    assert_int_equal(dlg_customer.step(&st, &ev, &out), 0);
+    const cJSON *fx = cJSON_GetArrayItem(out.effects, 1);
+    assert_string_equal(cJSON_GetObjectItem(fx, "op")->valuestring, "auth.sms_login");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(fx, "args"), "phone")->valuestring, "+79161234567");
+    dlg_result_free(&out);
+    cJSON_Delete(keep);
+    cJSON_Delete(data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -172,6 +188,7 @@ int main(void)
         cmocka_unit_test(test_menu_warnings),
         cmocka_unit_test(test_history_ranges),
         cmocka_unit_test(test_long_messages),
+        cmocka_unit_test(test_sms_sender_signs_in),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
