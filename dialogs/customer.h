@@ -48,6 +48,11 @@ void cust_fail(cust_t *c, const char *tmpl, cJSON *params, const char *const *bu
 /* Offers the accounts of a list (from account.list or reading.targets) as numbered buttons, remembering their ids
  * in data "choices"; tmpl shows the list ({items:lines:…}). */
 void cust_choose(cust_t *c, const char *tmpl, const cJSON *accounts);
+/* For a step that needs one of the customer's accounts (the "accounts" of a core answer: account.list, of which
+ * only the active ones count, or reading.targets): with none, says none_tmpl with a way to link one and goes to
+ * the menu (returns 0); with one, sets *one to a copy the caller frees (returns 1); with several, offers them with
+ * pick_tmpl (cust_choose; returns 2). */
+int cust_one_account(cust_t *c, const char *none_tmpl, const char *pick_tmpl, cJSON **one);
 /* The account id chosen by a numbered button (see cust_choose), or 0. */
 long long cust_chosen(const cust_t *c);
 

@@ -146,6 +146,30 @@ void cust_choose(cust_t *c, const char *tmpl, const cJSON *accounts)
     cust_say(c, tmpl, params, buttons);
 }
 
+int cust_one_account(cust_t *c, const char *none_tmpl, const char *pick_tmpl, cJSON **one)
+{
+    static const char *const link[] = {"accounts", "menu", NULL};
+    cJSON *usable = cJSON_CreateArray();
+    const cJSON *a;
+    cJSON_ArrayForEach(a, cJSON_GetObjectItem(c->ev->payload, "accounts"))
+    {
+        const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(a, "status"));
+        if (!st || !strcmp(st, "active"))
+            cJSON_AddItemToArray(usable, cJSON_Duplicate(a, 1));
+    }
+    int n = cJSON_GetArraySize(usable), rc = n == 0 ? 0 : n == 1 ? 1 : 2;
+    if (n == 0) {
+        cust_goto(c, "");
+        cust_say(c, none_tmpl, NULL, link);
+    } else if (n == 1) {
+        *one = cJSON_DetachItemFromArray(usable, 0);
+    } else {
+        cust_choose(c, pick_tmpl, usable);
+    }
+    cJSON_Delete(usable);
+    return rc;
+}
+
 long long cust_chosen(const cust_t *c)
 {
     int k = 0;

@@ -106,22 +106,10 @@ int his_step(cust_t *c)
 {
     const char *op = cust_op(c), *step = c->out->step;
     if (!strcmp(op, "account.list")) {
-        cJSON *active = cJSON_CreateArray();
-        const cJSON *a;
-        cJSON_ArrayForEach(a, cJSON_GetObjectItem(c->ev->payload, "accounts"))
-            if (!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(a, "status")), "active"))
-                cJSON_AddItemToArray(active, cJSON_Duplicate(a, 1));
-        int n = cJSON_GetArraySize(active);
-        if (n == 0) {
-            static const char *const link[] = {"accounts", "menu", NULL};
-            cust_goto(c, "");
-            cust_say(c, "bal.no_accounts", NULL, link);
-        } else if (n == 1) {
-            ask_kind(c, (long long)cJSON_GetObjectItem(cJSON_GetArrayItem(active, 0), "account_id")->valuedouble);
-        } else {
-            cust_choose(c, "bal.pick_account", active);
-        }
-        cJSON_Delete(active);
+        cJSON *one = NULL;
+        if (cust_one_account(c, "bal.no_accounts", "bal.pick_account", &one) == 1)
+            ask_kind(c, (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(one, "account_id")));
+        cJSON_Delete(one);
         return 0;
     }
     if (!strcmp(op, "account.history")) {

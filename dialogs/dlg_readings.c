@@ -141,18 +141,13 @@ int rd_step(cust_t *c)
 {
     const char *op = cust_op(c), *step = c->out->step;
     if (!strcmp(op, "reading.targets")) {
-        const cJSON *accounts = cJSON_GetObjectItem(c->ev->payload, "accounts");
-        int n = cJSON_GetArraySize(accounts);
-        if (n == 0) {
-            static const char *const link[] = {"accounts", "menu", NULL};
-            cust_goto(c, "");
-            cust_say(c, "rd.no_accounts", NULL, link);
-        } else if (n == 1) {
-            rd_for_account(c, cJSON_GetArrayItem(accounts, 0));
-        } else {
-            cust_set(c, "targets", cJSON_Duplicate(accounts, 1));
-            cust_choose(c, "rd.pick_account", accounts);
-        }
+        cJSON *one = NULL;
+        int n = cust_one_account(c, "rd.no_accounts", "rd.pick_account", &one);
+        if (n == 1)
+            rd_for_account(c, one);
+        else if (n == 2) /* kept to find the chosen one's meters */
+            cust_set(c, "targets", cJSON_Duplicate(cJSON_GetObjectItem(c->ev->payload, "accounts"), 1));
+        cJSON_Delete(one);
         return 0;
     }
     if (!strcmp(op, "reading.submit")) {
