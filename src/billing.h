@@ -26,8 +26,6 @@ typedef struct {
 
 /* The kind of that name, or NULL. */
 const billing_kind_t *billing_kind(const char *name);
-/* All kinds, NULL-terminated. */
-const billing_kind_t *const *billing_kinds(void);
 
 /* Imports the CSV file path as kind. Reports each bad row and a summary line to report. Returns 0, KB_ERR_INVAL
  * (bad rows or a bad header: nothing changed), or KB_ERR_NOTCONN / KB_ERR_IO with one line in err. */

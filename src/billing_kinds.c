@@ -283,5 +283,3 @@ const billing_kind_t *billing_kind(const char *name)
             return kinds[i];
     return NULL;
 }
-
-const billing_kind_t *const *billing_kinds(void) { return kinds; }

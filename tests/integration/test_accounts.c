@@ -36,26 +36,18 @@ static const char *link_as(int customer, const char *number, const char *proof, 
 
 static int setup(void **state)
 {
-    tk_db_create("accounts", 0);
-    assert_non_null(tk_db_value(
+    db = tk_core_start(&loop, "accounts",
         "INSERT INTO kb_branch (code, name, utc_offset_min) VALUES ('st', 'Ессентуки', 180);"
         "INSERT INTO kb_account (number, holder_surname, address, branch_id, els_code) VALUES"
         " ('180211111', 'Алёшина', 'г. Ессентуки, ул. Титова, д. 5, кв. 12', 1, '77МН000001'),"
         " ('180211112', 'Петров', 'дача', 1, NULL), ('180211113', 'Сидоров', 'гараж', 1, NULL);"
-        "INSERT INTO kb_customer (full_name) SELECT 'c' || g FROM generate_series(1, 12) g"));
-    uv_loop_init(&loop);
-    db = tk_pool(&loop, 2);
-    core_accounts_register();
-    core_links_register();
+        "INSERT INTO kb_customer (full_name) SELECT 'c' || g FROM generate_series(1, 12) g");
     return 0;
 }
 
 static int teardown(void **state)
 {
-    db_close(db);
-    tk_loop_close(&loop);
-    tk_db_drop();
-    metrics_shutdown();
+    tk_core_stop(&loop, db);
     return 0;
 }
 

@@ -65,20 +65,14 @@ static void back(int secs)
 
 static int setup(void **state)
 {
-    tk_db_create("auth", 0);
-    uv_loop_init(&loop);
-    db = tk_pool(&loop, 2);
-    core_register_all();
+    db = tk_core_start(&loop, "auth", NULL);
     core_auth_set_key("test-key-0123456789-0123456789-0123456789");
     return 0;
 }
 
 static int teardown(void **state)
 {
-    db_close(db);
-    tk_loop_close(&loop);
-    tk_db_drop();
-    metrics_shutdown();
+    tk_core_stop(&loop, db);
     return 0;
 }
 

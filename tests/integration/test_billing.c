@@ -103,15 +103,12 @@ static void load_all(void)
 
 static int setup(void **state)
 {
-    const char *conninfo = tk_db_create("billing", 0);
-    setenv("KABINET_DATABASE_URL", conninfo, 1);
+    db = tk_core_start(&loop, "billing", NULL);
+    setenv("KABINET_DATABASE_URL", tk_db_conninfo(), 1);
     snprintf(dir, sizeof dir, "/tmp/kb-billing-%d", (int)getpid());
     char cmd[96];
     snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
     assert_int_equal(system(cmd), 0);
-    uv_loop_init(&loop);
-    db = tk_pool(&loop, 2);
-    core_register_all();
     load_all();
     return 0;
 }
@@ -121,10 +118,7 @@ static int teardown(void **state)
     char cmd[96];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     assert_int_equal(system(cmd), 0);
-    db_close(db);
-    tk_loop_close(&loop);
-    tk_db_drop();
-    metrics_shutdown();
+    tk_core_stop(&loop, db);
     return 0;
 }
 
@@ -330,10 +324,8 @@ static void test_export_cursor(void **state)
 
 static int setup_empty(void **state)
 {
-    setenv("KABINET_DATABASE_URL", tk_db_create("demo", 0), 1);
-    uv_loop_init(&loop);
-    db = tk_pool(&loop, 2);
-    core_register_all();
+    db = tk_core_start(&loop, "demo", NULL);
+    setenv("KABINET_DATABASE_URL", tk_db_conninfo(), 1);
     return 0;
 }
 

@@ -33,8 +33,7 @@ static const char *status_of(cJSON *r)
 
 static int setup(void **state)
 {
-    tk_db_create("money", 0);
-    assert_non_null(tk_db_value(
+    db = tk_core_start(&loop, "money",
         "INSERT INTO kb_branch (code, name, utc_offset_min) VALUES ('khk', 'Абакан', 420);"
         "INSERT INTO kb_account (number, holder_surname, address, branch_id, tariff_code) VALUES"
         " ('180211111', 'Иванова', 'Абакан, ул. Щетинкина, 1', 1, 'city-1'), ('180211112', 'Петров', 'дача', 1, NULL);"
@@ -47,19 +46,13 @@ static int setup(void **state)
         "INSERT INTO kb_payment (account_id, amount_kopecks, source, status, paid_at, billing_id) VALUES"
         " (1, 50000, 'bank', 'credited', '2026-10-10 09:00Z', 'b-1'), (1, 100, 'terminal', 'credited', '2026-10-31 20:00Z', 'b-2');"
         "INSERT INTO kb_reading (meter_id, value, local_day, source, taken_at) VALUES"
-        " (1, 29550, '2026-09-25', 'network', '2026-09-25 03:00Z'), (1, 29700, '2026-10-25', 'network', '2026-10-25 03:00Z')"));
-    uv_loop_init(&loop);
-    db = tk_pool(&loop, 2);
-    core_register_all();
+        " (1, 29550, '2026-09-25', 'network', '2026-09-25 03:00Z'), (1, 29700, '2026-10-25', 'network', '2026-10-25 03:00Z')");
     return 0;
 }
 
 static int teardown(void **state)
 {
-    db_close(db);
-    tk_loop_close(&loop);
-    tk_db_drop();
-    metrics_shutdown();
+    tk_core_stop(&loop, db);
     return 0;
 }
 

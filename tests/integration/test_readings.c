@@ -65,26 +65,19 @@ static cJSON *submit(const char *args) { return tk_core(&loop, db, "reading.subm
 
 static int setup(void **state)
 {
-    tk_db_create("readings", 0);
-    assert_non_null(tk_db_value(
+    db = tk_core_start(&loop, "readings",
         "INSERT INTO kb_branch (code, name, utc_offset_min) VALUES ('khk', 'Абакан', 420);"
         "INSERT INTO kb_account (number, holder_surname, address, branch_id) VALUES ('180211111', 'Иванова', 'Абакан', 1);"
         "INSERT INTO kb_meter (account_id, serial, digits, ratio) VALUES (1, 'A', 5, 1), (1, 'B', 6, 1), (1, 'C', 5, 200);"
         "INSERT INTO kb_reading (meter_id, value, local_day, source, taken_at) VALUES "
         " (1, 29700, '2026-10-25', 'network', '2026-10-25 10:00Z'), (2, 10000, '2026-10-25', 'network', '2026-10-25 10:00Z'),"
-        " (3, 1234, '2026-10-25', 'network', '2026-10-25 10:00Z')"));
-    uv_loop_init(&loop);
-    db = tk_pool(&loop, 2);
-    core_readings_register();
+        " (3, 1234, '2026-10-25', 'network', '2026-10-25 10:00Z')");
     return 0;
 }
 
 static int teardown(void **state)
 {
-    db_close(db);
-    tk_loop_close(&loop);
-    tk_db_drop();
-    metrics_shutdown();
+    tk_core_stop(&loop, db);
     return 0;
 }
 

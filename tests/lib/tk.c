@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include <libpq-fe.h>
 #include "core.h"
+#include "metrics.h"
 #include "tk.h"
 
 static char current_db[128];
@@ -275,4 +276,23 @@ const char *tk_totals_wrong(void)
         " OR coalesce(t.penalty_kopecks, 0) <> coalesce((SELECT sum(penalty_kopecks) FROM kb_penalty n"
         "   WHERE n.account_id = a.id), 0)"
         " OR t.last_month IS DISTINCT FROM (SELECT max(month) FROM kb_charge c WHERE c.account_id = a.id)");
+}
+
+db_t *tk_core_start(uv_loop_t *loop, const char *name, const char *seed_sql)
+{
+    tk_db_create(name, 0);
+    if (seed_sql)
+        assert_non_null(tk_db_value(seed_sql));
+    uv_loop_init(loop);
+    db_t *db = tk_pool(loop, 2);
+    core_register_all();
+    return db;
+}
+
+void tk_core_stop(uv_loop_t *loop, db_t *db)
+{
+    db_close(db);
+    tk_loop_close(loop);
+    tk_db_drop();
+    metrics_shutdown();
 }

@@ -40,6 +40,11 @@ struct db_s;
 struct cJSON *tk_core(uv_loop_t *loop, struct db_s *db, const char *op, const char *args);
 /* A pool of n connections to the current test database, started and connected. */
 struct db_s *tk_pool(uv_loop_t *loop, int n);
+/* The usual start of a core test: a fresh database `name` from the migrated template with seed_sql run on it (may
+ * be NULL), the loop initialized, a pool of 2 connected, and every core operation registered. */
+struct db_s *tk_core_start(uv_loop_t *loop, const char *name, const char *seed_sql);
+/* Its end: closes the pool and the loop, drops the database, frees the metrics. */
+void tk_core_stop(uv_loop_t *loop, struct db_s *db);
 /* A field of a result object as text: a string, a number in decimal, true/false, null, or "?" when absent. */
 const char *tk_field(const struct cJSON *r, const char *name);
 /* tk_core with the args formatted printf-style. */
