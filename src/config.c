@@ -71,6 +71,28 @@ static const cfg_var_t cfg_vars[] = {
     {"KABINET_CODE_KEY", CFG_STR, CFG_DEV_CODE_KEY, 1, 0, 0, OFF(code_key),
      "Server key for the HMAC under which login codes are stored (32 characters or more; `KABINET_CODE_KEY_FILE` "
      "reads it from a file). Production refuses the development default."},
+    {"KABINET_TELEGRAM_TOKEN", CFG_STR, "", 1, 0, 0, OFF(tg_token),
+     "The bot's token from @BotFather. Empty: no Telegram channel."},
+    {"KABINET_TELEGRAM_API_URL", CFG_STR, "https://api.telegram.org", 0, 0, 0, OFF(tg_api_url),
+     "The Bot API server: the public one, a local Bot API server, or a test server."},
+    {"KABINET_TELEGRAM_MODE", CFG_STR, "polling", 0, 0, 0, OFF(tg_mode),
+     "`polling` (getUpdates; one process of all polls, by a Redis lease) or `webhook` (Telegram calls "
+     "`POST /telegram/webhook`)."},
+    {"KABINET_TELEGRAM_WEBHOOK_URL", CFG_STR, "", 0, 0, 0, OFF(tg_webhook_url),
+     "Webhook mode: the public https URL that reaches this server's `/telegram/webhook` (registered with "
+     "setWebhook at start)."},
+    {"KABINET_TELEGRAM_SECRET", CFG_STR, "", 1, 0, 0, OFF(tg_secret),
+     "Webhook mode: the secret Telegram sends in X-Telegram-Bot-Api-Secret-Token (1-256 of A-Z a-z 0-9 _ -); "
+     "calls without it get 401."},
+    {"KABINET_TELEGRAM_POLL_TIMEOUT_S", CFG_INT, "25", 0, 1, 50, OFF(tg_poll_timeout_s),
+     "Polling mode: getUpdates' long-poll timeout. The polling lease lasts this plus 5 s."},
+    {"KABINET_TELEGRAM_MAX_CONNECTIONS", CFG_INT, "40", 0, 1, 100, OFF(tg_max_connections),
+     "Webhook mode: setWebhook's max_connections (parallel deliveries Telegram may make)."},
+    {"KABINET_TELEGRAM_MAX_INFLIGHT", CFG_INT, "1000", 0, 1, 100000, OFF(tg_max_inflight),
+     "Webhook mode: updates being accepted at once; more get 429 with Retry-After."},
+    {"KABINET_TELEGRAM_BROADCAST_RATE", CFG_INT, "30", 0, 1, 1000, OFF(tg_broadcast_rate),
+     "Pushes and broadcasts (lane 1) sent per second by all processes together; live replies are not counted "
+     "against it."},
 };
 
 #define NVARS (sizeof cfg_vars / sizeof cfg_vars[0])
@@ -132,7 +154,7 @@ static int set_value(cfg_t *cfg, const cfg_var_t *v, const char *val, char *err,
 {
     char *slot = (char *)cfg + v->offset;
     if (v->kind == CFG_STR) {
-        if (!*val) {
+        if (!*val && !(v->def && !*v->def)) { /* "" is allowed where it is the default (optional) */
             snprintf(err, errlen, "%s is empty: expected a value (%s)", v->name, v->help);
             return KB_ERR_INVAL;
         }
@@ -218,6 +240,33 @@ int cfg_load(cfg_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "KABINET_KILL_AT (a crash-test hook) must not be set when KABINET_ENV is production");
         return KB_ERR_INVAL;
     }
+    if (cfg->tg_token[0]) {
+        int webhook = !strcmp(cfg->tg_mode, "webhook");
+        size_t sl = strlen(cfg->tg_secret);
+        if (!webhook && strcmp(cfg->tg_mode, "polling")) {
+            snprintf(err, errlen, "KABINET_TELEGRAM_MODE must be polling or webhook, not \"%s\"", cfg->tg_mode);
+            return KB_ERR_INVAL;
+        }
+        if (strchr(cfg->tg_token, '/') || strchr(cfg->tg_token, '?') || strchr(cfg->tg_token, ' ')) {
+            snprintf(err, errlen, "KABINET_TELEGRAM_TOKEN does not look like a bot token (123456:ABC…)");
+            return KB_ERR_INVAL;
+        }
+        if (strncmp(cfg->tg_api_url, "http://", 7) && strncmp(cfg->tg_api_url, "https://", 8)) {
+            snprintf(err, errlen, "KABINET_TELEGRAM_API_URL must be an http:// or https:// URL");
+            return KB_ERR_INVAL;
+        }
+        if (webhook && strncmp(cfg->tg_webhook_url, "https://", 8) &&
+            (cfg->production || strncmp(cfg->tg_webhook_url, "http://", 7))) {
+            snprintf(err, errlen, "KABINET_TELEGRAM_WEBHOOK_URL must be the https:// URL Telegram calls in webhook mode");
+            return KB_ERR_INVAL;
+        }
+        if (webhook && (sl < 1 || sl > 256 || strspn(cfg->tg_secret, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                                                       "0123456789_-") != sl)) {
+            snprintf(err, errlen, "KABINET_TELEGRAM_SECRET must be 1 to 256 characters of A-Z, a-z, 0-9, _ and - in "
+                                  "webhook mode");
+            return KB_ERR_INVAL;
+        }
+    }
     if (log_parse_level(cfg->log_level_name, &cfg->log_level)) {
         snprintf(err, errlen, "KABINET_LOG_LEVEL must be debug, info, warn or error, not \"%s\"", cfg->log_level_name);
         return KB_ERR_INVAL;
@@ -251,7 +300,8 @@ void cfg_print_table(FILE *out)
     fprintf(out, "| variable | default | meaning |\n|---|---|---|\n");
     for (size_t i = 0; i < NVARS; i++) {
         const cfg_var_t *v = &cfg_vars[i];
-        fprintf(out, "| `%s` | %s%s%s | %s%s |\n", v->name, v->def ? "`" : "**required**", v->def ? v->def : "",
-                v->def ? "`" : "", v->help, v->secret ? " Secret: never logged." : "");
+        int none = v->def && !*v->def;
+        fprintf(out, "| `%s` | %s%s%s | %s%s |\n", v->name, none ? "(none)" : v->def ? "`" : "**required**",
+                v->def ? v->def : "", v->def && !none ? "`" : "", v->help, v->secret ? " Secret: never logged." : "");
     }
 }

@@ -36,6 +36,15 @@ typedef struct cfg_s {
     int local_channel;            /* KABINET_LOCAL_CHANNEL */
     char *code_key;               /* KABINET_CODE_KEY (secret) */
     char *start_dialog;           /* KABINET_START_DIALOG: customer | demo */
+    char *tg_token;               /* KABINET_TELEGRAM_TOKEN (secret; "" = no Telegram) */
+    char *tg_api_url;             /* KABINET_TELEGRAM_API_URL */
+    char *tg_mode;                /* KABINET_TELEGRAM_MODE: polling | webhook */
+    char *tg_webhook_url;         /* KABINET_TELEGRAM_WEBHOOK_URL */
+    char *tg_secret;              /* KABINET_TELEGRAM_SECRET (secret) */
+    int tg_poll_timeout_s;        /* KABINET_TELEGRAM_POLL_TIMEOUT_S */
+    int tg_max_connections;       /* KABINET_TELEGRAM_MAX_CONNECTIONS */
+    int tg_max_inflight;          /* KABINET_TELEGRAM_MAX_INFLIGHT */
+    int tg_broadcast_rate;        /* KABINET_TELEGRAM_BROADCAST_RATE */
     char *log_level_name;         /* KABINET_LOG_LEVEL */
     log_level_t log_level;
 } cfg_t;

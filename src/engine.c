@@ -85,7 +85,7 @@ struct engine_s {
     const dlg_def_t *dialogs[ENGINE_MAX_DIALOGS];
     int ndialogs;
     kv_script_t s_intake, s_claim, s_unclaim, s_peek, s_cas, s_ack, s_release;
-    const db_stmt_t *q_applied_ins, *q_applied_get, *q_applied_set, *q_outbox_ins, *q_audit_ins;
+    const db_stmt_t *q_applied_ins, *q_applied_get, *q_applied_set, *q_outbox_ins, *q_audit_ins, *q_reachable;
     uv_timer_t tick;
     int claiming, timers_claiming, stopping, closed;
     size_t jobs, intakes;
@@ -508,7 +508,14 @@ static void job_fx_next(job_t *j)
     char *st = state_json(j), ver[24];
     snprintf(ver, sizeof ver, "%lld", (long long)(j->no_change ? j->version : j->version + 1));
     const char *params[] = {j->conv, j->ev.id, ver, st};
-    int rc = db_txn_exec(j->txn, e->q_applied_set, 4, params, NULL, NULL);
+    int rc = 0;
+    if (j->ev.kind != EV_TIMEOUT && j->ev.sender && j->ev.sender[0] && j->ev.channel) {
+        /* whoever writes to us can be reached again (a blocked bot was unblocked, a number works again) */
+        const char *who[] = {j->ev.channel, j->ev.sender};
+        rc = db_txn_exec(j->txn, e->q_reachable, 2, who, NULL, NULL);
+    }
+    if (!rc)
+        rc = db_txn_exec(j->txn, e->q_applied_set, 4, params, NULL, NULL);
     free(st);
     if (rc || db_txn_commit(j->txn, on_commit, j) != 0)
         txn_fail(j, "cannot commit");
@@ -946,6 +953,8 @@ int engine_new(uv_loop_t *loop, kv_t *kv, db_t *db, const engine_options_t *opt,
     e->q_outbox_ins = db_prepare(db,
         "INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload) "
         "VALUES ($1, $2, $3::smallint, $4, $5::int, $6::jsonb) ON CONFLICT (conv, event_id, seq) DO NOTHING");
+    e->q_reachable = db_prepare(db, "UPDATE kb_identity SET reachable = true, unreachable_why = NULL "
+                                    "WHERE channel = $1 AND external_id = $2 AND NOT reachable");
     e->q_audit_ins = db_prepare(db, "INSERT INTO kb_audit (conv, event_id, what, details) VALUES ($1, $2, $3, $4::jsonb)");
     uv_timer_init(loop, &e->tick);
     e->tick.data = e;

@@ -317,6 +317,21 @@ int http_request(http_client_t *hc, const http_request_t *req, http_cb cb, void 
 
 size_t http_client_pending(const http_client_t *hc) { return hc->pending; }
 
+int http_cancel(http_client_t *hc, const void *data)
+{
+    int n = 0;
+    for (http_xfer_t *x = hc->xfers; x;) {
+        if (x->data != data) {
+            x = x->next;
+            continue;
+        }
+        xfer_done(x, KB_ERR_CANCELED); /* its callback may change the list: start over */
+        n++;
+        x = hc->xfers;
+    }
+    return n;
+}
+
 static void on_timer_closed(uv_handle_t *h) { free(h->data); }
 
 void http_client_close(http_client_t *hc)

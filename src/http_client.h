@@ -40,6 +40,9 @@ int http_client_new(uv_loop_t *loop, int max_host_conns, int default_timeout_ms,
 int http_request(http_client_t *hc, const http_request_t *req, http_cb cb, void *data);
 /* Requests in flight. */
 size_t http_client_pending(const http_client_t *hc);
+/* Cancels the requests in flight that were started with this callback data (their callbacks get KB_ERR_CANCELED,
+ * now): how a long poll ends at shutdown. Returns how many. */
+int http_cancel(http_client_t *hc, const void *data);
 /* Cancels what is in flight (callbacks get KB_ERR_CANCELED) and frees the client once its handles closed. */
 void http_client_close(http_client_t *hc);
 

@@ -15,7 +15,7 @@ struct outbox_s {
     outbox_deliver_fn fn;
     void *ctx;
     outbox_options_t opt;
-    const db_stmt_t *q_claim, *q_sent, *q_retry, *q_dead;
+    const db_stmt_t *q_claim, *q_sent, *q_retry, *q_later, *q_dead, *q_give_up;
     uv_timer_t poll;
     int stopping, claiming[2], again[2];
     size_t inflight[2];
@@ -56,7 +56,11 @@ void outbox_done(outbox_ticket_t *t, outbox_result_t r, int retry_after_ms, cons
         r = OUTBOX_DEAD;
         error = error ? error : "too many attempts";
     }
-    if (r == OUTBOX_SENT) {
+    if (r == OUTBOX_LATER) {
+        snprintf(ms, sizeof ms, "%d", retry_after_ms > 0 ? retry_after_ms : 0);
+        const char *p[] = {id, ms};
+        rc = db_exec(o->db, 0, o->q_later, 2, p, on_settled, t);
+    } else if (r == OUTBOX_SENT) {
         metrics_inc(o->m_sent);
         metrics_observe(o->m_lag, metrics_now() - t->created);
         const char *p[] = {id};
@@ -112,7 +116,8 @@ static void on_claimed(int err, PGresult *res, void *data)
         t->attempts = atoi(PQgetvalue(res, i, 4));
         t->created = metrics_now() - atof(PQgetvalue(res, i, 6));
         o->inflight[lane]++;
-        outbox_msg_t m = {t->id, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), lane, t->attempts, payload};
+        outbox_msg_t m = {t->id, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), lane, t->attempts,
+                          atoi(PQgetvalue(res, i, 7)), payload};
         o->fn(o->ctx, &m, t);
         cJSON_Delete(payload);
     }
@@ -181,11 +186,17 @@ int outbox_new(uv_loop_t *loop, db_t *db, const char *channel, outbox_deliver_fn
         "   AND p.sent_at IS NULL AND NOT p.dead AND p.id < c.id)"
         " ORDER BY c.id LIMIT $3::int FOR UPDATE SKIP LOCKED) "
         "RETURNING o.id, o.conv, o.event_id, o.lane, o.attempts, o.payload, "
-        "extract(epoch FROM clock_timestamp() - o.created_at)");
+        "extract(epoch FROM clock_timestamp() - o.created_at), o.seq");
     o->q_sent = db_prepare(db, "UPDATE kb_outbox SET sent_at = now(), claimed_until = NULL WHERE id = $1::bigint");
     o->q_retry = db_prepare(db,
         "UPDATE kb_outbox SET claimed_until = NULL, last_error = $3, "
         "next_attempt_at = now() + make_interval(secs => $2::int / 1000.0) WHERE id = $1::bigint");
+    o->q_later = db_prepare(db,
+        "UPDATE kb_outbox SET claimed_until = NULL, attempts = greatest(attempts - 1, 0), "
+        "next_attempt_at = now() + make_interval(secs => $2::int / 1000.0) WHERE id = $1::bigint");
+    o->q_give_up = db_prepare(db,
+        "UPDATE kb_outbox SET dead = true, claimed_until = NULL, last_error = $3 "
+        "WHERE conv = $2 AND channel = $1 AND sent_at IS NULL AND NOT dead");
     o->q_dead = db_prepare(db, "UPDATE kb_outbox SET dead = true, claimed_until = NULL, last_error = $2 "
                                "WHERE id = $1::bigint");
     uv_timer_init(loop, &o->poll);
@@ -198,6 +209,12 @@ int outbox_new(uv_loop_t *loop, db_t *db, const char *channel, outbox_deliver_fn
     o->m_lag = metrics_histogram("kb_outbox_lag_seconds", "From outbox row to delivery", labels);
     *out = o;
     return 0;
+}
+
+int outbox_give_up(outbox_t *o, const char *conv, const char *error, db_cb cb, void *data)
+{
+    const char *p[] = {o->channel, conv, error};
+    return db_exec(o->db, 0, o->q_give_up, 3, p, cb, data);
 }
 
 int outbox_start(outbox_t *o) { return uv_timer_start(&o->poll, on_poll, 0, (uint64_t)o->opt.poll_ms); }

@@ -20,11 +20,12 @@ typedef struct outbox_ticket_s outbox_ticket_t;
 typedef struct {
     int64_t id;
     const char *conv, *event_id;
-    int lane, attempts;
+    int lane, attempts, seq;   /* seq: the reply's place among its event's replies (0 first) */
     const cJSON *payload;      /* {tmpl, params, buttons, ver} */
 } outbox_msg_t;
 
-typedef enum { OUTBOX_SENT, OUTBOX_RETRY, OUTBOX_DEAD } outbox_result_t;
+/* LATER: not a failure (a rate limit said wait): tried again after the delay without counting an attempt. */
+typedef enum { OUTBOX_SENT, OUTBOX_RETRY, OUTBOX_DEAD, OUTBOX_LATER } outbox_result_t;
 
 /* The channel's delivery function: send m, then call outbox_done(t, …) exactly once, now or later. */
 typedef void (*outbox_deliver_fn)(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t);
@@ -41,8 +42,10 @@ int outbox_new(uv_loop_t *loop, db_t *db, const char *channel, outbox_deliver_fn
 int outbox_start(outbox_t *o);
 /* Looks for work now (the engine calls it after a commit that wrote rows for this channel). */
 void outbox_kick(outbox_t *o);
-/* Reports a delivery. retry_after_ms < 0 picks exponential backoff with jitter. error may be NULL. */
+/* Reports a delivery. retry_after_ms < 0 picks exponential backoff with jitter (for RETRY). error may be NULL. */
 void outbox_done(outbox_ticket_t *t, outbox_result_t r, int retry_after_ms, const char *error);
+/* Marks every unsent message of conv in this channel dead (its recipient cannot be reached), for the callback. */
+int outbox_give_up(outbox_t *o, const char *conv, const char *error, db_cb cb, void *data);
 /* Stops claiming; deliveries in flight finish. */
 void outbox_stop(outbox_t *o);
 /* Claims and deliveries in flight. */

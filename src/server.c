@@ -14,6 +14,7 @@
 #include "kv.h"
 #include "local.h"
 #include "sms_log.h"
+#include "telegram.h"
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
@@ -28,6 +29,7 @@ typedef struct {
     httpd_t *httpd;
     engine_t *engine;
     local_t *local;
+    tg_t *tg;                  /* the Telegram channel, when a token is set */
     outbox_t *sms_log;         /* development only: SMS written to the log */
     uv_signal_t sigterm, sigint;
     uv_timer_t drain;
@@ -174,6 +176,9 @@ static void close_modules(server_t *s)
 {
     if (s->local)
         local_close(s->local);
+    if (s->tg)
+        tg_close(s->tg);
+    s->tg = NULL;
     if (s->sms_log)
         outbox_close(s->sms_log);
     s->sms_log = NULL;
@@ -220,7 +225,7 @@ static void on_drain_tick(uv_timer_t *t)
     server_t *s = t->data;
     size_t http_in = httpd_inflight(s->httpd), pg = db_pending(s->db), redis = kv_pending(s->kv),
            out = http_client_pending(s->http), engine = engine_busy(s->engine),
-           sender = s->local ? outbox_busy(local_outbox(s->local)) : 0;
+           sender = (s->local ? outbox_busy(local_outbox(s->local)) : 0) + (s->tg ? tg_busy(s->tg) : 0);
     int idle = http_in == 0 && pg == 0 && redis == 0 && out == 0 && engine == 0 && sender == 0;
     if (!idle && uv_now(s->loop) < s->drain_deadline)
         return;
@@ -250,6 +255,10 @@ static void on_signal(uv_signal_t *sig, int signum)
     engine_stop(s->engine);
     if (s->local)
         outbox_stop(local_outbox(s->local));
+    if (s->tg)
+        tg_stop(s->tg);
+    if (s->sms_log)
+        outbox_stop(s->sms_log);
     s->drain_deadline = uv_now(s->loop) + (uint64_t)s->cfg->shutdown_timeout_ms;
     uv_timer_start(&s->drain, on_drain_tick, 0, 20);
 }
@@ -264,6 +273,8 @@ static void kick_sender(void *ctx, const char *channel)
         outbox_kick(local_outbox(s->local));
     if (s->sms_log && !strcmp(channel, "sms"))
         outbox_kick(s->sms_log);
+    if (s->tg && !strcmp(channel, "tg"))
+        outbox_kick(tg_outbox(s->tg));
 }
 
 /* Closes whatever modules exist and runs the loop until every handle has closed, then frees the loop. */
@@ -319,6 +330,12 @@ int server_run(const cfg_t *cfg)
     core_auth_set_key(cfg->code_key);
     if (cfg->local_channel)
         local_new(s.loop, s.httpd, s.engine, s.db, &s.local);
+    if (cfg->tg_token[0]) {
+        tg_options_t to = {cfg->tg_token, cfg->tg_api_url, !strcmp(cfg->tg_mode, "webhook"), cfg->tg_webhook_url,
+                           cfg->tg_secret, cfg->tg_poll_timeout_s, cfg->tg_max_connections, cfg->tg_max_inflight,
+                           cfg->tg_broadcast_rate};
+        tg_new(s.loop, s.httpd, s.http, s.kv, s.db, s.engine, &to, &s.tg);
+    }
     if (!cfg->production) /* until an SMS gateway is configured: login codes go to the log */
         sms_log_new(s.loop, s.db, &s.sms_log);
     engine_set_outbox_hook(s.engine, kick_sender, &s);
@@ -329,6 +346,8 @@ int server_run(const cfg_t *cfg)
     db_start(s.db);
     kv_start(s.kv);
     engine_start(s.engine);
+    if (s.tg)
+        tg_start(s.tg);
 
     uv_signal_init(s.loop, &s.sigterm);
     uv_signal_init(s.loop, &s.sigint);

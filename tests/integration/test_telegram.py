@@ -1,0 +1,536 @@
+#!/usr/bin/env python3
+"""The Telegram channel end to end: a real kabinetd on a real Redis (its own, so it can be stopped) and PostgreSQL
+(demo data), and the fake Bot API server (tests/fakes/fake_telegram.py) as Telegram, playing the users.
+
+Webhook mode, then polling mode with two processes: /start -> share contact -> code (from the SMS the log-only
+sender was given) -> link an account -> readings with a rollover confirmation -> balance, for users whose ids are
+above 2^32. Around it: the webhook's secret (401), a redelivered update (one transition), Redis down (429, then the
+retry succeeds), a flood (429 retry_after=3: nothing lost, nothing sent early), a blocked user (403: unreachable,
+not retried, reachable after writing), a broadcast at the global limit with a live reply through it, a document
+(upload once, then by file_id), a long text with markup characters (split, escaped), notices for what the bot does
+not take, forged buttons, the polling lease and its takeover, and a 409 reported. The fake refuses what Telegram
+refuses (texts over 4096 characters, bad entities, callback_data over 64 bytes): the run ends with none refused."""
+import json, os, re, signal, socket, subprocess, sys, tempfile, time, urllib.request, urllib.error
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+KABINETD = os.environ["KABINETD"]
+PG_PORT = int(os.environ["KB_TEST_PG_PORT"])
+REDIS_PORT = int(os.environ["KB_TEST_REDIS_PORT"]) + 600
+TOKEN = "123456:TEST-token_for-kabinet"
+SECRET = "webhook-secret_42"
+FAILS = []
+LOGS = []
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def http(method, url, body=None, headers=None, timeout=30):
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None and "Content-Type" not in (headers or {}):
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            raw = r.read()
+            return r.status, json.loads(raw) if raw[:1] in (b"{", b"[") else raw, dict(r.headers)
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        return e.code, json.loads(raw) if raw[:1] in (b"{", b"[") else raw, dict(e.headers)
+
+
+def check(cond, what):
+    if cond:
+        print("ok   " + what, flush=True)
+    else:
+        print("FAIL " + what, flush=True)
+        FAILS.append(what)
+    return cond
+
+
+def psql(db, sql):
+    out = subprocess.run(["psql", "-qXtA", "-h", "127.0.0.1", "-p", str(PG_PORT), "-U", "postgres", "-d", db, "-c",
+                          sql], capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(out.stderr)
+    return out.stdout.strip()
+
+
+def wait_until(fn, seconds=15, step=0.05):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(step)
+    return fn()
+
+
+# ---------------------------------------------------------------- the catalog: what a template's text starts with
+
+CATALOG = {}
+for line in open(os.path.join(ROOT, "dialogs", "texts", "ru.txt"), encoding="utf-8"):
+    m = re.match(r"^([a-z_.0-9]+) = (.*)$", line.rstrip("\n"))
+    if m:
+        CATALOG[m.group(1)] = m.group(2).replace("\\n", "\n")
+
+
+def lit(key):
+    """The literal start of a template (up to its first parameter)."""
+    return CATALOG[key].split("{")[0].rstrip()
+
+
+def is_tmpl(text, key):
+    """Whether text is template key rendered: its literal parts in order, anything where a parameter stands."""
+    if key.endswith("*"):
+        return any(is_tmpl(text, k) for k in CATALOG if k.startswith(key[:-1]))
+    parts = re.split(r"\{[^{}]*\}", CATALOG[key])
+    return re.fullmatch(".*?".join(re.escape(p) for p in parts), text, re.S) is not None
+
+
+# ---------------------------------------------------------------- processes
+
+class Redis:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="kbtg-redis-")
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1",
+                                      "--dir", self.dir, "--appendonly", "yes", "--save", ""],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: subprocess.run(["redis-cli", "-p", str(REDIS_PORT), "ping"], capture_output=True,
+                                          text=True).stdout.strip() == "PONG", 10)
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait()
+            self.proc = None
+
+
+class Fake:
+    def __init__(self):
+        self.port = free_port()
+        self.proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "fakes", "fake_telegram.py"),
+                                      "--port", str(self.port), "--token", TOKEN], stdout=subprocess.DEVNULL)
+        self.url = "http://127.0.0.1:%d" % self.port
+        wait_until(lambda: self._up(), 10)
+
+    def _up(self):
+        try:
+            return http("GET", self.url + "/control/state")[0] == 200
+        except OSError:
+            return False
+
+    def post(self, what, body):
+        st, res, _ = http("POST", self.url + "/control/" + what, body)
+        assert st == 200, (what, st, res)
+        return res
+
+    def state(self):
+        return http("GET", self.url + "/control/state")[1]
+
+    def log(self, chat=None, after=0, wait=0):
+        q = "after=%d&wait=%s" % (after, wait) + ("&chat=%s" % chat if chat is not None else "")
+        return http("GET", self.url + "/control/log?" + q, timeout=wait + 10)[1]
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+class Kabinetd:
+    def __init__(self, db, fake, mode, name, extra=None):
+        self.port = free_port()
+        self.logf = tempfile.NamedTemporaryFile(prefix="kbtg-%s-" % name, suffix=".log", delete=False)
+        LOGS.append(self.logf.name)
+        env = dict(os.environ)
+        env.update({
+            "KABINET_DATABASE_URL": "hostaddr=127.0.0.1 port=%d user=postgres dbname=%s" % (PG_PORT, db),
+            "KABINET_REDIS_URL": "redis://127.0.0.1:%d/0" % REDIS_PORT,
+            "KABINET_HTTP_LISTEN": "127.0.0.1:%d" % self.port,
+            "KABINET_TELEGRAM_TOKEN": TOKEN, "KABINET_TELEGRAM_API_URL": fake.url,
+            "KABINET_TELEGRAM_MODE": mode, "KABINET_TELEGRAM_POLL_TIMEOUT_S": "1",
+            "KABINET_LOG_LEVEL": "info",
+        })
+        if mode == "webhook":
+            env.update({"KABINET_TELEGRAM_WEBHOOK_URL": "http://127.0.0.1:%d/telegram/webhook" % self.port,
+                        "KABINET_TELEGRAM_SECRET": SECRET})
+        env.update(extra or {})
+        self.proc = subprocess.Popen([KABINETD, "serve"], env=env, stdout=self.logf, stderr=self.logf)
+        self.url = "http://127.0.0.1:%d" % self.port
+        wait_until(lambda: self._ready(), 15)
+
+    def _ready(self):
+        try:
+            return http("GET", self.url + "/readyz", timeout=2)[0] == 200
+        except OSError:
+            return False
+
+    def log_text(self):
+        with open(self.logf.name, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                rc = -9
+            check(rc == 0, "kabinetd on :%d exits cleanly on SIGTERM (exit %s)" % (self.port, rc))
+        return self.log_text()
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+# ---------------------------------------------------------------- a user
+
+class User:
+    def __init__(self, fake, uid, db):
+        self.fake, self.uid, self.db, self.cursor = fake, uid, db, 0
+        fake.post("chat", {"id": uid})
+
+    def say(self, text, **kw):
+        return self.fake.post("message", dict(user_id=self.uid, text=text, **kw))
+
+    def send(self, **kw):
+        return self.fake.post("message", dict(user_id=self.uid, **kw))
+
+    def button(self, bid):
+        """The latest message of this chat that carries button bid: (message_id, callback_data)."""
+        for e in reversed(self.fake.log(self.uid)):
+            for row in (e.get("reply_markup") or {}).get("inline_keyboard", []):
+                for b in row:
+                    if b.get("callback_data", "").endswith(":" + bid):
+                        return e["message_id"], b["callback_data"]
+        return None, None
+
+    def press(self, bid):
+        mid, data = self.button(bid)
+        if not check(mid is not None, "user %d sees button %s" % (self.uid, bid)):
+            raise RuntimeError("no button " + bid)
+        return self.fake.post("press", {"user_id": self.uid, "message_id": mid, "data": data})
+
+    def expect(self, *keys, seconds=15):
+        """The next messages (sent or edited) in this chat are these templates, in order."""
+        got = []
+        deadline = time.time() + seconds
+        while len(got) < len(keys) and time.time() < deadline:
+            new = self.fake.log(self.uid, self.cursor, wait=0.5)
+            for e in new:
+                self.cursor = e["n"]
+                got.append(e)
+        texts = [e.get("text", "") for e in got]
+        ok = len(got) == len(keys) and all(is_tmpl(t, k) for t, k in zip(texts, keys))
+        check(ok, "user %d reads %s%s" % (self.uid, ", ".join(keys), "" if ok else " - got %r" % texts))
+        if not ok:
+            raise RuntimeError("unexpected replies")
+        return got
+
+    def code(self):
+        return wait_until(lambda: psql(self.db, "SELECT payload->'params'->>'code' FROM kb_outbox WHERE channel = 'sms'"
+                                                " AND payload->>'from' = 'tg:%d' ORDER BY id DESC LIMIT 1" % self.uid))
+
+
+def scenario(fake, db, uid, phone):
+    """Registration to balance, as a customer does it."""
+    u = User(fake, uid, db)
+    u.say("/start")
+    first = u.expect("reg.welcome")[0]
+    kb = (first.get("reply_markup") or {}).get("keyboard", [[{}]])[0][0]
+    check(kb.get("request_contact") is True, "the phone step asks for the contact with a reply keyboard")
+    u.send(contact={"phone": "+7 916 000-11-22", "forwarded": True})
+    u.expect("tg.contact_not_yours")
+    u.send(contact={"phone": "+79160001122", "user_id": 42})
+    u.expect("tg.contact_not_yours")
+    u.send(contact={"phone": phone})
+    u.expect("reg.code_sent")
+    u.say(u.code())
+    done = u.expect("reg.done_new", "menu.main*")
+    check((done[0].get("reply_markup") or {}).get("remove_keyboard") is True,
+          "the reply keyboard goes away once the phone is taken")
+    u.press("accounts")
+    e = u.expect("acc.none")[0]
+    check(e["op"] == "edit", "menu navigation edits the pressed message (editMessageText)")
+    u.press("link")
+    u.expect("acc.ask_number")
+    u.say("1800000001")
+    u.expect("acc.ask_proof")
+    u.press("surname")
+    u.expect("acc.ask_surname")
+    u.say("Петров")
+    u.expect("acc.linked_primary", "menu.main*")
+    u.press("readings")
+    u.expect("rd.ask")
+    u.say("28000")
+    u.expect("rd.confirm_rollover")
+    u.press("yes")
+    u.expect("rd.accepted", "rd.done", "menu.main*")
+    u.press("balance")
+    u.expect("bal.*", "menu.main*")
+    n = psql(db, "SELECT count(*) FROM kb_reading r JOIN kb_meter m ON m.id = r.meter_id JOIN kb_account a ON "
+                 "a.id = m.account_id WHERE a.number = '1800000001' AND r.source = 'bot'")
+    check(n == "1", "the reading was stored once (%s)" % n)
+    ident = psql(db, "SELECT external_id FROM kb_identity WHERE channel = 'tg'")
+    check(str(uid) in ident.split("\n"), "the Telegram identity keeps the 64-bit user id exactly (%s)" % ident)
+    return u
+
+
+def per_chat_pacing(fake, uid):
+    """A burst of 3, then 1 a second: any 4 consecutive messages to one chat span a second or more."""
+    t = [e["t"] for e in fake.log(uid) if e["op"] in ("send", "document")]
+    worst = min([t[i + 3] - t[i] for i in range(len(t) - 3)] or [9])
+    check(worst >= 0.95, "per-chat limit held: 4 consecutive messages span >= 1 s (shortest %.2f s)" % worst)
+
+
+def new_db(name):
+    psql("postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+    psql("postgres", "CREATE DATABASE %s TEMPLATE kb_template" % name)
+    env = dict(os.environ, KABINET_DATABASE_URL="hostaddr=127.0.0.1 port=%d user=postgres dbname=%s" % (PG_PORT, name),
+               KABINET_REDIS_URL="redis://127.0.0.1:%d/0" % REDIS_PORT)
+    subprocess.run([KABINETD, "demo-data", "--accounts", "30", "--months", "6"], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    return name
+
+
+def push(db, uid, payload, lane=1, key=None):
+    key = key or "push-%d-%f" % (uid, time.time())
+    psql(db, "INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload) VALUES ('tg:%d', 'tg', %d, '%s', 0, "
+             "'%s'::jsonb)" % (uid, lane, key, json.dumps(payload, ensure_ascii=False).replace("'", "''")))
+
+
+def update_json(uid, update_id, text):
+    return {"update_id": update_id, "message": {"message_id": update_id, "date": int(time.time()),
+            "chat": {"id": uid, "type": "private"}, "from": {"id": uid, "is_bot": False, "first_name": "X"},
+            "text": text}}
+
+
+# ---------------------------------------------------------------- webhook mode
+
+def webhook_mode(redis, fake):
+    db = new_db("t_tg_hook_%d" % os.getpid())
+    k = Kabinetd(db, fake, "webhook", "hook")
+    try:
+        reg = wait_until(lambda: fake.state()["set_webhook"], 10)
+        check(reg and reg[0]["secret_token"] == SECRET and reg[0]["url"].endswith("/telegram/webhook") and
+              set(reg[0]["allowed_updates"]) == {"message", "edited_message", "callback_query"} and
+              reg[0]["max_connections"], "setWebhook at start with the secret, allowed_updates, max_connections")
+        u = scenario(fake, db, 5000000001, "+79165550101")
+        per_chat_pacing(fake, u.uid)
+
+        # the secret
+        hook = k.url + "/telegram/webhook"
+        body = json.dumps(update_json(777000111, 1, "/start")).encode()
+        st1 = http("POST", hook, body)[0]
+        st2 = http("POST", hook, body, {"Content-Type": "application/json",
+                                        "X-Telegram-Bot-Api-Secret-Token": "wrong"})[0]
+        time.sleep(0.5)
+        rows = psql(db, "SELECT count(*) FROM kb_outbox WHERE conv = 'tg:777000111'")
+        check(st1 == 401 and st2 == 401 and rows == "0", "no or a wrong secret: 401 and nothing changes (%s %s, %s "
+                                                         "rows)" % (st1, st2, rows))
+        good = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET}
+        st = http("POST", hook, b"{not json", good)[0]
+        check(st == 400, "malformed JSON: 400 (%s)" % st)
+        st = http("POST", hook, b'{"no_update_id": 1}', good)[0]
+        check(st == 400, "JSON that is not an update: 400 (%s)" % st)
+
+        # the same update twice: one transition
+        fake.post("chat", {"id": 777000222})
+        body = json.dumps(update_json(777000222, 900001, "/start")).encode()
+        a, b = http("POST", hook, body, good)[0], http("POST", hook, body, good)[0]
+        time.sleep(1.0)
+        n = len([e for e in fake.log(777000222)])
+        applied = psql(db, "SELECT count(*) FROM kb_applied WHERE conv = 'tg:777000222'")
+        check(a == 200 and b == 200 and n == 1 and applied == "1",
+              "an update delivered twice: 200 both times, one transition, one reply (%s %s, %d, %s)" % (a, b, n, applied))
+
+        # notices: edited, sticker, a big file, a group; forged and stale buttons
+        u.say("исправил", edited=True)
+        u.expect("tg.edited")
+        u.send(sticker=True)
+        u.expect("tg.unsupported")
+        u.send(document={"size": 3 * 1024 * 1024, "name": "big.pdf"})
+        u.expect("tg.file_too_big")
+        fake.post("message", {"user_id": uid_group_member, "chat": {"id": -1001234567890, "type": "supergroup"},
+                              "text": "/start@kabinet_test_bot"})
+        g = wait_until(lambda: fake.log(-1001234567890), 10)
+        check(g and is_tmpl(g[0]["text"], "tg.private_only") and g[0]["chat"] == -1001234567890,
+              "a command in a supergroup gets the private-only notice in that chat (id -1001234567890 exact)")
+        mid, data = u.button("readings")
+        forged = fake.post("press", {"user_id": u.uid, "message_id": mid, "data": "not a button!"})
+        time.sleep(1.0)
+        cb = fake.state()["callbacks"].get(forged["callback_query_id"], {})
+        check(cb.get("answered") == 1 and cb.get("text") == lit("tg.button_invalid") and not fake.log(u.uid, u.cursor),
+              "forged callback_data: answered with a notice, nothing else happens")
+        fake.post("press", {"user_id": u.uid, "message_id": mid, "data": "1:readings"})
+        u.expect("common.stale_menu", "menu.main*")
+        unanswered = [q for q, v in fake.state()["callbacks"].items() if not v.get("answered")]
+        check(not unanswered, "every button press was answered with answerCallbackQuery (%d not)" % len(unanswered))
+
+        # a long text with markup characters: split below 4096, escaped
+        long_text = ("<b>Петров & сын</b> 1 < 2 > 0 " * 400).strip()
+        push(db, u.uid, {"tmpl": "demo.echo", "params": {"text": long_text}}, lane=0)
+        parts = []
+        wait_until(lambda: parts.extend(e for e in fake.log(u.uid, u.cursor) if e["n"] > (parts[-1]["n"] if parts else 0))
+                   or len(parts) >= 4, 15)
+        joined = "".join(e["text"] for e in parts)
+        check(len(parts) >= 3 and all(len(e["text"]) <= 4096 for e in parts) and
+              joined.replace(" ", "") == ("Вы написали: " + long_text).replace(" ", ""),
+              "a %d-character text goes as %d messages under 4096, markup characters shown as typed"
+              % (len(long_text), len(parts)))
+        u.cursor = parts[-1]["n"] if parts else u.cursor
+
+        # a button id too long for callback_data is left out, never sent
+        push(db, u.uid, {"tmpl": "menu.main", "buttons": ["x" * 70, "menu"], "ver": 1}, lane=0)
+        e = u.expect("menu.main")[0]
+        datas = [b["callback_data"] for row in e["reply_markup"]["inline_keyboard"] for b in row]
+        check(datas == ["1:menu"], "callback_data over 64 bytes is left out (%s)" % datas)
+
+        # a document: uploaded once, then sent by file_id
+        pdf = open(os.path.join(ROOT, "tests", "fixtures", "receipt.pdf"), "rb").read()
+        fid = psql(db, "SELECT kb_file_add('receipt-1.pdf', 'application/pdf', decode('%s', 'hex'))" % pdf.hex())
+        for i in range(2):
+            push(db, u.uid, {"tmpl": "common.help", "document": {"file": int(fid)}}, lane=0, key="doc%d" % i)
+        docs = u.expect("common.help", "common.help")
+        check(docs[0]["op"] == "document" and docs[0]["uploaded"] and docs[0]["head"] == "%PDF-" and
+              docs[0]["size"] == len(pdf) and docs[1]["op"] == "document" and not docs[1]["uploaded"],
+              "sendDocument: the PDF uploaded once (%s bytes), then reused by file_id" % docs[0].get("size"))
+
+        # Redis down: 429, and the update succeeds when Telegram's retry comes back
+        redis.stop()
+        sent = u.say("/menu")
+        wait_until(lambda: 429 in fake.state()["deliveries"].get(str(sent["update_id"]), []), 15)
+        tries = fake.state()["deliveries"].get(str(sent["update_id"]), [])
+        check(429 in tries and 200 not in tries, "with Redis down the webhook answers 429 (%s)" % tries)
+        redis.start()
+        u.expect("menu.main*", seconds=30)
+        tries = fake.state()["deliveries"].get(str(sent["update_id"]), [])
+        check(tries[-1] == 200, "the retry succeeds once Redis is back (%s)" % tries)
+
+        # a flood: 429 retry_after=3 for a while; nothing lost, nothing sent before the 3 s
+        fake.post("flood", {"seconds": 4, "retry_after": 3})
+        for _ in range(3):
+            u.say("/help")
+        u.expect("common.help", "common.help", "common.help", seconds=40)
+        s = fake.state()
+        check(s["flood_answers"] >= 1 and s["violations"] == 0,
+              "flood: every reply arrives, none before retry_after passed (%d 429s, %d early)"
+              % (s["flood_answers"], s["violations"]))
+
+        # blocked: 403 marks unreachable, no retry; writing again makes reachable
+        fake.post("block", {"user_id": u.uid})
+        before = len([x for x in fake.state()["errors"] if x["code"] == 403])
+        push(db, u.uid, {"tmpl": "common.help"}, lane=1)
+        wait_until(lambda: psql(db, "SELECT dead FROM kb_outbox WHERE conv = 'tg:%d' ORDER BY id DESC LIMIT 1"
+                                % u.uid) == "t", 15)
+        time.sleep(2.5)
+        n403 = len([x for x in fake.state()["errors"] if x["code"] == 403]) - before
+        reach = psql(db, "SELECT reachable FROM kb_identity WHERE channel = 'tg' AND external_id = '%d'" % u.uid)
+        check(n403 == 1 and reach == "f", "a blocked user: one 403, not retried, marked unreachable (%d, %s)"
+              % (n403, reach))
+        fake.post("block", {"user_id": u.uid, "blocked": False})
+        u.say("/menu")
+        u.expect("menu.main*")
+        reach = psql(db, "SELECT reachable FROM kb_identity WHERE channel = 'tg' AND external_id = '%d'" % u.uid)
+        check(reach == "t", "reachable again after writing (%s)" % reach)
+
+        # a broadcast at the global limit; a live reply still goes out within a second
+        ids = list(range(880000001, 880000151))
+        for i in ids:
+            fake.post("chat", {"id": i})
+        psql(db, "INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload) SELECT 'tg:' || i, 'tg', 1, "
+                 "'bc', 0, '{\"tmpl\": \"common.help\"}' FROM generate_series(880000001, 880000150) i")
+        time.sleep(2.0)
+        t0 = time.time()
+        u.say("/menu")
+        e = u.expect("menu.main*", seconds=10)[0]
+        check(e["t"] - t0 < 1.0, "during the broadcast a live reply goes out in %.2f s" % (e["t"] - t0))
+        wait_until(lambda: len([x for x in fake.log() if x["chat"] in ids]) >= 150, 20)
+        times = sorted(x["t"] for x in fake.log() if x["chat"] in ids)
+        peak = max(len([t for t in times if s0 <= t < s0 + 1.0]) for s0 in times)
+        span = times[-1] - times[0] if times else 0
+        check(len(times) == 150 and peak <= 31 and span >= 4.0,
+              "the broadcast: 150 of 150 sent, at most %d in any second (limit 30), over %.1f s" % (peak, span))
+    finally:
+        k.stop()
+    return db
+
+
+uid_group_member = 5000000001
+
+
+# ---------------------------------------------------------------- polling mode
+
+def polling_mode(redis, fake):
+    db = new_db("t_tg_poll_%d" % os.getpid())
+    http("POST", fake.url + "/bot%s/deleteWebhook" % TOKEN, {})  # as an operator does when leaving webhook mode
+    a = Kabinetd(db, fake, "polling", "pollA")
+    b = Kabinetd(db, fake, "polling", "pollB")
+    try:
+        time.sleep(2.0)
+        holders = [p for p in (a, b) if "this process polls Telegram now" in p.log_text()]
+        check(len(holders) == 1, "two processes, one polls (%d hold the lease)" % len(holders))
+        u = scenario(fake, db, 6000000002, "+79165550202")
+        check(fake.state()["conflicts"] == 0, "no two getUpdates at once (%d conflicts)" % fake.state()["conflicts"])
+        # the holder dies: the other takes over
+        dead = holders[0] if holders else a
+        other = b if dead is a else a
+        dead.kill9()
+        t0 = time.time()
+        u.say("/help")
+        u.expect("common.help", seconds=20)
+        check("this process polls Telegram now" in other.log_text(),
+              "after kill -9 of the poller the other process polls (reply after %.1f s)" % (time.time() - t0))
+        # a webhook set elsewhere: 409, reported
+        http("POST", fake.url + "/bot%s/setWebhook" % TOKEN, {"url": "https://example.invalid/hook"})
+        wait_until(lambda: "409" in other.log_text(), 15)
+        check("409" in other.log_text() and "webhook" in other.log_text(), "a 409 from getUpdates is reported clearly")
+        http("POST", fake.url + "/bot%s/deleteWebhook" % TOKEN, {})
+    finally:
+        for p in (a, b):
+            if p.proc.poll() is None:
+                p.stop()
+    return db
+
+
+def main():
+    redis = Redis()
+    redis.start()
+    fake = Fake()
+    dbs = []
+    try:
+        dbs.append(webhook_mode(redis, fake))
+        dbs.append(polling_mode(redis, fake))
+    except Exception as e:  # a failed expectation stops the scenario; the failure is already reported
+        FAILS.append("stopped: %r" % e)
+        print("FAIL stopped: %r" % e)
+    finally:
+        refused = [x for x in fake.state()["errors"] if x["code"] == 400 and not
+                   re.search("message is not modified|query is too old", x["description"])]
+        check(not refused, "Telegram refused nothing kabinet sent (%s)" % refused[:3])
+        fake.stop()
+        redis.stop()
+        for d in dbs:
+            psql("postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % d)
+    for path in LOGS:
+        if FAILS:
+            print("---- " + path)
+            print("".join(open(path, errors="replace").readlines()[-25:]))
+        os.unlink(path)
+    print("%d failed" % len(FAILS))
+    sys.exit(1 if FAILS else 0)
+
+
+if __name__ == "__main__":
+    main()
