@@ -444,7 +444,7 @@ outbox_t *tg_outbox(tg_t *tg) { return tg->out; }
 static void on_closed(uv_handle_t *h)
 {
     tg_t *tg = h->data;
-    if (h == (uv_handle_t *)&tg->hook_timer)
+    if (--tg->handles_open == 0)
         free(tg);
 }
 
@@ -454,6 +454,7 @@ void tg_close(tg_t *tg)
     tg_api_free(tg->api);
     tg->api = NULL;
     outbox_close(tg->out);
+    tg->handles_open = 2;
     uv_close((uv_handle_t *)&tg->poll_timer, on_closed);
     uv_close((uv_handle_t *)&tg->hook_timer, on_closed);
 }

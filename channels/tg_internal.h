@@ -17,7 +17,7 @@ struct tg_s {
     outbox_t *out;
     tg_options_t opt;
     char secret[257];
-    int stopping;
+    int stopping, handles_open;
     /* intake */
     size_t intakes;                /* webhook requests and poll batches being accepted */
     const db_stmt_t *q_notice;

@@ -525,8 +525,10 @@ def main():
             psql("postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % d)
     for path in LOGS:
         if FAILS:
+            lines = open(path, errors="replace").readlines()
+            at = [i for i, l in enumerate(lines) if "Sanitizer" in l or "runtime error" in l]
             print("---- " + path)
-            print("".join(open(path, errors="replace").readlines()[-25:]))
+            print("".join(lines[at[0]:at[0] + 40] if at else lines[-25:]))
         os.unlink(path)
     print("%d failed" % len(FAILS))
     sys.exit(1 if FAILS else 0)
