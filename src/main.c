@@ -7,12 +7,14 @@
  *   kabinetd import <kind> <file.csv> [--skip-bad]           load a billing file (README, "Billing files")
  *   kabinetd export <kind> [--since <cursor>] [--out <file>]   what customers did, for billing
  *   kabinetd demo-data [--accounts N] [--months M]          a realistic retailer in an empty database
- *   kabinetd chat [--as NAME] [--url URL]                    be a customer in the terminal (local channel) */
+ *   kabinetd chat [--as NAME] [--url URL]                    be a customer in the terminal (local channel)
+ *   kabinetd tg-file FILE_ID > file                        a file a customer sent by Telegram, for staff to check */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "billing.h"
 #include "chat.h"
+#include "tg_file.h"
 #include "config.h"
 #include "demo_data.h"
 #include "err.h"
@@ -29,7 +31,8 @@ static int usage(void)
                     "       kabinetd import <kind> <file.csv> [--skip-bad]\n"
                     "       kabinetd export readings|payments|links [--since <cursor>] [--out <file>]\n"
                     "       kabinetd demo-data [--accounts N] [--months M]\n"
-                    "       kabinetd chat [--as NAME] [--url http://127.0.0.1:8080]\n");
+                    "       kabinetd chat [--as NAME] [--url http://127.0.0.1:8080]\n"
+                    "       kabinetd tg-file FILE_ID > file\n");
     return 64;
 }
 
@@ -116,8 +119,13 @@ int main(int argc, char **argv)
                                                                              : "127.0.0.1:8080");
         return chat_run(url ? url : def, who ? who : "console") ? 1 : 0;
     }
+    int tgfile = !strcmp(cmd, "tg-file");
+    if (tgfile && argc != 3)
+        return usage();
+    if (tgfile) /* needs only the Telegram settings */
+        setenv("KABINET_DATABASE_URL", "hostaddr=127.0.0.1", 0);
     int data = !strcmp(cmd, "import") || !strcmp(cmd, "export") || !strcmp(cmd, "demo-data");
-    if (strcmp(cmd, "serve") && strcmp(cmd, "migrate") && !data)
+    if (strcmp(cmd, "serve") && strcmp(cmd, "migrate") && !data && !tgfile)
         return usage();
 
     /* migrate and the data commands touch only PostgreSQL: they do not make the operator name a Redis */
@@ -132,7 +140,15 @@ int main(int argc, char **argv)
     }
     log_set_level(cfg.log_level);
     int rc;
-    if (data) {
+    if (tgfile) {
+        if (!cfg.tg_token[0]) {
+            fprintf(stderr, "kabinetd: tg-file: KABINET_TELEGRAM_TOKEN is not set\n");
+            rc = 2;
+        } else if ((rc = tg_file_fetch(cfg.tg_api_url, cfg.tg_token, argv[2], stdout, err, sizeof err)) != 0) {
+            fprintf(stderr, "kabinetd: tg-file: %s\n", err);
+            rc = rc == KB_ERR_NOTCONN ? 2 : 1;
+        }
+    } else if (data) {
         rc = data_command(&cfg, cmd, argc, argv);
     } else if (!strcmp(cmd, "migrate")) {
         int applied = 0;

@@ -15,7 +15,7 @@ Webhook delivery works like Telegram's: updates go one at a time, in order, to t
 X-Telegram-Bot-Api-Secret-Token; anything but 2xx is retried (after Retry-After when given).
 
 Control API for the test (JSON): POST /control/message, /control/press, /control/update, /control/flood,
-/control/block, /control/chat; GET /control/log?chat=ID&after=N, /control/state."""
+/control/block, /control/chat, /control/slow; GET /control/log?chat=ID&after=N, /control/state."""
 import argparse, json, re, threading, time, urllib.request, urllib.error, secrets, hashlib
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 from urllib.parse import urlparse, parse_qs
@@ -391,6 +391,12 @@ def c_chat(c):
     return True
 
 
+def c_slow(c):
+    """The next `count` sends are done but answered only after `seconds` (the bot's request may time out first)."""
+    S["slow"] = {"count": int(c.get("count", 1)), "seconds": float(c.get("seconds", 3))}
+    return True
+
+
 def c_flood(c):
     S["flood_until"] = time.time() + float(c.get("seconds", 5))
     S["flood_retry"] = int(c.get("retry_after", 3))
@@ -422,7 +428,7 @@ def c_log(q):
         LOCK.wait(0.1)
 
 
-CONTROL_POST = {"chat": c_chat, "message": c_message, "press": c_press, "update": c_update, "flood": c_flood, "block": c_block}
+CONTROL_POST = {"slow": c_slow, "chat": c_chat, "message": c_message, "press": c_press, "update": c_update, "flood": c_flood, "block": c_block}
 
 # ---------------------------------------------------------------- webhook delivery
 
@@ -542,8 +548,13 @@ class Handler(BaseHTTPRequestHandler):
             p = self.params()
             with LOCK:
                 S["calls"][method] = S["calls"].get(method, 0) + 1
+                delay = 0
+                slow = S.get("slow")
+                if slow and slow["count"] > 0 and method in ("sendMessage", "editMessageText", "sendDocument"):
+                    slow["count"] -= 1
+                    delay = slow["seconds"]
                 try:
-                    return self.answer(200, {"ok": True, "result": METHODS[method](p)})
+                    result = METHODS[method](p)
                 except ApiError as e:
                     S["errors"].append({"method": method, "code": e.code, "description": e.description,
                                         "t": time.time()})
@@ -551,6 +562,8 @@ class Handler(BaseHTTPRequestHandler):
                     if e.retry_after:
                         obj["parameters"] = {"retry_after": e.retry_after}
                     return self.answer(e.code, obj)
+            time.sleep(delay)  # done, answered late (outside the lock)
+            return self.answer(200, {"ok": True, "result": result})
         except (ValueError, KeyError, TypeError) as e:
             return self.answer(400, {"ok": False, "error_code": 400, "description": "Bad Request: %s" % e})
 

@@ -1,6 +1,7 @@
 /* test_outbox.c — the durable sender against a real PostgreSQL: a live reply goes out while a broadcast keeps the
  * push lane busy; one conversation's messages go strictly in order; a retry waits and comes back; a dead message is
- * never retried and does not block the messages after it. */
+ * never retried and does not block the messages after it; a wait asked by a rate limit is not an attempt; giving
+ * up a conversation kills its pending messages. */
 #include <stdarg.h>
 #include <setjmp.h>
 #include <stddef.h>
@@ -22,7 +23,7 @@ typedef struct {
     outbox_result_t r;
 } later_t;
 
-static int delivered, live_delivered, order_broken, last_seq[64], retried, deads;
+static int delivered, live_delivered, order_broken, last_seq[64], retried, deads, laters;
 static double live_at;
 static char mode[16];
 
@@ -31,7 +32,8 @@ static void later_closed(uv_handle_t *h) { free(h->data); }
 static void later_fire(uv_timer_t *t)
 {
     later_t *l = t->data;
-    outbox_done(l->ticket, l->r, l->r == OUTBOX_RETRY ? 200 : 0, l->r == OUTBOX_DEAD ? "403 blocked" : NULL);
+    outbox_done(l->ticket, l->r, l->r == OUTBOX_RETRY || l->r == OUTBOX_LATER ? 200 : 0,
+                l->r == OUTBOX_DEAD ? "403 blocked" : NULL);
     uv_close((uv_handle_t *)&l->t, later_closed);
 }
 
@@ -47,6 +49,13 @@ static void deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *ticket)
     if (!strcmp(mode, "retry") && seq == 1 && m->attempts == 1) {
         l->r = OUTBOX_RETRY;
         retried++;
+    } else if (!strcmp(mode, "later") && seq == 1 && laters < 5) {
+        l->r = OUTBOX_LATER; /* a rate limit said wait: five times, more than max_attempts (3) */
+        laters++;
+    } else if (!strcmp(mode, "giveup") && seq == 1) {
+        l->r = OUTBOX_DEAD;
+        deads++;
+        outbox_give_up(ob, m->conv, "403 blocked", NULL, NULL); /* the rest of this conversation too */
     } else if (!strcmp(mode, "dead") && seq == 1) {
         l->r = OUTBOX_DEAD;
         deads++;
@@ -76,7 +85,7 @@ static int setup(void **state)
     db_start(db);
     for (int i = 0; i < 200 && !db_ready(db); i++)
         tk_run_for(&loop, 10);
-    delivered = live_delivered = order_broken = retried = deads = 0;
+    delivered = live_delivered = order_broken = retried = deads = laters = 0;
     memset(last_seq, 0, sizeof last_seq);
     return 0;
 }
@@ -165,12 +174,38 @@ static void test_dead_is_not_retried_and_does_not_block(void **state)
     assert_string_equal(tk_db_value("SELECT count(*) FROM kb_outbox WHERE dead AND last_error = '403 blocked'"), "2");
 }
 
+static void test_later_is_not_an_attempt(void **state)
+{
+    snprintf(mode, sizeof mode, "later");
+    queue(1, 2, 0, "t:");
+    start(4);
+    for (int i = 0; i < 400 && delivered < 2; i++)
+        tk_run_for(&loop, 10);
+    assert_int_equal(laters, 5);
+    assert_int_equal(delivered, 2); /* put off five times with three attempts allowed, and still sent */
+    assert_int_equal(order_broken, 0);
+    assert_string_equal(tk_db_value("SELECT count(*) FROM kb_outbox WHERE dead"), "0");
+}
+
+static void test_give_up_a_conversation(void **state)
+{
+    snprintf(mode, sizeof mode, "giveup");
+    queue(2, 3, 0, "t:");
+    start(4);
+    tk_run_for(&loop, 800);
+    assert_int_equal(deads, 2);
+    assert_int_equal(delivered, 0); /* messages 2 and 3 never went to a recipient that cannot be reached */
+    assert_string_equal(tk_db_value("SELECT count(*) FROM kb_outbox WHERE dead AND last_error = '403 blocked'"), "6");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_live_reply_passes_a_broadcast, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_comes_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dead_is_not_retried_and_does_not_block, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_later_is_not_an_attempt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_give_up_a_conversation, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

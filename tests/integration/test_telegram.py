@@ -320,7 +320,7 @@ def update_json(uid, update_id, text):
 
 def webhook_mode(redis, fake):
     db = new_db("t_tg_hook_%d" % os.getpid())
-    k = Kabinetd(db, fake, "webhook", "hook")
+    k = Kabinetd(db, fake, "webhook", "hook", {"KABINET_HTTP_OUT_TIMEOUT_MS": "1500"})
     try:
         reg = wait_until(lambda: fake.state()["set_webhook"], 10)
         check(reg and reg[0]["secret_token"] == SECRET and reg[0]["url"].endswith("/telegram/webhook") and
@@ -406,6 +406,22 @@ def webhook_mode(redis, fake):
         check(docs[0]["op"] == "document" and docs[0]["uploaded"] and docs[0]["head"] == "%PDF-" and
               docs[0]["size"] == len(pdf) and docs[1]["op"] == "document" and not docs[1]["uploaded"],
               "sendDocument: the PDF uploaded once (%s bytes), then reused by file_id" % docs[0].get("size"))
+        # staff fetch a file a customer sent, by its file_id (getFile, then the download)
+        env = dict(os.environ, KABINET_TELEGRAM_TOKEN=TOKEN, KABINET_TELEGRAM_API_URL=fake.url)
+        got = subprocess.run([KABINETD, "tg-file", docs[0]["file_id"]], env=env, capture_output=True)
+        bad = subprocess.run([KABINETD, "tg-file", "AgACunknown"], env=env, capture_output=True)
+        check(got.returncode == 0 and got.stdout == pdf and bad.returncode == 1 and b"getFile refused" in bad.stderr
+              and TOKEN.encode() not in bad.stderr, "kabinetd tg-file fetches a file by file_id (%d bytes); an "
+              "unknown one is refused clearly (%r)" % (len(got.stdout), bad.stderr.strip()[:80]))
+
+        # a send whose answer comes too late: retried, the customer may read it twice, and it is counted
+        fake.post("slow", {"count": 1, "seconds": 3})
+        u.say("/help")
+        u.expect("common.help", "common.help", seconds=20)
+        m = http("GET", k.url + "/metrics")[1].decode()
+        dups = re.search(r"^kb_tg_possible_duplicates_total (\d+)", m, re.M)
+        check(dups and int(dups.group(1)) >= 1, "a timed-out send is retried with the same content and counted "
+                                                "(kb_tg_possible_duplicates_total %s)" % (dups.group(1) if dups else "-"))
 
         # Redis down: 429, and the update succeeds when Telegram's retry comes back
         redis.stop()
@@ -517,7 +533,7 @@ def main():
         print("FAIL stopped: %r" % e)
     finally:
         refused = [x for x in fake.state()["errors"] if x["code"] == 400 and not
-                   re.search("message is not modified|query is too old", x["description"])]
+                   x["method"] == "getFile" or re.search("message is not modified|query is too old", x["description"])]
         check(not refused, "Telegram refused nothing kabinet sent (%s)" % refused[:3])
         fake.stop()
         redis.stop()
