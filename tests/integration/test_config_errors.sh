@@ -27,5 +27,15 @@ check "bad level" "KABINET_LOG_LEVEL must be" "$D" "$R" KABINET_LOG_LEVEL=loud
 check "bad env" "KABINET_ENV must be development or production" "$D" "$R" KABINET_ENV=staging
 check "production without its own code key" "KABINET_CODE_KEY must be your own key" "$D" "$R" KABINET_ENV=production
 check "production with a short code key" "KABINET_CODE_KEY must be your own key" "$D" "$R" KABINET_ENV=production KABINET_CODE_KEY=s3cret
-echo "$((11 - fails)) passed, $fails failed"
+T=KABINET_TELEGRAM_TOKEN=123456:s3cret
+check "telegram mode" "KABINET_TELEGRAM_MODE must be polling or webhook" "$D" "$R" "$T" KABINET_TELEGRAM_MODE=push
+check "webhook without its url" "KABINET_TELEGRAM_WEBHOOK_URL must be the https:// URL" "$D" "$R" "$T" KABINET_TELEGRAM_MODE=webhook
+check "webhook over http in production" "KABINET_TELEGRAM_WEBHOOK_URL must be the https:// URL" "$D" "$R" "$T" \
+  KABINET_ENV=production KABINET_CODE_KEY=0123456789abcdef0123456789abcdef KABINET_TELEGRAM_MODE=webhook \
+  KABINET_TELEGRAM_WEBHOOK_URL=http://bot.example.ru/telegram/webhook KABINET_TELEGRAM_SECRET=abc
+check "webhook secret" "KABINET_TELEGRAM_SECRET must be 1 to 256 characters" "$D" "$R" "$T" KABINET_TELEGRAM_MODE=webhook \
+  KABINET_TELEGRAM_WEBHOOK_URL=https://bot.example.ru/telegram/webhook 'KABINET_TELEGRAM_SECRET=s3cret!'
+check "token with a slash" "KABINET_TELEGRAM_TOKEN does not look like a bot token" "$D" "$R" KABINET_TELEGRAM_TOKEN=123/s3cret
+check "api url" "KABINET_TELEGRAM_API_URL must be an http:// or https:// URL" "$D" "$R" "$T" KABINET_TELEGRAM_API_URL=api.telegram.org
+echo "$((17 - fails)) passed, $fails failed"
 [ "$fails" -eq 0 ]

@@ -499,6 +499,16 @@ def polling_mode(redis, fake):
         check(len(holders) == 1, "two processes, one polls (%d hold the lease)" % len(holders))
         u = scenario(fake, db, 6000000002, "+79165550202")
         check(fake.state()["conflicts"] == 0, "no two getUpdates at once (%d conflicts)" % fake.state()["conflicts"])
+        # Redis goes away while a poll is out: the update is not confirmed, and is handled once Redis is back
+        redis.stop()
+        u.say("/menu")
+        time.sleep(2.0)
+        check(fake.state()["pending"] >= 1, "with Redis down the polled update stays unconfirmed (offset kept)")
+        redis.start()
+        u.expect("menu.main*", seconds=30)
+        time.sleep(1.5)
+        check(not fake.log(u.uid, u.cursor) and fake.state()["pending"] == 0,
+              "once Redis is back it is handled exactly once and confirmed")
         # the holder dies: the other takes over
         dead = holders[0] if holders else a
         other = b if dead is a else a
