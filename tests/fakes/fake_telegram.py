@@ -15,7 +15,7 @@ Webhook delivery works like Telegram's: updates go one at a time, in order, to t
 X-Telegram-Bot-Api-Secret-Token; anything but 2xx is retried (after Retry-After when given).
 
 Control API for the test (JSON): POST /control/message, /control/press, /control/update, /control/flood,
-/control/block, /control/chat, /control/slow; GET /control/log?chat=ID&after=N, /control/state."""
+/control/block, /control/chat, /control/slow, /control/fail; GET /control/log?chat=ID&after=N, /control/state."""
 import argparse, json, re, threading, time, urllib.request, urllib.error, secrets, hashlib
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 from urllib.parse import urlparse, parse_qs
@@ -397,6 +397,12 @@ def c_slow(c):
     return True
 
 
+def c_fail(c):
+    """The next `count` sends fail with `status` (502: Telegram's front is down), doing nothing."""
+    S["fail"] = {"count": int(c.get("count", 1)), "status": int(c.get("status", 502))}
+    return True
+
+
 def c_flood(c):
     S["flood_until"] = time.time() + float(c.get("seconds", 5))
     S["flood_retry"] = int(c.get("retry_after", 3))
@@ -428,7 +434,7 @@ def c_log(q):
         LOCK.wait(0.1)
 
 
-CONTROL_POST = {"slow": c_slow, "chat": c_chat, "message": c_message, "press": c_press, "update": c_update, "flood": c_flood, "block": c_block}
+CONTROL_POST = {"fail": c_fail, "slow": c_slow, "chat": c_chat, "message": c_message, "press": c_press, "update": c_update, "flood": c_flood, "block": c_block}
 
 # ---------------------------------------------------------------- webhook delivery
 
@@ -553,6 +559,12 @@ class Handler(BaseHTTPRequestHandler):
                 if slow and slow["count"] > 0 and method in ("sendMessage", "editMessageText", "sendDocument"):
                     slow["count"] -= 1
                     delay = slow["seconds"]
+                fail = S.get("fail")
+                if fail and fail["count"] > 0 and method in ("sendMessage", "editMessageText", "sendDocument"):
+                    fail["count"] -= 1
+                    S["errors"].append({"method": method, "code": fail["status"], "description": "Bad Gateway",
+                                        "t": time.time()})
+                    return self.answer(fail["status"], b"<html><body>502 Bad Gateway</body></html>")
                 try:
                     result = METHODS[method](p)
                 except ApiError as e:

@@ -434,6 +434,14 @@ def webhook_mode(redis, fake):
         tries = fake.state()["deliveries"].get(str(sent["update_id"]), [])
         check(tries[-1] == 200, "the retry succeeds once Redis is back (%s)" % tries)
 
+        # Telegram's front fails (502, an HTML page): the reply is retried after a backoff and arrives once
+        fake.post("fail", {"count": 2, "status": 502})
+        u.say("/help")
+        u.expect("common.help", seconds=20)
+        time.sleep(1.0)
+        n502 = len([x for x in fake.state()["errors"] if x["code"] == 502])
+        check(n502 == 2 and not fake.log(u.uid, u.cursor), "502 twice: retried with backoff, delivered once (%d)" % n502)
+
         # a flood: 429 retry_after=3 for a while; nothing lost, nothing sent before the 3 s
         fake.post("flood", {"seconds": 4, "retry_after": 3})
         for _ in range(3):
