@@ -33,6 +33,7 @@ typedef struct {
 
 static void job_send_next(tg_job_t *j);
 static void on_timer(uv_timer_t *t);
+static void on_next_part(uv_timer_t *t) { job_send_next(t->data); }
 
 /* ---------------------------------------------------------------- settling */
 
@@ -105,7 +106,11 @@ static void on_answer(const tg_answer_t *a, void *data)
             }
         }
         j->part++;
-        job_send_next(j);
+        /* the next part of a long text (or its document) keeps the per-chat pace: one a second */
+        if (j->part < j->calls.n || (j->file_id && j->part == j->calls.n))
+            uv_timer_start(&j->timer, on_next_part, 1000, 0);
+        else
+            job_send_next(j);
         return;
     }
     snprintf(why, sizeof why, "%s: %d %s", method, a->error_code, a->description);

@@ -36,6 +36,11 @@ static void test_text_and_ids(void **state)
     parse("{\"update_id\":2,\"message\":{\"message_id\":5," PRIVATE("42") ",\"text\":\"/start@kabinet_bot\"}}", &u);
     assert_string_equal(u.ev.text, "/start");
     tg_update_free(&u);
+    /* a deep link (t.me/bot?start=acc1800000001) reaches the dialog with its payload */
+    parse("{\"update_id\":3,\"message\":{\"message_id\":5," PRIVATE("42") ",\"text\":\"/start acc1800000001\"}}", &u);
+    assert_int_equal(u.ev.kind, EV_COMMAND);
+    assert_string_equal(u.ev.text, "/start acc1800000001");
+    tg_update_free(&u);
 }
 
 static void test_buttons(void **state)
