@@ -8,13 +8,15 @@
  *   kabinetd export <kind> [--since <cursor>] [--out <file>]   what customers did, for billing
  *   kabinetd demo-data [--accounts N] [--months M]          a realistic retailer in an empty database
  *   kabinetd chat [--as NAME] [--url URL]                    be a customer in the terminal (local channel)
- *   kabinetd tg-file FILE_ID > file                        a file a customer sent by Telegram, for staff to check */
+ *   kabinetd tg-file FILE_ID > file                        a file a customer sent by Telegram, for staff to check
+ *   kabinetd bill NUMBER [YYYY-MM] > bill.pdf              an account's bill (квитанция) with its payment QR */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "billing.h"
 #include "chat.h"
 #include "tg_file.h"
+#include "doc_bill.h"
 #include "config.h"
 #include "demo_data.h"
 #include "err.h"
@@ -32,7 +34,8 @@ static int usage(void)
                     "       kabinetd export readings|payments|links [--since <cursor>] [--out <file>]\n"
                     "       kabinetd demo-data [--accounts N] [--months M]\n"
                     "       kabinetd chat [--as NAME] [--url http://127.0.0.1:8080]\n"
-                    "       kabinetd tg-file FILE_ID > file\n");
+                    "       kabinetd tg-file FILE_ID > file\n"
+                    "       kabinetd bill NUMBER [YYYY-MM] > bill.pdf\n");
     return 64;
 }
 
@@ -90,6 +93,10 @@ static int data_command(const cfg_t *cfg, const char *cmd, int argc, char **argv
             fclose(out);
         if (rc == 0)
             fprintf(stderr, "export %s: %ld rows; next cursor %lld\n", argv[2], rows, cursor);
+    } else if (!strcmp(cmd, "bill")) {
+        if (argc < 3 || argc > 4 || (argc == 4 && (strlen(argv[3]) != 7 || argv[3][4] != '-')))
+            return usage();
+        rc = doc_bill_run(cfg->database_url, argv[2], argc == 4 ? argv[3] : NULL, stdout, err, sizeof err);
     } else {
         const char *n = option(argc, argv, 2, "--accounts"), *m = option(argc, argv, 2, "--months");
         if ((n && !is_number(n)) || (m && !is_number(m)))
@@ -124,7 +131,7 @@ int main(int argc, char **argv)
         return usage();
     if (tgfile) /* needs only the Telegram settings */
         setenv("KABINET_DATABASE_URL", "hostaddr=127.0.0.1", 0);
-    int data = !strcmp(cmd, "import") || !strcmp(cmd, "export") || !strcmp(cmd, "demo-data");
+    int data = !strcmp(cmd, "import") || !strcmp(cmd, "export") || !strcmp(cmd, "demo-data") || !strcmp(cmd, "bill");
     if (strcmp(cmd, "serve") && strcmp(cmd, "migrate") && !data && !tgfile)
         return usage();
 
