@@ -95,6 +95,16 @@ static cJSON *markup(const cJSON *payload, const char *lang, int *inline_kb, int
     cJSON *m = cJSON_CreateObject(), *rows = cJSON_CreateArray(), *row = NULL;
     int in_row = 0, width = 0;
     *inline_kb = 0;
+    const cJSON *url = cJSON_GetObjectItem(payload, "url"), *url_btn = cJSON_GetObjectItem(payload, "url_button");
+    if (cJSON_IsString(url) && !strncmp(url->valuestring, "http", 4)) { /* a link button (a payment page) first */
+        snprintf(key, sizeof key, "btn.%s", cJSON_IsString(url_btn) ? url_btn->valuestring : "pay_open");
+        txt_render(lang, key, NULL, label, sizeof label);
+        cJSON *r = cJSON_CreateArray(), *btn = cJSON_CreateObject();
+        cJSON_AddStringToObject(btn, "text", label);
+        cJSON_AddStringToObject(btn, "url", url->valuestring);
+        cJSON_AddItemToArray(r, btn);
+        cJSON_AddItemToArray(rows, r);
+    }
     cJSON_ArrayForEach(b, buttons)
     {
         if (!cJSON_IsString(b))

@@ -6,7 +6,8 @@
  * characters (counted as Telegram does, in UTF-16 code units) are split at a line break or a space into several
  * messages; the buttons go with the last. Buttons become an inline keyboard whose callback_data is
  * "<version>:<id>" (at most 64 bytes; a button that would not fit is left out and counted), except "share_phone",
- * which becomes a one-time reply keyboard asking for the contact. A message without buttons removes any reply
+ * which becomes a one-time reply keyboard asking for the contact. A reply with a "url" (a payment page) gets a link
+ * button first, labelled from "btn.<url_button>". A message without buttons removes any reply
  * keyboard. A reply to a button press may replace the pressed message (editMessageText) when it is one message
  * with an inline keyboard. */
 #ifndef KB_TG_RENDER_H

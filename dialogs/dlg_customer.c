@@ -7,8 +7,8 @@
 
 #define STEP_TIMEOUT_MS (15 * 60 * 1000)
 
-static const char *const menu_buttons[] = {"readings", "balance", "history", "accounts", "by_number", "support",
-                                           "settings", "help", NULL};
+static const char *const menu_buttons[] = {"readings", "balance", "pay", "history", "accounts", "by_number",
+                                           "support", "settings", "help", NULL};
 static const char *const pick_ids[] = {"pick1", "pick2", "pick3", "pick4", "pick5", "pick6", "pick7", "pick8", "pick9"};
 
 /* ---------------------------------------------------------------- helpers */
@@ -284,6 +284,8 @@ static int customer_step(const dlg_state_t *st, const dlg_event_t *ev, dlg_resul
         return set_step(&c);
     if (!strncmp(step, "num.", 4))
         return num_step(&c);
+    if (!strncmp(step, "pay.", 4))
+        return pay_step(&c);
     /* the menu */
     if (cust_button(&c, "readings"))
         rd_start(&c);
@@ -299,6 +301,8 @@ static int customer_step(const dlg_state_t *st, const dlg_event_t *ev, dlg_resul
         set_start(&c);
     else if (cust_button(&c, "by_number"))
         num_start(&c);
+    else if (cust_button(&c, "pay"))
+        pay_start(&c);
     else {
         cust_say(&c, "common.not_understood", NULL, NULL);
         cust_menu(&c);

@@ -71,6 +71,11 @@ static const cfg_var_t cfg_vars[] = {
     {"KABINET_CODE_KEY", CFG_STR, CFG_DEV_CODE_KEY, 1, 0, 0, OFF(code_key),
      "Server key for the HMAC under which login codes are stored (32 characters or more; `KABINET_CODE_KEY_FILE` "
      "reads it from a file). Production refuses the development default."},
+    {"KABINET_PUBLIC_URL", CFG_STR, "", 0, 0, 0, OFF(public_url),
+     "How customers reach this server (links to pay pages are built on it). Empty: http://KABINET_HTTP_LISTEN."},
+    {"KABINET_PAY_PROVIDER", CFG_STR, "fake", 0, 0, 0, OFF(pay_provider),
+     "`fake` (kabinet's own test pay page at /pay/fake/…, development only) or `none` (no payment links). "
+     "YooKassa and Sberbank come with the payments issue."},
     {"KABINET_TELEGRAM_TOKEN", CFG_STR, "", 1, 0, 0, OFF(tg_token),
      "The bot's token from @BotFather. Empty: no Telegram channel."},
     {"KABINET_TELEGRAM_API_URL", CFG_STR, "https://api.telegram.org", 0, 0, 0, OFF(tg_api_url),
@@ -238,6 +243,19 @@ int cfg_load(cfg_t *cfg, char *err, size_t errlen)
     }
     if (cfg->production && getenv("KABINET_KILL_AT")) {
         snprintf(err, errlen, "KABINET_KILL_AT (a crash-test hook) must not be set when KABINET_ENV is production");
+        return KB_ERR_INVAL;
+    }
+    if (strcmp(cfg->pay_provider, "fake") && strcmp(cfg->pay_provider, "none")) {
+        snprintf(err, errlen, "KABINET_PAY_PROVIDER must be fake or none, not \"%s\"", cfg->pay_provider);
+        return KB_ERR_INVAL;
+    }
+    if (cfg->production && !strcmp(cfg->pay_provider, "fake")) {
+        snprintf(err, errlen, "KABINET_PAY_PROVIDER must not be fake when KABINET_ENV is production (set none until a "
+                              "real provider is configured)");
+        return KB_ERR_INVAL;
+    }
+    if (cfg->public_url[0] && strncmp(cfg->public_url, "http://", 7) && strncmp(cfg->public_url, "https://", 8)) {
+        snprintf(err, errlen, "KABINET_PUBLIC_URL must be an http:// or https:// URL");
         return KB_ERR_INVAL;
     }
     if (cfg->tg_token[0]) {

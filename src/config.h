@@ -36,6 +36,8 @@ typedef struct cfg_s {
     int local_channel;            /* KABINET_LOCAL_CHANNEL */
     char *code_key;               /* KABINET_CODE_KEY (secret) */
     char *start_dialog;           /* KABINET_START_DIALOG: customer | demo */
+    char *public_url;             /* KABINET_PUBLIC_URL ("" = http://KABINET_HTTP_LISTEN) */
+    char *pay_provider;           /* KABINET_PAY_PROVIDER: fake | none */
     char *tg_token;               /* KABINET_TELEGRAM_TOKEN (secret; "" = no Telegram) */
     char *tg_api_url;             /* KABINET_TELEGRAM_API_URL */
     char *tg_mode;                /* KABINET_TELEGRAM_MODE: polling | webhook */

@@ -246,3 +246,79 @@ static int demo_counter_add(db_t *db, db_txn_t *txn, const char *conv, const cJS
 }
 
 void core_demo_register(void) { core_register("demo.counter_add", demo_counter_add); }
+
+/* ---------------------------------------------------------------- an operation in its own transaction */
+
+typedef struct {
+    db_t *db;
+    db_txn_t *txn;
+    core_fn fn;
+    char conv[160];
+    cJSON *args, *result;
+    core_cb cb;
+    void *data;
+} core_run_t;
+
+static void run_finish(core_run_t *r, int err)
+{
+    if (err) {
+        cJSON_Delete(r->result);
+        r->result = NULL;
+    }
+    r->cb(err, r->result, r->data);
+    cJSON_Delete(r->args);
+    free(r);
+}
+
+static void run_rolled_back(int err, PGresult *res, void *data) {}
+
+static void run_committed(int err, PGresult *res, void *data) { run_finish(data, err); }
+
+static void run_done(int err, cJSON *result, void *data)
+{
+    core_run_t *r = data;
+    r->result = result;
+    if (err) {
+        db_txn_rollback(r->txn, run_rolled_back, NULL);
+        run_finish(r, err);
+    } else if (db_txn_commit(r->txn, run_committed, r) != 0) {
+        run_finish(r, KB_ERR_NOTCONN);
+    }
+}
+
+static void run_begun(int err, db_txn_t *txn, void *data)
+{
+    core_run_t *r = data;
+    if (err) {
+        run_finish(r, err);
+        return;
+    }
+    r->txn = txn;
+    int rc = r->fn(r->db, txn, r->conv, r->args, run_done, r);
+    if (rc) {
+        db_txn_rollback(txn, run_rolled_back, NULL);
+        run_finish(r, rc);
+    }
+}
+
+int core_run(db_t *db, const char *op, const char *conv, const cJSON *args, core_cb cb, void *data)
+{
+    core_fn fn = core_find(op);
+    if (!fn)
+        return KB_ERR_INVAL;
+    core_run_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return KB_ERR_NOMEM;
+    r->db = db;
+    r->fn = fn;
+    snprintf(r->conv, sizeof r->conv, "%s", conv);
+    r->args = cJSON_Duplicate(args, 1);
+    r->cb = cb;
+    r->data = data;
+    int rc = db_txn_begin(db, 0, run_begun, r);
+    if (rc) {
+        cJSON_Delete(r->args);
+        free(r);
+    }
+    return rc;
+}

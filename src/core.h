@@ -48,6 +48,10 @@ int core_sql_op(const core_sql_op_t *op, db_t *db, db_txn_t *txn, const char *co
     {                                                                                                                 \
         return core_sql_op(&spec, db, txn, conv, args, cb, data);                                                     \
     }
+/* Runs operation op in a transaction of its own (begin, op, commit; rolled back when it fails): how providers'
+ * callbacks and staff tools change the domain outside the engine. cb gets the result after the commit. Returns 0
+ * or a negative error (KB_ERR_INVAL for an unknown op; then cb is not called). */
+int core_run(db_t *db, const char *op, const char *conv, const cJSON *args, core_cb cb, void *data);
 /* The integer field name of args as decimal text in buf (24 bytes will do): 0, or KB_ERR_INVAL when it is absent
  * or not an integer. */
 int core_arg_int(const cJSON *args, const char *name, char *buf, size_t size);

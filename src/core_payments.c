@@ -8,10 +8,12 @@
  * without touching the balance again. Every change writes an audit row and clears the export batch.
  *
  * payment.create {idempotency_key, account_id, amount_kopecks, customer_id, purpose ("energy"|"penalty"),
- *     source ("bot"), provider, receipt_email} → {"status": "created"|"existing", payment_id, order_id,
+ *     source ("bot"), provider, receipt_email, lang} (the conversation is kept: the link and "payment accepted" go
+ *     there; a new payment also queues its provider call in the "pay" channel's outbox) → {"status": "created"|"existing", payment_id, order_id,
  *     amount_kopecks, payment_status} | {"status": "invalid_amount", min_kopecks, max_kopecks}
  *     | {"status": "key_reused"} (the key was used for another account or amount) | {"status": "not_found"}
- * payment.settle {order_id, amount_kopecks, provider_payment_id, paid_at (ISO 8601)} → {"status": "settled",
+ * payment.settle {order_id, amount_kopecks, provider_payment_id, paid_at (ISO 8601)} (also queues "payment
+ *     accepted" to the payment's conversation, once) → {"status": "settled",
  *     payment_id, account_id, customer_id} | {"status": "already_settled"} | {"status": "amount_mismatch"}
  * payment.fail {order_id, reason: "failed"|"expired"} → {"status": reason} | {"status": "not_pending"}
  * payment.expire_due {older_than_s (1200)} → {"status": "ok", expired, payments: [{payment_id, customer_id}]}
@@ -36,13 +38,18 @@
 static const core_sql_op_t op_create = {
     {{"idempotency_key", 's', 1}, {"account_id", 'i', 1}, {"amount_kopecks", 'i', 1}, {"customer_id", 'i', 0},
      {"purpose", 's', 0}, {"source", 's', 0}, {"provider", 's', 0}, {"receipt_email", 's', 0}, {"$conv"},
-     {"event_id", 's', 0}},
+     {"event_id", 's', 0}, {"lang", 's', 0}},
     {"WITH " LIMITS ", id AS (SELECT nextval('kb_payment_id_seq') AS id), "
      "ins AS (INSERT INTO kb_payment (id, account_id, customer_id, amount_kopecks, purpose, source, status, provider,"
-     "  order_id, idempotency_key, receipt_email) "
+     "  order_id, idempotency_key, receipt_email, conv, lang) "
      " SELECT id.id, a.id, $4::bigint, $3::bigint, coalesce($5, 'energy'), coalesce($6, 'bot'), 'pending', $7,"
-     "  'kb-' || id.id, $1, $8 FROM kb_account a, lim, id WHERE a.id = $2::bigint AND $3::bigint BETWEEN lim.lo AND lim.hi"
-     " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, account_id, customer_id, amount_kopecks) "
+     "  'kb-' || id.id, $1, $8, nullif($9, ''), CASE WHEN $11 = 'en' THEN 'en' ELSE 'ru' END"
+     "  FROM kb_account a, lim, id WHERE a.id = $2::bigint AND $3::bigint BETWEEN lim.lo AND lim.hi"
+     " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, account_id, customer_id, amount_kopecks, order_id), "
+     /* the provider call, made durable: the "pay" channel's sender asks the provider for a link */
+     "o AS (INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload)"
+     " SELECT 'pay:' || order_id, 'pay', 0, 'create', 0, json_build_object('payment_id', id) FROM ins"
+     " ON CONFLICT (conv, event_id, seq) DO NOTHING) "
      AUDIT("$9", "$10", "'payment.create'", "'customer'", "ins"),
      "WITH " LIMITS " "
      "SELECT CASE WHEN $3::bigint NOT BETWEEN lim.lo AND lim.hi THEN"
@@ -62,8 +69,14 @@ static const core_sql_op_t op_settle = {
      "s AS (UPDATE kb_payment p SET status = 'paid', paid_at = coalesce($4::timestamptz, now()),"
      "  provider_payment_id = coalesce($3, p.provider_payment_id), export_batch = NULL"
      "  WHERE p.order_id = $1 AND p.amount_kopecks = $2::bigint AND p.status IN ('pending', 'failed', 'expired')"
-     "  RETURNING p.id, p.account_id, p.customer_id, p.amount_kopecks), "
-     "a AS (" AUDIT("$5", "$6", "'payment.settle'", "'provider'", "s") ") "
+     "  RETURNING p.id, p.account_id, p.customer_id, p.amount_kopecks, p.conv, p.lang, p.order_id), "
+     "a AS (" AUDIT("$5", "$6", "'payment.settle'", "'provider'", "s") "), "
+     /* "payment accepted" to the conversation that paid, once: keyed by the order */
+     "n AS (INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload)"
+     " SELECT s.conv, split_part(s.conv, ':', 1), 0, 'paid:' || s.order_id, 0, json_build_object('tmpl', 'pay.accepted',"
+     "  'lang', s.lang, 'params', json_build_object('amount', s.amount_kopecks, 'account', ac.number))"
+     " FROM s JOIN kb_account ac ON ac.id = s.account_id WHERE s.conv IS NOT NULL"
+     " ON CONFLICT (conv, event_id, seq) DO NOTHING) "
      "SELECT CASE WHEN EXISTS (SELECT 1 FROM s) THEN (SELECT json_build_object('status', 'settled', 'payment_id', s.id,"
      "  'account_id', s.account_id, 'customer_id', s.customer_id, 'amount_kopecks', s.amount_kopecks) FROM s)"
      " WHEN cur.amount_kopecks <> $2::bigint THEN"

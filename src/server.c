@@ -15,6 +15,7 @@
 #include "local.h"
 #include "sms_log.h"
 #include "telegram.h"
+#include "pay.h"
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
@@ -30,6 +31,7 @@ typedef struct {
     engine_t *engine;
     local_t *local;
     tg_t *tg;                  /* the Telegram channel, when a token is set */
+    pay_t *pay;                /* payment links (KABINET_PAY_PROVIDER) */
     outbox_t *sms_log;         /* development only: SMS written to the log */
     uv_signal_t sigterm, sigint;
     uv_timer_t drain;
@@ -179,6 +181,9 @@ static void close_modules(server_t *s)
     if (s->tg)
         tg_close(s->tg);
     s->tg = NULL;
+    if (s->pay)
+        pay_close(s->pay);
+    s->pay = NULL;
     if (s->sms_log)
         outbox_close(s->sms_log);
     s->sms_log = NULL;
@@ -225,7 +230,8 @@ static void on_drain_tick(uv_timer_t *t)
     server_t *s = t->data;
     size_t http_in = httpd_inflight(s->httpd), pg = db_pending(s->db), redis = kv_pending(s->kv),
            out = http_client_pending(s->http), engine = engine_busy(s->engine),
-           sender = (s->local ? outbox_busy(local_outbox(s->local)) : 0) + (s->tg ? tg_busy(s->tg) : 0);
+           sender = (s->local ? outbox_busy(local_outbox(s->local)) : 0) + (s->tg ? tg_busy(s->tg) : 0) +
+                    (s->pay ? outbox_busy(pay_outbox(s->pay)) : 0);
     int idle = http_in == 0 && pg == 0 && redis == 0 && out == 0 && engine == 0 && sender == 0;
     if (!idle && uv_now(s->loop) < s->drain_deadline)
         return;
@@ -257,6 +263,8 @@ static void on_signal(uv_signal_t *sig, int signum)
         outbox_stop(local_outbox(s->local));
     if (s->tg)
         tg_stop(s->tg);
+    if (s->pay)
+        outbox_stop(pay_outbox(s->pay));
     if (s->sms_log)
         outbox_stop(s->sms_log);
     s->drain_deadline = uv_now(s->loop) + (uint64_t)s->cfg->shutdown_timeout_ms;
@@ -275,6 +283,8 @@ static void kick_sender(void *ctx, const char *channel)
         outbox_kick(s->sms_log);
     if (s->tg && !strcmp(channel, "tg"))
         outbox_kick(tg_outbox(s->tg));
+    if (s->pay && !strcmp(channel, "pay"))
+        outbox_kick(pay_outbox(s->pay));
 }
 
 /* Closes whatever modules exist and runs the loop until every handle has closed, then frees the loop. */
@@ -335,6 +345,12 @@ int server_run(const cfg_t *cfg)
                            cfg->tg_secret, cfg->tg_poll_timeout_s, cfg->tg_max_connections, cfg->tg_max_inflight,
                            cfg->tg_broadcast_rate};
         tg_new(s.loop, s.httpd, s.http, s.kv, s.db, s.engine, &to, &s.tg);
+    }
+    if (!strcmp(cfg->pay_provider, "fake")) {
+        char url[300];
+        snprintf(url, sizeof url, "http://%s", cfg->http_listen);
+        pay_options_t po = {cfg->pay_provider, cfg->public_url[0] ? cfg->public_url : url};
+        pay_new(s.loop, s.httpd, s.db, &po, kick_sender, &s, &s.pay);
     }
     if (!cfg->production) /* until an SMS gateway is configured: login codes go to the log */
         sms_log_new(s.loop, s.db, &s.sms_log);

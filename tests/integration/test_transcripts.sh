@@ -4,6 +4,7 @@
 #   > text            a message ("/start" and the like go as commands)
 #   > button ID       a press of button ID on the latest screen;  > stale button ID: one from an old screen
 #   > contact PHONE   a shared contact;  > photo FILE_ID: a photo
+#   > pay link        pay at the fake provider's page of the latest payment link (again: "paid", and nothing more)
 #   < a, b*, c        the templates of the replies that follow, in order ("b*": any template starting with b)
 # {code} is the last login code sent by SMS in that conversation (read from the SMS outbox), {wrongcode} another.
 set -uo pipefail
@@ -51,6 +52,11 @@ for script in "$here"/tests/transcripts/*.txt; do
       wrong=$(printf '%06d' $(( (10#${code:-0} + 1) % 1000000 )))
       input=${input//\{code\}/$code}; input=${input//\{wrongcode\}/$wrong}
       case $input in
+      'pay link'*)
+        url=$(curl -s "http://127.0.0.1:$port/local/replies?conv=$conv&after=0" | grep -o '"url":"[^"]*"' | tail -1 | sed 's/"url":"//; s/"$//')
+        st=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url/pay")
+        [ "$st" = 200 ] || { echo "FAIL $name:$line_no: the pay page ($url) answered $st"; ok=0; break; }
+        continue ;;
       'stale button '*) body="\"kind\":\"button\",\"text\":\"$(json "${input#stale button }")\",\"ver\":1" ;;
       'button '*) body="\"kind\":\"button\",\"text\":\"$(json "${input#button }")\",\"ver\":${ver:-0}" ;;
       'contact '*) body="\"kind\":\"contact\",\"text\":\"$(json "${input#contact }")\"" ;;
