@@ -31,11 +31,15 @@ T=KABINET_TELEGRAM_TOKEN=123456:s3cret
 check "telegram mode" "KABINET_TELEGRAM_MODE must be polling or webhook" "$D" "$R" "$T" KABINET_TELEGRAM_MODE=push
 check "webhook without its url" "KABINET_TELEGRAM_WEBHOOK_URL must be the https:// URL" "$D" "$R" "$T" KABINET_TELEGRAM_MODE=webhook
 check "webhook over http in production" "KABINET_TELEGRAM_WEBHOOK_URL must be the https:// URL" "$D" "$R" "$T" \
-  KABINET_ENV=production KABINET_CODE_KEY=0123456789abcdef0123456789abcdef KABINET_TELEGRAM_MODE=webhook \
+  KABINET_ENV=production KABINET_CODE_KEY=0123456789abcdef0123456789abcdef KABINET_PAY_PROVIDER=none KABINET_TELEGRAM_MODE=webhook \
   KABINET_TELEGRAM_WEBHOOK_URL=http://bot.example.ru/telegram/webhook KABINET_TELEGRAM_SECRET=abc
 check "webhook secret" "KABINET_TELEGRAM_SECRET must be 1 to 256 characters" "$D" "$R" "$T" KABINET_TELEGRAM_MODE=webhook \
   KABINET_TELEGRAM_WEBHOOK_URL=https://bot.example.ru/telegram/webhook 'KABINET_TELEGRAM_SECRET=s3cret!'
 check "token with a slash" "KABINET_TELEGRAM_TOKEN does not look like a bot token" "$D" "$R" KABINET_TELEGRAM_TOKEN=123/s3cret
 check "api url" "KABINET_TELEGRAM_API_URL must be an http:// or https:// URL" "$D" "$R" "$T" KABINET_TELEGRAM_API_URL=api.telegram.org
-echo "$((17 - fails)) passed, $fails failed"
+check "the fake pay page in production" "KABINET_PAY_PROVIDER must not be fake when KABINET_ENV is production" "$D" "$R" \
+  KABINET_ENV=production KABINET_CODE_KEY=0123456789abcdef0123456789abcdef
+check "unknown pay provider" "KABINET_PAY_PROVIDER must be fake or none" "$D" "$R" KABINET_PAY_PROVIDER=paypal
+check "public url" "KABINET_PUBLIC_URL must be an http:// or https:// URL" "$D" "$R" KABINET_PUBLIC_URL=bot.example.ru
+echo "$((20 - fails)) passed, $fails failed"
 [ "$fails" -eq 0 ]

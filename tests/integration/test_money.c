@@ -154,6 +154,12 @@ static void test_payment_lifecycle(void **state)
     assert_string_equal(field(r, "max_kopecks"), "10000000"); /* 100,000 RUB: pay in parts */
     cJSON_Delete(r);
     assert_string_equal(tk_db_value("SELECT count(*) FROM kb_payment WHERE source = 'bot'"), "1");
+    /* the provider call is queued once, for the "pay" channel; the payment remembers who asked */
+    assert_string_equal(tk_db_value("SELECT count(*) FROM kb_outbox WHERE channel = 'pay'"), "1");
+    char pay_conv[48];
+    snprintf(pay_conv, sizeof pay_conv, "pay:%s", order);
+    assert_string_equal(tk_db_value("SELECT conv FROM kb_outbox WHERE channel = 'pay'"), pay_conv);
+    assert_string_equal(tk_db_value("SELECT conv || ' ' || lang FROM kb_payment WHERE idempotency_key = 'k1'"), "local:t ru");
 
     /* a pending payment changes nothing; a settlement for another amount is refused */
     assert_string_equal(status_of(CORE("payment.settle", "{\"order_id\":\"%s\",\"amount_kopecks\":100}", order)),
@@ -165,6 +171,11 @@ static void test_payment_lifecycle(void **state)
     cJSON_Delete(r);
     assert_string_equal(status_of(CORE("payment.settle", "{\"order_id\":\"%s\",\"amount_kopecks\":96150}", order)),
                         "already_settled");
+    /* "payment accepted" to the conversation that paid: once, although the provider confirmed twice */
+    assert_string_equal(tk_db_value("SELECT count(*) || ' ' || min(conv) || ' ' || min(channel) || ' ' || "
+                                    "min(payload->>'tmpl') || ' ' || min(payload->'params'->>'amount') FROM kb_outbox "
+                                    "WHERE event_id LIKE 'paid:%%'"),
+                        "1 local:t local pay.accepted 96150");
     r = CORE("account.balance", "{\"customer_id\":1,\"account_id\":1}");
     assert_string_equal(field(r, "balance_kopecks"), "0");
     assert_string_equal(field(r, "uncredited_kopecks"), "96150"); /* paid through kabinet, billing has not credited */

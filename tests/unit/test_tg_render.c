@@ -92,6 +92,24 @@ static void test_buttons(void **state)
     cJSON_Delete(p);
 }
 
+static void test_link_button(void **state)
+{
+    /* a payment link: a URL button first, then the reply's own buttons */
+    cJSON *p = reply("{\"tmpl\":\"pay.link\",\"ver\":4,\"params\":{\"amount\":15050,\"url\":\"http://x/pay/fake/ab\"},"
+                     "\"url\":\"http://x/pay/fake/ab\",\"url_button\":\"pay_open\",\"buttons\":[\"menu\"]}");
+    tg_calls_t c;
+    assert_int_equal(tg_render(p, "42", 0, 0, &c), 0);
+    cJSON *b = body(&c, 0), *rows = cJSON_GetObjectItem(cJSON_GetObjectItem(b, "reply_markup"), "inline_keyboard");
+    cJSON *link = cJSON_GetArrayItem(cJSON_GetArrayItem(rows, 0), 0);
+    assert_string_equal(cJSON_GetObjectItem(link, "url")->valuestring, "http://x/pay/fake/ab");
+    assert_string_equal(cJSON_GetObjectItem(link, "text")->valuestring, "Перейти к оплате");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetArrayItem(rows, 1), 0), "callback_data")->valuestring,
+                        "4:menu");
+    cJSON_Delete(b);
+    tg_calls_free(&c);
+    cJSON_Delete(p);
+}
+
 static void test_edit(void **state)
 {
     tg_calls_t c;
@@ -119,6 +137,7 @@ static void test_edit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_escaped), cmocka_unit_test(test_split),
-                                       cmocka_unit_test(test_buttons), cmocka_unit_test(test_edit)};
+                                       cmocka_unit_test(test_buttons), cmocka_unit_test(test_link_button),
+                                       cmocka_unit_test(test_edit)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
