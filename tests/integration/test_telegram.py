@@ -3,7 +3,8 @@
 (demo data), and the fake Bot API server (tests/fakes/fake_telegram.py) as Telegram, playing the users.
 
 Webhook mode, then polling mode with two processes: /start -> share contact -> code (from the SMS the log-only
-sender was given) -> link an account -> readings with a rollover confirmation -> balance, for users whose ids are
+sender was given) -> link an account -> readings with a rollover confirmation -> balance -> a payment at the fake
+provider's page, for users whose ids are
 above 2^32. Around it: the webhook's secret (401), a redelivered update (one transition), Redis down (429, then the
 retry succeeds), a flood (429 retry_after=3: nothing lost, nothing sent early), a blocked user (403: unreachable,
 not retried, reachable after writing), a broadcast at the global limit with a live reply through it, a document
@@ -244,7 +245,7 @@ class User:
 
 
 def scenario(fake, db, uid, phone):
-    """Registration to balance, as a customer does it."""
+    """Registration to balance and a payment, as a customer does it."""
     u = User(fake, uid, db)
     u.say("/start")
     first = u.expect("reg.welcome")[0]
@@ -279,6 +280,16 @@ def scenario(fake, db, uid, phone):
     u.expect("rd.accepted", "rd.done", "menu.main*")
     u.press("balance")
     u.expect("bal.*", "menu.main*")
+    # paying: a sum typed, the link as a URL button, paid at the fake provider's page, "payment accepted" in the chat
+    u.press("pay")
+    u.expect("pay.ask_amount")
+    u.say("100")
+    u.expect("pay.preparing", "pay.link")
+    link = fake.log(uid)[-1]["reply_markup"]["inline_keyboard"][0][0]
+    st = http("POST", link["url"] + "/pay", b"")[0]
+    u.expect("pay.accepted")
+    check(st == 200 and "/pay/fake/" in link["url"], "the payment link is a URL button; paying there brings "
+                                                     "'payment accepted' to Telegram")
     n = psql(db, "SELECT count(*) FROM kb_reading r JOIN kb_meter m ON m.id = r.meter_id JOIN kb_account a ON "
                  "a.id = m.account_id WHERE a.number = '1800000001' AND r.source = 'bot'")
     check(n == "1", "the reading was stored once (%s)" % n)
