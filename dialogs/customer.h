@@ -53,6 +53,10 @@ void cust_choose(cust_t *c, const char *tmpl, const cJSON *accounts);
  * the menu (returns 0); with one, sets *one to a copy the caller frees (returns 1); with several, offers them with
  * pick_tmpl (cust_choose; returns 2). */
 int cust_one_account(cust_t *c, const char *none_tmpl, const char *pick_tmpl, cJSON **one);
+/* Goes to step and asks for the customer's accounts (account.list), for a step that needs one of them. */
+void cust_list_accounts(cust_t *c, const char *step);
+/* Asks for the balance of one of the customer's accounts (account.balance). */
+void cust_balance(cust_t *c, long long account);
 /* The account id chosen by a numbered button (see cust_choose), or 0. */
 long long cust_chosen(const cust_t *c);
 

@@ -5,21 +5,8 @@
 #include <string.h>
 #include "customer.h"
 
-void bal_start(cust_t *c)
-{
-    cust_goto(c, "bal.account");
-    cJSON *a = cJSON_CreateObject();
-    cJSON_AddNumberToObject(a, "customer_id", (double)c->customer);
-    cust_call(c, "account.list", a);
-}
+void bal_start(cust_t *c) { cust_list_accounts(c, "bal.account"); }
 
-static void ask_balance(cust_t *c, long long account)
-{
-    cJSON *a = cJSON_CreateObject();
-    cJSON_AddNumberToObject(a, "customer_id", (double)c->customer);
-    cJSON_AddNumberToObject(a, "account_id", (double)account);
-    cust_call(c, "account.balance", a);
-}
 
 /* Money as a parameter: kopecks (the catalog renders rubles). */
 static void money(cJSON *p, const char *name, const char *kopecks) { cJSON_AddNumberToObject(p, name, atof(kopecks)); }
@@ -55,14 +42,14 @@ int bal_step(cust_t *c)
     if (!strcmp(op, "account.list")) {
         cJSON *one = NULL;
         if (cust_one_account(c, "bal.no_accounts", "bal.pick_account", &one) == 1)
-            ask_balance(c, (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(one, "account_id")));
+            cust_balance(c, (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(one, "account_id")));
         cJSON_Delete(one);
     } else if (!strcmp(op, "account.balance")) {
         show(c);
     } else {
         long long id = cust_chosen(c);
         if (id)
-            ask_balance(c, id);
+            cust_balance(c, id);
         else
             cust_fail(c, "common.use_buttons", NULL, NULL);
     }

@@ -65,6 +65,24 @@ void cust_goto(cust_t *c, const char *step)
         dlg_timeout(c->out, STEP_TIMEOUT_MS);
 }
 
+/* Goes to step and asks the core for the customer's accounts (the step's answer to account.list follows). */
+void cust_list_accounts(cust_t *c, const char *step)
+{
+    cust_goto(c, step);
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddNumberToObject(a, "customer_id", (double)c->customer);
+    cust_call(c, "account.list", a);
+}
+
+/* Asks the core for the balance of one of the customer's accounts (account.balance). */
+void cust_balance(cust_t *c, long long account)
+{
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddNumberToObject(a, "customer_id", (double)c->customer);
+    cJSON_AddNumberToObject(a, "account_id", (double)account);
+    cust_call(c, "account.balance", a);
+}
+
 /* The menu comes with what it warns about (customer.warnings): the result is shown by show_menu. */
 void cust_menu(cust_t *c)
 {

@@ -12,13 +12,7 @@
 
 static const char *const kinds[] = {"h_readings", "h_charges", "h_payments", "h_ledger", "h_range", "menu", NULL};
 
-void his_start(cust_t *c)
-{
-    cust_goto(c, "his.account");
-    cJSON *a = cJSON_CreateObject();
-    cJSON_AddNumberToObject(a, "customer_id", (double)c->customer);
-    cust_call(c, "account.list", a);
-}
+void his_start(cust_t *c) { cust_list_accounts(c, "his.account"); }
 
 static void ask_kind(cust_t *c, long long account)
 {

@@ -9,13 +9,7 @@
 static const char *const due_buttons[] = {"pay_due", "menu", NULL};
 static const char *const menu_only[] = {"menu", NULL};
 
-void pay_start(cust_t *c)
-{
-    cust_goto(c, "pay.account");
-    cJSON *a = cJSON_CreateObject();
-    cJSON_AddNumberToObject(a, "customer_id", (double)c->customer);
-    cust_call(c, "account.list", a);
-}
+void pay_start(cust_t *c) { cust_list_accounts(c, "pay.account"); }
 
 /* Rubles as people type them ("1500", "1 500,50", "1500.5") → kopecks; -1 for anything else. */
 long long pay_parse_rubles(const char *s)
@@ -48,13 +42,6 @@ long long pay_parse_rubles(const char *s)
     return rub * 100 + (frac == 1 ? kop * 10 : kop);
 }
 
-static void ask_balance(cust_t *c, long long account)
-{
-    cJSON *a = cJSON_CreateObject();
-    cJSON_AddNumberToObject(a, "customer_id", (double)c->customer);
-    cJSON_AddNumberToObject(a, "account_id", (double)account);
-    cust_call(c, "account.balance", a);
-}
 
 /* The balance came: ask how much, offering the debt. */
 static void ask_amount(cust_t *c)
@@ -115,7 +102,7 @@ int pay_step(cust_t *c)
     if (!strcmp(op, "account.list")) {
         cJSON *one = NULL;
         if (cust_one_account(c, "pay.no_accounts", "pay.pick_account", &one) == 1)
-            ask_balance(c, (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(one, "account_id")));
+            cust_balance(c, (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(one, "account_id")));
         cJSON_Delete(one);
     } else if (!strcmp(op, "account.balance")) {
         ask_amount(c);
@@ -131,7 +118,7 @@ int pay_step(cust_t *c)
     } else {
         long long id = cust_chosen(c);
         if (id)
-            ask_balance(c, id);
+            cust_balance(c, id);
         else
             cust_fail(c, "common.use_buttons", NULL, NULL);
     }
