@@ -74,11 +74,8 @@ static void on_event(httpd_req_t *r, void *data)
     uv_gettimeofday(&tv);
     ev.ts_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
     char cut[EVENT_MAX_TEXT + 1];
-    size_t tl = strlen(ev.text);
-    if (tl > EVENT_MAX_TEXT) { /* cut long texts at a UTF-8 character boundary */
-        tl = EVENT_MAX_TEXT;
-        while (tl > 0 && ((unsigned char)ev.text[tl] & 0xC0) == 0x80)
-            tl--;
+    size_t tl = event_text_cut(ev.text, EVENT_MAX_TEXT);
+    if (tl < strlen(ev.text)) { /* cut long texts at a UTF-8 character boundary */
         memcpy(cut, ev.text, tl);
         cut[tl] = 0;
         ev.text = cut;

@@ -12,7 +12,6 @@
 struct pay_s {
     db_t *db;
     outbox_t *out;
-    pay_options_t opt;
     char public_url[256];
     engine_outbox_hook kick;
     void *kick_ctx;
@@ -69,29 +68,16 @@ static void deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t)
 
 /* ---------------------------------------------------------------- the fake provider's page */
 
-static void html_escape(const char *s, char *out, size_t size)
-{
-    size_t o = 0;
-    for (; *s && o + 7 < size; s++) {
-        const char *e = *s == '&' ? "&amp;" : *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : *s == '"' ? "&quot;" : NULL;
-        if (e) {
-            memcpy(out + o, e, strlen(e));
-            o += strlen(e);
-        } else
-            out[o++] = *s;
-    }
-    out[o] = 0;
-}
-
 /* A small page: a message, and the two buttons when the payment can still be paid. */
 static void page(httpd_req_t *r, int status, const char *lang, const char *key, const cJSON *params, const char *token)
 {
-    char text[512], esc[1024], body[3072];
+    char text[512], body[3072];
     txt_render(lang, key, params, text, sizeof text);
-    html_escape(text, esc, sizeof esc);
+    char *esc = txt_html_escape(text, strlen(text));
     int n = snprintf(body, sizeof body, "<!doctype html><html lang=\"%s\"><head><meta charset=\"utf-8\">"
                      "<meta name=\"viewport\" content=\"width=device-width\"><title>kabinet</title></head>"
-                     "<body><p>%s</p>", lang, esc);
+                     "<body><p>%s</p>", lang, esc ? esc : "");
+    free(esc);
     if (token) {
         char pay[128], decline[128];
         txt_render(lang, "pay.page_pay", NULL, pay, sizeof pay);
@@ -219,7 +205,6 @@ int pay_new(uv_loop_t *loop, httpd_t *h, db_t *db, const pay_options_t *opt, eng
     if (!p)
         return KB_ERR_NOMEM;
     p->db = db;
-    p->opt = *opt;
     p->kick = kick;
     p->kick_ctx = kick_ctx;
     snprintf(p->public_url, sizeof p->public_url, "%s", opt->public_url);

@@ -170,13 +170,11 @@ static void register_webhook(uv_timer_t *t);
 static void on_webhook_set(const tg_answer_t *a, void *data)
 {
     tg_t *tg = data;
-    tg->hook_inflight = 0;
     if (a->err == KB_ERR_CANCELED || tg->stopping)
         return;
     char masked[512];
     log_mask_url(tg->opt.webhook_url, masked, sizeof masked);
     if (!a->err && a->ok) {
-        tg->hook_set = 1;
         log_info("tg", "webhook registered with Telegram: %s", masked);
         return;
     }
@@ -196,9 +194,7 @@ static void register_webhook(uv_timer_t *t)
     cJSON_AddNumberToObject(b, "max_connections", tg->opt.max_connections);
     char *body = cJSON_PrintUnformatted(b);
     cJSON_Delete(b);
-    tg->hook_inflight = 1;
     if (!body || tg_api_call(tg->api, "setWebhook", body, 0, on_webhook_set, tg) != 0) {
-        tg->hook_inflight = 0;
         uv_timer_start(&tg->hook_timer, register_webhook, 5000, 0);
     }
     free(body);
@@ -258,7 +254,6 @@ static void on_batch_item(int err, void *data)
 static void on_updates(const tg_answer_t *a, void *data)
 {
     tg_t *tg = data;
-    tg->poll_inflight = 0;
     if (a->err == KB_ERR_CANCELED || tg->stopping)
         return;
     if (a->err || !a->ok) {
@@ -314,9 +309,7 @@ static void poll_get(tg_t *tg)
     char body[200];
     snprintf(body, sizeof body, "{\"offset\":%lld,\"timeout\":%d,\"allowed_updates\":" ALLOWED_UPDATES "}",
              (long long)tg->offset, tg->opt.poll_timeout_s);
-    tg->poll_inflight = 1;
     if (tg_api_call(tg->api, "getUpdates", body, (tg->opt.poll_timeout_s + 10) * 1000, on_updates, tg) != 0) {
-        tg->poll_inflight = 0;
         poll_later(tg, 1000);
     }
 }
@@ -415,10 +408,8 @@ int tg_start(tg_t *tg)
 {
     if (tg->opt.webhook)
         uv_timer_start(&tg->hook_timer, register_webhook, 0, 0);
-    else {
-        tg->polling = 1;
+    else
         uv_timer_start(&tg->poll_timer, on_poll_timer, 0, 0);
-    }
     return outbox_start(tg->out);
 }
 

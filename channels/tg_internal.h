@@ -23,14 +23,13 @@ struct tg_s {
     const db_stmt_t *q_notice;
     /* polling */
     uv_timer_t poll_timer;
-    int polling, poll_inflight, poll_holder, backoff_ms;
+    int poll_holder, backoff_ms;
     int64_t offset;
     uint64_t conflict_logged;      /* when a 409 was last logged (loop ms), 0: not since the last good poll */
     char lease_key[64];
     char owner[80];
     /* webhook registration */
     uv_timer_t hook_timer;
-    int hook_set, hook_inflight;
     /* sender */
     uint64_t pause_until;          /* after a 429: nothing goes out before this (loop time, ms) */
     size_t sending;

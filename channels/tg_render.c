@@ -47,24 +47,6 @@ static size_t cut_point(const char *s, size_t len, size_t max)
     return i ? i : 1;
 }
 
-/* s[0..len) with &, <, > escaped for parse_mode HTML (malloc'ed). */
-static char *html_escape(const char *s, size_t len)
-{
-    char *out = malloc(len * 5 + 1), *o = out;
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < len; i++) {
-        const char *e = s[i] == '&' ? "&amp;" : s[i] == '<' ? "&lt;" : s[i] == '>' ? "&gt;" : NULL;
-        if (e) {
-            memcpy(o, e, strlen(e));
-            o += strlen(e);
-        } else
-            *o++ = s[i];
-    }
-    *o = 0;
-    return out;
-}
-
 /* ---------------------------------------------------------------- keyboards */
 
 int tg_callback_data(char *buf, int64_t ver, const char *id)
@@ -156,7 +138,7 @@ static cJSON *markup(const cJSON *payload, const char *lang, int *inline_kb, int
 static int add_call(tg_calls_t *out, const char *method, const char *chat_id, int64_t edit_id, const char *text,
                     size_t len, const cJSON *kb)
 {
-    char *esc = html_escape(text, len);
+    char *esc = txt_html_escape(text, len);
     cJSON *body = cJSON_CreateObject();
     if (!esc || !body) {
         free(esc);
@@ -193,7 +175,7 @@ int tg_render(const cJSON *payload, const char *chat_id, int64_t edit_id, int wi
     if (with_document) {
         out->doc_markup = cJSON_PrintUnformatted(kb);
         if (tg_utf16_len(text, len) <= TG_MAX_CAPTION) {
-            out->caption = html_escape(text, len);
+            out->caption = txt_html_escape(text, len);
             free(text);
             cJSON_Delete(kb);
             return out->caption && out->doc_markup ? 0 : KB_ERR_NOMEM;

@@ -19,8 +19,8 @@
 typedef struct {
     tg_t *tg;
     outbox_ticket_t *ticket;
-    char conv[64], chat[32], event_id[160];
-    int lane, seq, waits, part, refused;
+    char conv[64], chat[32];
+    int waits, part, refused;
     int64_t wait_ms, edit_id;
     cJSON *payload;
     tg_calls_t calls;
@@ -304,10 +304,7 @@ void tg_send_deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t)
     }
     j->tg = tg;
     j->ticket = t;
-    j->lane = m->lane;
-    j->seq = m->seq;
     snprintf(j->conv, sizeof j->conv, "%s", m->conv);
-    snprintf(j->event_id, sizeof j->event_id, "%s", m->event_id);
     j->payload = cJSON_Duplicate(m->payload, 1);
     uv_timer_init(tg->loop, &j->timer);
     j->timer.data = j;

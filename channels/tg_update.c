@@ -21,12 +21,7 @@ int tg_id(const cJSON *n, int64_t *out)
 /* Copies s (at most EVENT_MAX_TEXT bytes, cut at a character boundary) as the event's text. */
 static void set_text(tg_update_t *u, const char *s)
 {
-    size_t n = strlen(s);
-    if (n > EVENT_MAX_TEXT) {
-        n = EVENT_MAX_TEXT;
-        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-            n--;
-    }
+    size_t n = event_text_cut(s, EVENT_MAX_TEXT);
     free(u->text);
     u->text = malloc(n + 1);
     if (u->text) {

@@ -133,3 +133,14 @@ void event_view(const event_t *ev, dlg_event_t *out)
     out->version = ev->version;
     out->ts_ms = ev->ts_ms;
 }
+
+size_t event_text_cut(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n <= max)
+        return n;
+    n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}

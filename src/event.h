@@ -24,6 +24,8 @@ int event_from_json(const char *json, size_t len, event_t *out);
 void event_free(event_t *ev);
 /* The dialog's view of ev (pointers into ev). */
 void event_view(const event_t *ev, dlg_event_t *out);
+/* The byte length of s cut to at most max bytes without splitting a UTF-8 character (strlen(s) when it fits). */
+size_t event_text_cut(const char *s, size_t max);
 /* 1 when s[0..len) is valid UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF). */
 int event_utf8_valid(const char *s, size_t len);
 /* 1 when a conversation key is well formed: "<channel>:<id>", printable, no braces, at most 100 bytes. */

@@ -300,3 +300,22 @@ int txt_check(char *err, size_t errlen)
             }
     return 0;
 }
+
+/* ---------------------------------------------------------------- HTML */
+
+char *txt_html_escape(const char *s, size_t len)
+{
+    char *out = malloc(len * 6 + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        const char *e = s[i] == '&' ? "&amp;" : s[i] == '<' ? "&lt;" : s[i] == '>' ? "&gt;" : s[i] == '"' ? "&quot;" : NULL;
+        if (e) {
+            memcpy(o, e, strlen(e));
+            o += strlen(e);
+        } else
+            *o++ = s[i];
+    }
+    *o = 0;
+    return out;
+}

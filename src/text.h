@@ -30,6 +30,9 @@ int txt_render(const char *lang, const char *key, const cJSON *params, char *buf
 /* Checks the catalogs against each other: every key in every language, with the same parameter names. Returns 0,
  * or KB_ERR_INVAL with the first difference in err. */
 int txt_check(char *err, size_t errlen);
+/* A malloc'ed copy of s[0..len) with &, <, > and " escaped for HTML (Telegram's HTML parse mode, web pages);
+ * NULL when out of memory. */
+char *txt_html_escape(const char *s, size_t len);
 /* Formats kopecks as rubles for lang into buf ("1 234,56 ₽"). */
 void txt_rubles(const char *lang, long long kopecks, char *buf, size_t size);
 

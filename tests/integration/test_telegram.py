@@ -539,7 +539,7 @@ def polling_mode(redis, fake):
               "after kill -9 of the poller the other process polls (reply after %.1f s)" % (time.time() - t0))
         # a webhook set elsewhere: 409, reported
         http("POST", fake.url + "/bot%s/setWebhook" % TOKEN, {"url": "https://example.invalid/hook"})
-        wait_until(lambda: "409" in other.log_text(), 15)
+        wait_until(lambda: "409" in other.log_text(), 30)
         check("409" in other.log_text() and "webhook" in other.log_text(), "a 409 from getUpdates is reported clearly")
         http("POST", fake.url + "/bot%s/deleteWebhook" % TOKEN, {})
     finally:
