@@ -72,8 +72,7 @@ static void unreachable(tg_job_t *j, const char *why)
              j->chat, why);
     const char *p[] = {j->chat, why};
     db_exec(tg->db, 0, tg->q_unreachable, 2, p, on_marked, NULL);
-    outbox_give_up(tg->out, j->conv, why, on_marked, NULL);
-    job_done(j, OUTBOX_DEAD, 0, why);
+    job_done(j, OUTBOX_GIVE_UP, 0, why);
 }
 
 /* What Telegram's answer to one call means for the delivery. */

@@ -81,7 +81,7 @@ void outbox_done(outbox_ticket_t *t, outbox_result_t r, int retry_after_ms, cons
     } else {
         metrics_inc(o->m_dead);
         const char *p[] = {id, error ? error : "unreachable"};
-        rc = db_exec(o->db, 0, o->q_dead, 2, p, on_settled, t);
+        rc = db_exec(o->db, 0, r == OUTBOX_GIVE_UP ? o->q_give_up : o->q_dead, 2, p, on_settled, t);
     }
     if (rc) /* Postgres away: the claim expires and the row is delivered again (at least once) */
         on_settled(rc, NULL, t);
@@ -195,8 +195,8 @@ int outbox_new(uv_loop_t *loop, db_t *db, const char *channel, outbox_deliver_fn
         "UPDATE kb_outbox SET claimed_until = NULL, attempts = greatest(attempts - 1, 0), "
         "next_attempt_at = now() + make_interval(secs => $2::int / 1000.0) WHERE id = $1::bigint");
     o->q_give_up = db_prepare(db,
-        "UPDATE kb_outbox SET dead = true, claimed_until = NULL, last_error = $3 "
-        "WHERE conv = $2 AND channel = $1 AND sent_at IS NULL AND NOT dead");
+        "UPDATE kb_outbox o SET dead = true, claimed_until = NULL, last_error = $2 FROM kb_outbox m "
+        "WHERE m.id = $1::bigint AND o.conv = m.conv AND o.channel = m.channel AND o.sent_at IS NULL AND NOT o.dead");
     o->q_dead = db_prepare(db, "UPDATE kb_outbox SET dead = true, claimed_until = NULL, last_error = $2 "
                                "WHERE id = $1::bigint");
     uv_timer_init(loop, &o->poll);
@@ -209,12 +209,6 @@ int outbox_new(uv_loop_t *loop, db_t *db, const char *channel, outbox_deliver_fn
     o->m_lag = metrics_histogram("kb_outbox_lag_seconds", "From outbox row to delivery", labels);
     *out = o;
     return 0;
-}
-
-int outbox_give_up(outbox_t *o, const char *conv, const char *error, db_cb cb, void *data)
-{
-    const char *p[] = {o->channel, conv, error};
-    return db_exec(o->db, 0, o->q_give_up, 3, p, cb, data);
 }
 
 int outbox_start(outbox_t *o) { return uv_timer_start(&o->poll, on_poll, 0, (uint64_t)o->opt.poll_ms); }

@@ -24,8 +24,10 @@ typedef struct {
     const cJSON *payload;      /* {tmpl, params, buttons, ver} */
 } outbox_msg_t;
 
-/* LATER: not a failure (a rate limit said wait): tried again after the delay without counting an attempt. */
-typedef enum { OUTBOX_SENT, OUTBOX_RETRY, OUTBOX_DEAD, OUTBOX_LATER } outbox_result_t;
+/* LATER: not a failure (a rate limit said wait): tried again after the delay without counting an attempt.
+ * GIVE_UP: the recipient cannot be reached: this message and every unsent one of its conversation are dead, in one
+ * statement (so none of them is claimed in between). */
+typedef enum { OUTBOX_SENT, OUTBOX_RETRY, OUTBOX_DEAD, OUTBOX_LATER, OUTBOX_GIVE_UP } outbox_result_t;
 
 /* The channel's delivery function: send m, then call outbox_done(t, …) exactly once, now or later. */
 typedef void (*outbox_deliver_fn)(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t);
@@ -44,8 +46,6 @@ int outbox_start(outbox_t *o);
 void outbox_kick(outbox_t *o);
 /* Reports a delivery. retry_after_ms < 0 picks exponential backoff with jitter (for RETRY). error may be NULL. */
 void outbox_done(outbox_ticket_t *t, outbox_result_t r, int retry_after_ms, const char *error);
-/* Marks every unsent message of conv in this channel dead (its recipient cannot be reached), for the callback. */
-int outbox_give_up(outbox_t *o, const char *conv, const char *error, db_cb cb, void *data);
 /* Stops claiming; deliveries in flight finish. */
 void outbox_stop(outbox_t *o);
 /* Claims and deliveries in flight. */

@@ -33,7 +33,7 @@ static void later_fire(uv_timer_t *t)
 {
     later_t *l = t->data;
     outbox_done(l->ticket, l->r, l->r == OUTBOX_RETRY || l->r == OUTBOX_LATER ? 200 : 0,
-                l->r == OUTBOX_DEAD ? "403 blocked" : NULL);
+                l->r == OUTBOX_DEAD || l->r == OUTBOX_GIVE_UP ? "403 blocked" : NULL);
     uv_close((uv_handle_t *)&l->t, later_closed);
 }
 
@@ -53,9 +53,8 @@ static void deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *ticket)
         l->r = OUTBOX_LATER; /* a rate limit said wait: five times, more than max_attempts (3) */
         laters++;
     } else if (!strcmp(mode, "giveup") && seq == 1) {
-        l->r = OUTBOX_DEAD;
+        l->r = OUTBOX_GIVE_UP; /* the rest of this conversation too */
         deads++;
-        outbox_give_up(ob, m->conv, "403 blocked", NULL, NULL); /* the rest of this conversation too */
     } else if (!strcmp(mode, "dead") && seq == 1) {
         l->r = OUTBOX_DEAD;
         deads++;
