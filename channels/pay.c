@@ -1,74 +1,70 @@
-/* pay.c — the "pay" channel's sender and the fake provider's pay page (see pay.h). */
+/* pay.c — the "pay" channel: a payment's way through its provider (see pay.h). Three ways in — the outbox (a new
+ * payment wants a link; a receipt wants its check sent), the provider's notifications, and a poller for payments
+ * the provider has not told us about — and one way to a decision: ask the provider where the payment stands, then
+ * settle, decline or expire it in its own transaction, which also queues what the customer hears. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/rand.h>
 #include "core.h"
+#include "doc_receipt.h"
 #include "err.h"
 #include "log.h"
 #include "pay.h"
 #include "text.h"
 
 struct pay_s {
+    uv_loop_t *loop;
     db_t *db;
     outbox_t *out;
-    char public_url[256];
+    payprov_t *prov;
     engine_outbox_hook kick;
     void *kick_ctx;
-    const db_stmt_t *q_link, *q_by_token;
+    uv_timer_t poll;
+    int poll_s, expire_s, jobs, closing, timer_closed;   /* jobs: work in flight that uses this struct */
+    char poll_s_text[16], expire_s_text[16];
+    const db_stmt_t *q_order, *q_link, *q_find, *q_claim, *q_check;
 };
 
-/* ---------------------------------------------------------------- the sender: a link for a new payment */
-
+/* One payment being decided: where it came from (a notification's request, the poller, the fake page), the row. */
 typedef struct {
     pay_t *p;
-    outbox_ticket_t *t;
-} link_job_t;
+    httpd_req_t *r;                /* answered when done, or NULL */
+    int fake_page, fake_paid;      /* answer with the fake page's words; its Pay button was pressed */
+    char id[24], order[64], provider_id[80], status[16], conv[160], lang[4];
+    int overdue;
+    int64_t amount;
+} job_t;
 
-static void on_linked(int err, PGresult *res, void *data)
+/* The struct goes once closed and idle: callbacks of work in flight still come (canceled) after pay_close. */
+static void maybe_free(pay_t *p)
 {
-    link_job_t *j = data;
-    if (err) {
-        outbox_done(j->t, OUTBOX_RETRY, -1, "cannot record the link");
-    } else {
-        if (PQntuples(res) == 1) /* the reply went to the customer's channel: wake its sender */
-            j->p->kick(j->p->kick_ctx, PQgetvalue(res, 0, 0));
-        outbox_done(j->t, OUTBOX_SENT, 0, NULL);
+    if (p->closing && p->timer_closed && p->jobs == 0) {
+        p->prov->ops->free(p->prov);
+        free(p);
     }
+}
+
+static void job_free(job_t *j)
+{
+    pay_t *p = j->p;
+    p->jobs--;
     free(j);
+    maybe_free(p);
 }
 
-/* The fake provider: the link is kabinet's own pay page under a random token. A payment no longer pending gets
- * no link (the statement does nothing). */
-static void deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t)
+/* Wakes the sender of the channel a conversation belongs to ("tg:42" → "tg"). */
+static void kick_conv(pay_t *p, const char *conv)
 {
-    pay_t *p = ctx;
-    const cJSON *id = cJSON_GetObjectItem(m->payload, "payment_id");
-    link_job_t *j = malloc(sizeof *j);
-    if (!cJSON_IsNumber(id) || !j) {
-        free(j);
-        outbox_done(t, OUTBOX_DEAD, 0, "no payment_id");
+    char channel[32];
+    if (!conv || !conv[0])
         return;
-    }
-    j->p = p;
-    j->t = t;
-    unsigned char rnd[16];
-    char token[33], pid[24], base[300];
-    RAND_bytes(rnd, sizeof rnd);
-    for (int i = 0; i < 16; i++)
-        snprintf(token + 2 * i, 3, "%02x", rnd[i]);
-    snprintf(pid, sizeof pid, "%lld", (long long)id->valuedouble);
-    snprintf(base, sizeof base, "%s/pay/fake/", p->public_url);
-    const char *params[] = {pid, token, base};
-    if (db_exec(p->db, 0, p->q_link, 3, params, on_linked, j) != 0) {
-        free(j);
-        outbox_done(t, OUTBOX_RETRY, -1, "postgres unavailable");
-    }
+    snprintf(channel, sizeof channel, "%.*s", (int)strcspn(conv, ":"), conv);
+    p->kick(p->kick_ctx, channel);
 }
 
-/* ---------------------------------------------------------------- the fake provider's page */
+/* ---------------------------------------------------------------- pages */
 
-/* A small page: a message, and the two buttons when the payment can still be paid. */
+/* A small page: a message, and (fake provider) the two buttons while the payment can still be paid. */
 static void page(httpd_req_t *r, int status, const char *lang, const char *key, const cJSON *params, const char *token)
 {
     char text[512], body[3072];
@@ -91,84 +87,465 @@ static void page(httpd_req_t *r, int status, const char *lang, const char *key, 
     httpd_respond(r, status, "text/html; charset=utf-8", body, (size_t)n);
 }
 
-typedef struct {
-    pay_t *p;
-    httpd_req_t *r;
-    char token[40], action[16], lang[4], conv[160];
-} page_req_t;
-
-static void on_settled(int err, cJSON *result, void *data)
+static void respond(job_t *j, int status, const char *text)
 {
-    page_req_t *q = data;
-    const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(result, "status"));
-    int paid = !strcmp(q->action, "pay");
-    if (err || !st) {
-        httpd_respond(q->r, 503, "text/plain", "try again\n", 10);
-    } else {
-        if (q->conv[0]) { /* "payment accepted" was queued for the customer's channel */
-            char channel[32];
-            snprintf(channel, sizeof channel, "%.*s", (int)strcspn(q->conv, ":"), q->conv);
-            q->p->kick(q->p->kick_ctx, channel);
-        }
-        int ok = paid ? !strcmp(st, "settled") || !strcmp(st, "already_settled") : !strcmp(st, "failed");
-        page(q->r, ok ? 200 : 409, q->lang, ok ? (paid ? "pay.page_paid" : "pay.page_declined") : "pay.page_gone",
-             NULL, NULL);
-    }
-    cJSON_Delete(result);
-    free(q);
+    if (!j->r)
+        return;
+    if (j->fake_page)
+        page(j->r, status, j->lang, status == 200 ? text : "pay.page_gone", NULL, NULL);
+    else
+        httpd_respond(j->r, status, "text/plain", text, strlen(text));
+    j->r = NULL;
 }
 
-/* The payment behind a token: show the page, or pay / decline it. */
-static void on_payment(int err, PGresult *res, void *data)
+/* ---------------------------------------------------------------- deciding: settle, decline, expire */
+
+static void on_decided(int err, cJSON *result, void *data)
 {
-    page_req_t *q = data;
-    if (err) {
-        httpd_respond(q->r, 503, "text/plain", "try again\n", 10);
-        free(q);
-        return;
-    }
-    if (PQntuples(res) != 1) {
-        page(q->r, 404, "ru", "pay.page_gone", NULL, NULL);
-        free(q);
-        return;
-    }
-    const char *order = PQgetvalue(res, 0, 0), *amount = PQgetvalue(res, 0, 1), *status = PQgetvalue(res, 0, 2);
-    snprintf(q->lang, sizeof q->lang, "%s", PQgetvalue(res, 0, 3));
-    snprintf(q->conv, sizeof q->conv, "%s", PQgetvalue(res, 0, 4));
-    int pending = !strcmp(status, "pending");
-    if (!q->action[0]) {
-        cJSON *pp = cJSON_CreateObject();
-        cJSON_AddNumberToObject(pp, "amount", atof(amount));
-        cJSON_AddStringToObject(pp, "order", order);
-        page(q->r, pending ? 200 : 410, q->lang, pending ? "pay.page" : "pay.page_gone", pp, pending ? q->token : NULL);
-        cJSON_Delete(pp);
-        free(q);
-        return;
-    }
-    /* as a provider's confirmation would: the order, the amount it took, its own payment id */
-    cJSON *a = cJSON_CreateObject();
-    cJSON_AddStringToObject(a, "order_id", order);
-    char provider_id[64], conv[64];
-    snprintf(provider_id, sizeof provider_id, "fake-%s", q->token);
-    snprintf(conv, sizeof conv, "pay:%s", order);
-    int rc;
-    if (!strcmp(q->action, "pay")) {
-        cJSON_AddNumberToObject(a, "amount_kopecks", atof(amount));
-        cJSON_AddStringToObject(a, "provider_payment_id", provider_id);
-        rc = core_run(q->p->db, "payment.settle", conv, a, on_settled, q);
+    job_t *j = data;
+    const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(result, "status"));
+    if (err || !st) {
+        respond(j, 503, "try again\n");
+    } else if (!strcmp(st, "amount_mismatch")) {
+        log_error("pay", "payment %s: the provider holds another amount than the order; nothing changed", j->order);
+        respond(j, 409, "amount differs from the order\n");
     } else {
-        cJSON_AddStringToObject(a, "reason", "failed");
-        rc = core_run(q->p->db, "payment.fail", conv, a, on_settled, q);
+        if (!strcmp(st, "settled") || !strcmp(st, "failed") || !strcmp(st, "expired"))
+            kick_conv(j->p, j->conv);
+        int paid = !strcmp(st, "settled") || !strcmp(st, "already_settled");
+        if (!j->fake_page)
+            respond(j, 200, "ok\n");
+        else if (j->fake_paid ? paid : !strcmp(st, "failed"))
+            respond(j, 200, paid ? "pay.page_paid" : "pay.page_declined");
+        else
+            respond(j, 409, "pay.page_gone");
+    }
+    cJSON_Delete(result);
+    job_free(j);
+}
+
+/* What the provider said about j's payment decides it. */
+static void decide(job_t *j, const payprov_result_t *r)
+{
+    char conv[96];
+    snprintf(conv, sizeof conv, "pay:%s", j->order);
+    size_t ol = strlen(j->order);
+    if (r->order_id[0] && (strncmp(r->order_id, j->order, ol) || (r->order_id[ol] && r->order_id[ol] != '-'))) {
+        log_error("pay", "payment %s: the provider names another order; nothing changed", j->order);
+        respond(j, 409, "order differs\n");
+        job_free(j);
+        return;
+    }
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "order_id", j->order);
+    int rc;
+    if (r->state == PAYPROV_PAID) {
+        cJSON_AddNumberToObject(a, "amount_kopecks", (double)r->amount_kopecks);
+        cJSON_AddStringToObject(a, "provider_payment_id", r->provider_id[0] ? r->provider_id : j->provider_id);
+        if (r->paid_at[0])
+            cJSON_AddStringToObject(a, "paid_at", r->paid_at);
+        rc = core_run(j->p->db, "payment.settle", conv, a, on_decided, j);
+    } else if (r->state == PAYPROV_CANCELED || j->overdue) {
+        cJSON_AddStringToObject(a, "reason", r->state == PAYPROV_CANCELED ? "failed" : "expired");
+        rc = core_run(j->p->db, "payment.fail", conv, a, on_decided, j);
+    } else {
+        respond(j, 200, "ok\n");
+        job_free(j);
+        rc = 0;
     }
     cJSON_Delete(a);
     if (rc) {
-        httpd_respond(q->r, 503, "text/plain", "try again\n", 10);
-        free(q);
+        respond(j, 503, "try again\n");
+        job_free(j);
     }
 }
 
+static void on_status(int err, const payprov_result_t *r, void *data)
+{
+    job_t *j = data;
+    if (err || j->p->closing) {
+        respond(j, 503, "try again\n");
+        job_free(j);
+        return;
+    }
+    decide(j, r);
+}
+
+/* Asks the provider about j's payment, then decides. */
+static void check(job_t *j)
+{
+    if (!j->provider_id[0]) { /* never got to the provider: nothing to ask */
+        payprov_result_t r;
+        memset(&r, 0, sizeof r);
+        decide(j, &r);
+        return;
+    }
+    if (j->p->prov->ops->status(j->p->prov, j->provider_id, j->order, on_status, j) != 0) {
+        respond(j, 503, "try again\n");
+        job_free(j);
+    }
+}
+
+static job_t *job_new(pay_t *p, httpd_req_t *r)
+{
+    job_t *j = calloc(1, sizeof *j);
+    if (j) {
+        j->p = p;
+        j->r = r;
+        snprintf(j->lang, sizeof j->lang, "ru");
+        p->jobs++;
+    }
+    return j;
+}
+
+/* Fills j from a row of q_find / q_claim: id, order, provider id, status, conv, lang, overdue, amount. */
+static void job_row(job_t *j, PGresult *res, int i)
+{
+    snprintf(j->id, sizeof j->id, "%s", PQgetvalue(res, i, 0));
+    snprintf(j->order, sizeof j->order, "%s", PQgetvalue(res, i, 1));
+    snprintf(j->provider_id, sizeof j->provider_id, "%s", PQgetvalue(res, i, 2));
+    snprintf(j->status, sizeof j->status, "%s", PQgetvalue(res, i, 3));
+    snprintf(j->conv, sizeof j->conv, "%s", PQgetvalue(res, i, 4));
+    snprintf(j->lang, sizeof j->lang, "%s", PQgetvalue(res, i, 5));
+    j->overdue = PQgetvalue(res, i, 6)[0] == 't';
+    j->amount = atoll(PQgetvalue(res, i, 7));
+}
+
+/* ---------------------------------------------------------------- notifications */
+
+static void on_found(int err, PGresult *res, void *data)
+{
+    job_t *j = data;
+    if (err) {
+        respond(j, 503, "try again\n");
+        job_free(j);
+    } else if (PQntuples(res) != 1) {
+        log_warn("pay", "a notification names a payment kabinet does not know: refused");
+        respond(j, 404, "unknown payment\n");
+        job_free(j);
+    } else {
+        job_row(j, res, 0);
+        check(j);
+    }
+}
+
+/* A provider's notification: authenticated by the provider, then only a reason to ask it again. */
+static void on_notice(httpd_req_t *r, void *data)
+{
+    pay_t *p = data;
+    payprov_notice_t n;
+    memset(&n, 0, sizeof n);
+    int st = p->prov->ops->notice(p->prov, r, &n);
+    if (st) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "%s\n", st == 403 ? "forbidden" : st == 401 ? "bad checksum" : "malformed");
+        httpd_respond(r, st, "text/plain", msg, strlen(msg));
+        return;
+    }
+    job_t *j = job_new(p, r);
+    const char *params[] = {p->prov->ops->name, n.provider_id, n.order_id, p->expire_s_text};
+    if (!j || db_exec(p->db, 0, p->q_find, 4, params, on_found, j) != 0) {
+        if (j)
+            job_free(j);
+        httpd_respond(r, 503, "text/plain", "try again\n", 10);
+    }
+}
+
+/* ---------------------------------------------------------------- the poller: no word from the provider */
+
+static void on_receipt_added(int err, cJSON *result, void *data)
+{
+    job_t *j = data;
+    const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(result, "status"));
+    if (!err && st && !strcmp(st, "added"))
+        outbox_kick(j->p->out);
+    cJSON_Delete(result);
+    job_free(j);
+}
+
+static void on_receipt(int err, const payprov_result_t *r, void *data)
+{
+    job_t *j = data;
+    if (err || !r->fiscal || j->p->closing) { /* not fiscalized yet: the next round asks again */
+        job_free(j);
+        return;
+    }
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "order_id", j->order);
+    cJSON_AddStringToObject(a, "kkt_reg", r->kkt_reg);
+    cJSON_AddStringToObject(a, "fn", r->fn);
+    cJSON_AddStringToObject(a, "fd", r->fd);
+    cJSON_AddStringToObject(a, "fpd", r->fpd);
+    cJSON_AddStringToObject(a, "check_url", r->check_url);
+    if (r->fiscal_at[0])
+        cJSON_AddStringToObject(a, "issued_at", r->fiscal_at);
+    char conv[96];
+    snprintf(conv, sizeof conv, "pay:%s", j->order);
+    if (core_run(j->p->db, "receipt.add", conv, a, on_receipt_added, j) != 0)
+        job_free(j);
+    cJSON_Delete(a);
+}
+
+static void on_claimed(int err, PGresult *res, void *data)
+{
+    pay_t *p = data;
+    p->jobs++; /* held over the loop below */
+    for (int i = 0; !err && !p->closing && i < PQntuples(res); i++) {
+        job_t *j = job_new(p, NULL);
+        if (!j)
+            break;
+        job_row(j, res, i);
+        if (!strcmp(j->status, "pending")) {
+            check(j);
+        } else if (p->prov->ops->receipt(p->prov, j->provider_id, j->order, on_receipt, j) != 0) {
+            job_free(j);
+        }
+    }
+    p->jobs -= 2; /* the claim's and the loop's */
+    maybe_free(p);
+}
+
+/* Every KABINET_PAY_POLL_S: pending payments nobody told us about, and paid ones still without their receipt. */
+static void on_poll(uv_timer_t *t)
+{
+    pay_t *p = t->data;
+    const char *params[] = {p->prov->ops->name, p->poll_s_text, p->expire_s_text};
+    if (db_ready(p->db) && db_exec(p->db, 0, p->q_claim, 3, params, on_claimed, p) == 0)
+        p->jobs++;
+}
+
+/* ---------------------------------------------------------------- the sender: links and checks */
+
+typedef struct {
+    pay_t *p;
+    outbox_ticket_t *t;
+    char id[24], conv[160];
+    cJSON *receipt;
+    char lang[4];
+    unsigned char *pdf;
+    size_t pdf_len;
+    uv_work_t work;
+} send_t;
+
+static void send_done(send_t *s, outbox_result_t r, const char *error)
+{
+    pay_t *p = s->p;
+    outbox_done(s->t, r, -1, error);
+    cJSON_Delete(s->receipt);
+    free(s->pdf);
+    free(s);
+    p->jobs--;
+    maybe_free(p);
+}
+
+static void on_link_written(int err, PGresult *res, void *data)
+{
+    send_t *s = data;
+    if (err) {
+        send_done(s, OUTBOX_RETRY, "cannot record the link");
+        return;
+    }
+    if (PQntuples(res) == 1) /* the reply went to the customer's channel: wake its sender */
+        s->p->kick(s->p->kick_ctx, PQgetvalue(res, 0, 0));
+    send_done(s, OUTBOX_SENT, NULL);
+}
+
+static void on_failed_create(int err, cJSON *result, void *data)
+{
+    send_t *s = data;
+    if (!err)
+        kick_conv(s->p, s->conv);
+    cJSON_Delete(result);
+    send_done(s, err ? OUTBOX_RETRY : OUTBOX_DEAD, err ? "cannot record the refusal" : "the provider refused");
+}
+
+static void on_created(int err, const payprov_result_t *r, void *data)
+{
+    send_t *s = data;
+    if (err == KB_ERR_AGAIN || s->p->closing) {
+        send_done(s, OUTBOX_RETRY, "the provider did not answer");
+        return;
+    }
+    if (err) { /* refused: the payment cannot be made; the customer hears "declined" */
+        log_error("pay", "the provider refused to create payment %s", s->id);
+        cJSON *a = cJSON_CreateObject();
+        char order[40], conv[64];
+        snprintf(order, sizeof order, "kb-%s", s->id);
+        snprintf(conv, sizeof conv, "pay:%s", order);
+        cJSON_AddStringToObject(a, "order_id", order);
+        cJSON_AddStringToObject(a, "reason", "failed");
+        if (core_run(s->p->db, "payment.fail", conv, a, on_failed_create, s) != 0)
+            send_done(s, OUTBOX_RETRY, "postgres unavailable");
+        cJSON_Delete(a);
+        return;
+    }
+    const char *params[] = {s->id, s->p->prov->ops->name, r->provider_id, r->url};
+    if (db_exec(s->p->db, 0, s->p->q_link, 4, params, on_link_written, s) != 0)
+        send_done(s, OUTBOX_RETRY, "postgres unavailable");
+}
+
+/* The payment as the provider is told it; no row: no longer pending or already linked — nothing to do. */
+static void on_order(int err, PGresult *res, void *data)
+{
+    send_t *s = data;
+    if (err) {
+        send_done(s, OUTBOX_RETRY, "postgres unavailable");
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        send_done(s, OUTBOX_SENT, NULL);
+        return;
+    }
+    snprintf(s->conv, sizeof s->conv, "%s", PQgetvalue(res, 0, 6));
+    payprov_order_t o = {PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), atoll(PQgetvalue(res, 0, 2)),
+                         PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4), PQgetvalue(res, 0, 5), 1};
+    if (s->p->prov->ops->create(s->p->prov, &o, on_created, s) != 0)
+        send_done(s, OUTBOX_RETRY, "cannot ask the provider");
+}
+
+/* The check: rendered off the loop, stored as a file, sent as text + PDF to where the customer paid from. */
+static void render(uv_work_t *w)
+{
+    send_t *s = w->data;
+    char err[160];
+    if (doc_receipt_pdf(s->receipt, s->lang, &s->pdf, &s->pdf_len, err, sizeof err) != 0) {
+        s->pdf = NULL;
+        log_error("pay", "cannot render the receipt of payment %s: %s", s->id, err);
+    }
+}
+
+static void on_check_written(int err, PGresult *res, void *data)
+{
+    send_t *s = data;
+    if (err) {
+        send_done(s, OUTBOX_RETRY, "cannot record the check");
+        return;
+    }
+    if (PQntuples(res) == 1)
+        s->p->kick(s->p->kick_ctx, PQgetvalue(res, 0, 0));
+    send_done(s, OUTBOX_SENT, NULL);
+}
+
+static void rendered(uv_work_t *w, int status)
+{
+    send_t *s = w->data;
+    if (status || !s->pdf) {
+        send_done(s, OUTBOX_RETRY, "cannot render the check");
+        return;
+    }
+    char *hex = malloc(2 * s->pdf_len + 1), name[64];
+    if (!hex) {
+        send_done(s, OUTBOX_RETRY, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < s->pdf_len; i++)
+        sprintf(hex + 2 * i, "%02x", s->pdf[i]);
+    hex[2 * s->pdf_len] = 0;
+    snprintf(name, sizeof name, "check-%s.pdf", cJSON_GetStringValue(cJSON_GetObjectItem(s->receipt, "order_id")));
+    cJSON *params = doc_receipt_params(s->receipt);
+    char *pj = cJSON_PrintUnformatted(params);
+    cJSON_Delete(params);
+    const char *qp[] = {s->id, name, hex, pj};
+    if (!pj || db_exec(s->p->db, 0, s->p->q_check, 4, qp, on_check_written, s) != 0)
+        send_done(s, OUTBOX_RETRY, "postgres unavailable");
+    free(pj);
+    free(hex);
+}
+
+static void on_receipt_data(int err, cJSON *result, void *data)
+{
+    send_t *s = data;
+    const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(result, "status"));
+    if (err || !st) {
+        cJSON_Delete(result);
+        send_done(s, OUTBOX_RETRY, "postgres unavailable");
+        return;
+    }
+    if (strcmp(st, "ok") || !cJSON_IsObject(cJSON_GetObjectItem(result, "fiscal"))) {
+        cJSON_Delete(result);
+        send_done(s, OUTBOX_DEAD, "no fiscal receipt for this payment");
+        return;
+    }
+    s->receipt = result;
+    snprintf(s->lang, sizeof s->lang, "%s", cJSON_GetStringValue(cJSON_GetObjectItem(result, "lang")) ?: "ru");
+    s->work.data = s;
+    if (uv_queue_work(s->p->loop, &s->work, render, rendered) != 0)
+        send_done(s, OUTBOX_RETRY, "cannot render now");
+}
+
+static void deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t)
+{
+    pay_t *p = ctx;
+    const cJSON *id = cJSON_GetObjectItem(m->payload, "payment_id");
+    send_t *s = calloc(1, sizeof *s);
+    if (!cJSON_IsNumber(id) || !s) {
+        free(s);
+        outbox_done(t, OUTBOX_DEAD, 0, "no payment_id");
+        return;
+    }
+    s->p = p;
+    s->t = t;
+    p->jobs++;
+    snprintf(s->id, sizeof s->id, "%lld", (long long)id->valuedouble);
+    int rc;
+    if (!strcmp(m->event_id, "receipt")) {
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddNumberToObject(a, "payment_id", id->valuedouble);
+        cJSON_AddStringToObject(a, "staff", "pay");
+        rc = core_run(p->db, "receipt.get", m->conv, a, on_receipt_data, s);
+        cJSON_Delete(a);
+    } else {
+        const char *params[] = {s->id};
+        rc = db_exec(p->db, 0, p->q_order, 1, params, on_order, s);
+    }
+    if (rc)
+        send_done(s, OUTBOX_RETRY, "postgres unavailable");
+}
+
+/* ---------------------------------------------------------------- the fake provider's page */
+
+static void on_fake_row(int err, PGresult *res, void *data)
+{
+    job_t *j = data;
+    if (err) {
+        respond(j, 503, "try again\n");
+        job_free(j);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        page(j->r, 404, "ru", "pay.page_gone", NULL, NULL);
+        j->r = NULL;
+        job_free(j);
+        return;
+    }
+    job_row(j, res, 0);
+    const char *action = strchr(httpd_path(j->r) + strlen("/pay/fake/"), '/');
+    int pending = !strcmp(j->status, "pending");
+    if (!action) { /* GET: the page, with the buttons while payable */
+        cJSON *pp = cJSON_CreateObject();
+        cJSON_AddNumberToObject(pp, "amount", (double)j->amount);
+        cJSON_AddStringToObject(pp, "order", j->order);
+        page(j->r, pending ? 200 : 410, j->lang, pending ? "pay.page" : "pay.page_gone", pp,
+             pending ? j->provider_id + 5 : NULL);
+        cJSON_Delete(pp);
+        j->r = NULL;
+        job_free(j);
+        return;
+    }
+    /* as a provider's confirmation would say it: paid with the order's amount, or declined */
+    payprov_result_t r;
+    memset(&r, 0, sizeof r);
+    r.state = !strcmp(action, "/pay") ? PAYPROV_PAID : PAYPROV_CANCELED;
+    r.amount_kopecks = j->amount;
+    snprintf(r.provider_id, sizeof r.provider_id, "%s", j->provider_id);
+    j->fake_page = 1;
+    j->fake_paid = r.state == PAYPROV_PAID;
+    j->overdue = 0;
+    decide(j, &r);
+}
+
 /* GET /pay/fake/<token>, POST /pay/fake/<token>/pay|decline */
-static void on_page(httpd_req_t *r, void *data)
+static void on_fake_page(httpd_req_t *r, void *data)
 {
     pay_t *p = data;
     const char *rest = httpd_path(r) + strlen("/pay/fake/"), *slash = strchr(rest, '/');
@@ -180,65 +557,118 @@ static void on_page(httpd_req_t *r, void *data)
         page(r, 404, "ru", "pay.page_gone", NULL, NULL);
         return;
     }
-    page_req_t *q = calloc(1, sizeof *q);
-    if (!q) {
+    char pid[40];
+    snprintf(pid, sizeof pid, "fake-%.32s", rest);
+    job_t *j = job_new(p, r);
+    const char *params[] = {"fake", pid, "", p->expire_s_text};
+    if (!j || db_exec(p->db, 0, p->q_find, 4, params, on_fake_row, j) != 0) {
+        if (j)
+            job_free(j);
         httpd_respond(r, 503, "text/plain", "try again\n", 10);
-        return;
     }
-    q->p = p;
-    q->r = r;
-    memcpy(q->token, rest, 32);
-    snprintf(q->action, sizeof q->action, "%s", action);
-    const char *params[] = {q->token};
-    if (db_exec(p->db, 0, p->q_by_token, 1, params, on_payment, q) != 0) {
-        httpd_respond(r, 503, "text/plain", "try again\n", 10);
-        free(q);
-    }
+}
+
+/* GET /pay/done: where the provider's page sends the customer back. */
+static void on_done_page(httpd_req_t *r, void *data)
+{
+    (void)data;
+    page(r, 200, strstr(httpd_query(r), "lang=en") ? "en" : "ru", "pay.page_done", NULL, NULL);
 }
 
 /* ---------------------------------------------------------------- lifecycle */
 
-int pay_new(uv_loop_t *loop, httpd_t *h, db_t *db, const pay_options_t *opt, engine_outbox_hook kick, void *kick_ctx,
-            pay_t **out)
+#define PAY_ROW "p.id, p.order_id, coalesce(p.provider_payment_id, ''), p.status, coalesce(p.conv, ''), p.lang, " \
+                "p.created_at < now() - make_interval(secs => $%d::int), p.amount_kopecks"
+
+static void prepare(pay_t *p)
 {
-    pay_t *p = calloc(1, sizeof *p);
-    if (!p)
-        return KB_ERR_NOMEM;
-    p->db = db;
-    p->kick = kick;
-    p->kick_ctx = kick_ctx;
-    snprintf(p->public_url, sizeof p->public_url, "%s", opt->public_url);
-    size_t n = strlen(p->public_url);
-    while (n && p->public_url[n - 1] == '/')
-        p->public_url[--n] = 0;
-    /* the link, once per payment (a retry finds the token and the reply already there) */
-    p->q_link = db_prepare(db,
-        "WITH u AS (UPDATE kb_payment SET pay_token = coalesce(pay_token, $2), provider = coalesce(provider, 'fake'),"
-        "  pay_url = coalesce(pay_url, $3 || coalesce(pay_token, $2))"
-        "  WHERE id = $1::bigint AND status = 'pending' RETURNING order_id, conv, lang, amount_kopecks, pay_url) "
+    char sql[2048];
+    p->q_order = db_prepare(p->db,
+        "SELECT p.order_id, p.idempotency_key, p.amount_kopecks, a.number, coalesce(p.receipt_email, c.email, ''),"
+        " coalesce(c.phone, ''), coalesce(p.conv, '') FROM kb_payment p JOIN kb_account a ON a.id = p.account_id"
+        " LEFT JOIN kb_customer c ON c.id = p.customer_id WHERE p.id = $1::bigint AND p.status = 'pending'"
+        " AND p.pay_url IS NULL");
+    /* the link, once per payment, and the reply that carries it (a retry finds both there) */
+    p->q_link = db_prepare(p->db,
+        "WITH u AS (UPDATE kb_payment SET provider = $2, provider_payment_id = $3, pay_url = $4"
+        "  WHERE id = $1::bigint AND status = 'pending' AND pay_url IS NULL"
+        "  RETURNING order_id, conv, lang, amount_kopecks, pay_url) "
         "INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload) "
         "SELECT conv, split_part(conv, ':', 1), 0, 'link:' || order_id, 0, json_build_object('tmpl', 'pay.link',"
         " 'lang', lang, 'params', json_build_object('amount', amount_kopecks, 'url', pay_url), 'url', pay_url,"
         " 'url_button', 'pay_open') FROM u WHERE conv IS NOT NULL "
         "ON CONFLICT (conv, event_id, seq) DO NOTHING RETURNING channel");
-    p->q_by_token = db_prepare(db, "SELECT order_id, amount_kopecks, status, lang, coalesce(conv, '') FROM kb_payment "
-                                   "WHERE pay_token = $1 AND provider = 'fake'");
-    outbox_options_t oo = {{16, 16}, 20, 500, 30};
+    snprintf(sql, sizeof sql, "SELECT " PAY_ROW " FROM kb_payment p WHERE p.provider = $1 AND "
+             "CASE WHEN $2 <> '' THEN p.provider_payment_id = $2 ELSE p.order_id = $3 END", 4);
+    p->q_find = db_prepare(p->db, sql);
+    /* claimed for one round (checked_at), so that processes side by side do not ask twice */
+    snprintf(sql, sizeof sql,
+             "WITH c AS (SELECT id FROM kb_payment WHERE provider = $1"
+             "  AND (checked_at IS NULL OR checked_at < now() - make_interval(secs => $2::int))"
+             "  AND ((status = 'pending' AND created_at < now() - make_interval(secs => $2::int))"
+             "   OR (status IN ('paid', 'credited') AND conv IS NOT NULL AND paid_at > now() - interval '3 days'"
+             "       AND NOT EXISTS (SELECT 1 FROM kb_receipt r WHERE r.payment_id = kb_payment.id)))"
+             "  ORDER BY id LIMIT 32 FOR UPDATE SKIP LOCKED) "
+             "UPDATE kb_payment p SET checked_at = now() FROM c WHERE p.id = c.id RETURNING " PAY_ROW, 3);
+    p->q_claim = db_prepare(p->db, sql);
+    p->q_check = db_prepare(p->db,
+        "WITH f AS (SELECT kb_file_add($2, 'application/pdf', decode($3, 'hex')) AS id) "
+        "INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload) "
+        "SELECT p.conv, split_part(p.conv, ':', 1), 0, 'check:' || p.order_id, 0, json_build_object('tmpl', 'pay.check',"
+        " 'lang', p.lang, 'params', $4::json, 'document', json_build_object('file', f.id)) "
+        "FROM kb_payment p, f WHERE p.id = $1::bigint AND p.conv IS NOT NULL "
+        "ON CONFLICT (conv, event_id, seq) DO NOTHING RETURNING channel");
+}
+
+int pay_new(uv_loop_t *loop, httpd_t *h, db_t *db, payprov_t *prov, const pay_options_t *opt,
+            engine_outbox_hook kick, void *kick_ctx, pay_t **out)
+{
+    pay_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return KB_ERR_NOMEM;
+    p->loop = loop;
+    p->db = db;
+    p->prov = prov;
+    p->kick = kick;
+    p->kick_ctx = kick_ctx;
+    p->poll_s = opt->poll_s;
+    p->expire_s = opt->expire_s;
+    snprintf(p->poll_s_text, sizeof p->poll_s_text, "%d", opt->poll_s);
+    snprintf(p->expire_s_text, sizeof p->expire_s_text, "%d", opt->expire_s);
+    prepare(p);
+    outbox_options_t oo = {{16, 16}, 20, 500, 60};
     int rc = outbox_new(loop, db, "pay", deliver, p, &oo, &p->out);
     if (rc) {
         free(p);
         return rc;
     }
-    httpd_route(h, "GET", "/pay/fake/*", on_page, p);
-    httpd_route(h, "POST", "/pay/fake/*", on_page, p);
+    if (!strcmp(prov->ops->name, "fake")) {
+        httpd_route(h, "GET", "/pay/fake/*", on_fake_page, p);
+        httpd_route(h, "POST", "/pay/fake/*", on_fake_page, p);
+    }
+    if (prov->ops->notice_path)
+        httpd_route(h, prov->ops->notice_method, prov->ops->notice_path, on_notice, p);
+    httpd_route(h, "GET", "/pay/done", on_done_page, p);
+    uv_timer_init(loop, &p->poll);
+    p->poll.data = p;
+    uv_timer_start(&p->poll, on_poll, (uint64_t)p->poll_s * 1000, (uint64_t)p->poll_s * 1000);
     *out = p;
     return outbox_start(p->out);
 }
 
 outbox_t *pay_outbox(pay_t *p) { return p->out; }
 
+static void on_timer_closed(uv_handle_t *h)
+{
+    pay_t *p = h->data;
+    p->timer_closed = 1;
+    maybe_free(p);
+}
+
 void pay_close(pay_t *p)
 {
+    p->closing = 1;
     outbox_close(p->out);
-    free(p);
+    uv_timer_stop(&p->poll);
+    uv_close((uv_handle_t *)&p->poll, on_timer_closed);
 }

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include "err.h"
 #include "config.h"
+#include "payprov_int.h"
 
 typedef enum { CFG_STR, CFG_INT, CFG_BOOL } cfg_kind_t;
 
@@ -74,8 +75,30 @@ static const cfg_var_t cfg_vars[] = {
     {"KABINET_PUBLIC_URL", CFG_STR, "", 0, 0, 0, OFF(public_url),
      "How customers reach this server (links to pay pages are built on it). Empty: http://KABINET_HTTP_LISTEN."},
     {"KABINET_PAY_PROVIDER", CFG_STR, "fake", 0, 0, 0, OFF(pay_provider),
-     "`fake` (kabinet's own test pay page at /pay/fake/…, development only) or `none` (no payment links). "
-     "YooKassa and Sberbank come with the payments issue."},
+     "`yookassa`, `sber` (Sberbank acquiring), `fake` (kabinet's own test pay page at /pay/fake/…, development only) "
+     "or `none` (no payment links)."},
+    {"KABINET_PAY_POLL_S", CFG_INT, "30", 0, 1, 3600, OFF(pay_poll_s),
+     "A payment with no word from the provider is asked about this often; so is a paid one's fiscal receipt."},
+    {"KABINET_PAY_EXPIRE_S", CFG_INT, "1200", 0, 60, 86400, OFF(pay_expire_s),
+     "A payment link lives this long (Sberbank's sessionTimeoutSecs); a payment still unpaid after it expires."},
+    {"KABINET_YOOKASSA_URL", CFG_STR, "https://api.yookassa.ru", 0, 0, 0, OFF(yk_url),
+     "YooKassa API base (requests go to <base>/v3/…)."},
+    {"KABINET_YOOKASSA_SHOP_ID", CFG_STR, "", 0, 0, 0, OFF(yk_shop_id), "YooKassa shopId (HTTP Basic user)."},
+    {"KABINET_YOOKASSA_SECRET_KEY", CFG_STR, "", 1, 0, 0, OFF(yk_secret_key),
+     "YooKassa secret key (HTTP Basic password)."},
+    {"KABINET_YOOKASSA_WEBHOOK_IPS", CFG_STR,
+     "185.71.76.0/27,185.71.77.0/27,77.75.153.0/25,77.75.156.11,77.75.156.35,77.75.154.128/25,2a02:5180::/32", 0, 0,
+     0, OFF(yk_webhook_ips),
+     "Addresses YooKassa notifications may come from (comma-separated, CIDR allowed; YooKassa's published list). "
+     "Others get 403."},
+    {"KABINET_YOOKASSA_VAT_CODE", CFG_INT, "1", 0, 1, 12, OFF(yk_vat_code),
+     "vat_code of the receipt item (YooKassa's codes: 1 no VAT, 4 VAT 20%, …): the retailer's tax setting."},
+    {"KABINET_SBER_URL", CFG_STR, "https://securepayments.sberbank.ru/payment/rest", 0, 0, 0, OFF(sber_url),
+     "Sberbank acquiring REST base (register.do, getOrderStatusExtended.do, getReceiptStatus.do)."},
+    {"KABINET_SBER_USERNAME", CFG_STR, "", 0, 0, 0, OFF(sber_username), "Sberbank API user (userName)."},
+    {"KABINET_SBER_PASSWORD", CFG_STR, "", 1, 0, 0, OFF(sber_password), "Sberbank API password."},
+    {"KABINET_SBER_CALLBACK_KEY", CFG_STR, "", 1, 0, 0, OFF(sber_callback_key),
+     "Sberbank's symmetric callback key: callbacks must carry its HMAC-SHA256 checksum."},
     {"KABINET_TELEGRAM_TOKEN", CFG_STR, "", 1, 0, 0, OFF(tg_token),
      "The bot's token from @BotFather. Empty: no Telegram channel."},
     {"KABINET_TELEGRAM_API_URL", CFG_STR, "https://api.telegram.org", 0, 0, 0, OFF(tg_api_url),
@@ -245,8 +268,27 @@ int cfg_load(cfg_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "KABINET_KILL_AT (a crash-test hook) must not be set when KABINET_ENV is production");
         return KB_ERR_INVAL;
     }
-    if (strcmp(cfg->pay_provider, "fake") && strcmp(cfg->pay_provider, "none")) {
-        snprintf(err, errlen, "KABINET_PAY_PROVIDER must be fake or none, not \"%s\"", cfg->pay_provider);
+    if (strcmp(cfg->pay_provider, "fake") && strcmp(cfg->pay_provider, "none") &&
+        strcmp(cfg->pay_provider, "yookassa") && strcmp(cfg->pay_provider, "sber")) {
+        snprintf(err, errlen, "KABINET_PAY_PROVIDER must be yookassa, sber, fake or none, not \"%s\"",
+                 cfg->pay_provider);
+        return KB_ERR_INVAL;
+    }
+    payprov_ipnet_t nets[32];
+    if (payprov_ipset_parse(cfg->yk_webhook_ips, nets, 32) < 0) {
+        snprintf(err, errlen, "KABINET_YOOKASSA_WEBHOOK_IPS must be addresses or networks (a.b.c.d/n, x:y::/n), "
+                              "comma-separated, 32 at most");
+        return KB_ERR_INVAL;
+    }
+    if (!strcmp(cfg->pay_provider, "yookassa") && (!cfg->yk_shop_id[0] || !cfg->yk_secret_key[0])) {
+        snprintf(err, errlen, "KABINET_PAY_PROVIDER=yookassa needs KABINET_YOOKASSA_SHOP_ID and "
+                              "KABINET_YOOKASSA_SECRET_KEY");
+        return KB_ERR_INVAL;
+    }
+    if (!strcmp(cfg->pay_provider, "sber") &&
+        (!cfg->sber_username[0] || !cfg->sber_password[0] || !cfg->sber_callback_key[0])) {
+        snprintf(err, errlen, "KABINET_PAY_PROVIDER=sber needs KABINET_SBER_USERNAME, KABINET_SBER_PASSWORD and "
+                              "KABINET_SBER_CALLBACK_KEY");
         return KB_ERR_INVAL;
     }
     if (cfg->production && !strcmp(cfg->pay_provider, "fake")) {

@@ -37,7 +37,18 @@ typedef struct cfg_s {
     char *code_key;               /* KABINET_CODE_KEY (secret) */
     char *start_dialog;           /* KABINET_START_DIALOG: customer | demo */
     char *public_url;             /* KABINET_PUBLIC_URL ("" = http://KABINET_HTTP_LISTEN) */
-    char *pay_provider;           /* KABINET_PAY_PROVIDER: fake | none */
+    char *pay_provider;           /* KABINET_PAY_PROVIDER: fake | yookassa | sber | none */
+    int pay_poll_s;               /* KABINET_PAY_POLL_S */
+    int pay_expire_s;             /* KABINET_PAY_EXPIRE_S */
+    char *yk_url;                 /* KABINET_YOOKASSA_URL */
+    char *yk_shop_id;             /* KABINET_YOOKASSA_SHOP_ID */
+    char *yk_secret_key;          /* KABINET_YOOKASSA_SECRET_KEY (secret) */
+    char *yk_webhook_ips;         /* KABINET_YOOKASSA_WEBHOOK_IPS */
+    int yk_vat_code;              /* KABINET_YOOKASSA_VAT_CODE */
+    char *sber_url;               /* KABINET_SBER_URL */
+    char *sber_username;          /* KABINET_SBER_USERNAME */
+    char *sber_password;          /* KABINET_SBER_PASSWORD (secret) */
+    char *sber_callback_key;      /* KABINET_SBER_CALLBACK_KEY (secret) */
     char *tg_token;               /* KABINET_TELEGRAM_TOKEN (secret; "" = no Telegram) */
     char *tg_api_url;             /* KABINET_TELEGRAM_API_URL */
     char *tg_mode;                /* KABINET_TELEGRAM_MODE: polling | webhook */

@@ -15,9 +15,11 @@
  * payment.settle {order_id, amount_kopecks, provider_payment_id, paid_at (ISO 8601)} (also queues "payment
  *     accepted" to the payment's conversation, once) → {"status": "settled",
  *     payment_id, account_id, customer_id} | {"status": "already_settled"} | {"status": "amount_mismatch"}
- * payment.fail {order_id, reason: "failed"|"expired"} → {"status": reason} | {"status": "not_pending"}
+ * payment.fail {order_id, reason: "failed"|"expired"} (also queues "declined" or "expired" to the payment's
+ *     conversation, once) → {"status": reason, conv} | {"status": "not_pending"}
  * payment.expire_due {older_than_s (1200)} → {"status": "ok", expired, payments: [{payment_id, customer_id}]}
- * receipt.add {order_id, kkt_reg, fn, fd, fpd, check_url} → {"status": "added"|"exists"|"not_paid"}
+ * receipt.add {order_id, kkt_reg, fn, fd, fpd, check_url, issued_at} (also queues the check for the "pay" channel,
+ *     which renders it and sends it to the payment's conversation) → {"status": "added"|"exists"|"not_paid"}
  * receipt.get {customer_id | staff, payment_id} → {"status": "ok", amount, time, account, address, tariff,
  *     meters, fiscal} */
 #include "core.h"
@@ -88,9 +90,15 @@ static const core_sql_op_t op_fail = {
     {"WITH cur AS (SELECT id, status FROM kb_payment WHERE order_id = $1), "
      "f AS (UPDATE kb_payment SET status = $2, export_batch = NULL"
      "  WHERE order_id = $1 AND status = 'pending' AND $2 IN ('failed', 'expired')"
-     "  RETURNING id, account_id, customer_id, amount_kopecks), "
-     "a AS (" AUDIT("$3", "$4", "'payment.' || $2", "'provider'", "f") ") "
-     "SELECT CASE WHEN EXISTS (SELECT 1 FROM f) THEN json_build_object('status', $2)"
+     "  RETURNING id, account_id, customer_id, amount_kopecks, conv, lang, order_id), "
+     "a AS (" AUDIT("$3", "$4", "'payment.' || $2", "'provider'", "f") "), "
+     /* the customer hears of it, once: "declined" or "the link expired" */
+     "n AS (INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload)"
+     " SELECT f.conv, split_part(f.conv, ':', 1), 0, 'fail:' || f.order_id, 0, json_build_object('tmpl',"
+     "  'pay.' || $2, 'lang', f.lang, 'params', json_build_object('amount', f.amount_kopecks, 'account', ac.number))"
+     " FROM f JOIN kb_account ac ON ac.id = f.account_id WHERE f.conv IS NOT NULL"
+     " ON CONFLICT (conv, event_id, seq) DO NOTHING) "
+     "SELECT CASE WHEN EXISTS (SELECT 1 FROM f) THEN json_build_object('status', $2, 'conv', (SELECT conv FROM f))"
      " ELSE json_build_object('status', 'not_pending', 'payment_status', cur.status) END::text FROM cur"}};
 
 static const core_sql_op_t op_expire_due = {
@@ -106,11 +114,16 @@ static const core_sql_op_t op_expire_due = {
 /* ---------------------------------------------------------------- receipts */
 
 static const core_sql_op_t op_receipt_add = {
-    {{"order_id", 's', 1}, {"kkt_reg", 's', 0}, {"fn", 's', 0}, {"fd", 's', 0}, {"fpd", 's', 0}, {"check_url", 's', 0}},
-    {"WITH p AS (SELECT id, status FROM kb_payment WHERE order_id = $1), "
-     "ins AS (INSERT INTO kb_receipt (payment_id, kkt_reg, fn_number, fd_number, fpd, check_url)"
-     "  SELECT id, $2, $3, $4, $5, $6 FROM p WHERE status IN ('paid', 'credited')"
-     "  ON CONFLICT (payment_id) DO NOTHING RETURNING id) "
+    {{"order_id", 's', 1}, {"kkt_reg", 's', 0}, {"fn", 's', 0}, {"fd", 's', 0}, {"fpd", 's', 0}, {"check_url", 's', 0},
+     {"issued_at", 's', 0}},
+    {"WITH p AS (SELECT id, status, conv FROM kb_payment WHERE order_id = $1), "
+     "ins AS (INSERT INTO kb_receipt (payment_id, kkt_reg, fn_number, fd_number, fpd, check_url, issued_at)"
+     "  SELECT id, $2, $3, $4, $5, $6, coalesce($7::timestamptz, now()) FROM p WHERE status IN ('paid', 'credited')"
+     "  ON CONFLICT (payment_id) DO NOTHING RETURNING id), "
+     /* the check (text and PDF) is made and sent by the "pay" channel, once */
+     "o AS (INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload)"
+     " SELECT 'pay:' || $1, 'pay', 0, 'receipt', 0, json_build_object('payment_id', p.id) FROM p, ins"
+     " WHERE p.conv IS NOT NULL ON CONFLICT (conv, event_id, seq) DO NOTHING) "
      "SELECT CASE WHEN EXISTS (SELECT 1 FROM ins) THEN json_build_object('status', 'added')"
      " WHEN p.status NOT IN ('paid', 'credited') THEN json_build_object('status', 'not_paid')"
      " ELSE json_build_object('status', 'exists') END::text FROM p"}};
@@ -121,10 +134,12 @@ static const core_sql_op_t op_receipt_get = {
      " 'amount_kopecks', p.amount_kopecks, 'purpose', p.purpose, 'payment_status', p.status,"
      " 'paid_at', to_char((p.paid_at AT TIME ZONE 'UTC') + make_interval(mins => b.utc_offset_min), 'YYYY-MM-DD HH24:MI'),"
      " 'account', a.number, 'address', a.address, 'tariff', a.tariff_code, 'receipt_email', p.receipt_email,"
+     " 'lang', p.lang,"
      " 'meters', (SELECT coalesce(json_agg(json_build_object('serial', m.serial, 'model', m.model, 'digits', m.digits)"
      "   ORDER BY m.id), '[]') FROM kb_meter m WHERE m.account_id = a.id AND m.removed_on IS NULL),"
      " 'fiscal', CASE WHEN r.id IS NOT NULL THEN json_build_object('kkt_reg', r.kkt_reg, 'fn', r.fn_number,"
-     "   'fd', r.fd_number, 'fpd', r.fpd, 'check_url', r.check_url) END)::text "
+     "   'fd', r.fd_number, 'fpd', r.fpd, 'check_url', r.check_url, 'at', to_char((r.issued_at AT TIME ZONE 'UTC')"
+     "   + make_interval(mins => b.utc_offset_min), 'YYYY-MM-DD HH24:MI')) END)::text "
      "FROM kb_payment p JOIN kb_account a ON a.id = p.account_id JOIN kb_branch b ON b.id = a.branch_id "
      "LEFT JOIN kb_receipt r ON r.payment_id = p.id "
      "WHERE p.id = $2::bigint AND p.status IN ('paid', 'credited') AND ($3::text IS NOT NULL OR p.customer_id = $1::bigint"

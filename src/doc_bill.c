@@ -4,6 +4,7 @@
 #include <string.h>
 #include <hpdf.h>
 #include <qrencode.h>
+#include "doc.h"
 #include "doc_bill.h"
 #include "err.h"
 #include "payqr.h"
@@ -25,41 +26,6 @@ const char doc_bill_sql[] =
     "FROM kb_account a JOIN kb_branch b ON b.id = a.branch_id, LATERAL (SELECT coalesce(to_date($2, 'YYYY-MM'),"
     " (SELECT max(month) FROM kb_charge WHERE account_id = a.id)) AS m) mo "
     "WHERE a.number = $1 AND mo.m IS NOT NULL";
-
-typedef struct {
-    HPDF_STATUS error;
-} pdf_ctx_t;
-
-static void on_pdf_error(HPDF_STATUS error, HPDF_STATUS detail, void *data)
-{
-    pdf_ctx_t *c = data;
-    if (!c->error)
-        c->error = error;
-}
-
-static const char *str(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItem(o, k);
-    return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-static long long num(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItem(o, k);
-    return cJSON_IsNumber(v) ? (long long)v->valuedouble : 0;
-}
-
-/* One line of text at (x, y) from catalog key with params. */
-static void line(HPDF_Page page, HPDF_Font font, float size, float x, float y, const char *lang, const char *key,
-                 const cJSON *params)
-{
-    char text[1024];
-    txt_render(lang, key, params, text, sizeof text);
-    HPDF_Page_BeginText(page);
-    HPDF_Page_SetFontAndSize(page, font, size);
-    HPDF_Page_TextOut(page, x, y, text);
-    HPDF_Page_EndText(page);
-}
 
 /* The QR code, one filled square per dark module, with its top-left corner at (x, y) and side width points. */
 static int draw_qr(HPDF_Page page, const char *data, float x, float y, float width)
@@ -83,98 +49,74 @@ int doc_bill_pdf(const cJSON *bill, const char *lang, unsigned char **pdf, size_
     const cJSON *bank = cJSON_GetObjectItem(bill, "bank"), *l;
     char purpose[256], qr[1200];
     cJSON *pp = cJSON_CreateObject();
-    cJSON_AddStringToObject(pp, "account", str(bill, "account"));
-    cJSON_AddStringToObject(pp, "month", str(bill, "month"));
+    cJSON_AddStringToObject(pp, "account", doc_str(bill, "account"));
+    cJSON_AddStringToObject(pp, "month", doc_str(bill, "month"));
     txt_render(lang, "bill.purpose", pp, purpose, sizeof purpose);
     cJSON_Delete(pp);
-    payqr_t f = {str(bank, "recipient"), str(bank, "account"), str(bank, "bank_name"), str(bank, "bik"),
-                 str(bank, "corr_account"), num(bill, "due"), purpose, str(bank, "inn"), str(bill, "account"),
-                 str(bill, "address"), str(bill, "period")};
+    payqr_t f = {doc_str(bank, "recipient"), doc_str(bank, "account"), doc_str(bank, "bank_name"), doc_str(bank, "bik"),
+                 doc_str(bank, "corr_account"), doc_num(bill, "due"), purpose, doc_str(bank, "inn"), doc_str(bill, "account"),
+                 doc_str(bill, "address"), doc_str(bill, "period")};
     if (payqr_string(&f, qr, sizeof qr) < 0) {
         snprintf(err, errlen, "the branch's bank details are missing or malformed (recipient, account, bank_name, bik, "
                               "corr_account)");
         return KB_ERR_INVAL;
     }
-    pdf_ctx_t ctx = {0};
-    HPDF_Doc doc = HPDF_New(on_pdf_error, &ctx);
-    if (!doc)
-        return KB_ERR_NOMEM;
-    HPDF_UseUTFEncodings(doc);
-    HPDF_SetCurrentEncoder(doc, "UTF-8");
-    HPDF_SetCompressionMode(doc, HPDF_COMP_ALL);
-    const char *fname = HPDF_LoadTTFontFromFile(doc, DOC_FONT, HPDF_TRUE);
-    HPDF_Font font = fname ? HPDF_GetFont(doc, fname, "UTF-8") : NULL;
-    if (!font) {
-        snprintf(err, errlen, "cannot load the font %s (package fonts-dejavu-core)", DOC_FONT);
-        HPDF_Free(doc);
-        return KB_ERR_INVAL;
-    }
-    HPDF_Page page = HPDF_AddPage(doc);
-    HPDF_Page_SetSize(page, HPDF_PAGE_SIZE_A4, HPDF_PAGE_PORTRAIT);
-    float y = HPDF_Page_GetHeight(page) - 60, x = 50;
+    doc_t d;
+    int rc = doc_open(&d, err, errlen);
+    if (rc)
+        return rc;
+    float y = d.top, x = 50;
     cJSON *p = cJSON_Duplicate(bill, 1);
-    cJSON_AddItemToObject(p, "recipient", cJSON_CreateString(str(bank, "recipient")));
-    cJSON_AddItemToObject(p, "inn", cJSON_CreateString(str(bank, "inn")));
-    cJSON_AddItemToObject(p, "kpp", cJSON_CreateString(str(bank, "kpp")));
-    cJSON_AddItemToObject(p, "bank_name", cJSON_CreateString(str(bank, "bank_name")));
-    cJSON_AddItemToObject(p, "bik", cJSON_CreateString(str(bank, "bik")));
-    cJSON_AddItemToObject(p, "settlement", cJSON_CreateString(str(bank, "account")));
-    cJSON_AddItemToObject(p, "corr", cJSON_CreateString(str(bank, "corr_account")));
-    line(page, font, 16, x, y, lang, "bill.title", p);
+    cJSON_AddItemToObject(p, "recipient", cJSON_CreateString(doc_str(bank, "recipient")));
+    cJSON_AddItemToObject(p, "inn", cJSON_CreateString(doc_str(bank, "inn")));
+    cJSON_AddItemToObject(p, "kpp", cJSON_CreateString(doc_str(bank, "kpp")));
+    cJSON_AddItemToObject(p, "bank_name", cJSON_CreateString(doc_str(bank, "bank_name")));
+    cJSON_AddItemToObject(p, "bik", cJSON_CreateString(doc_str(bank, "bik")));
+    cJSON_AddItemToObject(p, "settlement", cJSON_CreateString(doc_str(bank, "account")));
+    cJSON_AddItemToObject(p, "corr", cJSON_CreateString(doc_str(bank, "corr_account")));
+    doc_line(&d, 16, x, y, lang, "bill.title", p);
     y -= 28;
     const char *head[] = {"bill.payee", "bill.payee_bank", "bill.payee_accounts", NULL};
     for (int i = 0; head[i]; i++, y -= 14)
-        line(page, font, 9, x, y, lang, head[i], p);
+        doc_line(&d, 9, x, y, lang, head[i], p);
     y -= 10;
     const char *who[] = {"bill.account", "bill.address", "bill.tariff", NULL};
     for (int i = 0; who[i]; i++, y -= 16)
-        line(page, font, 11, x, y, lang, who[i], p);
+        doc_line(&d, 11, x, y, lang, who[i], p);
     cJSON_ArrayForEach(l, cJSON_GetObjectItem(bill, "meters"))
     {
         cJSON *mp = cJSON_CreateObject();
-        cJSON_AddStringToObject(mp, "serial", str(l, "serial"));
-        cJSON_AddStringToObject(mp, "last", str(l, "last")[0] ? str(l, "last") : "—");
-        line(page, font, 11, x, y, lang, "bill.meter", mp);
+        cJSON_AddStringToObject(mp, "serial", doc_str(l, "serial"));
+        cJSON_AddStringToObject(mp, "last", doc_str(l, "last")[0] ? doc_str(l, "last") : "—");
+        doc_line(&d, 11, x, y, lang, "bill.meter", mp);
         cJSON_Delete(mp);
         y -= 16;
     }
     y -= 8;
     cJSON_ArrayForEach(l, cJSON_GetObjectItem(bill, "lines"))
     {
-        line(page, font, 11, x, y, lang, "bill.line", l);
+        doc_line(&d, 11, x, y, lang, "bill.line", l);
         y -= 16;
-        if (num(l, "correction")) {
-            line(page, font, 11, x + 20, y, lang, "bill.correction", l);
+        if (doc_num(l, "correction")) {
+            doc_line(&d, 11, x + 20, y, lang, "bill.correction", l);
             y -= 16;
         }
-        if (num(l, "odn")) {
-            line(page, font, 11, x + 20, y, lang, "bill.odn", l);
+        if (doc_num(l, "odn")) {
+            doc_line(&d, 11, x + 20, y, lang, "bill.odn", l);
             y -= 16;
         }
     }
-    if (num(bill, "penalty")) {
-        line(page, font, 11, x, y, lang, "bill.penalty", p);
+    if (doc_num(bill, "penalty")) {
+        doc_line(&d, 11, x, y, lang, "bill.penalty", p);
         y -= 16;
     }
     y -= 8;
-    line(page, font, 14, x, y, lang, "bill.due", p);
+    doc_line(&d, 14, x, y, lang, "bill.due", p);
     y -= 20;
-    line(page, font, 9, x, y, lang, "bill.qr", p);
-    int rc = draw_qr(page, qr, x, y - 6, 170);
+    doc_line(&d, 9, x, y, lang, "bill.qr", p);
+    rc = draw_qr(d.page, qr, x, y - 6, 170);
     cJSON_Delete(p);
-    if (!rc && !ctx.error && HPDF_SaveToStream(doc) == HPDF_OK) {
-        HPDF_UINT32 size = HPDF_GetStreamSize(doc);
-        *pdf = malloc(size ? size : 1);
-        HPDF_STATUS st = *pdf ? HPDF_ReadFromStream(doc, *pdf, &size) : HPDF_FAILD_TO_ALLOC_MEM;
-        if (st != HPDF_OK && st != HPDF_STREAM_EOF)
-            rc = KB_ERR_NOMEM;
-        *len = size;
-    } else if (!rc) {
-        snprintf(err, errlen, "the PDF library failed (error 0x%04x)", (unsigned)ctx.error);
-        rc = KB_ERR_INVAL;
-    }
-    HPDF_Free(doc);
-    return rc;
+    return doc_finish(&d, rc, pdf, len, err, errlen);
 }
 
 int doc_bill_run(const char *conninfo, const char *number, const char *month, FILE *out, char *err, size_t errlen)

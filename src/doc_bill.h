@@ -10,8 +10,6 @@
 #include <stdio.h>
 #include <cjson/cJSON.h>
 
-#define DOC_FONT "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
-
 /* The bill's data as one JSON object, for SQL parameters $1 (account number) and $2 (month "YYYY-MM" or NULL for the
  * latest billed month): {account, holder, address, tariff, branch, bank, month, period, lines, penalty, meters,
  * due}. NULL row: no such account. */

@@ -14,6 +14,7 @@ const char *kb_strerror(int err)
     case KB_ERR_CONNRESET: return "connection lost";
     case KB_ERR_CANCELED: return "canceled";
     case KB_ERR_BUSY: return "queue full";
+    case KB_ERR_AGAIN: return "try again later";
     case KB_ERR_IO: return "error reply";
     case KB_ERR_PROTO: return "protocol error";
     case KB_ERR_STATE: return "unrecoverable state";

@@ -16,6 +16,7 @@
 #define KB_ERR_CONNRESET (-ECONNRESET)     /* the connection broke while the operation was in flight */
 #define KB_ERR_CANCELED (-ECANCELED)       /* the owner closed the module before the operation finished */
 #define KB_ERR_BUSY (-EBUSY)               /* a queue is full: try again later */
+#define KB_ERR_AGAIN (-EAGAIN)             /* the peer could not answer now (5xx, 429, timeout): ask again later */
 #define KB_ERR_IO (-EIO)                   /* the peer answered with an error (SQL error, Redis error reply, …) */
 #define KB_ERR_PROTO (-EPROTO)             /* the peer answered something we cannot understand */
 #define KB_ERR_STATE (-ENOTRECOVERABLE)    /* e.g. the database holds a migration this binary does not know */

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
 #include <h2o.h>
 #include "err.h"
 #include "httpd.h"
@@ -44,7 +45,7 @@ struct httpd_req_s {
     h2o_req_t *req;            /* NULL once h2o's request is gone */
     int refs;
     double started;
-    char method[16];
+    char method[16], peer[64];    /* peer: the client's IP address as text */
     char *path, *query, *body;
     size_t body_len;
     int nheaders;
@@ -120,6 +121,14 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     r->query = req->query_at != SIZE_MAX ? strndup(req->path.base + req->query_at + 1, req->path.len - req->query_at - 1)
                                          : strdup("");
     snprintf(r->method, sizeof r->method, "%.*s", (int)req->method.len, req->method.base);
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    if (req->conn->callbacks->get_peername && req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss)) {
+        if (ss.ss_family == AF_INET)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, r->peer, sizeof r->peer);
+        else if (ss.ss_family == AF_INET6)
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, r->peer, sizeof r->peer);
+    }
     if (req->entity.base) {
         r->body = malloc(req->entity.len + 1);
         if (r->body) {
@@ -306,6 +315,7 @@ void httpd_close(httpd_t *h)
 const char *httpd_method(const httpd_req_t *r) { return r->method; }
 const char *httpd_path(const httpd_req_t *r) { return r->path; }
 const char *httpd_query(const httpd_req_t *r) { return r->query; }
+const char *httpd_peer(const httpd_req_t *r) { return r->peer; }
 int httpd_alive(const httpd_req_t *r) { return r->req != NULL; }
 
 const char *httpd_body(const httpd_req_t *r, size_t *len)

@@ -44,6 +44,9 @@ const char *httpd_query(const httpd_req_t *r);          /* after '?', or "" */
 const char *httpd_body(const httpd_req_t *r, size_t *len);
 /* Copies a request header's value into out (case-insensitive name). Returns 0, or KB_ERR_INVAL when absent. */
 int httpd_header(const httpd_req_t *r, const char *name, char *out, size_t outlen);
+/* The client's IP address ("127.0.0.1", "2a02:5180::1"), or "" when unknown. Proxies in front are not looked
+ * through: the address is the TCP peer's. */
+const char *httpd_peer(const httpd_req_t *r);
 /* 1 while the client is still there. */
 int httpd_alive(const httpd_req_t *r);
 

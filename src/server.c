@@ -294,6 +294,40 @@ static void server_teardown(server_t *s)
     loop_finish(s);
 }
 
+/* The payment channel with the provider KABINET_PAY_PROVIDER names. */
+static int start_pay(server_t *s, const cfg_t *cfg)
+{
+    char base[300], back[400], fail[400], err[200] = "";
+    if (cfg->public_url[0])
+        snprintf(base, sizeof base, "%s", cfg->public_url);
+    else
+        snprintf(base, sizeof base, "http://%s", cfg->http_listen);
+    size_t n = strlen(base);
+    while (n && base[n - 1] == '/')
+        base[--n] = 0;
+    snprintf(back, sizeof back, "%s/pay/done", base);
+    snprintf(fail, sizeof fail, "%s/pay/done?failed=1", base);
+    payprov_t *prov = NULL;
+    int rc;
+    if (!strcmp(cfg->pay_provider, "yookassa")) {
+        payprov_yookassa_options_t yo = {cfg->yk_url, cfg->yk_shop_id, cfg->yk_secret_key, cfg->yk_webhook_ips, back,
+                                         cfg->yk_vat_code};
+        rc = payprov_yookassa_new(s->http, &yo, &prov, err, sizeof err);
+    } else if (!strcmp(cfg->pay_provider, "sber")) {
+        payprov_sber_options_t so = {cfg->sber_url, cfg->sber_username, cfg->sber_password, cfg->sber_callback_key,
+                                     back, fail, cfg->pay_expire_s};
+        rc = payprov_sber_new(s->http, &so, &prov, err, sizeof err);
+    } else {
+        rc = payprov_fake_new(base, &prov);
+    }
+    if (rc) {
+        fprintf(stderr, "kabinetd: %s\n", err[0] ? err : "cannot set up the payment provider");
+        return rc;
+    }
+    pay_options_t po = {cfg->pay_poll_s, cfg->pay_expire_s};
+    return pay_new(s->loop, s->httpd, s->db, prov, &po, kick_sender, s, &s->pay);
+}
+
 int server_run(const cfg_t *cfg)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -346,12 +380,8 @@ int server_run(const cfg_t *cfg)
                            cfg->tg_broadcast_rate};
         tg_new(s.loop, s.httpd, s.http, s.kv, s.db, s.engine, &to, &s.tg);
     }
-    if (!strcmp(cfg->pay_provider, "fake")) {
-        char url[300];
-        snprintf(url, sizeof url, "http://%s", cfg->http_listen);
-        pay_options_t po = {cfg->pay_provider, cfg->public_url[0] ? cfg->public_url : url};
-        pay_new(s.loop, s.httpd, s.db, &po, kick_sender, &s, &s.pay);
-    }
+    if (strcmp(cfg->pay_provider, "none") && (rc = start_pay(&s, cfg)) != 0)
+        goto fail;
     if (!cfg->production) /* until an SMS gateway is configured: login codes go to the log */
         sms_log_new(s.loop, s.db, &s.sms_log);
     engine_set_outbox_hook(s.engine, kick_sender, &s);

@@ -39,7 +39,13 @@ check "token with a slash" "KABINET_TELEGRAM_TOKEN does not look like a bot toke
 check "api url" "KABINET_TELEGRAM_API_URL must be an http:// or https:// URL" "$D" "$R" "$T" KABINET_TELEGRAM_API_URL=api.telegram.org
 check "the fake pay page in production" "KABINET_PAY_PROVIDER must not be fake when KABINET_ENV is production" "$D" "$R" \
   KABINET_ENV=production KABINET_CODE_KEY=0123456789abcdef0123456789abcdef
-check "unknown pay provider" "KABINET_PAY_PROVIDER must be fake or none" "$D" "$R" KABINET_PAY_PROVIDER=paypal
+check "unknown pay provider" "KABINET_PAY_PROVIDER must be yookassa, sber, fake or none" "$D" "$R" KABINET_PAY_PROVIDER=paypal
+check "yookassa without its key" "KABINET_PAY_PROVIDER=yookassa needs KABINET_YOOKASSA_SHOP_ID and KABINET_YOOKASSA_SECRET_KEY" \
+  "$D" "$R" KABINET_PAY_PROVIDER=yookassa KABINET_YOOKASSA_SHOP_ID=12345
+check "sber without its callback key" "KABINET_PAY_PROVIDER=sber needs KABINET_SBER_USERNAME" "$D" "$R" \
+  KABINET_PAY_PROVIDER=sber KABINET_SBER_USERNAME=u KABINET_SBER_PASSWORD=p
+check "yookassa's addresses" "KABINET_YOOKASSA_WEBHOOK_IPS must be addresses or networks" "$D" "$R" \
+  KABINET_YOOKASSA_WEBHOOK_IPS=185.71.76.0/33
 check "public url" "KABINET_PUBLIC_URL must be an http:// or https:// URL" "$D" "$R" KABINET_PUBLIC_URL=bot.example.ru
-echo "$((20 - fails)) passed, $fails failed"
+echo "$((23 - fails)) passed, $fails failed"
 [ "$fails" -eq 0 ]
