@@ -79,7 +79,7 @@ static const cfg_var_t cfg_vars[] = {
      "or `none` (no payment links)."},
     {"KABINET_PAY_POLL_S", CFG_INT, "30", 0, 1, 3600, OFF(pay_poll_s),
      "A payment with no word from the provider is asked about this often; so is a paid one's fiscal receipt."},
-    {"KABINET_PAY_EXPIRE_S", CFG_INT, "1200", 0, 60, 86400, OFF(pay_expire_s),
+    {"KABINET_PAY_EXPIRE_S", CFG_INT, "1200", 0, 10, 86400, OFF(pay_expire_s),
      "A payment link lives this long (Sberbank's sessionTimeoutSecs); a payment still unpaid after it expires."},
     {"KABINET_YOOKASSA_URL", CFG_STR, "https://api.yookassa.ru", 0, 0, 0, OFF(yk_url),
      "YooKassa API base (requests go to <base>/v3/…)."},

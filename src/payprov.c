@@ -146,8 +146,8 @@ int payprov_ipset_parse(const char *list, payprov_ipnet_t *nets, int max)
         }
         n++;
         p += len;
-        if (*p == ',')
-            p++;
+        if (*p == ',' && !*++p) /* a trailing comma */
+            return KB_ERR_INVAL;
     }
     return n;
 }

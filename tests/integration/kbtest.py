@@ -1,0 +1,258 @@
+"""What kabinet's end-to-end Python tests share: a real kabinetd on a real Redis (the test's own, so it can be stopped)
+and PostgreSQL (a database made from the migrated template, with demo data), the fake Bot API server as Telegram,
+a user playing through it, and the reporting (check, finish)."""
+import json, os, re, signal, socket, subprocess, sys, tempfile, time, urllib.request, urllib.error
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+KABINETD = os.environ["KABINETD"]
+PG_PORT = int(os.environ["KB_TEST_PG_PORT"])
+REDIS_PORT = int(os.environ["KB_TEST_REDIS_PORT"]) + 600  # a test of its own sets kbtest.REDIS_PORT
+TOKEN = "123456:TEST-token_for-kabinet"
+SECRET = "webhook-secret_42"
+FAILS = []
+LOGS = []
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def http(method, url, body=None, headers=None, timeout=30):
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None and "Content-Type" not in (headers or {}):
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            raw = r.read()
+            return r.status, json.loads(raw) if raw[:1] in (b"{", b"[") else raw, dict(r.headers)
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        return e.code, json.loads(raw) if raw[:1] in (b"{", b"[") else raw, dict(e.headers)
+
+
+def check(cond, what):
+    if cond:
+        print("ok   " + what, flush=True)
+    else:
+        print("FAIL " + what, flush=True)
+        FAILS.append(what)
+    return cond
+
+
+def psql(db, sql):
+    out = subprocess.run(["psql", "-qXtA", "-h", "127.0.0.1", "-p", str(PG_PORT), "-U", "postgres", "-d", db, "-c",
+                          sql], capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(out.stderr)
+    return out.stdout.strip()
+
+
+def wait_until(fn, seconds=15, step=0.05):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(step)
+    return fn()
+
+
+# ---------------------------------------------------------------- the catalog: what a template's text starts with
+
+CATALOG = {}
+for line in open(os.path.join(ROOT, "dialogs", "texts", "ru.txt"), encoding="utf-8"):
+    m = re.match(r"^([a-z_.0-9]+) = (.*)$", line.rstrip("\n"))
+    if m:
+        CATALOG[m.group(1)] = m.group(2).replace("\\n", "\n")
+
+
+def lit(key):
+    """The literal start of a template (up to its first parameter)."""
+    return CATALOG[key].split("{")[0].rstrip()
+
+
+def is_tmpl(text, key):
+    """Whether text is template key rendered: its literal parts in order, anything where a parameter stands."""
+    if key.endswith("*"):
+        return any(is_tmpl(text, k) for k in CATALOG if k.startswith(key[:-1]))
+    parts = re.split(r"\{[^{}]*\}", CATALOG[key])
+    return re.fullmatch(".*?".join(re.escape(p) for p in parts), text, re.S) is not None
+
+
+# ---------------------------------------------------------------- processes
+
+class Redis:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="kb-redis-")
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1",
+                                      "--dir", self.dir, "--appendonly", "yes", "--save", ""],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: subprocess.run(["redis-cli", "-p", str(REDIS_PORT), "ping"], capture_output=True,
+                                          text=True).stdout.strip() == "PONG", 10)
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait()
+            self.proc = None
+
+
+class Fake:
+    def __init__(self):
+        self.port = free_port()
+        self.proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "fakes", "fake_telegram.py"),
+                                      "--port", str(self.port), "--token", TOKEN], stdout=subprocess.DEVNULL)
+        self.url = "http://127.0.0.1:%d" % self.port
+        wait_until(lambda: self._up(), 10)
+
+    def _up(self):
+        try:
+            return http("GET", self.url + "/control/state")[0] == 200
+        except OSError:
+            return False
+
+    def post(self, what, body):
+        st, res, _ = http("POST", self.url + "/control/" + what, body)
+        assert st == 200, (what, st, res)
+        return res
+
+    def state(self):
+        return http("GET", self.url + "/control/state")[1]
+
+    def log(self, chat=None, after=0, wait=0):
+        q = "after=%d&wait=%s" % (after, wait) + ("&chat=%s" % chat if chat is not None else "")
+        return http("GET", self.url + "/control/log?" + q, timeout=wait + 10)[1]
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+class Kabinetd:
+    def __init__(self, db, fake, mode, name, extra=None):
+        self.port = free_port()
+        self.logf = tempfile.NamedTemporaryFile(prefix="kb-%s-" % name, suffix=".log", delete=False)
+        LOGS.append(self.logf.name)
+        env = dict(os.environ)
+        env.update({
+            "KABINET_DATABASE_URL": "hostaddr=127.0.0.1 port=%d user=postgres dbname=%s" % (PG_PORT, db),
+            "KABINET_REDIS_URL": "redis://127.0.0.1:%d/0" % REDIS_PORT,
+            "KABINET_HTTP_LISTEN": "127.0.0.1:%d" % self.port,
+            "KABINET_TELEGRAM_TOKEN": TOKEN, "KABINET_TELEGRAM_API_URL": fake.url,
+            "KABINET_TELEGRAM_MODE": mode, "KABINET_TELEGRAM_POLL_TIMEOUT_S": "1",
+            "KABINET_LOG_LEVEL": "info",
+        })
+        if mode == "webhook":
+            env.update({"KABINET_TELEGRAM_WEBHOOK_URL": "http://127.0.0.1:%d/telegram/webhook" % self.port,
+                        "KABINET_TELEGRAM_SECRET": SECRET})
+        env.update(extra or {})
+        self.proc = subprocess.Popen([KABINETD, "serve"], env=env, stdout=self.logf, stderr=self.logf)
+        self.url = "http://127.0.0.1:%d" % self.port
+        wait_until(lambda: self._ready(), 15)
+
+    def _ready(self):
+        try:
+            return http("GET", self.url + "/readyz", timeout=2)[0] == 200
+        except OSError:
+            return False
+
+    def log_text(self):
+        with open(self.logf.name, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                rc = -9
+            check(rc == 0, "kabinetd on :%d exits cleanly on SIGTERM (exit %s)" % (self.port, rc))
+        return self.log_text()
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+# ---------------------------------------------------------------- a user
+
+class User:
+    def __init__(self, fake, uid, db):
+        self.fake, self.uid, self.db, self.cursor = fake, uid, db, 0
+        fake.post("chat", {"id": uid})
+
+    def say(self, text, **kw):
+        return self.fake.post("message", dict(user_id=self.uid, text=text, **kw))
+
+    def send(self, **kw):
+        return self.fake.post("message", dict(user_id=self.uid, **kw))
+
+    def button(self, bid):
+        """The latest message of this chat that carries button bid: (message_id, callback_data)."""
+        for e in reversed(self.fake.log(self.uid)):
+            for row in (e.get("reply_markup") or {}).get("inline_keyboard", []):
+                for b in row:
+                    if b.get("callback_data", "").endswith(":" + bid):
+                        return e["message_id"], b["callback_data"]
+        return None, None
+
+    def press(self, bid):
+        mid, data = self.button(bid)
+        if not check(mid is not None, "user %d sees button %s" % (self.uid, bid)):
+            raise RuntimeError("no button " + bid)
+        return self.fake.post("press", {"user_id": self.uid, "message_id": mid, "data": data})
+
+    def expect(self, *keys, seconds=15):
+        """The next messages (sent or edited) in this chat are these templates, in order."""
+        got = []
+        deadline = time.time() + seconds
+        while len(got) < len(keys) and time.time() < deadline:
+            new = self.fake.log(self.uid, self.cursor, wait=0.5)
+            for e in new:
+                self.cursor = e["n"]
+                got.append(e)
+        texts = [e.get("text", "") for e in got]
+        ok = len(got) == len(keys) and all(is_tmpl(t, k) for t, k in zip(texts, keys))
+        check(ok, "user %d reads %s%s" % (self.uid, ", ".join(keys), "" if ok else " - got %r" % texts))
+        if not ok:
+            raise RuntimeError("unexpected replies")
+        return got
+
+    def code(self):
+        return wait_until(lambda: psql(self.db, "SELECT payload->'params'->>'code' FROM kb_outbox WHERE channel = 'sms'"
+                                                " AND payload->>'from' = 'tg:%d' ORDER BY id DESC LIMIT 1" % self.uid))
+
+
+def new_db(name, accounts=30):
+    psql("postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+    psql("postgres", "CREATE DATABASE %s TEMPLATE kb_template" % name)
+    env = dict(os.environ, KABINET_DATABASE_URL="hostaddr=127.0.0.1 port=%d user=postgres dbname=%s" % (PG_PORT, name),
+               KABINET_REDIS_URL="redis://127.0.0.1:%d/0" % REDIS_PORT)
+    subprocess.run([KABINETD, "demo-data", "--accounts", str(accounts), "--months", "6"], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    return name
+
+
+def finish():
+    """Shows the logs of kabinetd processes when something failed (from the first sanitizer report, or the tail),
+    removes them, and exits with the verdict."""
+    for path in LOGS:
+        if FAILS:
+            lines = open(path, errors="replace").readlines()
+            at = [i for i, l in enumerate(lines) if "Sanitizer" in l or "runtime error" in l]
+            print("---- " + path)
+            print("".join(lines[at[0]:at[0] + 40] if at else lines[-25:]))
+        os.unlink(path)
+    print("%d failed" % len(FAILS))
+    sys.exit(1 if FAILS else 0)
