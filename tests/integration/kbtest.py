@@ -149,7 +149,7 @@ class Kabinetd:
             "KABINET_HTTP_LISTEN": "127.0.0.1:%d" % self.port,
             "KABINET_TELEGRAM_TOKEN": TOKEN, "KABINET_TELEGRAM_API_URL": fake.url,
             "KABINET_TELEGRAM_MODE": mode, "KABINET_TELEGRAM_POLL_TIMEOUT_S": "1",
-            "KABINET_LOG_LEVEL": "info",
+            "KABINET_LOG_LEVEL": "info", "KABINET_PAY_POLL_S": "1",
         })
         if mode == "webhook":
             env.update({"KABINET_TELEGRAM_WEBHOOK_URL": "http://127.0.0.1:%d/telegram/webhook" % self.port,

@@ -60,7 +60,7 @@ def scenario(fake, db, uid, phone):
     u.expect("pay.preparing", "pay.link")
     link = fake.log(uid)[-1]["reply_markup"]["inline_keyboard"][0][0]
     st = http("POST", link["url"] + "/pay", b"")[0]
-    u.expect("pay.accepted")
+    u.expect("pay.accepted", "pay.check")
     check(st == 200 and "/pay/fake/" in link["url"], "the payment link is a URL button; paying there brings "
                                                      "'payment accepted' to Telegram")
     n = psql(db, "SELECT count(*) FROM kb_reading r JOIN kb_meter m ON m.id = r.meter_id JOIN kb_account a ON "
