@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include "core.h"
 #include "doc_receipt.h"
 #include "err.h"
@@ -21,8 +23,8 @@ struct pay_s {
     void *kick_ctx;
     uv_timer_t poll;
     int poll_s, expire_s, jobs, closing, timer_closed;   /* jobs: work in flight that uses this struct */
-    char poll_s_text[16], expire_s_text[16];
-    const db_stmt_t *q_order, *q_link, *q_find, *q_claim, *q_check;
+    char poll_s_text[16], expire_s_text[16], short_base[300];   /* short_base: "<public_url>/p/" */
+    const db_stmt_t *q_order, *q_link, *q_find, *q_claim, *q_check, *q_short;
 };
 
 /* One payment being decided: where it came from (a notification's request, the poller, the fake page), the row. */
@@ -379,8 +381,18 @@ static void on_created(int err, const payprov_result_t *r, void *data)
         cJSON_Delete(a);
         return;
     }
-    const char *params[] = {s->id, s->p->prov->ops->name, r->provider_id, r->url};
-    if (db_exec(s->p->db, 0, s->p->q_link, 4, params, on_link_written, s) != 0)
+    /* kabinet's own short redirect to the link, for where space is short (SMS): /p/<token> */
+    unsigned char rnd[9];
+    char token[16];
+    if (RAND_bytes(rnd, sizeof rnd) != 1) {
+        send_done(s, OUTBOX_RETRY, "no randomness");
+        return;
+    }
+    EVP_EncodeBlock((unsigned char *)token, rnd, sizeof rnd); /* 12 characters */
+    for (char *c = token; *c; c++)
+        *c = *c == '+' ? '-' : *c == '/' ? '_' : *c;
+    const char *params[] = {s->id, s->p->prov->ops->name, r->provider_id, r->url, token, s->p->short_base};
+    if (db_exec(s->p->db, 0, s->p->q_link, 6, params, on_link_written, s) != 0)
         send_done(s, OUTBOX_RETRY, "postgres unavailable");
 }
 
@@ -568,6 +580,40 @@ static void on_fake_page(httpd_req_t *r, void *data)
     }
 }
 
+static void on_short_row(int err, PGresult *res, void *data)
+{
+    job_t *j = data;
+    if (err) {
+        respond(j, 503, "try again\n");
+    } else if (PQntuples(res) != 1) {
+        page(j->r, 410, "ru", "pay.page_gone", NULL, NULL);
+        j->r = NULL;
+    } else {
+        httpd_set_header(j->r, "Location", PQgetvalue(res, 0, 0));
+        httpd_respond(j->r, 302, "text/plain", "", 0);
+        j->r = NULL;
+    }
+    job_free(j);
+}
+
+/* GET /p/<token>: kabinet's short link, a redirect to the provider's page while the payment can be paid. */
+static void on_short(httpd_req_t *r, void *data)
+{
+    pay_t *p = data;
+    const char *token = httpd_path(r) + 3;
+    if (strlen(token) != 12 || strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != 12) {
+        page(r, 404, "ru", "pay.page_gone", NULL, NULL);
+        return;
+    }
+    job_t *j = job_new(p, r);
+    const char *params[] = {token, p->expire_s_text};
+    if (!j || db_exec(p->db, 0, p->q_short, 2, params, on_short_row, j) != 0) {
+        if (j)
+            job_free(j);
+        httpd_respond(r, 503, "text/plain", "try again\n", 10);
+    }
+}
+
 /* GET /pay/done: where the provider's page sends the customer back. */
 static void on_done_page(httpd_req_t *r, void *data)
 {
@@ -590,13 +636,13 @@ static void prepare(pay_t *p)
         " AND p.pay_url IS NULL");
     /* the link, once per payment, and the reply that carries it (a retry finds both there) */
     p->q_link = db_prepare(p->db,
-        "WITH u AS (UPDATE kb_payment SET provider = $2, provider_payment_id = $3, pay_url = $4"
+        "WITH u AS (UPDATE kb_payment SET provider = $2, provider_payment_id = $3, pay_url = $4, pay_token = $5"
         "  WHERE id = $1::bigint AND status = 'pending' AND pay_url IS NULL"
-        "  RETURNING order_id, conv, lang, amount_kopecks, pay_url) "
+        "  RETURNING order_id, conv, lang, amount_kopecks, pay_url, $6 || pay_token AS short_url) "
         "INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload) "
         "SELECT conv, split_part(conv, ':', 1), 0, 'link:' || order_id, 0, json_build_object('tmpl', 'pay.link',"
-        " 'lang', lang, 'params', json_build_object('amount', amount_kopecks, 'url', pay_url), 'url', pay_url,"
-        " 'url_button', 'pay_open') FROM u WHERE conv IS NOT NULL "
+        " 'lang', lang, 'params', json_build_object('amount', amount_kopecks, 'url', pay_url, 'short_url', short_url),"
+        " 'url', pay_url, 'url_button', 'pay_open') FROM u WHERE conv IS NOT NULL "
         "ON CONFLICT (conv, event_id, seq) DO NOTHING RETURNING channel");
     snprintf(sql, sizeof sql, "SELECT " PAY_ROW " FROM kb_payment p WHERE p.provider = $1 AND "
              "CASE WHEN $2 <> '' THEN p.provider_payment_id = $2 ELSE p.order_id = $3 END", 4);
@@ -604,13 +650,16 @@ static void prepare(pay_t *p)
     /* claimed for one round (checked_at), so that processes side by side do not ask twice */
     snprintf(sql, sizeof sql,
              "WITH c AS (SELECT id FROM kb_payment WHERE provider = $1"
-             "  AND (checked_at IS NULL OR checked_at < now() - make_interval(secs => $2::int))"
+             "  AND (checked_at IS NULL OR checked_at < now() - greatest(make_interval(secs => $2::int),"
+             "       (now() - coalesce(paid_at, created_at)) / 10))"
              "  AND ((status = 'pending' AND created_at < now() - make_interval(secs => $2::int))"
              "   OR (status IN ('paid', 'credited') AND conv IS NOT NULL AND paid_at > now() - interval '3 days'"
              "       AND NOT EXISTS (SELECT 1 FROM kb_receipt r WHERE r.payment_id = kb_payment.id)))"
              "  ORDER BY id LIMIT 32 FOR UPDATE SKIP LOCKED) "
              "UPDATE kb_payment p SET checked_at = now() FROM c WHERE p.id = c.id RETURNING " PAY_ROW, 3);
     p->q_claim = db_prepare(p->db, sql);
+    p->q_short = db_prepare(p->db, "SELECT pay_url FROM kb_payment WHERE pay_token = $1 AND status = 'pending'"
+                                   " AND created_at > now() - make_interval(secs => $2::int)");
     p->q_check = db_prepare(p->db,
         "WITH f AS (SELECT kb_file_add($2, 'application/pdf', decode($3, 'hex')) AS id) "
         "INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload) "
@@ -635,6 +684,7 @@ int pay_new(uv_loop_t *loop, httpd_t *h, db_t *db, payprov_t *prov, const pay_op
     p->expire_s = opt->expire_s;
     snprintf(p->poll_s_text, sizeof p->poll_s_text, "%d", opt->poll_s);
     snprintf(p->expire_s_text, sizeof p->expire_s_text, "%d", opt->expire_s);
+    snprintf(p->short_base, sizeof p->short_base, "%s/p/", opt->public_url);
     prepare(p);
     outbox_options_t oo = {{16, 16}, 20, 500, 60};
     int rc = outbox_new(loop, db, "pay", deliver, p, &oo, &p->out);
@@ -649,6 +699,7 @@ int pay_new(uv_loop_t *loop, httpd_t *h, db_t *db, payprov_t *prov, const pay_op
     if (prov->ops->notice_path)
         httpd_route(h, prov->ops->notice_method, prov->ops->notice_path, on_notice, p);
     httpd_route(h, "GET", "/pay/done", on_done_page, p);
+    httpd_route(h, "GET", "/p/*", on_short, p);
     uv_timer_init(loop, &p->poll);
     p->poll.data = p;
     uv_timer_start(&p->poll, on_poll, (uint64_t)p->poll_s * 1000, (uint64_t)p->poll_s * 1000);

@@ -10,7 +10,8 @@
  * receipt until it exists; receipt.add queues the check ("pay:<order>", event "receipt"), which this sender renders
  * as a PDF off the loop and sends with its text to the conversation the customer paid from.
  *
- * Routes: the provider's notification path (POST /pay/yookassa/webhook, GET /pay/sber/callback), GET /pay/done
+ * Routes: the provider's notification path (POST /pay/yookassa/webhook, GET /pay/sber/callback), GET /p/<token>
+ * (kabinet's short link: a redirect to the provider's page while the payment is payable), GET /pay/done
  * (where the provider's page sends the customer back) and, for the fake provider, its pay page GET /pay/fake/<token>
  * with POST …/pay and …/decline. */
 #ifndef KB_PAY_H
@@ -27,6 +28,7 @@ typedef struct pay_s pay_t;
 typedef struct {
     int poll_s;                    /* KABINET_PAY_POLL_S */
     int expire_s;                  /* KABINET_PAY_EXPIRE_S */
+    const char *public_url;        /* how customers reach this server: short links are <public_url>/p/<token> */
 } pay_options_t;
 
 /* Makes the channel around prov (which it owns from now on): its sender, poller and routes on h. kick wakes the

@@ -324,7 +324,7 @@ static int start_pay(server_t *s, const cfg_t *cfg)
         fprintf(stderr, "kabinetd: %s\n", err[0] ? err : "cannot set up the payment provider");
         return rc;
     }
-    pay_options_t po = {cfg->pay_poll_s, cfg->pay_expire_s};
+    pay_options_t po = {cfg->pay_poll_s, cfg->pay_expire_s, base};
     return pay_new(s->loop, s->httpd, s->db, prov, &po, kick_sender, s, &s->pay);
 }
 

@@ -147,6 +147,17 @@ def check_and_pdf(tg, u, fiscal, what):
     return text
 
 
+def short_link(k, db, url):
+    """GET of the payment's short link /p/<token>, not followed: (status, Location)."""
+    token = psql(db, "SELECT pay_token FROM kb_payment WHERE pay_url = '%s'" % url)
+    c = HTTPConnection("127.0.0.1", k.port, timeout=10)
+    c.request("GET", "/p/" + token)
+    r = c.getresponse()
+    out = (r.status, r.getheader("Location"))
+    c.close()
+    return out
+
+
 def forged_from(url, body):
     """POSTs body to url from 127.0.0.3: an address outside the allow-list."""
     u = url.split("//", 1)[1]
@@ -174,6 +185,7 @@ def yookassa(tg, db):
         check(p is not None and len(creates) == 2 and len({r["key"] for r in creates}) == 1 and
               len(prov.state()["payments"]) == 1, "a 500 from YooKassa is retried with the same Idempotence-Key: "
                                                   "one payment at the provider (%d calls)" % len(creates))
+        check(short_link(k, db, url) == (302, url), "the short link /p/<token> leads to the provider's page")
         paid_at = time.time()
         st = prov.post("settle", {"id": p["id"], "receipt_after_s": 30})["notified"]
         u.expect("pay.accepted")
@@ -217,6 +229,8 @@ def yookassa(tg, db):
         url5 = pay(u, 130)
         u.expect("pay.expired", seconds=40)
         check(payment(db, url5) == "expired", "a payment never paid expires, and the customer is told")
+        check(short_link(k, db, url5)[0] == 410 and short_link(k, db, url)[0] == 410,
+              "the short link of an expired or paid payment says it no longer works (410)")
         check(not prov.state()["errors"], "YooKassa refused nothing kabinet sent (%s)" % prov.state()["errors"][:2])
         log = k.stop()
         check(SECRET not in log, "the YooKassa secret key is never logged")
