@@ -73,7 +73,8 @@ static const cfg_var_t cfg_vars[] = {
      "Server key for the HMAC under which login codes are stored (32 characters or more; `KABINET_CODE_KEY_FILE` "
      "reads it from a file). Production refuses the development default."},
     {"KABINET_PUBLIC_URL", CFG_STR, "", 0, 0, 0, OFF(public_url),
-     "How customers reach this server (links to pay pages are built on it). Empty: http://KABINET_HTTP_LISTEN."},
+     "How customers reach this server: short payment links (/p/…), the fake pay page and the address providers send "
+     "customers back to are built on it. Empty: http://KABINET_HTTP_LISTEN."},
     {"KABINET_PAY_PROVIDER", CFG_STR, "fake", 0, 0, 0, OFF(pay_provider),
      "`yookassa`, `sber` (Sberbank acquiring), `fake` (kabinet's own test pay page at /pay/fake/…, development only) "
      "or `none` (no payment links)."},
