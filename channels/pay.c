@@ -1,14 +1,14 @@
 /* pay.c — the "pay" channel: a payment's way through its provider (see pay.h). Three ways in — the outbox (a new
- * payment wants a link; a receipt wants its check sent), the provider's notifications, and a poller for payments
+ * payment wants a link), the provider's notifications, and a poller for payments
  * the provider has not told us about — and one way to a decision: ask the provider where the payment stands, then
- * settle, decline or expire it in its own transaction, which also queues what the customer hears. */
+ * settle, decline or expire it in its own transaction, which also queues what the customer hears. The check of a
+ * paid payment, once its fiscal receipt exists, is made by the "doc" channel (docs.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include "core.h"
-#include "doc_receipt.h"
 #include "err.h"
 #include "log.h"
 #include "pay.h"
@@ -24,7 +24,7 @@ struct pay_s {
     uv_timer_t poll;
     int poll_s, expire_s, jobs, closing, timer_closed;   /* jobs: work in flight that uses this struct */
     char poll_s_text[16], expire_s_text[16], short_base[300];   /* short_base: "<public_url>/p/" */
-    const db_stmt_t *q_order, *q_link, *q_find, *q_claim, *q_check, *q_short;
+    const db_stmt_t *q_order, *q_link, *q_find, *q_claim, *q_short;
 };
 
 /* One payment being decided: where it came from (a notification's request, the poller, the fake page), the row. */
@@ -259,8 +259,8 @@ static void on_receipt_added(int err, cJSON *result, void *data)
 {
     job_t *j = data;
     const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(result, "status"));
-    if (!err && st && !strcmp(st, "added"))
-        outbox_kick(j->p->out);
+    if (!err && st && !strcmp(st, "added")) /* the check is queued for the "doc" channel */
+        j->p->kick(j->p->kick_ctx, "doc");
     cJSON_Delete(result);
     job_free(j);
 }
@@ -316,25 +316,18 @@ static void on_poll(uv_timer_t *t)
         p->jobs++;
 }
 
-/* ---------------------------------------------------------------- the sender: links and checks */
+/* ---------------------------------------------------------------- the sender: links */
 
 typedef struct {
     pay_t *p;
     outbox_ticket_t *t;
     char id[24], conv[160];
-    cJSON *receipt;
-    char lang[4];
-    unsigned char *pdf;
-    size_t pdf_len;
-    uv_work_t work;
 } send_t;
 
 static void send_done(send_t *s, outbox_result_t r, const char *error)
 {
     pay_t *p = s->p;
     outbox_done(s->t, r, -1, error);
-    cJSON_Delete(s->receipt);
-    free(s->pdf);
     free(s);
     p->jobs--;
     maybe_free(p);
@@ -415,76 +408,6 @@ static void on_order(int err, PGresult *res, void *data)
         send_done(s, OUTBOX_RETRY, "cannot ask the provider");
 }
 
-/* The check: rendered off the loop, stored as a file, sent as text + PDF to where the customer paid from. */
-static void render(uv_work_t *w)
-{
-    send_t *s = w->data;
-    char err[160];
-    if (doc_receipt_pdf(s->receipt, s->lang, &s->pdf, &s->pdf_len, err, sizeof err) != 0) {
-        s->pdf = NULL;
-        log_error("pay", "cannot render the receipt of payment %s: %s", s->id, err);
-    }
-}
-
-static void on_check_written(int err, PGresult *res, void *data)
-{
-    send_t *s = data;
-    if (err) {
-        send_done(s, OUTBOX_RETRY, "cannot record the check");
-        return;
-    }
-    if (PQntuples(res) == 1)
-        s->p->kick(s->p->kick_ctx, PQgetvalue(res, 0, 0));
-    send_done(s, OUTBOX_SENT, NULL);
-}
-
-static void rendered(uv_work_t *w, int status)
-{
-    send_t *s = w->data;
-    if (status || !s->pdf) {
-        send_done(s, OUTBOX_RETRY, "cannot render the check");
-        return;
-    }
-    char *hex = malloc(2 * s->pdf_len + 1), name[64];
-    if (!hex) {
-        send_done(s, OUTBOX_RETRY, "out of memory");
-        return;
-    }
-    for (size_t i = 0; i < s->pdf_len; i++)
-        sprintf(hex + 2 * i, "%02x", s->pdf[i]);
-    hex[2 * s->pdf_len] = 0;
-    snprintf(name, sizeof name, "check-%s.pdf", cJSON_GetStringValue(cJSON_GetObjectItem(s->receipt, "order_id")));
-    cJSON *params = doc_receipt_params(s->receipt);
-    char *pj = cJSON_PrintUnformatted(params);
-    cJSON_Delete(params);
-    const char *qp[] = {s->id, name, hex, pj};
-    if (!pj || db_exec(s->p->db, 0, s->p->q_check, 4, qp, on_check_written, s) != 0)
-        send_done(s, OUTBOX_RETRY, "postgres unavailable");
-    free(pj);
-    free(hex);
-}
-
-static void on_receipt_data(int err, cJSON *result, void *data)
-{
-    send_t *s = data;
-    const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(result, "status"));
-    if (err || !st) {
-        cJSON_Delete(result);
-        send_done(s, OUTBOX_RETRY, "postgres unavailable");
-        return;
-    }
-    if (strcmp(st, "ok") || !cJSON_IsObject(cJSON_GetObjectItem(result, "fiscal"))) {
-        cJSON_Delete(result);
-        send_done(s, OUTBOX_DEAD, "no fiscal receipt for this payment");
-        return;
-    }
-    s->receipt = result;
-    snprintf(s->lang, sizeof s->lang, "%s", cJSON_GetStringValue(cJSON_GetObjectItem(result, "lang")) ?: "ru");
-    s->work.data = s;
-    if (uv_queue_work(s->p->loop, &s->work, render, rendered) != 0)
-        send_done(s, OUTBOX_RETRY, "cannot render now");
-}
-
 static void deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t)
 {
     pay_t *p = ctx;
@@ -499,18 +422,8 @@ static void deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t)
     s->t = t;
     p->jobs++;
     snprintf(s->id, sizeof s->id, "%lld", (long long)id->valuedouble);
-    int rc;
-    if (!strcmp(m->event_id, "receipt")) {
-        cJSON *a = cJSON_CreateObject();
-        cJSON_AddNumberToObject(a, "payment_id", id->valuedouble);
-        cJSON_AddStringToObject(a, "staff", "pay");
-        rc = core_run(p->db, "receipt.get", m->conv, a, on_receipt_data, s);
-        cJSON_Delete(a);
-    } else {
-        const char *params[] = {s->id};
-        rc = db_exec(p->db, 0, p->q_order, 1, params, on_order, s);
-    }
-    if (rc)
+    const char *params[] = {s->id};
+    if (db_exec(p->db, 0, p->q_order, 1, params, on_order, s) != 0)
         send_done(s, OUTBOX_RETRY, "postgres unavailable");
 }
 
@@ -660,13 +573,6 @@ static void prepare(pay_t *p)
     p->q_claim = db_prepare(p->db, sql);
     p->q_short = db_prepare(p->db, "SELECT pay_url FROM kb_payment WHERE pay_token = $1 AND status = 'pending'"
                                    " AND created_at > now() - make_interval(secs => $2::int)");
-    p->q_check = db_prepare(p->db,
-        "WITH f AS (SELECT kb_file_add($2, 'application/pdf', decode($3, 'hex')) AS id) "
-        "INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload) "
-        "SELECT p.conv, split_part(p.conv, ':', 1), 0, 'check:' || p.order_id, 0, json_build_object('tmpl', 'pay.check',"
-        " 'lang', p.lang, 'params', $4::json, 'document', json_build_object('file', f.id)) "
-        "FROM kb_payment p, f WHERE p.id = $1::bigint AND p.conv IS NOT NULL "
-        "ON CONFLICT (conv, event_id, seq) DO NOTHING RETURNING channel");
 }
 
 int pay_new(uv_loop_t *loop, httpd_t *h, db_t *db, payprov_t *prov, const pay_options_t *opt,

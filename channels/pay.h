@@ -7,8 +7,8 @@
  * KABINET_PAY_POLL_S, about pending payments nobody told us about, and expires those older than KABINET_PAY_EXPIRE_S.
  * A decision runs payment.settle or payment.fail in its own transaction, which also queues "payment accepted",
  * "declined" or "expired" to the customer's conversation, once. For paid payments the poller then fetches the fiscal
- * receipt until it exists; receipt.add queues the check ("pay:<order>", event "receipt"), which this sender renders
- * as a PDF off the loop and sends with its text to the conversation the customer paid from.
+ * receipt until it exists; receipt.add queues the check for the "doc" channel (docs.h), which renders it and sends
+ * it to the conversation the customer paid from.
  *
  * Routes: the provider's notification path (POST /pay/yookassa/webhook, GET /pay/sber/callback), GET /p/<token>
  * (kabinet's short link: a redirect to the provider's page while the payment is payable), GET /pay/done

@@ -1,7 +1,7 @@
 /* customer.h — the customer's dialog, in parts. One dialog ("customer") whose steps are named by area: "" is the
  * menu (or the welcome, before login), "reg.*" registration by phone, "acc.*" the customer's accounts, "rd.*"
  * readings, "bal.*" balance, "his.*" histories, "sup.*" support, "set.*" settings, "num.*" an
- * account by its number without a link, "pay.*" paying. dlg_customer.c routes an event to the area of the current step (or, from the menu, to
+ * account by its number without a link, "pay.*" paying, "bill.*" bills. dlg_customer.c routes an event to the area of the current step (or, from the menu, to
  * the area a button starts) and handles what every step shares: /start, /cancel, /help, Back, timeouts, things not
  * understood, and a person offered after three failures on one step. Each area is a file with a start and a step
  * function. Pure: the parts only build effects (replies in the customer's language, core calls, sends).
@@ -81,6 +81,8 @@ int his_step(cust_t *c);
 int his_parse_range(const char *text, char from[11], char to[11]);
 void pay_start(cust_t *c);
 int pay_step(cust_t *c);
+void bill_start(cust_t *c);
+int bill_step(cust_t *c);
 /* Rubles as typed ("1 500,50") → kopecks, or -1 (dlg_pay.c). */
 long long pay_parse_rubles(const char *s);
 void sup_start(cust_t *c);

@@ -65,7 +65,7 @@ void core_readings_register(void);
 void core_accounts_register(void);
 /* Registers account.list, account.unlink, account.set_primary, account.approve, account.reject (core_links.c). */
 void core_links_register(void);
-/* Registers account.balance, account.history, account.ledger, customer.warnings (core_money.c). */
+/* Registers account.balance, account.history, account.ledger, customer.warnings, bill.send (core_money.c). */
 void core_money_register(void);
 /* Registers payment.create, payment.settle, payment.fail, payment.expire_due, receipt.add, receipt.get
  * (core_payments.c). */

@@ -11,7 +11,8 @@
  * account.history {customer_id | staff, account_id, kind: "charges"|"payments"|"readings", from, to (YYYY-MM-DD),
  *     page (0), limit (12, at most 100)} → {"status": "ok", from, to, page, more, rows: […]} | {"status": "not_linked"}
  * account.ledger {customer_id | staff, account_id, from, to} → {"status": "ok", rows: [{month, opening_kopecks,
- *     consumed_kwh, charged_kopecks, paid_kopecks, closing_kopecks}]} | {"status": "not_linked"} */
+ *     consumed_kwh, charged_kopecks, paid_kopecks, closing_kopecks}]} | {"status": "not_linked"}
+ * bill.send: below. */
 #include <string.h>
 #include "core.h"
 #include "err.h"
@@ -133,11 +134,30 @@ static const core_sql_op_t op_warnings = {
      "  FROM kb_account_link l JOIN kb_account a ON a.id = l.account_id CROSS JOIN kb_account_money(a.id) mo"
      "  WHERE l.customer_id = $1::bigint AND l.status = 'active' AND mo.balance_kopecks > 0))::text"}};
 
+/* ---------------------------------------------------------------- bill.send */
+
+/* bill.send {customer_id | staff, account_id, lang} → {"status": "queued", number, month} | {"status": "no_bill",
+ * number} | {"status": "not_linked"}: the account's latest bill, queued for the "doc" channel, which renders it and
+ * sends it to this conversation as a PDF (once per request: keyed by the event). */
+static const core_sql_op_t op_bill_send = {
+    {WHO, {"lang", 's', 0}, {"$conv"}, {"event_id", 's', 0}},
+    {"WITH " ACCOUNT_CTE ", "
+     "m AS (SELECT (SELECT max(month) FROM kb_charge WHERE account_id = acc.id) AS month FROM acc), "
+     "q AS (INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload)"
+     " SELECT 'doc:' || $5, 'doc', 0, coalesce($6, '') || '/' || acc.number, 0, json_build_object('kind', 'bill',"
+     "  'account', acc.number, 'month', to_char(m.month, 'YYYY-MM'), 'conv', $5,"
+     "  'lang', CASE WHEN $4 = 'en' THEN 'en' ELSE 'ru' END) FROM acc, m WHERE m.month IS NOT NULL AND $5 <> ''"
+     " ON CONFLICT (conv, event_id, seq) DO NOTHING) "
+     "SELECT coalesce((SELECT CASE WHEN m.month IS NULL THEN json_build_object('status', 'no_bill', 'number',"
+     " acc.number) ELSE json_build_object('status', 'queued', 'number', acc.number, 'month', to_char(m.month,"
+     " 'MM.YYYY')) END FROM acc, m), " NOT_LINKED ")::text"}};
+
 /* ---------------------------------------------------------------- registration */
 
 CORE_SQL_OP(account_balance, op_balance)
 CORE_SQL_OP(account_ledger, op_ledger)
 CORE_SQL_OP(customer_warnings, op_warnings)
+CORE_SQL_OP(bill_send, op_bill_send)
 
 void core_money_register(void)
 {
@@ -145,4 +165,5 @@ void core_money_register(void)
     core_register("account.history", account_history);
     core_register("account.ledger", account_ledger);
     core_register("customer.warnings", customer_warnings);
+    core_register("bill.send", bill_send);
 }

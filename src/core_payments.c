@@ -18,7 +18,7 @@
  * payment.fail {order_id, reason: "failed"|"expired"} (also queues "declined" or "expired" to the payment's
  *     conversation, once) → {"status": reason, conv} | {"status": "not_pending"}
  * payment.expire_due {older_than_s (1200)} → {"status": "ok", expired, payments: [{payment_id, customer_id}]}
- * receipt.add {order_id, kkt_reg, fn, fd, fpd, check_url, issued_at} (also queues the check for the "pay" channel,
+ * receipt.add {order_id, kkt_reg, fn, fd, fpd, check_url, issued_at} (also queues the check for the "doc" channel,
  *     which renders it and sends it to the payment's conversation) → {"status": "added"|"exists"|"not_paid"}
  * receipt.get {customer_id | staff, payment_id} → {"status": "ok", amount, time, account, address, tariff,
  *     meters, fiscal} */
@@ -120,9 +120,10 @@ static const core_sql_op_t op_receipt_add = {
      "ins AS (INSERT INTO kb_receipt (payment_id, kkt_reg, fn_number, fd_number, fpd, check_url, issued_at)"
      "  SELECT id, $2, $3, $4, $5, $6, coalesce($7::timestamptz, now()) FROM p WHERE status IN ('paid', 'credited')"
      "  ON CONFLICT (payment_id) DO NOTHING RETURNING id), "
-     /* the check (text and PDF) is made and sent by the "pay" channel, once */
+     /* the check (text and PDF) is made and sent by the "doc" channel, once */
      "o AS (INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload)"
-     " SELECT 'pay:' || $1, 'pay', 0, 'receipt', 0, json_build_object('payment_id', p.id) FROM p, ins"
+     " SELECT 'doc:' || p.conv, 'doc', 0, 'check:' || $1, 0, json_build_object('kind', 'check', 'payment_id', p.id)"
+     " FROM p, ins"
      " WHERE p.conv IS NOT NULL ON CONFLICT (conv, event_id, seq) DO NOTHING) "
      "SELECT CASE WHEN EXISTS (SELECT 1 FROM ins) THEN json_build_object('status', 'added')"
      " WHEN p.status NOT IN ('paid', 'credited') THEN json_build_object('status', 'not_paid')"
@@ -134,7 +135,7 @@ static const core_sql_op_t op_receipt_get = {
      " 'amount_kopecks', p.amount_kopecks, 'purpose', p.purpose, 'payment_status', p.status,"
      " 'paid_at', to_char((p.paid_at AT TIME ZONE 'UTC') + make_interval(mins => b.utc_offset_min), 'YYYY-MM-DD HH24:MI'),"
      " 'account', a.number, 'address', a.address, 'tariff', a.tariff_code, 'receipt_email', p.receipt_email,"
-     " 'lang', p.lang,"
+     " 'lang', p.lang, 'conv', p.conv,"
      " 'meters', (SELECT coalesce(json_agg(json_build_object('serial', m.serial, 'model', m.model, 'digits', m.digits)"
      "   ORDER BY m.id), '[]') FROM kb_meter m WHERE m.account_id = a.id AND m.removed_on IS NULL),"
      " 'fiscal', CASE WHEN r.id IS NOT NULL THEN json_build_object('kkt_reg', r.kkt_reg, 'fn', r.fn_number,"

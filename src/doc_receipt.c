@@ -18,7 +18,13 @@ cJSON *doc_receipt_params(const cJSON *receipt)
     char meters[256] = "";
     cJSON_ArrayForEach(m, cJSON_GetObjectItem(receipt, "meters")) {
         size_t n = strlen(meters);
-        snprintf(meters + n, sizeof meters - n, "%s%s", n ? ", " : "", doc_str(m, "serial"));
+        const char *model = doc_str(m, "model");
+        long long digits = doc_num(m, "digits");
+        snprintf(meters + n, sizeof meters - n, "%s№ %s%s%s", n ? ", " : "", doc_str(m, "serial"), model[0] ? " " : "",
+                 model);
+        n = strlen(meters);
+        if (digits)
+            snprintf(meters + n, sizeof meters - n, " (%lld)", digits);
     }
     cJSON_AddStringToObject(p, "meters", meters[0] ? meters : "—");
     return p;

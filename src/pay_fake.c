@@ -61,7 +61,8 @@ static int fake_receipt(payprov_t *p, const char *provider_id, const char *order
     snprintf(r.kkt_reg, sizeof r.kkt_reg, "0000000000000000");
     snprintf(r.fn, sizeof r.fn, "9999078900000000");
     snprintf(r.fd, sizeof r.fd, "%s", digits[0] ? digits : "1");
-    snprintf(r.fpd, sizeof r.fpd, "%u", (unsigned)(h[0] << 24 | h[1] << 16 | h[2] << 8 | h[3]) % 4000000000u);
+    uint32_t v = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+    snprintf(r.fpd, sizeof r.fpd, "%u", (unsigned)(v % 4000000000u));
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);

@@ -15,6 +15,7 @@
 #include "local.h"
 #include "sms_log.h"
 #include "telegram.h"
+#include "docs.h"
 #include "pay.h"
 #include "log.h"
 #include "metrics.h"
@@ -32,6 +33,7 @@ typedef struct {
     local_t *local;
     tg_t *tg;                  /* the Telegram channel, when a token is set */
     pay_t *pay;                /* payment links (KABINET_PAY_PROVIDER) */
+    docs_t *docs;              /* documents for customers: checks, bills */
     outbox_t *sms_log;         /* development only: SMS written to the log */
     uv_signal_t sigterm, sigint;
     uv_timer_t drain;
@@ -184,6 +186,9 @@ static void close_modules(server_t *s)
     if (s->pay)
         pay_close(s->pay);
     s->pay = NULL;
+    if (s->docs)
+        docs_close(s->docs);
+    s->docs = NULL;
     if (s->sms_log)
         outbox_close(s->sms_log);
     s->sms_log = NULL;
@@ -231,7 +236,7 @@ static void on_drain_tick(uv_timer_t *t)
     size_t http_in = httpd_inflight(s->httpd), pg = db_pending(s->db), redis = kv_pending(s->kv),
            out = http_client_pending(s->http), engine = engine_busy(s->engine),
            sender = (s->local ? outbox_busy(local_outbox(s->local)) : 0) + (s->tg ? tg_busy(s->tg) : 0) +
-                    (s->pay ? outbox_busy(pay_outbox(s->pay)) : 0);
+                    (s->pay ? outbox_busy(pay_outbox(s->pay)) : 0) + (s->docs ? outbox_busy(docs_outbox(s->docs)) : 0);
     int idle = http_in == 0 && pg == 0 && redis == 0 && out == 0 && engine == 0 && sender == 0;
     if (!idle && uv_now(s->loop) < s->drain_deadline)
         return;
@@ -265,6 +270,8 @@ static void on_signal(uv_signal_t *sig, int signum)
         tg_stop(s->tg);
     if (s->pay)
         outbox_stop(pay_outbox(s->pay));
+    if (s->docs)
+        outbox_stop(docs_outbox(s->docs));
     if (s->sms_log)
         outbox_stop(s->sms_log);
     s->drain_deadline = uv_now(s->loop) + (uint64_t)s->cfg->shutdown_timeout_ms;
@@ -285,6 +292,8 @@ static void kick_sender(void *ctx, const char *channel)
         outbox_kick(tg_outbox(s->tg));
     if (s->pay && !strcmp(channel, "pay"))
         outbox_kick(pay_outbox(s->pay));
+    if (s->docs && !strcmp(channel, "doc"))
+        outbox_kick(docs_outbox(s->docs));
 }
 
 /* Closes whatever modules exist and runs the loop until every handle has closed, then frees the loop. */
@@ -382,6 +391,7 @@ int server_run(const cfg_t *cfg)
     }
     if (strcmp(cfg->pay_provider, "none") && (rc = start_pay(&s, cfg)) != 0)
         goto fail;
+    docs_new(s.loop, s.db, kick_sender, &s, &s.docs);
     if (!cfg->production) /* until an SMS gateway is configured: login codes go to the log */
         sms_log_new(s.loop, s.db, &s.sms_log);
     engine_set_outbox_hook(s.engine, kick_sender, &s);

@@ -10,7 +10,8 @@ twice; a notification from a stranger's address (403), about an unknown payment 
 changes nothing; a declined payment, a payment nobody notifies about (the poller settles it) and one never paid
 (expired) each bring their word. Sberbank: register.do answers 500 once (one order at the bank), the callback with
 its checksum settles, the check comes with the register's number; a wrong checksum (401), an unknown order (404)
-and another amount (409) change nothing; a decline is told."""
+and another amount (409) change nothing; a decline is told. Bills: the latest bill comes as a PDF document whose QR
+decodes to an ST00012 string."""
 import json, os, subprocess, sys, tempfile, time
 from http.client import HTTPConnection
 
@@ -136,9 +137,8 @@ def check_and_pdf(tg, u, fiscal, what):
     if not check(doc is not None, "%s: the check's PDF follows its text" % what):
         return text
     u.cursor = doc["n"]
-    st, pdf, _ = http("GET", "%s/file/bot%s/documents/%s" % (tg.url, TOKEN, doc["file_id"]))
     with tempfile.NamedTemporaryFile(suffix=".pdf") as f:
-        f.write(pdf)
+        f.write(download(tg, doc))
         f.flush()
         out = subprocess.run(["pdftotext", "-layout", f.name, "-"], capture_output=True, text=True).stdout
     for v in fiscal:
@@ -156,6 +156,29 @@ def short_link(k, db, url):
     out = (r.status, r.getheader("Location"))
     c.close()
     return out
+
+
+def download(tg, doc):
+    return http("GET", "%s/file/bot%s/documents/%s" % (tg.url, TOKEN, doc["file_id"]))[1]
+
+
+def bills(tg, u):
+    """Bills in the menu: the latest bill of the linked account as a PDF whose QR a bank app reads."""
+    u.say("/menu")
+    u.expect("menu.main*")
+    u.press("bills")
+    got = u.expect("bill.preparing", "bill.sent", seconds=30)
+    doc = got[1]
+    if not check(doc["op"] == "document", "the bill comes as a document"):
+        return
+    with tempfile.TemporaryDirectory() as d:
+        with open(d + "/bill.pdf", "wb") as f:
+            f.write(download(tg, doc))
+        text = subprocess.run(["pdftotext", d + "/bill.pdf", "-"], capture_output=True, text=True).stdout
+        subprocess.run(["pdftoppm", "-r", "150", "-png", "-singlefile", d + "/bill.pdf", d + "/page"])
+        qr = subprocess.run(["zbarimg", "-q", "--raw", d + "/page.png"], capture_output=True, text=True).stdout
+    check("1800000001" in text and qr.startswith("ST00012|") and "PersAcc=1800000001" in qr,
+          "the bill PDF names the account and its QR decodes to an ST00012 string (%r)" % qr[:60])
 
 
 def forged_from(url, body):
@@ -246,6 +269,7 @@ def yookassa(tg, db):
 def sber(tg, db, u):
     k, prov = start(db, tg, "sber", "sber")
     try:
+        bills(tg, u)
         prov.post("fail_next", {"n": 1})
         url = pay(u, 100)
         p = prov.by_url(url)

@@ -17,7 +17,7 @@ export KABINET_DATABASE_URL="hostaddr=127.0.0.1 port=$KB_TEST_PG_PORT user=postg
 "$KABINETD" demo-data --accounts 30 --months 6 >/dev/null || { echo "FAIL demo-data"; exit 1; }
 log=$(mktemp)
 KABINET_REDIS_URL="redis://127.0.0.1:$KB_TEST_REDIS_PORT/$rdb" KABINET_HTTP_LISTEN=127.0.0.1:$port \
-KABINET_LOCAL_CHANNEL=on "$KABINETD" serve 2>"$log" &
+KABINET_LOCAL_CHANNEL=on KABINET_PAY_POLL_S=1 "$KABINETD" serve 2>"$log" &
 pid=$!
 trap 'kill $pid 2>/dev/null; psql -qX -h 127.0.0.1 -p "$KB_TEST_PG_PORT" -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1; rm -f "$log"' EXIT
 for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break; sleep 0.05; done

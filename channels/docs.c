@@ -1,0 +1,252 @@
+/* docs.c — the "doc" channel's sender: data → PDF off the loop → kb_file → the reply with its document (docs.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core.h"
+#include "doc_bill.h"
+#include "doc_receipt.h"
+#include "docs.h"
+#include "err.h"
+#include "log.h"
+
+struct docs_s {
+    uv_loop_t *loop;
+    db_t *db;
+    outbox_t *out;
+    engine_outbox_hook kick;
+    void *kick_ctx;
+    int jobs, closing;
+    const db_stmt_t *q_bill, *q_reply;
+};
+
+/* One document in the making. */
+typedef struct {
+    docs_t *d;
+    outbox_ticket_t *t;
+    int bill;                      /* a bill, else a check */
+    cJSON *data;                   /* receipt.get's answer or the bill's data */
+    char conv[160], event[200], lang[4], name[64];
+    unsigned char *pdf;
+    size_t pdf_len;
+    char err[160];
+    uv_work_t work;
+} doc_job_t;
+
+static void job_done(doc_job_t *j, outbox_result_t r, const char *error)
+{
+    docs_t *d = j->d;
+    outbox_done(j->t, r, -1, error);
+    cJSON_Delete(j->data);
+    free(j->pdf);
+    free(j);
+    if (--d->jobs == 0 && d->closing)
+        free(d);
+}
+
+/* ---------------------------------------------------------------- the reply */
+
+static void on_written(int err, PGresult *res, void *data)
+{
+    doc_job_t *j = data;
+    if (err) {
+        job_done(j, OUTBOX_RETRY, "cannot record the reply");
+        return;
+    }
+    if (PQntuples(res) == 1)
+        j->d->kick(j->d->kick_ctx, PQgetvalue(res, 0, 0));
+    job_done(j, OUTBOX_SENT, NULL);
+}
+
+/* Writes the reply: template tmpl with params, and the PDF when there is one. */
+static void write_reply(doc_job_t *j, const char *tmpl, cJSON *params)
+{
+    char *hex = NULL;
+    if (j->pdf) {
+        hex = malloc(2 * j->pdf_len + 1);
+        if (!hex) {
+            cJSON_Delete(params);
+            job_done(j, OUTBOX_RETRY, "out of memory");
+            return;
+        }
+        for (size_t i = 0; i < j->pdf_len; i++)
+            sprintf(hex + 2 * i, "%02x", j->pdf[i]);
+        hex[2 * j->pdf_len] = 0;
+    }
+    char *pj = cJSON_PrintUnformatted(params);
+    cJSON_Delete(params);
+    const char *qp[] = {j->name, hex, j->conv, j->event, tmpl, j->lang, pj};
+    if (!pj || db_exec(j->d->db, 0, j->d->q_reply, 7, qp, on_written, j) != 0)
+        job_done(j, OUTBOX_RETRY, "postgres unavailable");
+    free(pj);
+    free(hex);
+}
+
+/* ---------------------------------------------------------------- rendering */
+
+static void render(uv_work_t *w)
+{
+    doc_job_t *j = w->data;
+    int rc = j->bill ? doc_bill_pdf(j->data, j->lang, &j->pdf, &j->pdf_len, j->err, sizeof j->err)
+                     : doc_receipt_pdf(j->data, j->lang, &j->pdf, &j->pdf_len, j->err, sizeof j->err);
+    if (rc) {
+        free(j->pdf);
+        j->pdf = NULL;
+    }
+}
+
+static void rendered(uv_work_t *w, int status)
+{
+    doc_job_t *j = w->data;
+    if (status) {
+        job_done(j, OUTBOX_RETRY, "canceled");
+        return;
+    }
+    if (j->bill) {
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddStringToObject(p, "account", cJSON_GetStringValue(cJSON_GetObjectItem(j->data, "account")) ?: "");
+        cJSON_AddStringToObject(p, "month", cJSON_GetStringValue(cJSON_GetObjectItem(j->data, "month")) ?: "");
+        cJSON_AddNumberToObject(p, "due", cJSON_GetNumberValue(cJSON_GetObjectItem(j->data, "due")));
+        if (!j->pdf) /* the branch's bank details are not usable: the customer hears it, staff read the log */
+            log_error("doc", "cannot make the bill of account %s: %s", cJSON_GetStringValue(cJSON_GetObjectItem(
+                j->data, "account")) ?: "?", j->err);
+        write_reply(j, j->pdf ? "bill.sent" : "bill.unavailable", p);
+        return;
+    }
+    if (!j->pdf) {
+        log_error("doc", "cannot render a check: %s", j->err);
+        job_done(j, OUTBOX_RETRY, "cannot render the check");
+        return;
+    }
+    write_reply(j, "pay.check", doc_receipt_params(j->data));
+}
+
+static void start_render(doc_job_t *j)
+{
+    j->work.data = j;
+    if (uv_queue_work(j->d->loop, &j->work, render, rendered) != 0)
+        job_done(j, OUTBOX_RETRY, "cannot render now");
+}
+
+/* ---------------------------------------------------------------- the data */
+
+static void on_receipt(int err, cJSON *result, void *data)
+{
+    doc_job_t *j = data;
+    const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(result, "status"));
+    if (err || !st) {
+        cJSON_Delete(result);
+        job_done(j, OUTBOX_RETRY, "postgres unavailable");
+        return;
+    }
+    const char *conv = cJSON_GetStringValue(cJSON_GetObjectItem(result, "conv"));
+    if (strcmp(st, "ok") || !cJSON_IsObject(cJSON_GetObjectItem(result, "fiscal")) || !conv) {
+        cJSON_Delete(result);
+        job_done(j, OUTBOX_DEAD, "no fiscal receipt or no conversation for this payment");
+        return;
+    }
+    j->data = result;
+    snprintf(j->conv, sizeof j->conv, "%s", conv);
+    snprintf(j->lang, sizeof j->lang, "%s", cJSON_GetStringValue(cJSON_GetObjectItem(result, "lang")) ?: "ru");
+    snprintf(j->event, sizeof j->event, "check:%s", cJSON_GetStringValue(cJSON_GetObjectItem(result, "order_id")) ?: "");
+    snprintf(j->name, sizeof j->name, "check-%s.pdf", cJSON_GetStringValue(cJSON_GetObjectItem(result, "order_id")) ?: "");
+    start_render(j);
+}
+
+static void on_bill(int err, PGresult *res, void *data)
+{
+    doc_job_t *j = data;
+    if (err) {
+        job_done(j, OUTBOX_RETRY, "postgres unavailable");
+        return;
+    }
+    j->data = PQntuples(res) == 1 ? cJSON_Parse(PQgetvalue(res, 0, 0)) : NULL;
+    if (!j->data) {
+        job_done(j, OUTBOX_DEAD, "no such bill");
+        return;
+    }
+    snprintf(j->name, sizeof j->name, "bill-%s-%s.pdf", cJSON_GetStringValue(cJSON_GetObjectItem(j->data, "account")) ?: "",
+             cJSON_GetStringValue(cJSON_GetObjectItem(j->data, "period")) ?: "");
+    start_render(j);
+}
+
+static void deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t)
+{
+    docs_t *d = ctx;
+    doc_job_t *j = calloc(1, sizeof *j);
+    const char *kind = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "kind"));
+    if (!j || !kind) {
+        free(j);
+        outbox_done(t, OUTBOX_DEAD, 0, "not a document request");
+        return;
+    }
+    j->d = d;
+    j->t = t;
+    d->jobs++;
+    int rc;
+    if (!strcmp(kind, "bill")) {
+        const char *account = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "account"));
+        const char *month = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "month"));
+        const char *conv = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "conv"));
+        const char *lang = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "lang"));
+        if (!account || !conv) {
+            job_done(j, OUTBOX_DEAD, "a bill request without account or conversation");
+            return;
+        }
+        j->bill = 1;
+        snprintf(j->conv, sizeof j->conv, "%s", conv);
+        snprintf(j->lang, sizeof j->lang, "%s", lang && !strcmp(lang, "en") ? "en" : "ru");
+        snprintf(j->event, sizeof j->event, "bill:%s", m->event_id);
+        const char *params[] = {account, month};
+        rc = db_exec(d->db, 0, d->q_bill, 2, params, on_bill, j);
+    } else {
+        const cJSON *id = cJSON_GetObjectItem(m->payload, "payment_id");
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddNumberToObject(a, "payment_id", cJSON_GetNumberValue(id));
+        cJSON_AddStringToObject(a, "staff", "doc");
+        rc = cJSON_IsNumber(id) ? core_run(d->db, "receipt.get", m->conv, a, on_receipt, j) : KB_ERR_INVAL;
+        cJSON_Delete(a);
+    }
+    if (rc)
+        job_done(j, rc == KB_ERR_INVAL ? OUTBOX_DEAD : OUTBOX_RETRY, "cannot read the document's data");
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+int docs_new(uv_loop_t *loop, db_t *db, engine_outbox_hook kick, void *kick_ctx, docs_t **out)
+{
+    docs_t *d = calloc(1, sizeof *d);
+    if (!d)
+        return KB_ERR_NOMEM;
+    d->loop = loop;
+    d->db = db;
+    d->kick = kick;
+    d->kick_ctx = kick_ctx;
+    d->q_bill = db_prepare(db, doc_bill_sql);
+    /* the reply, once (keyed by the request); the PDF stored once per content */
+    d->q_reply = db_prepare(db,
+        "WITH f AS (SELECT CASE WHEN $2::text IS NOT NULL THEN kb_file_add($1, 'application/pdf', decode($2, 'hex'))"
+        " END AS id) "
+        "INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload) "
+        "SELECT $3, split_part($3, ':', 1), 0, $4, 0, jsonb_build_object('tmpl', $5::text, 'lang', $6::text, 'params',"
+        " $7::jsonb) || CASE WHEN f.id IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('document',"
+        " jsonb_build_object('file', f.id)) END FROM f "
+        "ON CONFLICT (conv, event_id, seq) DO NOTHING RETURNING channel");
+    outbox_options_t oo = {{8, 8}, 20, 500, 60};
+    int rc = outbox_new(loop, db, "doc", deliver, d, &oo, &d->out);
+    if (rc) {
+        free(d);
+        return rc;
+    }
+    *out = d;
+    return outbox_start(d->out);
+}
+
+outbox_t *docs_outbox(docs_t *d) { return d->out; }
+
+void docs_close(docs_t *d)
+{
+    outbox_close(d->out);
+    d->closing = 1;
+    if (d->jobs == 0)
+        free(d);
+}

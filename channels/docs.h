@@ -1,0 +1,24 @@
+/* docs.h — the "doc" channel: documents made for a customer and dropped into their conversation. The core queues a
+ * request as an outbox row of this channel (conversation "doc:<the customer's conversation>", so one customer's
+ * documents go in order and different customers' side by side): a check once a payment's fiscal receipt exists
+ * (receipt.add: {kind: "check", payment_id}), or the latest bill of an account the customer asked for (bill.send:
+ * {kind: "bill", account, month, conv, lang}). Its sender reads the data, renders the PDF off the loop
+ * (uv_queue_work: libharu does file I/O and takes milliseconds), stores it in kb_file and writes the reply — the
+ * text with the PDF as a document — to the customer's conversation, once (a retry finds it there). */
+#ifndef KB_DOCS_H
+#define KB_DOCS_H
+
+#include "db.h"
+#include "engine.h"
+#include "outbox.h"
+
+typedef struct docs_s docs_t;
+
+/* Makes the channel and starts its sender. kick wakes the sender of the channel a reply was written for. */
+int docs_new(uv_loop_t *loop, db_t *db, engine_outbox_hook kick, void *kick_ctx, docs_t **out);
+/* The sender. */
+outbox_t *docs_outbox(docs_t *d);
+/* Stops the sender; frees everything once the work in flight has ended. */
+void docs_close(docs_t *d);
+
+#endif
