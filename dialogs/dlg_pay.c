@@ -1,5 +1,5 @@
 /* dlg_pay.c — paying for an account: which account (asked only when there are several), how much (the debt with
- * one press, or a typed sum in rubles), then payment.create. The link comes later, from the "pay" channel once the
+ * one press, or a typed sum in rubles, optionally with the email the receipt goes to), then payment.create. The link comes later, from the "pay" channel once the
  * provider gave one; "payment accepted" comes when the provider confirms (both written by the core, not here). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +63,20 @@ static void ask_amount(cust_t *c)
     cust_ask(c, "pay.ask_amount", p, due > 0 ? due_buttons : menu_only);
 }
 
-static void create(cust_t *c, long long kopecks)
+/* Whether s looks like an email address a receipt can go to: local@domain.tld, printable, no spaces. */
+static int plausible_email(const char *s)
+{
+    const char *at = strchr(s, '@'), *dot = at ? strrchr(at, '.') : NULL;
+    size_t n = strlen(s);
+    if (!at || at == s || strchr(at + 1, '@') || !dot || dot == at + 1 || !dot[1] || dot[1] == '.' || n > 254)
+        return 0;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == ',' || *p == ';' || *p == '<' || *p == '>')
+            return 0;
+    return 1;
+}
+
+static void create(cust_t *c, long long kopecks, const char *email)
 {
     char key[300];
     snprintf(key, sizeof key, "%s/%s", c->ev->conv ? c->ev->conv : "", c->ev->id ? c->ev->id : "");
@@ -73,6 +86,8 @@ static void create(cust_t *c, long long kopecks)
     cJSON_AddNumberToObject(a, "amount_kopecks", (double)kopecks);
     cJSON_AddNumberToObject(a, "customer_id", (double)c->customer);
     cJSON_AddStringToObject(a, "lang", c->lang);
+    if (email)
+        cJSON_AddStringToObject(a, "receipt_email", email);
     cust_call(c, "payment.create", a);
 }
 
@@ -109,10 +124,20 @@ int pay_step(cust_t *c)
     } else if (!strcmp(op, "payment.create")) {
         created(c);
     } else if (!strcmp(step, "pay.amount")) {
+        /* a sum, optionally followed by the email the receipt goes to: "1500 ivan@example.ru" */
         long long due = (long long)cJSON_GetNumberValue(cust_get(c, "due"));
-        long long k = cust_button(c, "pay_due") && due > 0 ? due : c->ev->kind == EV_TEXT ? pay_parse_rubles(c->text) : -1;
-        if (k > 0)
-            create(c, k);
+        char sum[512];
+        snprintf(sum, sizeof sum, "%s", c->text);
+        char *sp = strrchr(sum, ' '), *email = NULL;
+        if (sp && strchr(sp, '@')) {
+            *sp = 0;
+            email = sp + 1;
+        }
+        long long k = cust_button(c, "pay_due") && due > 0 ? due : c->ev->kind == EV_TEXT ? pay_parse_rubles(sum) : -1;
+        if (email && !plausible_email(email))
+            cust_fail(c, "pay.email_invalid", NULL, due > 0 ? due_buttons : menu_only);
+        else if (k > 0)
+            create(c, k, email);
         else
             cust_fail(c, "pay.amount_invalid", NULL, due > 0 ? due_buttons : menu_only);
     } else {

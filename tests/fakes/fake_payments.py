@@ -98,6 +98,7 @@ def yk_create(h, body):
                                   "order": b["metadata"]["order_id"], "metadata": b["metadata"],
                                   "description": b.get("description", ""), "created_at": now_iso(),
                                   "url": "%s/checkout/%s" % (ARGS.public, pid), "request": b, "keys": [key],
+                                  "email": r["customer"].get("email"), "phone": r["customer"].get("phone"),
                                   "receipt_at": None}
         S["by_key"][key] = pid
         if S["fail_next"]:

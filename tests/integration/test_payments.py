@@ -237,8 +237,18 @@ def yookassa(tg, db):
         st = prov.post("settle", {"id": p2["id"], "amount_kopecks": 100, "notify": True})["notified"]
         check(st == 409 and payment(db, url2) == "pending", "a payment the provider holds for another amount is "
                                                             "refused (409) and stays pending")
-        # declined
-        url3 = pay(u, 150)
+        # declined; the receipt's email typed with the sum
+        u.say("/menu")
+        u.expect("menu.main*")
+        u.press("pay")
+        u.expect("pay.ask_amount")
+        u.say("150 ivan@")
+        u.expect("pay.email_invalid")
+        u.say("150 ivan.petrov@example.ru")
+        got = u.expect("pay.preparing", "pay.link", seconds=30)
+        url3 = got[-1]["reply_markup"]["inline_keyboard"][0][0]["url"]
+        check(prov.by_url(url3)["email"] == "ivan.petrov@example.ru" and prov.by_url(url)["phone"] == "79160001133",
+              "the receipt goes to the email typed with the sum, else to the customer's phone")
         prov.post("settle", {"id": prov.by_url(url3)["id"], "outcome": "canceled"})
         u.expect("pay.failed")
         check(payment(db, url3) == "failed", "a canceled payment is declined, and the customer is told")
