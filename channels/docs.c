@@ -16,7 +16,8 @@ struct docs_s {
     engine_outbox_hook kick;
     void *kick_ctx;
     int jobs, closing;
-    const db_stmt_t *q_bill, *q_reply;
+    char file_base[300];           /* "<public_url>/f/": a file's short link is this and its token */
+    const db_stmt_t *q_bill, *q_reply, *q_file;
 };
 
 /* One document in the making. */
@@ -74,8 +75,8 @@ static void write_reply(doc_job_t *j, const char *tmpl, cJSON *params)
     }
     char *pj = cJSON_PrintUnformatted(params);
     cJSON_Delete(params);
-    const char *qp[] = {j->name, hex, j->conv, j->event, tmpl, j->lang, pj};
-    if (!pj || db_exec(j->d->db, 0, j->d->q_reply, 7, qp, on_written, j) != 0)
+    const char *qp[] = {j->name, hex, j->conv, j->event, tmpl, j->lang, pj, j->d->file_base};
+    if (!pj || db_exec(j->d->db, 0, j->d->q_reply, 8, qp, on_written, j) != 0)
         job_done(j, OUTBOX_RETRY, "postgres unavailable");
     free(pj);
     free(hex);
@@ -210,13 +211,70 @@ static void deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t)
         job_done(j, rc == KB_ERR_INVAL ? OUTBOX_DEAD : OUTBOX_RETRY, "cannot read the document's data");
 }
 
+/* ---------------------------------------------------------------- a file by its short link */
+
+typedef struct {
+    docs_t *d;
+    httpd_req_t *r;
+} file_req_t;
+
+static void on_file(int err, PGresult *res, void *data)
+{
+    file_req_t *q = data;
+    docs_t *d = q->d;
+    if (err) {
+        httpd_respond(q->r, 503, "text/plain", "try again\n", 10);
+    } else if (PQntuples(res) != 1) {
+        httpd_respond(q->r, 404, "text/plain", "no such file, or its link has expired\n", 38);
+    } else {
+        size_t n = 0;
+        unsigned char *bytes = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 2), &n);
+        char disp[160];
+        snprintf(disp, sizeof disp, "inline; filename=\"%s\"", PQgetvalue(res, 0, 1));
+        httpd_set_header(q->r, "Content-Disposition", disp);
+        httpd_set_header(q->r, "Cache-Control", "private, no-store");
+        if (bytes)
+            httpd_respond(q->r, 200, PQgetvalue(res, 0, 0), (const char *)bytes, n);
+        else
+            httpd_respond(q->r, 503, "text/plain", "try again\n", 10);
+        PQfreemem(bytes);
+    }
+    free(q);
+    if (--d->jobs == 0 && d->closing)
+        free(d);
+}
+
+/* GET /f/<token>: a document kabinet made for a customer (a check, a bill), for 90 days, by its unguessable link. */
+static void on_file_req(httpd_req_t *r, void *data)
+{
+    docs_t *d = data;
+    const char *token = httpd_path(r) + 3;
+    file_req_t *q = strlen(token) == 16 && strspn(token, "0123456789abcdef") == 16 ? malloc(sizeof *q) : NULL;
+    if (!q) {
+        httpd_respond(r, 404, "text/plain", "no such file, or its link has expired\n", 38);
+        return;
+    }
+    q->d = d;
+    q->r = r;
+    d->jobs++;
+    const char *params[] = {token};
+    if (db_exec(d->db, 0, d->q_file, 1, params, on_file, q) != 0) {
+        d->jobs--;
+        free(q);
+        httpd_respond(r, 503, "text/plain", "try again\n", 10);
+    }
+}
+
 /* ---------------------------------------------------------------- lifecycle */
 
-int docs_new(uv_loop_t *loop, db_t *db, engine_outbox_hook kick, void *kick_ctx, docs_t **out)
+int docs_new(uv_loop_t *loop, httpd_t *h, db_t *db, const char *public_url, engine_outbox_hook kick, void *kick_ctx,
+             docs_t **out)
 {
     docs_t *d = calloc(1, sizeof *d);
     if (!d)
         return KB_ERR_NOMEM;
+    snprintf(d->file_base, sizeof d->file_base, "%s/f/", public_url);
+    httpd_route(h, "GET", "/f/*", on_file_req, d);
     d->loop = loop;
     d->db = db;
     d->kick = kick;
@@ -225,12 +283,15 @@ int docs_new(uv_loop_t *loop, db_t *db, engine_outbox_hook kick, void *kick_ctx,
     /* the reply, once (keyed by the request); the PDF stored once per content */
     d->q_reply = db_prepare(db,
         "WITH f AS (SELECT CASE WHEN $2::text IS NOT NULL THEN kb_file_add($1, 'application/pdf', decode($2, 'hex'))"
-        " END AS id) "
+        " END AS id), t AS (SELECT f.id, k.token FROM f LEFT JOIN kb_file k ON k.id = f.id) "
         "INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload) "
         "SELECT $3, split_part($3, ':', 1), 0, $4, 0, jsonb_build_object('tmpl', $5::text, 'lang', $6::text, 'params',"
-        " $7::jsonb) || CASE WHEN f.id IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('document',"
-        " jsonb_build_object('file', f.id)) END FROM f "
+        " $7::jsonb || CASE WHEN t.token IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('file_url', $8 || t.token) END)"
+        " || CASE WHEN t.id IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('document', jsonb_build_object('file', t.id))"
+        " END FROM t "
         "ON CONFLICT (conv, event_id, seq) DO NOTHING RETURNING channel");
+    d->q_file = db_prepare(db, "SELECT mime, name, bytes FROM kb_file WHERE token = $1"
+                               " AND created_at > now() - interval '90 days'");
     outbox_options_t oo = {{8, 8}, 20, 500, 60};
     int rc = outbox_new(loop, db, "doc", deliver, d, &oo, &d->out);
     if (rc) {

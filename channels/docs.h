@@ -10,12 +10,16 @@
 
 #include "db.h"
 #include "engine.h"
+#include "httpd.h"
 #include "outbox.h"
 
 typedef struct docs_s docs_t;
 
-/* Makes the channel and starts its sender. kick wakes the sender of the channel a reply was written for. */
-int docs_new(uv_loop_t *loop, db_t *db, engine_outbox_hook kick, void *kick_ctx, docs_t **out);
+/* Makes the channel and starts its sender, and serves GET /f/<token> on h: a stored document by its short link
+ * (<public_url>/f/<token>, given to the reply as the parameter file_url, for channels that cannot attach files),
+ * for 90 days. kick wakes the sender of the channel a reply was written for. */
+int docs_new(uv_loop_t *loop, httpd_t *h, db_t *db, const char *public_url, engine_outbox_hook kick, void *kick_ctx,
+             docs_t **out);
 /* The sender. */
 outbox_t *docs_outbox(docs_t *d);
 /* Stops the sender; frees everything once the work in flight has ended. */

@@ -176,10 +176,10 @@ static int one_of(const char *w, const char *const *list)
 
 sms_cmd_kind_t sms_parse(const char *utf8, sms_cmd_t *out)
 {
-    static const char *const balance[] = {"БАЛАНС", "Б", NULL};
-    static const char *const reading[] = {"ПОКАЗАНИЯ", "ПОКАЗАНИЕ", "П", NULL};
-    static const char *const pay[] = {"ОПЛАТА", "ОПЛАТИТЬ", NULL};
-    static const char *const bill[] = {"СЧЕТ", "КВИТАНЦИЯ", NULL};
+    static const char *const balance[] = {"БАЛАНС", "Б", "BALANCE", NULL};
+    static const char *const reading[] = {"ПОКАЗАНИЯ", "ПОКАЗАНИЕ", "П", "READING", "READINGS", "R", NULL};
+    static const char *const pay[] = {"ОПЛАТА", "ОПЛАТИТЬ", "PAY", NULL};
+    static const char *const bill[] = {"СЧЕТ", "КВИТАНЦИЯ", "BILL", NULL};
     static const char *const help[] = {"ПОМОЩЬ", "?", "HELP", NULL};
     static const char *const stop[] = {"СТОП", "STOP", "ОТПИСАТЬСЯ", NULL};
     static const char *const start[] = {"СТАРТ", "START", NULL};
@@ -199,8 +199,9 @@ sms_cmd_kind_t sms_parse(const char *utf8, sms_cmd_t *out)
         i = 1;
     }
     const char *w = fw[i], *lat = lw[i];
-    sms_cmd_kind_t k = one_of(w, balance) ? SMS_CMD_BALANCE : one_of(w, reading) ? SMS_CMD_READING
-                     : one_of(w, pay) ? SMS_CMD_PAY : one_of(w, bill) ? SMS_CMD_BILL
+    sms_cmd_kind_t k = one_of(w, balance) || one_of(lat, balance) ? SMS_CMD_BALANCE
+                     : one_of(w, reading) || one_of(lat, reading) ? SMS_CMD_READING
+                     : one_of(w, pay) || one_of(lat, pay) ? SMS_CMD_PAY : one_of(w, bill) || one_of(lat, bill) ? SMS_CMD_BILL
                      : one_of(w, help) || one_of(lat, help) ? SMS_CMD_HELP
                      : one_of(w, stop) || one_of(lat, stop) ? SMS_CMD_STOP
                      : one_of(w, start) || one_of(lat, start) ? SMS_CMD_START : SMS_CMD_NONE;

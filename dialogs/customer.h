@@ -83,6 +83,11 @@ void pay_start(cust_t *c);
 int pay_step(cust_t *c);
 void bill_start(cust_t *c);
 int bill_step(cust_t *c);
+/* One-shot commands (dlg_keywords.c): whether ev is one; runs text as one (1), or 0 when it is not. */
+int kw_is_command(const dlg_event_t *ev);
+int kw_run(cust_t *c, const char *text);
+/* Starts linking an account: asks its number (dlg_accounts.c). */
+void acc_link_start(cust_t *c);
 /* Rubles as typed ("1 500,50") → kopecks, or -1 (dlg_pay.c). */
 long long pay_parse_rubles(const char *s);
 void sup_start(cust_t *c);

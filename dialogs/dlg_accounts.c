@@ -124,6 +124,12 @@ static void on_result(cust_t *c, const char *op)
     }
 }
 
+void acc_link_start(cust_t *c)
+{
+    cust_goto(c, "acc.number");
+    cust_ask(c, "acc.ask_number", NULL, back);
+}
+
 int acc_step(cust_t *c)
 {
     const char *op = cust_op(c), *step = c->out->step;
@@ -133,8 +139,7 @@ int acc_step(cust_t *c)
     }
     if (!strcmp(step, "acc.list")) {
         if (cust_button(c, "link")) {
-            cust_goto(c, "acc.number");
-            cust_ask(c, "acc.ask_number", NULL, back);
+            acc_link_start(c);
         } else if (cust_button(c, "remove") || cust_button(c, "primary")) {
             cJSON *list = active(c);
             cust_set(c, "what", cJSON_CreateString(cust_button(c, "remove") ? "remove" : "primary"));

@@ -176,7 +176,31 @@ int cust_one_account(cust_t *c, const char *none_tmpl, const char *pick_tmpl, cJ
             cJSON_AddItemToArray(usable, cJSON_Duplicate(a, 1));
     }
     int n = cJSON_GetArraySize(usable), rc = n == 0 ? 0 : n == 1 ? 1 : 2;
-    if (n == 0) {
+    const char *want = cJSON_GetStringValue(cust_get(c, "want"));
+    if (n > 0 && want) { /* a command named the account */
+        int i = 0;
+        cJSON_ArrayForEach(a, usable)
+        {
+            if (!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(a, "number")) ?: "", want))
+                break;
+            i++;
+        }
+        if (i < n) {
+            *one = cJSON_DetachItemFromArray(usable, i);
+            cJSON_Delete(usable);
+            return 1;
+        }
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddStringToObject(p, "number", want);
+        cust_say(c, "common.not_your_account", p, NULL);
+        cJSON_Delete(usable);
+        cust_menu(c);
+        return 0;
+    }
+    if (n == 0 && cJSON_IsTrue(cust_get(c, "kw"))) { /* a command without any account: link one first */
+        cust_say(c, none_tmpl, NULL, NULL);
+        acc_link_start(c);
+    } else if (n == 0) {
         cust_goto(c, "");
         cust_say(c, none_tmpl, NULL, link);
     } else if (n == 1) {
@@ -273,6 +297,10 @@ static int customer_step(const dlg_state_t *st, const dlg_event_t *ev, dlg_resul
     if (is_command(ev, "/human") || cust_button(&c, "human")) {
         dlg_escalate(out, ev->conv, "asked for a person");
         cust_say(&c, "common.escalated", NULL, c.customer ? menu_buttons : NULL);
+        return 0;
+    }
+    if (c.customer && kw_is_command(ev)) {
+        kw_run(&c, ev->text);
         return 0;
     }
     if (ev->kind == EV_TIMEOUT) {

@@ -43,7 +43,9 @@ long long pay_parse_rubles(const char *s)
 }
 
 
-/* The balance came: ask how much, offering the debt. */
+static void create(cust_t *c, long long kopecks, const char *email);
+
+/* The balance came: ask how much, offering the debt (or pay what a command said at once). */
 static void ask_amount(cust_t *c)
 {
     if (strcmp(cust_res(c, "status"), "ok")) {
@@ -57,9 +59,20 @@ static void ask_amount(cust_t *c)
     cJSON_AddStringToObject(p, "number", cust_res(c, "number"));
     cJSON_AddNumberToObject(p, "due", (double)due);
     long long account = atoll(cust_res(c, "account_id"));
+    const cJSON *ws = cust_get(c, "want_sum"); /* "/pay [sum]": the sum given, or the debt */
+    char want[64];
+    snprintf(want, sizeof want, "%s", cJSON_IsString(ws) ? ws->valuestring : "");
     cust_goto(c, "pay.amount");
     cust_set(c, "account_id", cJSON_CreateNumber((double)account));
     cust_set(c, "due", cJSON_CreateNumber((double)due));
+    long long k = !cJSON_IsString(ws) ? -1 : want[0] ? pay_parse_rubles(want) : due > 0 ? due : -1;
+    if (k > 0) {
+        cJSON_Delete(p);
+        create(c, k, NULL);
+        return;
+    }
+    if (cJSON_IsString(ws) && want[0])
+        cust_fail(c, "pay.amount_invalid", NULL, NULL);
     cust_ask(c, "pay.ask_amount", p, due > 0 ? due_buttons : menu_only);
 }
 

@@ -19,7 +19,10 @@ void rd_start(cust_t *c)
     cust_call(c, "reading.targets", a);
 }
 
-/* Asks for the value of the queue's first meter zone, or ends when the queue is empty. */
+static void submit(cust_t *c, const char *value, int confirm);
+
+/* Asks for the value of the queue's first meter zone (or sends the next value given with the command), or ends when
+ * the queue is empty. */
 static void ask_next(cust_t *c)
 {
     const cJSON *q = cust_get(c, "queue"), *first = cJSON_GetArrayItem(q, 0);
@@ -30,6 +33,13 @@ static void ask_next(cust_t *c)
     }
     snprintf(c->out->step, sizeof c->out->step, "%s", "rd.value");
     cJSON_DeleteItemFromObject(c->out->data, "fails");
+    cJSON *preset = cJSON_GetObjectItem(c->out->data, "preset");
+    if (cJSON_GetArraySize(preset) > 0) {
+        cJSON *v = cJSON_DetachItemFromArray(preset, 0);
+        submit(c, cJSON_GetStringValue(v) ?: "", 0);
+        cJSON_Delete(v);
+        return;
+    }
     const cJSON *last = cJSON_GetObjectItem(first, "value");
     cJSON *p = cJSON_Duplicate(first, 1);
     int zones = cJSON_GetObjectItem(first, "zones") ? cJSON_GetObjectItem(first, "zones")->valueint : 1;
@@ -68,7 +78,10 @@ void rd_for_account(cust_t *c, const cJSON *account)
             cJSON_AddItemToArray(queue, it);
         }
     }
+    cJSON *preset = cJSON_DetachItemFromObject(c->out->data, "preset"); /* the values a command gave, kept */
     cust_goto(c, "rd.value");
+    if (preset)
+        cust_set(c, "preset", preset);
     if (cJSON_GetArraySize(queue) == 0) {
         cJSON_Delete(queue);
         cJSON *p = cJSON_CreateObject();

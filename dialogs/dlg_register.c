@@ -50,6 +50,8 @@ static void on_sent(cust_t *c)
         cust_say(c, "reg.too_soon", p, NULL);
     } else if (!strcmp(st, "invalid_phone")) {
         cust_fail(c, "reg.phone_invalid", NULL, share);
+    } else if (!strcmp(st, "busy") || !strcmp(st, "prefix_limit")) {
+        cust_say(c, "reg.busy", NULL, NULL);
     } else {
         cust_say(c, "reg.limit", NULL, NULL);
     }
@@ -68,7 +70,11 @@ static void on_verified(cust_t *c)
         cJSON_AddItemToObject(keep, "phone", cJSON_Duplicate(phone, 1));
         c->customer = (long long)atof(cust_res(c, "customer_id"));
         cust_say(c, !strcmp(cust_res(c, "new"), "true") ? "reg.done_new" : "reg.done", NULL, NULL);
-        cust_menu(c);
+        const cJSON *pending = cust_get(c, "pending"); /* the command an SMS sign-in came with */
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "%s", cJSON_IsString(pending) ? pending->valuestring : "");
+        if (!cmd[0] || !kw_run(c, cmd))
+            cust_menu(c);
     } else if (!strcmp(st, "wrong")) {
         cJSON *p = cJSON_CreateObject();
         cJSON_AddNumberToObject(p, "left", atof(cust_res(c, "attempts_left")));
@@ -102,6 +108,8 @@ int reg_step(cust_t *c)
         cJSON_AddStringToObject(args, "phone", c->ev->sender);
         cust_goto(c, "reg.sms");
         cust_set(c, "phone", cJSON_CreateString(c->ev->sender));
+        if (kw_is_command(c->ev))
+            cust_set(c, "pending", cJSON_CreateString(c->ev->text));
         cust_call(c, "auth.sms_login", args);
         return 0;
     }

@@ -81,7 +81,8 @@ int set_step(cust_t *c)
         static const char *const when_off[] = {"lang_switch", "notify_on", "menu", NULL};
         cust_ask(c, on ? "set.show_on" : "set.show_off", NULL, on ? when_on : when_off);
     } else if (!strcmp(op, "customer.set")) {
-        cust_say(c, "set.saved", NULL, NULL);
+        const char *kw = cJSON_GetStringValue(cust_get(c, "kw"));
+        cust_say(c, kw ? (!strcmp(kw, "stop") ? "set.stopped" : "set.resumed") : "set.saved", NULL, NULL);
         cust_menu(c);
     } else if (cust_button(c, "lang_switch")) {
         const char *to = strcmp(c->lang, "en") ? "en" : "ru";

@@ -100,6 +100,18 @@ static const cfg_var_t cfg_vars[] = {
     {"KABINET_SBER_PASSWORD", CFG_STR, "", 1, 0, 0, OFF(sber_password), "Sberbank API password."},
     {"KABINET_SBER_CALLBACK_KEY", CFG_STR, "", 1, 0, 0, OFF(sber_callback_key),
      "Sberbank's symmetric callback key: callbacks must carry its HMAC-SHA256 checksum."},
+    {"KABINET_SMS_PROVIDER", CFG_STR, "log", 0, 0, 0, OFF(sms_provider),
+     "`smsc` (SMSC.ru), `smsru` (SMS.ru) or `log` (SMS written to the log, codes included: development only)."},
+    {"KABINET_SMSC_URL", CFG_STR, "https://smsc.ru", 0, 0, 0, OFF(smsc_url), "SMSC.ru API base (<base>/sys/send.php)."},
+    {"KABINET_SMSC_LOGIN", CFG_STR, "", 0, 0, 0, OFF(smsc_login), "SMSC.ru login."},
+    {"KABINET_SMSC_PASSWORD", CFG_STR, "", 1, 0, 0, OFF(smsc_password), "SMSC.ru password (or API key)."},
+    {"KABINET_SMSC_SECRET", CFG_STR, "", 1, 0, 0, OFF(smsc_secret),
+     "The secret SMSC.ru signs its callbacks with (md5); callbacks to /sms/smsc/callback must carry it."},
+    {"KABINET_SMSC_SENDER", CFG_STR, "", 0, 0, 0, OFF(smsc_sender), "Sender name registered at SMSC.ru (\"\" = default)."},
+    {"KABINET_SMSRU_URL", CFG_STR, "https://sms.ru", 0, 0, 0, OFF(smsru_url), "SMS.ru API base (<base>/sms/send)."},
+    {"KABINET_SMSRU_API_ID", CFG_STR, "", 1, 0, 0, OFF(smsru_api_id), "SMS.ru api_id."},
+    {"KABINET_SMSRU_TOKEN", CFG_STR, "", 1, 0, 0, OFF(smsru_token),
+     "The secret in SMS.ru's callback URL (/sms/smsru/callback/<token>), 16 to 100 characters."},
     {"KABINET_TELEGRAM_TOKEN", CFG_STR, "", 1, 0, 0, OFF(tg_token),
      "The bot's token from @BotFather. Empty: no Telegram channel."},
     {"KABINET_TELEGRAM_API_URL", CFG_STR, "https://api.telegram.org", 0, 0, 0, OFF(tg_api_url),
@@ -339,6 +351,27 @@ int cfg_load(cfg_t *cfg, char *err, size_t errlen)
     }
     if (strncmp(cfg->redis_url, "redis://", 8) != 0) {
         snprintf(err, errlen, "KABINET_REDIS_URL must start with redis:// (redis://[:password@]host[:port][/db])");
+        return KB_ERR_INVAL;
+    }
+    if (strcmp(cfg->sms_provider, "log") && strcmp(cfg->sms_provider, "smsc") && strcmp(cfg->sms_provider, "smsru")) {
+        snprintf(err, errlen, "KABINET_SMS_PROVIDER must be smsc, smsru or log, not \"%s\"", cfg->sms_provider);
+        return KB_ERR_INVAL;
+    }
+    if (cfg->production && !strcmp(cfg->sms_provider, "log")) {
+        snprintf(err, errlen, "KABINET_SMS_PROVIDER must be smsc or smsru when KABINET_ENV is production (log would "
+                              "write login codes to the log)");
+        return KB_ERR_INVAL;
+    }
+    if (!strcmp(cfg->sms_provider, "smsc") && (!cfg->smsc_login[0] || !cfg->smsc_password[0] || !cfg->smsc_secret[0])) {
+        snprintf(err, errlen, "KABINET_SMS_PROVIDER=smsc needs KABINET_SMSC_LOGIN, KABINET_SMSC_PASSWORD and "
+                              "KABINET_SMSC_SECRET");
+        return KB_ERR_INVAL;
+    }
+    if (!strcmp(cfg->sms_provider, "smsru") && (!cfg->smsru_api_id[0] || strlen(cfg->smsru_token) < 16 ||
+                                                 strlen(cfg->smsru_token) > 100 ||
+                                                 strspn(cfg->smsru_token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != strlen(cfg->smsru_token))) {
+        snprintf(err, errlen, "KABINET_SMS_PROVIDER=smsru needs KABINET_SMSRU_API_ID and KABINET_SMSRU_TOKEN (16 to 100 "
+                              "letters, digits, - or _)");
         return KB_ERR_INVAL;
     }
     return 0;

@@ -49,6 +49,15 @@ typedef struct cfg_s {
     char *sber_username;          /* KABINET_SBER_USERNAME */
     char *sber_password;          /* KABINET_SBER_PASSWORD (secret) */
     char *sber_callback_key;      /* KABINET_SBER_CALLBACK_KEY (secret) */
+    char *sms_provider;           /* KABINET_SMS_PROVIDER: log | smsc | smsru */
+    char *smsc_url;               /* KABINET_SMSC_URL */
+    char *smsc_login;             /* KABINET_SMSC_LOGIN */
+    char *smsc_password;          /* KABINET_SMSC_PASSWORD (secret) */
+    char *smsc_secret;            /* KABINET_SMSC_SECRET (secret) */
+    char *smsc_sender;            /* KABINET_SMSC_SENDER */
+    char *smsru_url;              /* KABINET_SMSRU_URL */
+    char *smsru_api_id;           /* KABINET_SMSRU_API_ID (secret) */
+    char *smsru_token;            /* KABINET_SMSRU_TOKEN (secret) */
     char *tg_token;               /* KABINET_TELEGRAM_TOKEN (secret; "" = no Telegram) */
     char *tg_api_url;             /* KABINET_TELEGRAM_API_URL */
     char *tg_mode;                /* KABINET_TELEGRAM_MODE: polling | webhook */

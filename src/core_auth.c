@@ -9,7 +9,10 @@
  * The code itself never reaches the database: auth.code_send returns it to the dialog, which sends it by SMS.
  *
  * auth.code_send {phone (as typed)} → {"status": "sent", phone, code, expires_in_s} | {"status": "too_soon",
- *     retry_in_s} | {"status": "hour_limit"} | {"status": "day_limit"} | {"status": "invalid_phone"}
+ *     retry_in_s} | {"status": "hour_limit"} | {"status": "day_limit"} | {"status": "invalid_phone"} (also a country
+ *     outside the setting sms.countries, "+7" by default) | {"status": "prefix_limit"} (more than sms.codes_per_prefix_hour,
+ *     30, to numbers sharing the first 6 digits after +7 in the last hour) | {"status": "busy"} (more than
+ *     sms.codes_per_hour, 1000, in all)
  * auth.code_verify {phone, code, channel, external_id} → {"status": "ok", customer_id, new} | {"status": "wrong",
  *     attempts_left} | {"status": "locked"} | {"status": "expired"} | {"status": "no_code"}
  *     | {"status": "invalid_phone"} | {"status": "invalid_code"} (not 6 digits: no try is spent)
@@ -74,15 +77,27 @@ static const char *const sql_send[] = {
     LOCK,
     "WITH caps AS (SELECT max(created_at) AS last, count(*) FILTER (WHERE created_at > now() - interval '1 hour') AS hour,"
     "  count(*) AS day FROM kb_auth_code WHERE phone = $1 AND created_at > now() - interval '1 day'), "
+    /* anti-abuse beyond one phone: its number prefix (+7 and 6 digits) and all codes, per hour; countries */
+    "lim AS (SELECT coalesce((SELECT (value #>> '{}')::int FROM kb_setting WHERE key = 'sms.codes_per_prefix_hour'), 30)"
+    "  AS per_prefix, coalesce((SELECT (value #>> '{}')::int FROM kb_setting WHERE key = 'sms.codes_per_hour'), 1000)"
+    "  AS per_hour, coalesce((SELECT value #>> '{}' FROM kb_setting WHERE key = 'sms.countries'), '+7') AS countries), "
+    "glob AS (SELECT count(*) FILTER (WHERE left(phone, 8) = left($1, 8)) AS prefix, count(*) AS total"
+    "  FROM kb_auth_code WHERE created_at > now() - interval '1 hour'), "
+    "ok AS (SELECT (last IS NULL OR last <= now() - interval '60 seconds') AND hour < 5 AND day < 10"
+    "  AND glob.prefix < lim.per_prefix AND glob.total < lim.per_hour"
+    "  AND EXISTS (SELECT 1 FROM unnest(string_to_array(lim.countries, ',')) c WHERE $1 LIKE trim(c) || '%') AS ok,"
+    "  EXISTS (SELECT 1 FROM unnest(string_to_array(lim.countries, ',')) c WHERE $1 LIKE trim(c) || '%') AS country,"
+    "  glob.prefix >= lim.per_prefix AS prefix_full, glob.total >= lim.per_hour AS all_full FROM caps, lim, glob), "
     "ins AS (INSERT INTO kb_auth_code (phone, code_hmac, conv, expires_at)"
-    "  SELECT $1, $2, $3, now() + interval '10 minutes' FROM caps"
-    "  WHERE (last IS NULL OR last <= now() - interval '60 seconds') AND hour < 5 AND day < 10 RETURNING id), "
+    "  SELECT $1, $2, $3, now() + interval '10 minutes' FROM ok WHERE ok.ok RETURNING id), "
     "a AS (INSERT INTO kb_audit (conv, event_id, what, details, actor)"
     "  SELECT $3, '', 'login.code_sent', json_build_object('code_id', id), 'customer' FROM ins) "
     "SELECT json_build_object('status', CASE WHEN EXISTS (SELECT 1 FROM ins) THEN 'sent'"
-    "  WHEN last > now() - interval '60 seconds' THEN 'too_soon' WHEN day >= 10 THEN 'day_limit' ELSE 'hour_limit' END,"
+    "  WHEN NOT ok.country THEN 'invalid_phone'"
+    "  WHEN last > now() - interval '60 seconds' THEN 'too_soon' WHEN day >= 10 THEN 'day_limit'"
+    "  WHEN hour >= 5 THEN 'hour_limit' WHEN ok.prefix_full THEN 'prefix_limit' ELSE 'busy' END,"
     " 'phone', $1::text, 'expires_in_s', 600, 'retry_in_s', CASE WHEN last > now() - interval '60 seconds'"
-    "  THEN ceil(extract(epoch FROM last + interval '60 seconds' - now()))::int END)::text FROM caps",
+    "  THEN ceil(extract(epoch FROM last + interval '60 seconds' - now()))::int END)::text FROM caps, ok",
 };
 
 typedef struct {

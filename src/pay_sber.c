@@ -16,6 +16,7 @@
 #include "log.h"
 #include "payprov.h"
 #include "payprov_int.h"
+#include "form.h"
 
 typedef struct {
     payprov_t base;
@@ -115,8 +116,8 @@ static void on_answer(int err, const http_response_t *res, void *data)
 static int call(sber_t *s, sb_kind_t kind, const char *method, const char *form, payprov_cb cb, void *data)
 {
     char body[2048] = "", url[400];
-    if (payprov_form_add(body, sizeof body, "userName", s->username) ||
-        payprov_form_add(body, sizeof body, "password", s->password) || strlen(body) + strlen(form) + 2 > sizeof body)
+    if (form_add(body, sizeof body, "userName", s->username) ||
+        form_add(body, sizeof body, "password", s->password) || strlen(body) + strlen(form) + 2 > sizeof body)
         return KB_ERR_INVAL;
     strcat(body, "&");
     strcat(body, form);
@@ -150,13 +151,13 @@ static int sb_create(payprov_t *p, const payprov_order_t *o, payprov_cb cb, void
         snprintf(number, sizeof number, "%s", o->order_id);
     snprintf(timeout, sizeof timeout, "%d", s->session_timeout_s);
     snprintf(desc, sizeof desc, "Оплата электроэнергии, лицевой счёт %s", o->account);
-    if (payprov_form_add(form, sizeof form, "orderNumber", number) ||
-        payprov_form_add(form, sizeof form, "amount", amount) ||
-        payprov_form_add(form, sizeof form, "returnUrl", s->return_url) ||
-        payprov_form_add(form, sizeof form, "failUrl", s->fail_url) ||
-        payprov_form_add(form, sizeof form, "sessionTimeoutSecs", timeout) ||
-        payprov_form_add(form, sizeof form, "description", desc) ||
-        (o->email && o->email[0] && payprov_form_add(form, sizeof form, "email", o->email)))
+    if (form_add(form, sizeof form, "orderNumber", number) ||
+        form_add(form, sizeof form, "amount", amount) ||
+        form_add(form, sizeof form, "returnUrl", s->return_url) ||
+        form_add(form, sizeof form, "failUrl", s->fail_url) ||
+        form_add(form, sizeof form, "sessionTimeoutSecs", timeout) ||
+        form_add(form, sizeof form, "description", desc) ||
+        (o->email && o->email[0] && form_add(form, sizeof form, "email", o->email)))
         return KB_ERR_INVAL;
     return call(s, SB_REGISTER, "register.do", form, cb, data);
 }
@@ -164,7 +165,7 @@ static int sb_create(payprov_t *p, const payprov_order_t *o, payprov_cb cb, void
 static int by_order(sber_t *s, sb_kind_t kind, const char *method, const char *provider_id, payprov_cb cb, void *data)
 {
     char form[256] = "";
-    if (!provider_id || !provider_id[0] || payprov_form_add(form, sizeof form, "orderId", provider_id))
+    if (!provider_id || !provider_id[0] || form_add(form, sizeof form, "orderId", provider_id))
         return KB_ERR_INVAL;
     return call(s, kind, method, form, cb, data);
 }
@@ -186,7 +187,7 @@ static int sb_notice(payprov_t *p, httpd_req_t *r, payprov_notice_t *out)
 {
     sber_t *s = (sber_t *)p;
     char buf[2048], *names[32], *values[32], sum[65];
-    int n = payprov_form_parse(httpd_query(r), buf, sizeof buf, names, values, 32);
+    int n = form_parse(httpd_query(r), buf, sizeof buf, names, values, 32);
     if (n <= 0)
         return 400;
     const char *md = NULL, *number = NULL, *checksum = NULL;

@@ -13,7 +13,7 @@
 #include "httpd.h"
 #include "kv.h"
 #include "local.h"
-#include "sms_log.h"
+#include "sms.h"
 #include "telegram.h"
 #include "docs.h"
 #include "pay.h"
@@ -34,7 +34,7 @@ typedef struct {
     tg_t *tg;                  /* the Telegram channel, when a token is set */
     pay_t *pay;                /* payment links (KABINET_PAY_PROVIDER) */
     docs_t *docs;              /* documents for customers: checks, bills */
-    outbox_t *sms_log;         /* development only: SMS written to the log */
+    sms_t *sms;                /* SMS through the gateway KABINET_SMS_PROVIDER names */
     uv_signal_t sigterm, sigint;
     uv_timer_t drain;
     uint64_t drain_deadline;
@@ -189,9 +189,9 @@ static void close_modules(server_t *s)
     if (s->docs)
         docs_close(s->docs);
     s->docs = NULL;
-    if (s->sms_log)
-        outbox_close(s->sms_log);
-    s->sms_log = NULL;
+    if (s->sms)
+        sms_close(s->sms);
+    s->sms = NULL;
     if (s->engine)
         engine_close(s->engine);
     if (s->httpd)
@@ -236,7 +236,8 @@ static void on_drain_tick(uv_timer_t *t)
     size_t http_in = httpd_inflight(s->httpd), pg = db_pending(s->db), redis = kv_pending(s->kv),
            out = http_client_pending(s->http), engine = engine_busy(s->engine),
            sender = (s->local ? outbox_busy(local_outbox(s->local)) : 0) + (s->tg ? tg_busy(s->tg) : 0) +
-                    (s->pay ? outbox_busy(pay_outbox(s->pay)) : 0) + (s->docs ? outbox_busy(docs_outbox(s->docs)) : 0);
+                    (s->pay ? outbox_busy(pay_outbox(s->pay)) : 0) + (s->docs ? outbox_busy(docs_outbox(s->docs)) : 0) +
+                    (s->sms ? outbox_busy(sms_outbox(s->sms)) : 0);
     int idle = http_in == 0 && pg == 0 && redis == 0 && out == 0 && engine == 0 && sender == 0;
     if (!idle && uv_now(s->loop) < s->drain_deadline)
         return;
@@ -272,8 +273,8 @@ static void on_signal(uv_signal_t *sig, int signum)
         outbox_stop(pay_outbox(s->pay));
     if (s->docs)
         outbox_stop(docs_outbox(s->docs));
-    if (s->sms_log)
-        outbox_stop(s->sms_log);
+    if (s->sms)
+        outbox_stop(sms_outbox(s->sms));
     s->drain_deadline = uv_now(s->loop) + (uint64_t)s->cfg->shutdown_timeout_ms;
     uv_timer_start(&s->drain, on_drain_tick, 0, 20);
 }
@@ -286,8 +287,8 @@ static void kick_sender(void *ctx, const char *channel)
     server_t *s = ctx;
     if (s->local && !strcmp(channel, "local"))
         outbox_kick(local_outbox(s->local));
-    if (s->sms_log && !strcmp(channel, "sms"))
-        outbox_kick(s->sms_log);
+    if (s->sms && !strcmp(channel, "sms"))
+        outbox_kick(sms_outbox(s->sms));
     if (s->tg && !strcmp(channel, "tg"))
         outbox_kick(tg_outbox(s->tg));
     if (s->pay && !strcmp(channel, "pay"))
@@ -303,17 +304,46 @@ static void server_teardown(server_t *s)
     loop_finish(s);
 }
 
+/* The SMS channel with the gateway KABINET_SMS_PROVIDER names. */
+static int start_sms(server_t *s, const cfg_t *cfg)
+{
+    smsprov_t *prov = NULL;
+    int rc;
+    if (!strcmp(cfg->sms_provider, "smsc")) {
+        smsprov_smsc_options_t o = {cfg->smsc_url, cfg->smsc_login, cfg->smsc_password, cfg->smsc_secret,
+                                    cfg->smsc_sender};
+        rc = smsprov_smsc_new(s->http, &o, &prov);
+    } else if (!strcmp(cfg->sms_provider, "smsru")) {
+        smsprov_smsru_options_t o = {cfg->smsru_url, cfg->smsru_api_id, cfg->smsru_token};
+        rc = smsprov_smsru_new(s->http, &o, &prov);
+    } else {
+        rc = smsprov_log_new(&prov);
+    }
+    if (rc) {
+        fprintf(stderr, "kabinetd: cannot set up the SMS gateway (a KABINET_SMSC_* or KABINET_SMSRU_* setting is too "
+                        "long)\n");
+        return rc;
+    }
+    return sms_new(s->loop, s->httpd, s->db, s->engine, prov, &s->sms);
+}
+
+/* How customers reach this server, without a trailing slash (KABINET_PUBLIC_URL, else the listen address). */
+static void public_base(const cfg_t *cfg, char *base, size_t size)
+{
+    if (cfg->public_url[0])
+        snprintf(base, size, "%s", cfg->public_url);
+    else
+        snprintf(base, size, "http://%s", cfg->http_listen);
+    size_t n = strlen(base);
+    while (n && base[n - 1] == '/')
+        base[--n] = 0;
+}
+
 /* The payment channel with the provider KABINET_PAY_PROVIDER names. */
 static int start_pay(server_t *s, const cfg_t *cfg)
 {
     char base[300], back[400], fail[400], err[200] = "";
-    if (cfg->public_url[0])
-        snprintf(base, sizeof base, "%s", cfg->public_url);
-    else
-        snprintf(base, sizeof base, "http://%s", cfg->http_listen);
-    size_t n = strlen(base);
-    while (n && base[n - 1] == '/')
-        base[--n] = 0;
+    public_base(cfg, base, sizeof base);
     snprintf(back, sizeof back, "%s/pay/done", base);
     snprintf(fail, sizeof fail, "%s/pay/done?failed=1", base);
     payprov_t *prov = NULL;
@@ -391,9 +421,11 @@ int server_run(const cfg_t *cfg)
     }
     if (strcmp(cfg->pay_provider, "none") && (rc = start_pay(&s, cfg)) != 0)
         goto fail;
-    docs_new(s.loop, s.db, kick_sender, &s, &s.docs);
-    if (!cfg->production) /* until an SMS gateway is configured: login codes go to the log */
-        sms_log_new(s.loop, s.db, &s.sms_log);
+    char base[300];
+    public_base(cfg, base, sizeof base);
+    docs_new(s.loop, s.httpd, s.db, base, kick_sender, &s, &s.docs);
+    if ((rc = start_sms(&s, cfg)) != 0)
+        goto fail;
     engine_set_outbox_hook(s.engine, kick_sender, &s);
     if ((rc = httpd_start(s.httpd)) != 0) {
         fprintf(stderr, "kabinetd: cannot listen on %s (KABINET_HTTP_LISTEN): %s\n", cfg->http_listen, uv_strerror(rc));

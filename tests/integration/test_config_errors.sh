@@ -46,6 +46,13 @@ check "sber without its callback key" "KABINET_PAY_PROVIDER=sber needs KABINET_S
   KABINET_PAY_PROVIDER=sber KABINET_SBER_USERNAME=u KABINET_SBER_PASSWORD=p
 check "yookassa's addresses" "KABINET_YOOKASSA_WEBHOOK_IPS must be addresses or networks" "$D" "$R" \
   KABINET_YOOKASSA_WEBHOOK_IPS=185.71.76.0/33
+check "the log-only SMS gateway in production" "KABINET_SMS_PROVIDER must be smsc or smsru when KABINET_ENV is production" \
+  "$D" "$R" KABINET_ENV=production KABINET_CODE_KEY=0123456789abcdef0123456789abcdef KABINET_PAY_PROVIDER=none
+check "smsc without its callback secret" "KABINET_SMS_PROVIDER=smsc needs KABINET_SMSC_LOGIN" "$D" "$R" \
+  KABINET_SMS_PROVIDER=smsc KABINET_SMSC_LOGIN=kb KABINET_SMSC_PASSWORD=s3cret
+check "sms.ru with a short token" "KABINET_SMS_PROVIDER=smsru needs KABINET_SMSRU_API_ID and KABINET_SMSRU_TOKEN" "$D" "$R" \
+  KABINET_SMS_PROVIDER=smsru KABINET_SMSRU_API_ID=s3cret KABINET_SMSRU_TOKEN=s3cret
+check "unknown sms gateway" "KABINET_SMS_PROVIDER must be smsc, smsru or log" "$D" "$R" KABINET_SMS_PROVIDER=twilio
 check "public url" "KABINET_PUBLIC_URL must be an http:// or https:// URL" "$D" "$R" KABINET_PUBLIC_URL=bot.example.ru
-echo "$((23 - fails)) passed, $fails failed"
+echo "$((27 - fails)) passed, $fails failed"
 [ "$fails" -eq 0 ]

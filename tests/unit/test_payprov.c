@@ -10,6 +10,7 @@
 #include "err.h"
 #include "payprov.h"
 #include "payprov_int.h"
+#include "form.h"
 
 static void test_rubles(void **state)
 {
@@ -71,15 +72,15 @@ static void test_form(void **state)
 {
     (void)state;
     char buf[256], *names[8], *values[8];
-    int n = payprov_form_parse("mdOrder=a%2Db&orderNumber=kb-1&description=%D0%BE%D0%BA+ok", buf, sizeof buf, names,
+    int n = form_parse("mdOrder=a%2Db&orderNumber=kb-1&description=%D0%BE%D0%BA+ok", buf, sizeof buf, names,
                                values, 8);
     assert_int_equal(n, 3);
     assert_string_equal(names[0], "mdOrder");
     assert_string_equal(values[0], "a-b");
     assert_string_equal(values[2], "ок ok");
-    assert_int_equal(payprov_form_parse("novalue", buf, sizeof buf, names, values, 8), KB_ERR_INVAL);
+    assert_int_equal(form_parse("novalue", buf, sizeof buf, names, values, 8), KB_ERR_INVAL);
     char form[64] = "";
-    assert_int_equal(payprov_form_add(form, sizeof form, "returnUrl", "http://x/pay/done?a=1&b"), 0);
+    assert_int_equal(form_add(form, sizeof form, "returnUrl", "http://x/pay/done?a=1&b"), 0);
     assert_string_equal(form, "returnUrl=http%3A%2F%2Fx%2Fpay%2Fdone%3Fa%3D1%26b");
 }
 

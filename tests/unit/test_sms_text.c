@@ -87,6 +87,9 @@ static void test_keywords(void **state)
     assert_int_equal(sms_command(&c, cmd, sizeof cmd), 0);
     assert_string_equal(cmd, "/resume");
     assert_int_equal(sms_parse("помощь", &c), SMS_CMD_HELP);
+    assert_int_equal(sms_parse("balance", &c), SMS_CMD_BALANCE); /* the English ones */
+    assert_int_equal(sms_parse("R 29800", &c), SMS_CMD_READING);
+    assert_int_equal(sms_parse("Pay 100", &c), SMS_CMD_PAY);
     assert_int_equal(sms_parse("3", &c), SMS_CMD_CHOICE);
     assert_string_equal(c.arg, "3");
     assert_int_equal(sms_parse("баланс пожалуйста", &c), SMS_CMD_NONE);

@@ -1,0 +1,379 @@
+/* sms.c — the SMS channel (see sms.h): rendering for SMS and sending through the gateway; callbacks in. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/sha.h>
+#include "err.h"
+#include "event.h"
+#include "log.h"
+#include "metrics.h"
+#include "phone.h"
+#include "sms.h"
+#include "sms_text.h"
+#include "text.h"
+
+#define SMS_MAX_ITEMS 32
+
+struct sms_s {
+    db_t *db;
+    engine_t *e;
+    smsprov_t *prov;
+    outbox_t *out;
+    int jobs, closing;
+    metrics_series_t *m_sent, *m_segments, *m_failed, *m_in;
+    const db_stmt_t *q_optout, *q_sent, *q_status, *q_last;
+};
+
+static void maybe_free(sms_t *s)
+{
+    if (s->closing && s->jobs == 0) {
+        s->prov->ops->free(s->prov);
+        free(s);
+    }
+}
+
+/* ---------------------------------------------------------------- rendering */
+
+/* The buttons a message offers by SMS, in order: what makes sense to answer with a digit. */
+static int choices(const cJSON *payload, const char **ids, int max)
+{
+    static const char *const skip[] = {"menu", "back", "help", "human", "share_phone", NULL};
+    const cJSON *b;
+    int n = 0;
+    cJSON_ArrayForEach(b, cJSON_GetObjectItem(payload, "buttons"))
+    {
+        int keep = cJSON_IsString(b) && n < max;
+        for (int i = 0; keep && skip[i]; i++)
+            keep = strcmp(b->valuestring, skip[i]) != 0;
+        if (keep)
+            ids[n++] = b->valuestring;
+    }
+    return n;
+}
+
+/* The text of a reply as an SMS: SMS forms of what is too long or cannot go (the menu, links, documents), then
+ * the numbered choices. */
+static void render(const cJSON *payload, char *text, size_t size)
+{
+    const char *tmpl = cJSON_GetStringValue(cJSON_GetObjectItem(payload, "tmpl")) ?: "";
+    const char *lang = cJSON_GetStringValue(cJSON_GetObjectItem(payload, "lang")) ?: "ru";
+    const cJSON *params = cJSON_GetObjectItem(payload, "params");
+    char key[96];
+    if (!strncmp(tmpl, "menu.main", 9))
+        snprintf(key, sizeof key, "sms.menu");
+    else if (!strcmp(tmpl, "pay.link") || !strcmp(tmpl, "pay.check") || !strcmp(tmpl, "bill.sent"))
+        snprintf(key, sizeof key, "%s_sms", tmpl);
+    else
+        snprintf(key, sizeof key, "%s", tmpl);
+    txt_render(lang, key, params, text, size);
+    if (!strcmp(key, "sms.menu"))
+        return;
+    const char *ids[9];
+    int n = choices(payload, ids, 9);
+    for (int i = 0; i < n; i++) {
+        char label[128], bkey[96];
+        snprintf(bkey, sizeof bkey, "btn.%s", ids[i]);
+        txt_render(lang, bkey, NULL, label, sizeof label);
+        size_t at = strlen(text);
+        snprintf(text + at, size - at, "%s%d %s", i ? " " : "\n", i + 1, label);
+    }
+}
+
+/* ---------------------------------------------------------------- the sender */
+
+typedef struct {
+    sms_t *s;
+    outbox_ticket_t *t;
+    char id[24], to[24], text[1600];
+    int segments;
+} send_t;
+
+static void send_done(send_t *j, outbox_result_t r, const char *error)
+{
+    sms_t *s = j->s;
+    outbox_done(j->t, r, -1, error);
+    free(j);
+    s->jobs--;
+    maybe_free(s);
+}
+
+static void on_recorded(int err, PGresult *res, void *data)
+{
+    (void)res;
+    send_t *j = data;
+    if (err) /* sent: only the record of it is missing (id, segments); not worth a second SMS */
+        log_warn("sms", "message %s went out but its gateway id was not recorded", j->id);
+    send_done(j, OUTBOX_SENT, NULL);
+}
+
+static void on_sent(int err, const char *msg_id, void *data)
+{
+    send_t *j = data;
+    if (err) {
+        metrics_inc(j->s->m_failed);
+        send_done(j, err == KB_ERR_AGAIN ? OUTBOX_RETRY : OUTBOX_DEAD,
+                  err == KB_ERR_AGAIN ? "the gateway did not take it now" : "the gateway refused it");
+        return;
+    }
+    metrics_inc(j->s->m_sent);
+    metrics_add(j->s->m_segments, j->segments);
+    char seg[8];
+    snprintf(seg, sizeof seg, "%d", j->segments);
+    const char *params[] = {j->id, msg_id, seg};
+    if (db_exec(j->s->db, 0, j->s->q_sent, 3, params, on_recorded, j) != 0)
+        on_recorded(KB_ERR_NOTCONN, NULL, j);
+}
+
+static void send_now(send_t *j)
+{
+    int ucs2;
+    j->segments = sms_segments(j->text, &ucs2);
+    if (j->s->prov->ops->send(j->s->prov, j->to, j->text, j->id, on_sent, j) != 0)
+        send_done(j, OUTBOX_RETRY, "cannot reach the gateway");
+}
+
+/* A push to someone who sent СТОП is not sent. */
+static void on_optout(int err, PGresult *res, void *data)
+{
+    send_t *j = data;
+    if (err)
+        send_done(j, OUTBOX_RETRY, "postgres unavailable");
+    else if (PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't')
+        send_done(j, OUTBOX_DEAD, "the customer opted out (СТОП)");
+    else
+        send_now(j);
+}
+
+static void deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t)
+{
+    sms_t *s = ctx;
+    const char *to = strncmp(m->conv, "sms:", 4) ? NULL : m->conv + 4;
+    char phone[16];
+    if (!to || phone_normalize(to, phone, sizeof phone) != 0) {
+        outbox_done(t, OUTBOX_DEAD, 0, "not a phone number");
+        return;
+    }
+    send_t *j = calloc(1, sizeof *j);
+    if (!j) {
+        outbox_done(t, OUTBOX_RETRY, -1, "out of memory");
+        return;
+    }
+    j->s = s;
+    j->t = t;
+    s->jobs++;
+    snprintf(j->id, sizeof j->id, "%lld", (long long)m->id);
+    snprintf(j->to, sizeof j->to, "%s", phone);
+    render(m->payload, j->text, sizeof j->text);
+    if (m->lane == 1) {
+        const char *params[] = {phone};
+        if (db_exec(s->db, 0, s->q_optout, 1, params, on_optout, j) != 0)
+            send_done(j, OUTBOX_RETRY, "postgres unavailable");
+        return;
+    }
+    send_now(j);
+}
+
+/* ---------------------------------------------------------------- callbacks */
+
+typedef struct {
+    sms_t *s;
+    httpd_req_t *r;
+    int pending, failed;
+    char answer[64];
+    smsprov_in_t items[SMS_MAX_ITEMS];
+} cb_job_t;
+
+typedef struct {
+    cb_job_t *cj;
+    smsprov_in_t *in;
+    sms_cmd_t cmd;
+} in_job_t;
+
+static void item_done(cb_job_t *cj, int ok)
+{
+    if (!ok)
+        cj->failed = 1;
+    if (--cj->pending > 0)
+        return;
+    if (cj->failed)
+        httpd_respond(cj->r, 503, "text/plain", "try again\n", 10);
+    else
+        httpd_respond(cj->r, 200, "text/plain", cj->answer, strlen(cj->answer));
+    sms_t *s = cj->s;
+    free(cj);
+    s->jobs--;
+    maybe_free(s);
+}
+
+static void on_status_saved(int err, PGresult *res, void *data)
+{
+    (void)res;
+    item_done(data, !err);
+}
+
+static void on_accepted(int err, int is_new, void *data)
+{
+    (void)is_new;
+    in_job_t *ij = data;
+    cb_job_t *cj = ij->cj;
+    free(ij);
+    item_done(cj, !err);
+}
+
+/* The event of an incoming SMS: id from the gateway's message id (a redelivered callback is the same event). */
+static void submit(in_job_t *ij, dlg_event_kind_t kind, const char *text, int64_t ver)
+{
+    smsprov_in_t *in = ij->in;
+    char conv[40], id[96];
+    snprintf(conv, sizeof conv, "sms:%s", in->from);
+    if (in->msg_id[0]) {
+        snprintf(id, sizeof id, "%s:%s", ij->cj->s->prov->ops->name, in->msg_id);
+    } else { /* no id from the gateway: the text and the minute stand for it */
+        unsigned char h[SHA256_DIGEST_LENGTH];
+        char buf[1200];
+        snprintf(buf, sizeof buf, "%s|%s|%lld", in->from, in->text, (long long)(metrics_now() / 60));
+        SHA256((unsigned char *)buf, strlen(buf), h);
+        snprintf(id, sizeof id, "sms:%02x%02x%02x%02x%02x%02x%02x%02x", h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]);
+    }
+    event_t ev = {.id = id, .channel = "sms", .conv = conv, .sender = in->from, .text = (char *)text, .kind = kind,
+                  .version = ver};
+    uv_timeval64_t tv;
+    uv_gettimeofday(&tv);
+    ev.ts_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    metrics_inc(ij->cj->s->m_in);
+    if (engine_intake(ij->cj->s->e, &ev, on_accepted, ij) != 0)
+        on_accepted(KB_ERR_BUSY, 0, ij);
+}
+
+/* A digit: the choice it names among the buttons of the last message sent to this number. */
+static void on_last(int err, PGresult *res, void *data)
+{
+    in_job_t *ij = data;
+    if (err) {
+        cb_job_t *cj = ij->cj;
+        free(ij);
+        item_done(cj, 0);
+        return;
+    }
+    cJSON *payload = PQntuples(res) == 1 ? cJSON_Parse(PQgetvalue(res, 0, 0)) : NULL;
+    const char *ids[9];
+    int n = choices(payload, ids, 9), k = atoi(ij->cmd.arg);
+    if (k >= 1 && k <= n) {
+        const cJSON *ver = cJSON_GetObjectItem(payload, "ver");
+        submit(ij, EV_BUTTON, ids[k - 1], cJSON_IsNumber(ver) ? (int64_t)ver->valuedouble : 0);
+    } else {
+        submit(ij, EV_TEXT, ij->in->text, 0);
+    }
+    cJSON_Delete(payload);
+}
+
+static void incoming(cb_job_t *cj, smsprov_in_t *in)
+{
+    char phone[16];
+    in_job_t *ij = calloc(1, sizeof *ij);
+    if (!ij || phone_normalize(in->from, phone, sizeof phone) != 0 || !event_utf8_valid(in->text, strlen(in->text))) {
+        if (ij)
+            log_warn("sms", "an incoming SMS from a number or with a text kabinet cannot take: ignored");
+        free(ij);
+        item_done(cj, ij != NULL); /* acknowledged: asking again would not help */
+        return;
+    }
+    snprintf(in->from, sizeof in->from, "%s", phone);
+    ij->cj = cj;
+    ij->in = in;
+    sms_cmd_kind_t k = sms_parse(in->text, &ij->cmd);
+    char cmd[128];
+    if (k == SMS_CMD_CHOICE) {
+        char conv[40];
+        snprintf(conv, sizeof conv, "sms:%s", phone);
+        const char *params[] = {conv};
+        if (db_exec(cj->s->db, 0, cj->s->q_last, 1, params, on_last, ij) != 0) {
+            free(ij);
+            item_done(cj, 0);
+        }
+    } else if (k != SMS_CMD_NONE && sms_command(&ij->cmd, cmd, sizeof cmd) == 0) {
+        submit(ij, EV_COMMAND, cmd, 0);
+    } else {
+        submit(ij, EV_TEXT, in->text, 0);
+    }
+}
+
+static void on_callback(httpd_req_t *r, void *data)
+{
+    sms_t *s = data;
+    cb_job_t *cj = calloc(1, sizeof *cj);
+    if (!cj) {
+        httpd_respond(r, 503, "text/plain", "try again\n", 10);
+        return;
+    }
+    int n = 0, st = s->prov->ops->callback(s->prov, r, cj->items, SMS_MAX_ITEMS, &n, cj->answer, sizeof cj->answer);
+    if (st) {
+        const char *msg = st == 400 ? "malformed\n" : "forbidden\n";
+        httpd_respond(r, st, "text/plain", msg, strlen(msg));
+        free(cj);
+        return;
+    }
+    cj->s = s;
+    cj->r = r;
+    cj->pending = n + 1; /* held until every item was started */
+    s->jobs++;
+    for (int i = 0; i < n; i++) {
+        smsprov_in_t *in = &cj->items[i];
+        if (in->kind == SMSPROV_STATUS) {
+            const char *params[] = {s->prov->ops->name, in->msg_id, in->status};
+            if (db_exec(s->db, 0, s->q_status, 3, params, on_status_saved, cj) != 0)
+                item_done(cj, 0);
+        } else {
+            incoming(cj, in);
+        }
+    }
+    item_done(cj, 1);
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+int sms_new(uv_loop_t *loop, httpd_t *h, db_t *db, engine_t *e, smsprov_t *prov, sms_t **out)
+{
+    sms_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return KB_ERR_NOMEM;
+    s->db = db;
+    s->e = e;
+    s->prov = prov;
+    s->m_sent = metrics_counter("kb_sms_sent_total", "SMS the gateway took", NULL);
+    s->m_segments = metrics_counter("kb_sms_segments_total", "SMS segments sent (what SMS costs)", NULL);
+    s->m_failed = metrics_counter("kb_sms_failed_total", "SMS the gateway did not take (retried or not)", NULL);
+    s->m_in = metrics_counter("kb_sms_incoming_total", "incoming SMS taken as events", NULL);
+    s->q_optout = db_prepare(db, "SELECT NOT c.notifications FROM kb_identity i JOIN kb_customer c ON c.id = i.customer_id"
+                                 " WHERE i.channel = 'sms' AND i.external_id = $1 LIMIT 1");
+    s->q_sent = db_prepare(db, "UPDATE kb_outbox SET ext_id = $2, segments = $3::smallint, delivery = 'sent'"
+                               " WHERE id = $1::bigint");
+    /* the gateway's word on delivery; "delivered" is final */
+    s->q_status = db_prepare(db, "UPDATE kb_outbox SET delivery = $3, delivery_at = now() WHERE channel = 'sms'"
+                                 " AND ext_id = $2 AND $1 <> '' AND delivery IS DISTINCT FROM 'delivered'");
+    s->q_last = db_prepare(db, "SELECT payload FROM kb_outbox WHERE conv = $1 AND channel = 'sms' AND payload ? 'buttons'"
+                               " AND sent_at IS NOT NULL ORDER BY id DESC LIMIT 1");
+    outbox_options_t oo = {{16, 8}, 12, 1000, 60};
+    int rc = outbox_new(loop, db, "sms", deliver, s, &oo, &s->out);
+    if (rc) {
+        free(s);
+        return rc;
+    }
+    if (prov->ops->callback_path) {
+        size_t l = strlen(prov->ops->callback_path);
+        httpd_route(h, "POST", prov->ops->callback_path, on_callback, s);
+        if (prov->ops->callback_path[l - 1] != '*')
+            httpd_route(h, "GET", prov->ops->callback_path, on_callback, s);
+    }
+    *out = s;
+    return outbox_start(s->out);
+}
+
+outbox_t *sms_outbox(sms_t *s) { return s->out; }
+
+void sms_close(sms_t *s)
+{
+    outbox_close(s->out);
+    s->closing = 1;
+    maybe_free(s);
+}
