@@ -282,8 +282,7 @@ int docs_new(uv_loop_t *loop, httpd_t *h, db_t *db, const char *public_url, engi
     d->q_bill = db_prepare(db, doc_bill_sql);
     /* the reply, once (keyed by the request); the PDF stored once per content */
     d->q_reply = db_prepare(db,
-        "WITH f AS (SELECT CASE WHEN $2::text IS NOT NULL THEN kb_file_add($1, 'application/pdf', decode($2, 'hex'))"
-        " END AS id), t AS (SELECT f.id, k.token FROM f LEFT JOIN kb_file k ON k.id = f.id) "
+        "WITH t AS (SELECT p.id, p.token FROM kb_file_put($1, 'application/pdf', decode($2, 'hex')) p) "
         "INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload) "
         "SELECT $3, split_part($3, ':', 1), 0, $4, 0, jsonb_build_object('tmpl', $5::text, 'lang', $6::text, 'params',"
         " $7::jsonb || CASE WHEN t.token IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('file_url', $8 || t.token) END)"

@@ -61,17 +61,18 @@ static void ask_amount(cust_t *c)
     long long account = atoll(cust_res(c, "account_id"));
     const cJSON *ws = cust_get(c, "want_sum"); /* "/pay [sum]": the sum given, or the debt */
     char want[64];
-    snprintf(want, sizeof want, "%s", cJSON_IsString(ws) ? ws->valuestring : "");
+    int given = cJSON_IsString(ws);
+    snprintf(want, sizeof want, "%s", given ? ws->valuestring : ""); /* copied: cust_goto frees the data */
     cust_goto(c, "pay.amount");
     cust_set(c, "account_id", cJSON_CreateNumber((double)account));
     cust_set(c, "due", cJSON_CreateNumber((double)due));
-    long long k = !cJSON_IsString(ws) ? -1 : want[0] ? pay_parse_rubles(want) : due > 0 ? due : -1;
+    long long k = !given ? -1 : want[0] ? pay_parse_rubles(want) : due > 0 ? due : -1;
     if (k > 0) {
         cJSON_Delete(p);
         create(c, k, NULL);
         return;
     }
-    if (cJSON_IsString(ws) && want[0])
+    if (given && want[0])
         cust_fail(c, "pay.amount_invalid", NULL, NULL);
     cust_ask(c, "pay.ask_amount", p, due > 0 ? due_buttons : menu_only);
 }

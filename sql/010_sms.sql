@@ -9,3 +9,15 @@ CREATE INDEX kb_auth_code_created ON kb_auth_code (created_at);
 -- A file's short link (/f/<token>): what a document becomes where it cannot be attached (an SMS).
 ALTER TABLE kb_file ADD COLUMN token text NOT NULL DEFAULT left(replace(gen_random_uuid()::text, '-', ''), 16);
 CREATE UNIQUE INDEX kb_file_token ON kb_file (token);
+-- kb_file_put(name, mime, bytes): kb_file_add's file with its token, in one call (a statement cannot see the row
+-- its own function call inserted); NULLs for NULL bytes.
+CREATE FUNCTION kb_file_put(p_name text, p_mime text, p_bytes bytea, OUT id bigint, OUT token text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_bytes IS NULL THEN
+        RETURN;
+    END IF;
+    id := kb_file_add(p_name, p_mime, p_bytes);
+    SELECT f.token INTO token FROM kb_file f WHERE f.id = kb_file_put.id;
+END
+$$;
