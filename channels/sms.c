@@ -34,12 +34,24 @@ static void maybe_free(sms_t *s)
 
 /* ---------------------------------------------------------------- rendering */
 
-/* The buttons a message offers by SMS, in order: what makes sense to answer with a digit. */
+/* The buttons a message offers by SMS, in order: what makes sense to answer with a digit (of the menu, the four an
+ * SMS customer needs; the keywords reach the rest). */
 static int choices(const cJSON *payload, const char **ids, int max)
 {
     static const char *const skip[] = {"menu", "back", "help", "human", "share_phone", NULL};
+    static const char *const menu[] = {"balance", "readings", "pay", "bills", NULL};
     const cJSON *b;
     int n = 0;
+    if (!strncmp(cJSON_GetStringValue(cJSON_GetObjectItem(payload, "tmpl")) ?: "", "menu.main", 9)) {
+        for (int i = 0; menu[i] && n < max; i++)
+            cJSON_ArrayForEach(b, cJSON_GetObjectItem(payload, "buttons")) if (cJSON_IsString(b) &&
+                                                                             !strcmp(b->valuestring, menu[i]))
+            {
+                ids[n++] = menu[i];
+                break;
+            }
+        return n;
+    }
     cJSON_ArrayForEach(b, cJSON_GetObjectItem(payload, "buttons"))
     {
         int keep = cJSON_IsString(b) && n < max;
@@ -52,7 +64,7 @@ static int choices(const cJSON *payload, const char **ids, int max)
 }
 
 /* The text of a reply as an SMS: SMS forms of what is too long or cannot go (the menu, links, documents), then
- * the numbered choices. */
+ * the numbered choices (the menu: a line of keywords and the four main choices). */
 static void render(const cJSON *payload, char *text, size_t size)
 {
     const char *tmpl = cJSON_GetStringValue(cJSON_GetObjectItem(payload, "tmpl")) ?: "";
@@ -66,8 +78,6 @@ static void render(const cJSON *payload, char *text, size_t size)
     else
         snprintf(key, sizeof key, "%s", tmpl);
     txt_render(lang, key, params, text, size);
-    if (!strcmp(key, "sms.menu"))
-        return;
     const char *ids[9];
     int n = choices(payload, ids, 9);
     for (int i = 0; i < n; i++) {

@@ -1,6 +1,6 @@
 /* sms.h — the SMS channel: replies and codes out through a gateway (smsprov.h), customers' SMS in as events.
  *
- * Out: the sender of channel "sms" renders a reply for SMS — the menu as the list of keyword commands (sms.menu),
+ * Out: the sender of channel "sms" renders a reply for SMS — the menu as its keywords and four numbered choices,
  * a payment link as kabinet's short link (pay.link_sms), a check or a bill as a short text (a PDF cannot go by SMS),
  * buttons as numbered choices ("1 Да 2 Нет") — counts its segments (kb_sms_segments_total: the cost), sends it and
  * records the gateway's id and the segments on the outbox row. Gateway errors worth another try are retried, the

@@ -165,6 +165,28 @@ static void test_send_caps(void **state)
     assert_string_equal(send_code("+7916"), "invalid_phone");
 }
 
+/* Beyond one phone: codes to numbers sharing a prefix, all codes in an hour, and the countries allowed (settings).
+ * An over-cap request gets its status and no code. */
+static void test_abuse_caps(void **state)
+{
+    tk_db_value("INSERT INTO kb_setting (key, value) VALUES ('sms.codes_per_prefix_hour', '2'), "
+                "('sms.codes_per_hour', '4') RETURNING key");
+    assert_string_equal(send_code("+79161110001"), "sent");
+    assert_string_equal(send_code("+79161110002"), "sent");
+    cJSON *r = tk_core(&loop, db, "auth.code_send", "{\"phone\":\"+79161119999\"}"); /* the same +7916111… */
+    assert_string_equal(field(r, "status"), "prefix_limit");
+    assert_null(cJSON_GetObjectItem(r, "code"));
+    cJSON_Delete(r);
+    assert_string_equal(send_code("+79262220001"), "sent");
+    assert_string_equal(send_code("+79363330001"), "sent");
+    assert_string_equal(send_code("+79464440001"), "busy"); /* 4 in the hour in all */
+    assert_string_equal(tk_db_value("SELECT count(*) FROM kb_auth_code"), "4");
+    back(3601); /* an hour later both caps are free again */
+    assert_string_equal(send_code("+79464440001"), "sent");
+    tk_db_value("INSERT INTO kb_setting (key, value) VALUES ('sms.countries', '\"+375\"') RETURNING key");
+    assert_string_equal(send_code("+79575550001"), "invalid_phone"); /* +7 no longer allowed */
+}
+
 /* By SMS the sender's number is the identity: the first message signs in, no code; the next finds the same one. */
 static void test_sms_sender_is_the_identity(void **state)
 {
@@ -196,6 +218,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wrong_tries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry_single_use_and_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_send_caps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_abuse_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sms_sender_is_the_identity, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -102,6 +102,20 @@ class Phone:
         return texts
 
 
+    def until(self, key, seconds=20):
+        """The messages up to and including the next one that is template key."""
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            ms = self.gw.messages(self.number)[self.seen:]
+            for i, m in enumerate(ms):
+                if matches(m["text"], key):
+                    self.seen += i + 1
+                    return [x["text"] for x in ms[:i + 1]]
+            time.sleep(0.1)
+        check(False, "%s reads %s" % (self.number, key))
+        raise RuntimeError("unexpected SMS")
+
+
 # ---------------------------------------------------------------- SMS.ru: codes for a Telegram registration
 
 def smsru(tg, db):
@@ -179,6 +193,12 @@ def smsc(tg, db):
         stored = psql(db, "SELECT r.value::numeric::int FROM kb_reading r JOIN kb_meter m ON m.id = r.meter_id JOIN "
                           "kb_account a ON a.id = m.account_id WHERE a.number = '%s' AND r.source = 'bot'" % number)
         check(stored == value, "П %s stored the reading (%s)" % (value, stored))
+        menu = gw.messages(p.number)[-1]["text"]
+        check("1 " + CATALOG["btn.balance"] in menu and ucs2_segments(menu) <= 2,
+              "the menu by SMS: keywords and numbered choices, within 2 segments (%r)" % menu)
+        p.say("1")
+        got = p.until("sms.menu")
+        check(got and matches(got[0], "bal.*"), "1 after the menu is the balance (%r)" % got[:1])
         # a payment: a short link within 2 segments; paying brings "accepted", then the check with a link to its PDF
         p.say("ОПЛАТА 100")
         texts = p.expect("pay.preparing", "pay.link_sms", seconds=30)
