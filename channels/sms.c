@@ -129,8 +129,8 @@ static void on_sent(int err, const char *msg_id, void *data)
     metrics_add(j->s->m_segments, j->segments);
     char seg[8];
     snprintf(seg, sizeof seg, "%d", j->segments);
-    const char *params[] = {j->id, msg_id, seg};
-    if (db_exec(j->s->db, 0, j->s->q_sent, 3, params, on_recorded, j) != 0)
+    const char *params[] = {j->id, msg_id, seg, j->s->prov->ops->name};
+    if (db_exec(j->s->db, 0, j->s->q_sent, 4, params, on_recorded, j) != 0)
         on_recorded(KB_ERR_NOTCONN, NULL, j);
 }
 
@@ -356,8 +356,11 @@ int sms_new(uv_loop_t *loop, httpd_t *h, db_t *db, engine_t *e, smsprov_t *prov,
     s->m_in = metrics_counter("kb_sms_incoming_total", "incoming SMS taken as events", NULL);
     s->q_optout = db_prepare(db, "SELECT NOT c.notifications FROM kb_identity i JOIN kb_customer c ON c.id = i.customer_id"
                                  " WHERE i.channel = 'sms' AND i.external_id = $1 LIMIT 1");
-    s->q_sent = db_prepare(db, "UPDATE kb_outbox SET ext_id = $2, segments = $3::smallint, delivery = 'sent'"
-                               " WHERE id = $1::bigint");
+    /* sent: the gateway's id and the segments; a login code no longer needed is blanked (the code policy keeps
+     * codes only as HMACs; the log gateway, development only, prints them anyway) */
+    s->q_sent = db_prepare(db, "UPDATE kb_outbox SET ext_id = $2, segments = $3::smallint, delivery = 'sent',"
+                               " payload = CASE WHEN $4 = 'log' OR NOT coalesce(payload #> '{params}' ? 'code', false) THEN payload"
+                               "  ELSE jsonb_set(payload, '{params,code}', '\"\"') END WHERE id = $1::bigint");
     /* the gateway's word on delivery; "delivered" is final */
     s->q_status = db_prepare(db, "UPDATE kb_outbox SET delivery = $3, delivery_at = now() WHERE channel = 'sms'"
                                  " AND ext_id = $2 AND $1 <> '' AND delivery IS DISTINCT FROM 'delivered'");

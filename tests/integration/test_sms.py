@@ -135,6 +135,8 @@ def smsru(tg, db):
         row = psql(db, "SELECT ext_id || '|' || segments || '|' || delivery FROM kb_outbox WHERE conv = 'sms:%s'"
                        % phone)
         check(row == "%s|1|sent" % sms[0]["id"], "the outbox row keeps the gateway's id and 1 segment (%s)" % row)
+        kept = psql(db, "SELECT payload->'params'->>'code' FROM kb_outbox WHERE conv = 'sms:%s'" % phone)
+        check(kept == "", "once sent, the code is blanked in the outbox row (%r)" % kept)
         bad = gw.post("status", {"id": sms[0]["id"], "status": 103, "sign": False})
         after = psql(db, "SELECT delivery FROM kb_outbox WHERE conv = 'sms:%s'" % phone)
         check(bad["status"] == 403 and after == "sent", "a status callback with a wrong token is refused and changes "
