@@ -24,13 +24,13 @@ typedef struct {
     enum { SMSPROV_STATUS = 1, SMSPROV_MESSAGE } kind;
     char msg_id[64];               /* STATUS: the gateway's id of our message; MESSAGE: of theirs */
     char status[16];               /* STATUS: "sent", "delivered" or "failed" */
-    char from[24];                 /* MESSAGE: the sender, +7XXXXXXXXXX */
+    char from[24];                 /* MESSAGE: the sender, as +7 and 10 digits */
     char text[1024];               /* MESSAGE: the text, UTF-8 */
 } smsprov_in_t;
 
 typedef struct {
     const char *name;              /* "smsc", "smsru", "log" */
-    /* to: +7XXXXXXXXXX; ref: our id of the message (the gateway may echo it) */
+    /* to: +7 and 10 digits; ref: our id of the message (the gateway may echo it) */
     int (*send)(smsprov_t *p, const char *to, const char *text, const char *ref, smsprov_cb cb, void *data);
     /* Reads a callback request into items (at most max): 0 with *n set and the body to answer with in answer, or
      * the HTTP status to refuse it with (401/403 bad signature or token, 400 malformed). */

@@ -20,7 +20,7 @@ receipt_after_s}; POST /control/notify {id} (send the notification again). Answe
 are recorded in errors (the test expects none)."""
 import argparse, base64, hashlib, hmac, json, threading, time, urllib.parse, urllib.request, uuid
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from fakehttp import JsonHandler, serve
 
 S = {"payments": {}, "by_key": {}, "requests": [], "errors": [], "fail_next": 0, "after_create": False}
 LOCK = threading.Lock()
@@ -153,13 +153,19 @@ def sb_register(f):
     return 200, {"orderId": oid, "formUrl": S["payments"][oid]["url"]}
 
 
-def sb_status(f):
+def sb_order(f):
+    """The order a request names (None, answer) or (order, None) — after the credentials."""
     bad = sb_auth(f)
     if bad:
-        return 200, bad
+        return None, (200, bad)
     p = S["payments"].get(f.get("orderId", ""))
-    if not p:
-        return 200, {"errorCode": "6", "errorMessage": "Заказ не найден"}
+    return (p, None) if p else (None, (200, {"errorCode": "6", "errorMessage": "Заказ не найден"}))
+
+
+def sb_status(f):
+    p, refused = sb_order(f)
+    if refused:
+        return refused
     o = {"errorCode": "0", "errorMessage": "Успешно", "orderNumber": p["order"], "orderStatus": p["status"],
          "actionCode": 0 if p["status"] == 2 else -2007, "amount": p["reported_kopecks"], "currency": "643",
          "date": int(time.time() * 1000), "orderDescription": p["form"].get("description", "")}
@@ -169,12 +175,9 @@ def sb_status(f):
 
 
 def sb_receipt(f):
-    bad = sb_auth(f)
-    if bad:
-        return 200, bad
-    p = S["payments"].get(f.get("orderId", ""))
-    if not p:
-        return 200, {"errorCode": "6", "errorMessage": "Заказ не найден"}
+    p, refused = sb_order(f)
+    if refused:
+        return refused
     out = {"errorCode": "0", "orderNumber": p["order"], "orderId": p["id"], "receipt": []}
     if p["status"] == 2 and p["receipt_at"] is not None and time.time() >= p["receipt_at"]:
         out["receipt"].append({"receiptStatus": 1, "uuid": str(uuid.uuid4()), "shift_number": 12,
@@ -244,24 +247,10 @@ def c_state(_):
             "requests": S["requests"], "errors": S["errors"]}
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
-    def answer(self, code, obj):
-        data = json.dumps(obj, ensure_ascii=False).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
+class Handler(JsonHandler):
     def handle_any(self):
         u = urllib.parse.urlparse(self.path)
-        n = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(n) if n else b""
+        body = self.body()
         if u.path.startswith("/control/"):
             name = u.path[len("/control/"):]
             if self.command == "GET":
@@ -294,7 +283,6 @@ class Handler(BaseHTTPRequestHandler):
                 code, obj = fn(f) if fn and self.command == "POST" else (404, {"errorCode": "7"})
         self.answer(code, obj)
 
-    do_GET = do_POST = handle_any
 
 
 def main():
@@ -308,7 +296,7 @@ def main():
     ap.add_argument("--notify", required=True, help="kabinet's webhook / callback URL")
     ARGS = ap.parse_args()
     ARGS.public = "http://127.0.0.1:%d" % ARGS.port
-    ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler).serve_forever()
+    serve(ARGS.port, Handler)
 
 
 if __name__ == "__main__":

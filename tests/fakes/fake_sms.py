@@ -16,7 +16,7 @@ Control (JSON): GET /control/state -> {messages: [{id, phone, text, t}], errors}
 {id, status} (a delivery status for message id); POST /control/incoming {phone, text, sign: false to forge}
 (a customer's SMS; answers with kabinet's HTTP status)."""
 import argparse, hashlib, json, threading, time, urllib.parse, urllib.request, urllib.error
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from fakehttp import JsonHandler, serve
 
 S = {"messages": [], "errors": [], "fail": [], "next_id": 1000, "incoming": 0}
 LOCK = threading.Lock()
@@ -115,24 +115,10 @@ def c_incoming(b):
     return {"status": st, "body": body}
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
-    def answer(self, code, obj):
-        data = json.dumps(obj, ensure_ascii=False).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
+class Handler(JsonHandler):
     def handle_any(self):
         u = urllib.parse.urlparse(self.path)
-        n = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(n) if n else b""
+        body = self.body()
         if u.path == "/control/state":
             with LOCK:
                 return self.answer(200, {"messages": S["messages"], "errors": S["errors"]})
@@ -155,7 +141,6 @@ class Handler(BaseHTTPRequestHandler):
                 code, obj = 404, {"error": "not found"}
         self.answer(code, obj)
 
-    do_GET = do_POST = handle_any
 
 
 def main():
@@ -168,7 +153,7 @@ def main():
     ap.add_argument("--secret", default="smsc-callback-secret")
     ap.add_argument("--notify", required=True)
     ARGS = ap.parse_args()
-    ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler).serve_forever()
+    serve(ARGS.port, Handler)
 
 
 if __name__ == "__main__":

@@ -106,11 +106,13 @@ class Redis:
             self.proc = None
 
 
-class Fake:
-    def __init__(self):
-        self.port = free_port()
-        self.proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "fakes", "fake_telegram.py"),
-                                      "--port", str(self.port), "--token", TOKEN], stdout=subprocess.DEVNULL)
+class FakeServer:
+    """One of tests/fakes/*.py as a process on its own port, with its control API (/control/…)."""
+
+    def __init__(self, script, args, port=None):
+        self.port = port or free_port()
+        self.proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "fakes", script), "--port",
+                                      str(self.port)] + list(args), stdout=subprocess.DEVNULL)
         self.url = "http://127.0.0.1:%d" % self.port
         wait_until(lambda: self._up(), 10)
 
@@ -128,13 +130,20 @@ class Fake:
     def state(self):
         return http("GET", self.url + "/control/state")[1]
 
-    def log(self, chat=None, after=0, wait=0):
-        q = "after=%d&wait=%s" % (after, wait) + ("&chat=%s" % chat if chat is not None else "")
-        return http("GET", self.url + "/control/log?" + q, timeout=wait + 10)[1]
-
     def stop(self):
         self.proc.terminate()
         self.proc.wait()
+
+
+class Fake(FakeServer):
+    """The fake Bot API (tests/fakes/fake_telegram.py): Telegram, and the users in it."""
+
+    def __init__(self):
+        super().__init__("fake_telegram.py", ["--token", TOKEN])
+
+    def log(self, chat=None, after=0, wait=0):
+        q = "after=%d&wait=%s" % (after, wait) + ("&chat=%s" % chat if chat is not None else "")
+        return http("GET", self.url + "/control/log?" + q, timeout=wait + 10)[1]
 
 
 class Kabinetd:
@@ -242,6 +251,29 @@ def new_db(name, accounts=30):
     subprocess.run([KABINETD, "demo-data", "--accounts", str(accounts), "--months", "6"], env=env, check=True,
                    stdout=subprocess.DEVNULL)
     return name
+
+
+def run(name, *phases):
+    """A test's whole run: its own Redis, the fake Bot API, a database with demo data; then each phase(tg, db, carry)
+    in turn, each given what the one before returned; the verdict at the end (finish)."""
+    redis = Redis()
+    redis.start()
+    tg = Fake()
+    db = None
+    try:
+        db = new_db("t_%s_%d" % (name, os.getpid()))
+        carry = None
+        for phase in phases:
+            carry = phase(tg, db, carry)
+    except Exception as e:  # a failed expectation stops the scenario; the failure is already reported
+        FAILS.append("stopped: %r" % e)
+        print("FAIL stopped: %r" % e)
+    finally:
+        tg.stop()
+        redis.stop()
+        if db:
+            psql("postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % db)
+    finish()
 
 
 def finish():

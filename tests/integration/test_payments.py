@@ -19,41 +19,21 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kbtest  # noqa: E402
 
 kbtest.REDIS_PORT = int(os.environ["KB_TEST_REDIS_PORT"]) + 700
-from kbtest import (ROOT, TOKEN, FAILS, Redis, Fake, Kabinetd, User, check, free_port, http, psql, wait_until,  # noqa
-                    new_db, finish, is_tmpl)
+from kbtest import (ROOT, TOKEN, FakeServer, Kabinetd, User, check, free_port, http, psql, wait_until,  # noqa
+                    run, is_tmpl)
 
 SHOP, SECRET, KEY = "100500", "test_secret-key", "callback-key"
 
 
-class Provider:
+class Provider(FakeServer):
+    """A fake payment provider (tests/fakes/fake_payments.py)."""
+
     def __init__(self, kind, port, notify):
-        self.kind, self.port = kind, port
-        self.proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "fakes", "fake_payments.py"),
-                                      "--kind", kind, "--port", str(port), "--shop", SHOP, "--secret", SECRET,
-                                      "--key", KEY, "--notify", notify], stdout=subprocess.DEVNULL)
-        self.url = "http://127.0.0.1:%d" % port
-        wait_until(lambda: self._up(), 10)
-
-    def _up(self):
-        try:
-            return http("GET", self.url + "/control/state")[0] == 200
-        except OSError:
-            return False
-
-    def post(self, what, body):
-        st, res, _ = http("POST", self.url + "/control/" + what, body)
-        assert st == 200, (what, st, res)
-        return res
-
-    def state(self):
-        return http("GET", self.url + "/control/state")[1]
+        super().__init__("fake_payments.py", ["--kind", kind, "--shop", SHOP, "--secret", SECRET, "--key", KEY,
+                                              "--notify", notify], port)
 
     def by_url(self, url):
         return next((p for p in self.state()["payments"] if p["url"] == url), None)
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait()
 
 
 def start(db, tg, kind, name):
@@ -195,7 +175,7 @@ def forged_from(url, body):
 
 # ---------------------------------------------------------------- YooKassa
 
-def yookassa(tg, db):
+def yookassa(tg, db, _):
     k, prov = start(db, tg, "yookassa", "yk")
     try:
         u = register(tg, db, 5000000001, "+79160001133")
@@ -318,24 +298,7 @@ def sber(tg, db, u):
 
 
 def main():
-    redis = Redis()
-    redis.start()
-    tg = Fake()
-    db = None
-    try:
-        db = new_db("t_pay_%d" % os.getpid())
-        u = yookassa(tg, db)
-        sber(tg, db, u)
-    except Exception as e:  # a failed expectation stops the scenario; the failure is already reported
-        FAILS.append("stopped: %r" % e)
-        print("FAIL stopped: %r" % e)
-    finally:
-        tg.stop()
-        redis.stop()
-        if db:
-            psql("postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % db)
-    finish()
-
+    run("pay", yookassa, sber)
 
 if __name__ == "__main__":
     main()

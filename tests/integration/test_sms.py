@@ -17,39 +17,23 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kbtest  # noqa: E402
 
 kbtest.REDIS_PORT = int(os.environ["KB_TEST_REDIS_PORT"]) + 800
-from kbtest import (ROOT, FAILS, Redis, Fake, Kabinetd, User, check, free_port, http, psql, wait_until,  # noqa
-                    new_db, finish, is_tmpl, CATALOG)
+from kbtest import (FakeServer, Kabinetd, User, check, free_port, http, psql, wait_until,  # noqa
+                    run, is_tmpl, CATALOG)
 
 LOGIN, PASSWORD, SECRET, TOKEN = "kabinet", "sms-password", "smsc-callback-secret", "smsru-token-0123456789"
 
 
-class Gateway:
+class Gateway(FakeServer):
+    """A fake SMS gateway (tests/fakes/fake_sms.py)."""
+
     def __init__(self, kind, port, notify):
         self.kind = kind
-        self.proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "fakes", "fake_sms.py"), "--kind",
-                                      kind, "--port", str(port), "--login", LOGIN, "--password", PASSWORD,
-                                      "--secret", SECRET, "--notify", notify], stdout=subprocess.DEVNULL)
-        self.url = "http://127.0.0.1:%d" % port
-        wait_until(lambda: self._up(), 10)
-
-    def _up(self):
-        try:
-            return http("GET", self.url + "/control/state")[0] == 200
-        except OSError:
-            return False
-
-    def post(self, what, body):
-        st, res, _ = http("POST", self.url + "/control/" + what, body)
-        assert st == 200, (what, st, res)
-        return res
+        super().__init__("fake_sms.py", ["--kind", kind, "--login", LOGIN, "--password", PASSWORD, "--secret", SECRET,
+                                         "--notify", notify], port)
 
     def messages(self, phone=None):
-        ms = http("GET", self.url + "/control/state")[1]["messages"]
+        ms = self.state()["messages"]
         return [m for m in ms if phone is None or m["phone"] == phone.lstrip("+")]
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait()
 
 
 def start(db, tg, kind, name, extra=None):
@@ -118,7 +102,7 @@ class Phone:
 
 # ---------------------------------------------------------------- SMS.ru: codes for a Telegram registration
 
-def smsru(tg, db):
+def smsru(tg, db, _):
     k, gw = start(db, tg, "smsru", "smsru")
     try:
         phone = "+79160001155"
@@ -169,7 +153,7 @@ def smsru(tg, db):
 
 # ---------------------------------------------------------------- SMSC.ru: a customer by SMS alone
 
-def smsc(tg, db):
+def smsc(tg, db, _):
     k, gw = start(db, tg, "smsc", "smsc")
     try:
         p = Phone(gw, "+79160001188")
@@ -250,7 +234,7 @@ def smsc(tg, db):
         segs = http("GET", k.url + "/metrics")[1]
         segs = segs.decode() if isinstance(segs, bytes) else str(segs)
         check("kb_sms_segments_total" in segs, "segments are counted in /metrics (kb_sms_segments_total)")
-        check(not http("GET", gw.url + "/control/state")[1]["errors"], "the gateway refused nothing as malformed")
+        check(not gw.state()["errors"], "the gateway refused nothing as malformed")
         log = k.stop()
         check(SECRET not in log and PASSWORD not in log, "the SMSC password and secret are never logged")
     finally:
@@ -260,24 +244,7 @@ def smsc(tg, db):
 
 
 def main():
-    redis = Redis()
-    redis.start()
-    tg = Fake()
-    db = None
-    try:
-        db = new_db("t_sms_%d" % os.getpid())
-        smsru(tg, db)
-        smsc(tg, db)
-    except Exception as e:  # a failed expectation stops the scenario; the failure is already reported
-        FAILS.append("stopped: %r" % e)
-        print("FAIL stopped: %r" % e)
-    finally:
-        tg.stop()
-        redis.stop()
-        if db:
-            psql("postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % db)
-    finish()
-
+    run("sms", smsru, smsc)
 
 if __name__ == "__main__":
     main()
