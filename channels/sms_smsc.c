@@ -167,9 +167,7 @@ int smsprov_smsc_new(http_client_t *hc, const smsprov_smsc_options_t *opt, smspr
         free(s);
         return KB_ERR_INVAL;
     }
-    int n = snprintf(s->url, sizeof s->url, "%s", opt->base_url);
-    while (n > 0 && s->url[n - 1] == '/')
-        s->url[--n] = 0;
+    form_base_url(s->url, sizeof s->url, opt->base_url);
     strcpy(s->login, opt->login);
     strcpy(s->password, opt->password);
     strcpy(s->secret, opt->secret);

@@ -127,9 +127,7 @@ int smsprov_smsru_new(http_client_t *hc, const smsprov_smsru_options_t *opt, sms
         free(s);
         return KB_ERR_INVAL;
     }
-    int n = snprintf(s->url, sizeof s->url, "%s", opt->base_url);
-    while (n > 0 && s->url[n - 1] == '/')
-        s->url[--n] = 0;
+    form_base_url(s->url, sizeof s->url, opt->base_url);
     strcpy(s->api_id, opt->api_id);
     strcpy(s->token, opt->token);
     *out = &s->base;

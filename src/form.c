@@ -61,3 +61,13 @@ int form_parse(const char *query, char *buf, size_t size, char **names, char **v
     }
     return n;
 }
+
+int form_base_url(char *dst, size_t size, const char *url)
+{
+    int n = snprintf(dst, size, "%s", url);
+    if (n < 0 || (size_t)n >= size)
+        return KB_ERR_INVAL;
+    while (n > 0 && dst[n - 1] == '/')
+        dst[--n] = 0;
+    return 0;
+}

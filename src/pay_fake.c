@@ -9,6 +9,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include "err.h"
+#include "form.h"
 #include "payprov.h"
 
 typedef struct {
@@ -82,9 +83,7 @@ int payprov_fake_new(const char *public_url, payprov_t **out)
     if (!f)
         return KB_ERR_NOMEM;
     f->base.ops = &fake_ops;
-    int n = snprintf(f->public_url, sizeof f->public_url, "%s", public_url);
-    while (n > 0 && f->public_url[n - 1] == '/')
-        f->public_url[--n] = 0;
+    form_base_url(f->public_url, sizeof f->public_url, public_url);
     *out = &f->base;
     return 0;
 }

@@ -226,9 +226,7 @@ int payprov_sber_new(http_client_t *hc, const payprov_sber_options_t *opt, paypr
     s->base.ops = &sb_ops;
     s->hc = hc;
     s->session_timeout_s = opt->session_timeout_s;
-    int n = snprintf(s->url, sizeof s->url, "%s", opt->base_url);
-    while (n > 0 && s->url[n - 1] == '/')
-        s->url[--n] = 0;
+    form_base_url(s->url, sizeof s->url, opt->base_url);
     if (strlen(opt->username) >= sizeof s->username || strlen(opt->password) >= sizeof s->password ||
         strlen(opt->callback_key) >= sizeof s->key) {
         snprintf(err, errlen, "a KABINET_SBER_* credential is too long");

@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
 #include "err.h"
+#include "form.h"
 #include "log.h"
 #include "payprov.h"
 #include "payprov_int.h"
@@ -241,10 +242,7 @@ int payprov_yookassa_new(http_client_t *hc, const payprov_yookassa_options_t *op
     y->base.ops = &yk_ops;
     y->hc = hc;
     y->vat_code = opt->vat_code;
-    snprintf(y->url, sizeof y->url, "%s", opt->base_url);
-    size_t n = strlen(y->url);
-    while (n && y->url[n - 1] == '/')
-        y->url[--n] = 0;
+    form_base_url(y->url, sizeof y->url, opt->base_url);
     snprintf(y->return_url, sizeof y->return_url, "%s", opt->return_url);
     y->nnets = payprov_ipset_parse(opt->webhook_ips, y->nets, YK_MAX_NETS);
     if (y->nnets < 0) {

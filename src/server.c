@@ -16,6 +16,7 @@
 #include "sms.h"
 #include "telegram.h"
 #include "docs.h"
+#include "form.h"
 #include "pay.h"
 #include "log.h"
 #include "metrics.h"
@@ -330,13 +331,9 @@ static int start_sms(server_t *s, const cfg_t *cfg)
 /* How customers reach this server, without a trailing slash (KABINET_PUBLIC_URL, else the listen address). */
 static void public_base(const cfg_t *cfg, char *base, size_t size)
 {
-    if (cfg->public_url[0])
-        snprintf(base, size, "%s", cfg->public_url);
-    else
-        snprintf(base, size, "http://%s", cfg->http_listen);
-    size_t n = strlen(base);
-    while (n && base[n - 1] == '/')
-        base[--n] = 0;
+    char url[300];
+    snprintf(url, sizeof url, "http://%s", cfg->http_listen);
+    form_base_url(base, size, cfg->public_url[0] ? cfg->public_url : url);
 }
 
 /* The payment channel with the provider KABINET_PAY_PROVIDER names. */

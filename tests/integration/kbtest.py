@@ -238,6 +238,17 @@ class User:
             raise RuntimeError("unexpected replies")
         return got
 
+    def link(self, number, surname):
+        """From the accounts screen: links account number by the owner's surname."""
+        self.press("link")
+        self.expect("acc.ask_number")
+        self.say(number)
+        self.expect("acc.ask_proof")
+        self.press("surname")
+        self.expect("acc.ask_surname")
+        self.say(surname)
+        self.expect("acc.linked_primary", "menu.main*")
+
     def code(self):
         return wait_until(lambda: psql(self.db, "SELECT payload->'params'->>'code' FROM kb_outbox WHERE channel = 'sms'"
                                                 " AND payload->>'from' = 'tg:%d' ORDER BY id DESC LIMIT 1" % self.uid))

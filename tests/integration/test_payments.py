@@ -62,14 +62,7 @@ def register(tg, db, uid, phone):
     u.expect("reg.done_new", "menu.main*")
     u.press("accounts")
     u.expect("acc.none")
-    u.press("link")
-    u.expect("acc.ask_number")
-    u.say("1800000001")
-    u.expect("acc.ask_proof")
-    u.press("surname")
-    u.expect("acc.ask_surname")
-    u.say("Петров")
-    u.expect("acc.linked_primary", "menu.main*")
+    u.link("1800000001", "Петров")
     return u
 
 
