@@ -254,6 +254,12 @@ class User:
                                                 " AND payload->>'from' = 'tg:%d' ORDER BY id DESC LIMIT 1" % self.uid))
 
 
+def update_json(uid, update_id, text):
+    return {"update_id": update_id, "message": {"message_id": update_id, "date": int(time.time()),
+            "chat": {"id": uid, "type": "private"}, "from": {"id": uid, "is_bot": False, "first_name": "X"},
+            "text": text}}
+
+
 def new_db(name, accounts=30):
     psql("postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
     psql("postgres", "CREATE DATABASE %s TEMPLATE kb_template" % name)

@@ -77,12 +77,6 @@ def push(db, uid, payload, lane=1, key=None):
              "'%s'::jsonb)" % (uid, lane, key, json.dumps(payload, ensure_ascii=False).replace("'", "''")))
 
 
-def update_json(uid, update_id, text):
-    return {"update_id": update_id, "message": {"message_id": update_id, "date": int(time.time()),
-            "chat": {"id": uid, "type": "private"}, "from": {"id": uid, "is_bot": False, "first_name": "X"},
-            "text": text}}
-
-
 # ---------------------------------------------------------------- webhook mode
 
 def webhook_mode(redis, fake):
