@@ -12,6 +12,7 @@ TOKEN = "123456:TEST-token_for-kabinet"
 SECRET = "webhook-secret_42"
 FAILS = []
 LOGS = []
+CURRENT = {}  # what run() started, for phases that disturb it ("redis")
 
 
 def free_port():
@@ -275,6 +276,7 @@ def run(name, *phases):
     in turn, each given what the one before returned; the verdict at the end (finish)."""
     redis = Redis()
     redis.start()
+    CURRENT["redis"] = redis
     tg = Fake()
     db = None
     try:
