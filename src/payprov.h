@@ -5,7 +5,8 @@
  * or the checksum; a notice only names a payment, whose status is then asked again — nothing is believed as it
  * comes). The pay channel (channels/pay.c) drives them; providers do no database work.
  *
- * Every asynchronous call answers once through payprov_cb, on the loop: err 0 with a result, KB_ERR_AGAIN when the
+ * Every asynchronous call answers once through payprov_cb, on the loop (the fake answers from inside the call, so a
+ * caller must not touch its state after starting one): err 0 with a result, KB_ERR_AGAIN when the
  * provider could not answer now (connection, timeout, 5xx, 429: ask again later, the same way), KB_ERR_INVAL when it
  * refused (4xx, a malformed answer: asking again will not help). */
 #ifndef KB_PAYPROV_H
