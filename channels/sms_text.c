@@ -183,6 +183,7 @@ sms_cmd_kind_t sms_parse(const char *utf8, sms_cmd_t *out)
     static const char *const help[] = {"ПОМОЩЬ", "?", "HELP", NULL};
     static const char *const stop[] = {"СТОП", "STOP", "ОТПИСАТЬСЯ", NULL};
     static const char *const start[] = {"СТАРТ", "START", NULL};
+    static const char *const human[] = {"ОПЕРАТОР", "ПОДДЕРЖКА", "OPERATOR", "SUPPORT", NULL};
     memset(out, 0, sizeof *out);
     char fbuf[600], lbuf[600], *fw[12], *lw[12];
     int n = words(utf8, fbuf, lbuf, sizeof fbuf, fw, lw, 12);
@@ -204,10 +205,11 @@ sms_cmd_kind_t sms_parse(const char *utf8, sms_cmd_t *out)
                      : one_of(w, pay) || one_of(lat, pay) ? SMS_CMD_PAY : one_of(w, bill) || one_of(lat, bill) ? SMS_CMD_BILL
                      : one_of(w, help) || one_of(lat, help) ? SMS_CMD_HELP
                      : one_of(w, stop) || one_of(lat, stop) ? SMS_CMD_STOP
-                     : one_of(w, start) || one_of(lat, start) ? SMS_CMD_START : SMS_CMD_NONE;
+                     : one_of(w, start) || one_of(lat, start) ? SMS_CMD_START
+                     : one_of(w, human) || one_of(lat, human) ? SMS_CMD_HUMAN : SMS_CMD_NONE;
     int rest = n - i - 1;
     if (k == SMS_CMD_NONE || ((k == SMS_CMD_BALANCE || k == SMS_CMD_BILL || k == SMS_CMD_HELP || k == SMS_CMD_STOP ||
-                               k == SMS_CMD_START) && rest > 0)) {
+                               k == SMS_CMD_START || k == SMS_CMD_HUMAN) && rest > 0)) {
         memset(out, 0, sizeof *out);
         return SMS_CMD_NONE;
     }
@@ -233,7 +235,7 @@ sms_cmd_kind_t sms_parse(const char *utf8, sms_cmd_t *out)
 int sms_command(const sms_cmd_t *cmd, char *buf, size_t size)
 {
     static const char *const names[] = {NULL, NULL, "/balance", "/reading", "/pay", "/bill", "/help", "/stop",
-                                        "/resume"};
+                                        "/resume", "/human"};
     if (cmd->kind <= SMS_CMD_CHOICE)
         return KB_ERR_INVAL;
     int n = snprintf(buf, size, "%s", names[cmd->kind]);

@@ -22,7 +22,8 @@ typedef enum {
     SMS_CMD_BILL,
     SMS_CMD_HELP,
     SMS_CMD_STOP,
-    SMS_CMD_START
+    SMS_CMD_START,
+    SMS_CMD_HUMAN                  /* ОПЕРАТОР, ПОДДЕРЖКА: ask for a person */
 } sms_cmd_kind_t;
 
 typedef struct {

@@ -65,6 +65,67 @@ static void on_notice(int err, PGresult *res, void *data)
     accept_finish(a, err);
 }
 
+/* ---------------------------------------------------------------- staff membership */
+
+/* The member check settled: the event goes in, or it is refused (and acknowledged: Telegram must not retry it). */
+static void member_known(accept_t *a, int member)
+{
+    int rc;
+    if (member) {
+        if ((rc = engine_intake(a->tg->engine, &a->u.ev, on_intake, a)) != 0)
+            accept_finish(a, rc);
+        return;
+    }
+    metrics_inc(a->tg->m_staff_refused);
+    log_warn("tg", "user %s in the staff group is not a member now (getChatMember): refused", a->u.sender);
+    a->u.callback_notice = a->u.callback_id[0] ? "tg.button_invalid" : NULL;
+    accept_finish(a, 0);
+}
+
+static void on_member_cached(int err, const redisReply *r, void *data) {}
+
+static void on_member(const tg_answer_t *ans, void *data)
+{
+    accept_t *a = data;
+    if (ans->err || (!ans->ok && ans->error_code != 400)) { /* Telegram unreachable: not accepted, retried */
+        accept_finish(a, ans->err ? ans->err : KB_ERR_AGAIN);
+        return;
+    }
+    const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(ans->result, "status"));
+    int member = ans->ok && st && (!strcmp(st, "creator") || !strcmp(st, "administrator") || !strcmp(st, "member") ||
+                                   (!strcmp(st, "restricted") && cJSON_IsTrue(cJSON_GetObjectItem(ans->result, "is_member"))));
+    if (member) {
+        char key[96];
+        snprintf(key, sizeof key, "kb:{staff}:member:%lld:%lld", (long long)a->u.staff_chat, (long long)a->u.user_id);
+        kv_command(a->tg->kv, on_member_cached, NULL, "SET %s 1 EX 300", key);
+    }
+    member_known(a, member);
+}
+
+static void on_member_lookup(int err, const redisReply *r, void *data)
+{
+    accept_t *a = data;
+    if (!err && r && r->type == REDIS_REPLY_STRING) { /* checked within the last five minutes */
+        member_known(a, 1);
+        return;
+    }
+    char body[96];
+    snprintf(body, sizeof body, "{\"chat_id\":%lld,\"user_id\":%lld}", (long long)a->u.staff_chat,
+             (long long)a->u.user_id);
+    int rc = tg_api_call(a->tg->api, "getChatMember", body, 0, on_member, a);
+    if (rc)
+        accept_finish(a, rc);
+}
+
+/* Whoever acts in the staff group is a member of it now: checked with getChatMember, remembered for 5 minutes. */
+static void member_check(accept_t *a)
+{
+    char key[96];
+    snprintf(key, sizeof key, "kb:{staff}:member:%lld:%lld", (long long)a->u.staff_chat, (long long)a->u.user_id);
+    if (kv_command(a->tg->kv, on_member_lookup, a, "GET %s", key) != 0)
+        accept_finish(a, KB_ERR_NOTCONN);
+}
+
 /* Durably accepts one update: an event into the engine, or a notice into the outbox, or nothing. cb gets 0 once
  * it is safe to acknowledge the update to Telegram (it may run before this returns). */
 static void tg_accept(tg_t *tg, const cJSON *update, accept_cb cb, void *data)
@@ -89,13 +150,20 @@ static void tg_accept(tg_t *tg, const cJSON *update, accept_cb cb, void *data)
         accept_finish(a, rc);
         return;
     }
+    if (a->u.refused) {
+        metrics_inc(tg->m_staff_refused);
+        log_warn("tg", "a staff command from chat %s, which is not the staff group: refused (user %s)", a->u.conv + 3,
+                 a->u.sender);
+    }
     if (a->u.action == TGU_EVENT) {
         if (!a->u.ev.ts_ms) {
             uv_timeval64_t tv;
             uv_gettimeofday(&tv);
             a->u.ev.ts_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
         }
-        if ((rc = engine_intake(tg->engine, &a->u.ev, on_intake, a)) != 0)
+        if (a->u.staff)
+            member_check(a);
+        else if ((rc = engine_intake(tg->engine, &a->u.ev, on_intake, a)) != 0)
             accept_finish(a, rc);
     } else if (a->u.action == TGU_NOTICE) {
         char payload[160];
@@ -389,7 +457,12 @@ int tg_new(uv_loop_t *loop, httpd_t *h, http_client_t *http, kv_t *kv, db_t *db,
     }
     uv_timer_init(loop, &tg->poll_timer);
     uv_timer_init(loop, &tg->hook_timer);
-    tg->poll_timer.data = tg->hook_timer.data = tg;
+    uv_timer_init(loop, &tg->ratings_timer);
+    tg->poll_timer.data = tg->hook_timer.data = tg->ratings_timer.data = tg;
+    tg->m_staff_refused = metrics_counter("kb_staff_refused_total",
+                                          "Staff commands or actions refused (outside the staff group, or not a member)", "");
+    if (opt->staff_chat && (rc = tg_staff_new(tg)) != 0)
+        log_error("tg", "the staff group's sender could not be made (%s)", kb_strerror(rc));
     tg->m_updates = metrics_counter("kb_tg_updates_total", "Telegram updates received", "");
     tg->m_refused = metrics_counter("kb_tg_webhook_refused_total", "Webhook calls without the right secret", "");
     tg->m_possible_dups = metrics_counter("kb_tg_possible_duplicates_total",
@@ -410,6 +483,7 @@ int tg_start(tg_t *tg)
         uv_timer_start(&tg->hook_timer, register_webhook, 0, 0);
     else
         uv_timer_start(&tg->poll_timer, on_poll_timer, 0, 0);
+    tg_staff_start(tg);
     return outbox_start(tg->out);
 }
 
@@ -426,11 +500,20 @@ void tg_stop(tg_t *tg)
         tg->poll_holder = 0;
     }
     outbox_stop(tg->out);
+    uv_timer_stop(&tg->ratings_timer);
+    if (tg->staff_out)
+        outbox_stop(tg->staff_out);
 }
 
-size_t tg_busy(const tg_t *tg) { return tg->intakes + tg->sending + outbox_busy(tg->out); }
+size_t tg_busy(const tg_t *tg)
+{
+    return tg->intakes + tg->sending + tg->posting + outbox_busy(tg->out) +
+           (tg->staff_out ? outbox_busy(tg->staff_out) : 0);
+}
 
 outbox_t *tg_outbox(tg_t *tg) { return tg->out; }
+
+outbox_t *tg_staff_outbox(tg_t *tg) { return tg->staff_out; }
 
 static void on_closed(uv_handle_t *h)
 {
@@ -445,7 +528,9 @@ void tg_close(tg_t *tg)
     tg_api_free(tg->api);
     tg->api = NULL;
     outbox_close(tg->out);
-    tg->handles_open = 2;
+    tg_staff_close(tg);
+    tg->handles_open = 3;
     uv_close((uv_handle_t *)&tg->poll_timer, on_closed);
     uv_close((uv_handle_t *)&tg->hook_timer, on_closed);
+    uv_close((uv_handle_t *)&tg->ratings_timer, on_closed);
 }

@@ -17,7 +17,12 @@
  * sending for its retry_after; 5xx and timeouts are retried with backoff and jitter; "bot was blocked" (403) and
  * "chat not found" (400) mark the identity unreachable and give up that chat's pending messages — a message from
  * the customer makes it reachable again (the engine does that for any inbound event). A send that timed out may
- * have reached Telegram: its retry sends the same content again, counted in kb_tg_possible_duplicates_total. */
+ * have reached Telegram: its retry sends the same content again, counted in kb_tg_possible_duplicates_total.
+ *
+ * Staff (tg_staff.c): with KABINET_STAFF_CHAT_ID set, the bot works in that supergroup with forum topics — one topic
+ * per appeal, opened by a card — and in the groups of KABINET_STAFF_BRANCHES for those branches' appeals. Updates
+ * from a staff group become the staff dialog's events once the sender is checked a member (getChatMember,
+ * remembered 5 minutes); a staff command anywhere else is refused and logged. */
 #ifndef KB_TELEGRAM_H
 #define KB_TELEGRAM_H
 
@@ -39,6 +44,9 @@ typedef struct {
     int max_connections;           /* setWebhook's max_connections */
     int max_inflight;              /* webhook requests being accepted before 429 */
     double broadcast_rate;         /* lane 1 messages a second, all processes together */
+    int64_t staff_chat;            /* the staff supergroup with forum topics (0: no escalation channel) */
+    const char *staff_branches;    /* "<branch code>=<chat id>,…": branches whose appeals go to their own group */
+    int staff_per_minute;          /* posts a minute per staff group (Telegram allows about 20) */
 } tg_options_t;
 
 /* Makes the channel: routes on h (webhook mode), the sender over db. */
@@ -52,6 +60,8 @@ void tg_stop(tg_t *tg);
 size_t tg_busy(const tg_t *tg);
 /* The sender (the engine's commit hook kicks it). */
 outbox_t *tg_outbox(tg_t *tg);
+/* The staff group's sender (NULL without KABINET_STAFF_CHAT_ID). */
+outbox_t *tg_staff_outbox(tg_t *tg);
 /* Frees the channel once stopped and idle (keep running the loop). */
 void tg_close(tg_t *tg);
 

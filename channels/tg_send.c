@@ -19,7 +19,9 @@
 typedef struct {
     tg_t *tg;
     outbox_ticket_t *ticket;
-    char conv[64], chat[32];
+    char conv[80], chat[32];
+    int64_t thread;                /* a staff group's forum topic, or 0 */
+    int staff;                     /* 1: to the staff group */
     int waits, part, refused;
     int64_t wait_ms, edit_id;
     cJSON *payload;
@@ -32,6 +34,7 @@ typedef struct {
 } tg_job_t;
 
 static void job_send_next(tg_job_t *j);
+static int render(tg_job_t *j, int64_t edit_id, int with_document);
 static void on_timer(uv_timer_t *t);
 static void on_next_part(uv_timer_t *t) { job_send_next(t->data); }
 
@@ -67,6 +70,12 @@ static void on_marked(int err, PGresult *res, void *data)
 static void unreachable(tg_job_t *j, const char *why)
 {
     tg_t *tg = j->tg;
+    if (j->staff) { /* the bot is not in the staff group, or the group is gone: an operator's matter */
+        log_error("tg", "cannot post to the staff group %s (%s): check KABINET_STAFF_CHAT_ID and the bot's rights",
+                  j->chat, why);
+        job_done(j, OUTBOX_RETRY, 60000, why);
+        return;
+    }
     metrics_inc(tg->m_unreachable);
     log_info("tg", "chat %s unreachable (%s): its pending messages are given up until the customer writes again",
              j->chat, why);
@@ -115,7 +124,7 @@ static void on_answer(const tg_answer_t *a, void *data)
     snprintf(why, sizeof why, "%s: %d %s", method, a->error_code, a->description);
     if (edit && a->error_code == 400) { /* the pressed message is gone or cannot be edited: send a new one */
         tg_calls_free(&j->calls);
-        if (tg_render(j->payload, j->chat, 0, 0, &j->calls) != 0) {
+        if (render(j, 0, 0) != 0) {
             job_done(j, OUTBOX_RETRY, -1, "out of memory");
             return;
         }
@@ -149,6 +158,35 @@ static void on_answer(const tg_answer_t *a, void *data)
 }
 
 /* ---------------------------------------------------------------- sending */
+
+/* Rendered calls for a forum topic carry its message_thread_id (edits address the message itself). */
+static int in_thread(tg_job_t *j)
+{
+    if (!j->thread)
+        return 0;
+    for (int i = 0; i < j->calls.n; i++) {
+        if (strcmp(j->calls.call[i].method, "sendMessage"))
+            continue;
+        cJSON *b = cJSON_Parse(j->calls.call[i].body);
+        if (!b)
+            return KB_ERR_NOMEM;
+        cJSON_AddNumberToObject(b, "message_thread_id", (double)j->thread);
+        char *body = cJSON_PrintUnformatted(b);
+        cJSON_Delete(b);
+        if (!body)
+            return KB_ERR_NOMEM;
+        free(j->calls.call[i].body);
+        j->calls.call[i].body = body;
+    }
+    return 0;
+}
+
+/* Renders the job's payload (edit_id: the message to replace, or 0), in its topic when it has one. */
+static int render(tg_job_t *j, int64_t edit_id, int with_document)
+{
+    int rc = tg_render(j->payload, j->chat, edit_id, with_document, &j->calls);
+    return rc ? rc : in_thread(j);
+}
 
 /* Sends the next rendered call, then the document, then settles. */
 static void job_send_next(tg_job_t *j)
@@ -233,7 +271,7 @@ static void on_file(int err, PGresult *res, void *data)
             return;
         }
     }
-    if (tg_render(j->payload, j->chat, 0, j->file_id != 0, &j->calls) != 0) {
+    if (render(j, 0, j->file_id != 0) != 0) {
         job_done(j, OUTBOX_RETRY, -1, "out of memory");
         return;
     }
@@ -256,7 +294,7 @@ static void job_go(tg_job_t *j)
             job_done(j, OUTBOX_RETRY, -1, "postgres unavailable");
         return;
     }
-    if (tg_render(j->payload, j->chat, j->edit_id, 0, &j->calls) != 0) {
+    if (render(j, j->edit_id, 0) != 0) {
         job_done(j, OUTBOX_RETRY, -1, "out of memory");
         return;
     }
@@ -308,9 +346,16 @@ void tg_send_deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t)
     uv_timer_init(tg->loop, &j->timer);
     j->timer.data = j;
     tg->sending++;
-    int64_t chat;
-    char *end;
-    chat = strncmp(m->conv, "tg:", 3) ? 0 : strtoll(m->conv + 3, &end, 10);
+    int64_t chat = 0;
+    char *end = "";
+    if (!strncmp(m->conv, "tg:", 3)) {
+        chat = strtoll(m->conv + 3, &end, 10);
+    } else if (!strncmp(m->conv, "staff:", 6)) { /* "staff:<chat>:<topic>" */
+        chat = strtoll(m->conv + 6, &end, 10);
+        j->staff = 1;
+        if (*end == ':')
+            j->thread = strtoll(end + 1, &end, 10);
+    }
     if (!chat || *end || !j->payload) {
         log_error("tg", "an outbox row for %s is not for a Telegram chat; given up", m->conv);
         job_done(j, OUTBOX_DEAD, 0, "not a Telegram conversation");
@@ -328,6 +373,8 @@ void tg_send_deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t)
     char key[96];
     keys_conv(key, sizeof key, m->conv, KEY_RATE);
     rate_limit_t per_chat = {1.0, 3, MAX_WAIT_MS}, global = {tg->opt.broadcast_rate, 1, MAX_WAIT_MS};
+    if (j->staff) /* every topic of a group shares the group's budget */
+        tg_staff_rate(tg, chat, key, sizeof key, &per_chat);
     j->waits = m->lane == 1 ? 2 : 1;
     if (rate_reserve(tg->kv, key, &per_chat, on_reserved, j) != 0)
         on_reserved(KB_ERR_NOTCONN, 0, j);

@@ -6,6 +6,37 @@
 #include "tg_update.h"
 
 #define J(o, k) cJSON_GetObjectItemCaseSensitive(o, k)
+#define MAX_STAFF_CHATS 16
+
+static int64_t staff_chats[MAX_STAFF_CHATS];
+static int nstaff_chats;
+
+void tg_update_set_staff(const int64_t *chats, int n)
+{
+    nstaff_chats = 0;
+    for (int i = 0; i < n && i < MAX_STAFF_CHATS; i++)
+        staff_chats[nstaff_chats++] = chats[i];
+}
+
+int tg_update_is_staff(int64_t chat)
+{
+    for (int i = 0; i < nstaff_chats; i++)
+        if (staff_chats[i] == chat)
+            return 1;
+    return 0;
+}
+
+/* 1 when a text is one of the staff's commands ("/take", "/close@bot reason"). */
+static int staff_command(const char *t)
+{
+    static const char *const cmds[] = {"/take", "/close", "/bot", "/reopen", "/ls", "/approve", "/reject"};
+    for (size_t i = 0; t && i < sizeof cmds / sizeof cmds[0]; i++) {
+        size_t n = strlen(cmds[i]);
+        if (!strncmp(t, cmds[i], n) && (!t[n] || t[n] == ' ' || t[n] == '@'))
+            return 1;
+    }
+    return 0;
+}
 
 int tg_id(const cJSON *n, int64_t *out)
 {
@@ -153,6 +184,50 @@ int tg_update_from(const cJSON *j, tg_update_t *u)
     snprintf(u->sender, sizeof u->sender, "%lld", (long long)user_id);
     const cJSON *type = J(chat, "type");
     int private_chat = cJSON_IsString(type) && !strcmp(type->valuestring, "private");
+    const cJSON *in = m ? m : J(cq, "message");
+    if (!private_chat && tg_update_is_staff(chat_id)) {
+        /* the staff group: people only, one conversation per forum topic */
+        int64_t topic = 0;
+        if (cJSON_IsTrue(J(in, "is_topic_message")))
+            tg_id(J(in, "message_thread_id"), &topic);
+        if (edited || user_id <= 0 || cJSON_IsTrue(J(from, "is_bot")) || (m && J(m, "sender_chat"))) {
+            u->action = TGU_IGNORE;
+            return 0;
+        }
+        u->staff = 1;
+        u->staff_chat = chat_id;
+        u->user_id = user_id;
+        snprintf(u->conv, sizeof u->conv, "staff:%lld:%lld", (long long)chat_id, (long long)topic);
+        if (m)
+            from_message(u, m, from);
+        else
+            from_callback(u, cq);
+        if (u->action == TGU_NOTICE) /* nothing to tell staff about a sticker */
+            u->action = TGU_IGNORE;
+        if (u->action == TGU_EVENT) {
+            const cJSON *fn = J(from, "first_name"), *ln = J(from, "last_name"), *un = J(from, "username");
+            char name[160];
+            snprintf(name, sizeof name, "%s%s%s", cJSON_IsString(fn) ? fn->valuestring : "",
+                     cJSON_IsString(ln) ? " " : "", cJSON_IsString(ln) ? ln->valuestring : "");
+            if (!name[0] && cJSON_IsString(un))
+                snprintf(name, sizeof name, "@%s", un->valuestring);
+            u->ev.payload = cJSON_CreateObject();
+            cJSON_AddStringToObject(u->ev.payload, "name", name);
+            cJSON_AddStringToObject(u->ev.payload, "lang", u->lang);
+            u->ev.id = u->id;
+            u->ev.channel = "staff";
+            u->ev.conv = u->conv;
+            u->ev.sender = u->sender;
+            u->ev.text = u->text ? u->text : "";
+            if (!u->text || !u->ev.payload)
+                return KB_ERR_NOMEM;
+            if (!event_utf8_valid(u->text, strlen(u->text)))
+                u->action = TGU_IGNORE;
+        }
+        return 0;
+    }
+    if (m && cJSON_IsString(J(m, "text")) && staff_command(J(m, "text")->valuestring))
+        u->refused = 1; /* a staff command outside the staff group: it changes nothing; logged by the caller */
     if (!private_chat) {
         /* a group: answer a command only (so a whole group is not answered message by message) */
         const cJSON *text = J(m, "text");
@@ -210,4 +285,6 @@ void tg_update_free(tg_update_t *u)
 {
     free(u->text);
     u->text = NULL;
+    cJSON_Delete(u->ev.payload);
+    u->ev.payload = NULL;
 }

@@ -6,7 +6,7 @@
  * understood, and a person offered after three failures on one step. Each area is a file with a start and a step
  * function. Pure: the parts only build effects (replies in the customer's language, core calls, sends).
  *
- * keep: {"lang", "customer_id", "phone"}; data: the step's scratch, with "op" naming the core call awaited. */
+ * keep: {"lang", "customer_id", "phone", "appeal", "appeal_mode"}; data: the step's scratch, with "op" naming the core call awaited. */
 #ifndef KB_CUSTOMER_H
 #define KB_CUSTOMER_H
 
@@ -90,6 +90,18 @@ int kw_run(cust_t *c, const char *text);
 void acc_link_start(cust_t *c);
 /* Rubles as typed ("1 500,50") → kopecks, or -1 (dlg_pay.c). */
 long long pay_parse_rubles(const char *s);
+/* Appeals (dlg_appeal.c). app_open adds a message to the conversation's appeal (opening or reopening one) for
+ * reason "asked", "stuck" or "link"; app_message does that with the event's text, photo or document (-1: the event
+ * has none); app_result handles appeal.add's answer; app_routes says whether this event at rest goes to the
+ * appeal (staff have the conversation); app_staff handles an EV_STAFF event; app_rate_step the rating after
+ * "resolved" (0: the event is not about it). */
+void app_open(cust_t *c, const char *reason, const char *text, const char *attachment, const char *kind, double size,
+              long long link_id);
+int app_message(cust_t *c, const char *reason);
+void app_result(cust_t *c);
+int app_routes(const cust_t *c);
+void app_staff(cust_t *c);
+int app_rate_step(cust_t *c);
 void sup_start(cust_t *c);
 int sup_step(cust_t *c);
 void set_start(cust_t *c);

@@ -4,7 +4,7 @@
 #include "dialog.h"
 
 static const char *const kind_names[EV__COUNT] = {"text", "command", "button", "contact", "photo", "document",
-                                                  "timeout", "core_result"};
+                                                  "timeout", "core_result", "staff"};
 
 const char *dlg_kind_name(dlg_event_kind_t k) { return k < EV__COUNT ? kind_names[k] : "unknown"; }
 
@@ -83,6 +83,15 @@ void dlg_send(dlg_result_t *out, const char *channel, const char *to, const char
     cJSON_AddStringToObject(e, "tmpl", tmpl);
     cJSON_AddItemToObject(e, "params", params ? params : cJSON_CreateObject());
     cJSON_AddNumberToObject(e, "lane", lane ? 1 : 0);
+}
+
+void dlg_event(dlg_result_t *out, const char *conv, dlg_event_kind_t kind, const char *text, cJSON *payload)
+{
+    cJSON *e = effect(out, "event");
+    cJSON_AddStringToObject(e, "to", conv);
+    cJSON_AddStringToObject(e, "kind", dlg_kind_name(kind));
+    cJSON_AddStringToObject(e, "text", text ? text : "");
+    cJSON_AddItemToObject(e, "payload", payload ? payload : cJSON_CreateObject());
 }
 
 void dlg_escalate(dlg_result_t *out, const char *conv, const char *reason)

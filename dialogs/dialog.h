@@ -12,7 +12,7 @@
 #include <cjson/cJSON.h>
 
 typedef enum {
-    EV_TEXT, EV_COMMAND, EV_BUTTON, EV_CONTACT, EV_PHOTO, EV_DOCUMENT, EV_TIMEOUT, EV_CORE_RESULT, EV__COUNT
+    EV_TEXT, EV_COMMAND, EV_BUTTON, EV_CONTACT, EV_PHOTO, EV_DOCUMENT, EV_TIMEOUT, EV_CORE_RESULT, EV_STAFF, EV__COUNT
 } dlg_event_kind_t;
 
 typedef struct {
@@ -21,7 +21,7 @@ typedef struct {
     const char *conv;        /* conversation key: "tg:123" */
     const char *sender;      /* sender identity within the channel */
     dlg_event_kind_t kind;
-    const char *text;        /* text, command ("/start"), button id, phone, file id */
+    const char *text;        /* text, command ("/start"), button id, phone, file id; EV_STAFF: the action */
     const cJSON *payload;    /* EV_CORE_RESULT: the core's answer; otherwise extra fields or NULL */
     int64_t version;         /* EV_BUTTON, EV_TIMEOUT: the state version they were made for */
     int64_t ts_ms;           /* when the provider received it */
@@ -68,6 +68,10 @@ void dlg_core(dlg_result_t *out, const char *op, cJSON *args);
 void dlg_send(dlg_result_t *out, const char *channel, const char *to, const char *tmpl, cJSON *params, int lane);
 /* Escalates the conversation to support staff with a reason (a dlg_send to the staff channel). */
 void dlg_escalate(dlg_result_t *out, const char *conv, const char *reason);
+/* Adds an event for another conversation (how staff act on a customer's conversation): it reaches that
+ * conversation's dialog as an event of kind with text and payload (ownership passes), exactly once, after this
+ * transition commits (through the "relay" outbox, relay.h). */
+void dlg_event(dlg_result_t *out, const char *conv, dlg_event_kind_t kind, const char *text, cJSON *payload);
 /* Arms a step timeout: an EV_TIMEOUT for this transition's version after ms. */
 void dlg_timeout(dlg_result_t *out, int ms);
 /* Adds an audit event. */
@@ -81,5 +85,7 @@ int dlg_kind_parse(const char *s);
 extern const dlg_def_t dlg_demo;
 /* The customer's dialog: registration, the menu, accounts, readings, balance (customer.h). */
 extern const dlg_def_t dlg_customer;
+/* The staff's dialog: one conversation per forum topic of the staff group (dlg_staff.c). */
+extern const dlg_def_t dlg_staff;
 
 #endif

@@ -100,6 +100,11 @@ static void on_result(cust_t *c, const char *op)
             cust_fail(c, "acc.wrong_proof", p, back);
             return;
         }
+        if (!strcmp(st, "pending")) { /* staff check the photo in an appeal; its answer shows the menu */
+            cust_say(c, "acc.pending", NULL, NULL);
+            app_open(c, "link", cust_res(c, "number"), cust_res(c, "photo"), "photo", 0, atoll(cust_res(c, "link_id")));
+            return;
+        }
         cust_say(c, !strcmp(st, "linked") ? (!strcmp(cust_res(c, "primary"), "true") ? "acc.linked_primary" : "acc.linked")
                     : !strcmp(st, "pending")          ? "acc.pending"
                     : !strcmp(st, "already_linked")   ? "acc.already"

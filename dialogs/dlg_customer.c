@@ -132,10 +132,9 @@ void cust_fail(cust_t *c, const char *tmpl, cJSON *params, const char *const *bu
     int n = (cJSON_IsNumber(f) ? f->valueint : 0) + 1;
     cust_set(c, "fails", cJSON_CreateNumber(n));
     cust_say(c, tmpl, params, buttons);
-    if (n >= 3) {
-        static const char *const offer[] = {"human", "menu", NULL};
-        cust_say(c, "common.offer_person", NULL, offer);
-    }
+    if (n == 3) /* the bot gives up: a person takes it from here, with what was typed */
+        app_open(c, "stuck", c->ev->kind == EV_TEXT || c->ev->kind == EV_COMMAND ? c->ev->text : dlg_kind_name(c->ev->kind),
+                 NULL, "text", 0, 0);
 }
 
 void cust_choose(cust_t *c, const char *tmpl, const cJSON *accounts)
@@ -277,6 +276,20 @@ static int customer_step(const dlg_state_t *st, const dlg_event_t *ev, dlg_resul
     dlg_result_init(out, st);
     init(&c, st, ev, out);
     const char *step = out->step;
+    if (ev->kind == EV_STAFF) { /* staff acted on this conversation's appeal */
+        app_staff(&c);
+        return 0;
+    }
+    if (!strcmp(cust_op(&c), "appeal.add")) {
+        app_result(&c);
+        return 0;
+    }
+    if (!strcmp(step, "sup.rate") && !app_rate_step(&c)) { /* not a rating: the customer moved on */
+        cust_goto(&c, "");
+        step = out->step;
+    } else if (!strcmp(step, "sup.rate")) {
+        return 0;
+    }
     if (is_command(ev, "/start") || is_command(ev, "/cancel") || is_command(ev, "/menu") || cust_button(&c, "menu") ||
         cust_button(&c, "back")) {
         home(&c);
@@ -294,9 +307,8 @@ static int customer_step(const dlg_state_t *st, const dlg_event_t *ev, dlg_resul
         home(&c);
         return 0;
     }
-    if (is_command(ev, "/human") || cust_button(&c, "human")) {
-        dlg_escalate(out, ev->conv, "asked for a person");
-        cust_say(&c, "common.escalated", NULL, c.customer ? menu_buttons : NULL);
+    if (is_command(ev, "/human") || cust_button(&c, "human") || cust_button(&c, "support")) {
+        sup_start(&c);
         return 0;
     }
     if (c.customer && kw_is_command(ev)) {
@@ -310,6 +322,12 @@ static int customer_step(const dlg_state_t *st, const dlg_event_t *ev, dlg_resul
         }
         return 0;
     }
+    if (app_routes(&c)) { /* staff have the conversation: what the customer writes goes to them */
+        app_message(&c, "asked");
+        return 0;
+    }
+    if (!strncmp(step, "sup.", 4))
+        return sup_step(&c);
     if (!c.customer)
         return reg_step(&c);
     if (!strcmp(cust_op(&c), "customer.warnings")) {
@@ -324,8 +342,6 @@ static int customer_step(const dlg_state_t *st, const dlg_event_t *ev, dlg_resul
         return bal_step(&c);
     if (!strncmp(step, "his.", 4))
         return his_step(&c);
-    if (!strncmp(step, "sup.", 4))
-        return sup_step(&c);
     if (!strncmp(step, "set.", 4))
         return set_step(&c);
     if (!strncmp(step, "num.", 4))
@@ -343,8 +359,6 @@ static int customer_step(const dlg_state_t *st, const dlg_event_t *ev, dlg_resul
         acc_start(&c);
     else if (cust_button(&c, "history"))
         his_start(&c);
-    else if (cust_button(&c, "support"))
-        sup_start(&c);
     else if (cust_button(&c, "settings"))
         set_start(&c);
     else if (cust_button(&c, "by_number"))

@@ -1,12 +1,9 @@
 /* dlg_support.c — support: what the customer writes (text, or a photo or document up to 2 MB) joins their open
- * appeal (appeal.add; the first message opens one and escalates the conversation to staff, who answer in the same
- * chat), and settings: the language of replies and notifications on or off (customer.settings, customer.set). */
+ * appeal (dlg_appeal.c; the first message opens one, and staff answer in the same chat), and settings: the language of replies and notifications on or off (customer.settings, customer.set). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "customer.h"
-
-#define MAX_ATTACHMENT 2097152
 
 static const char *const back[] = {"menu", NULL};
 
@@ -27,31 +24,8 @@ void sup_start(cust_t *c)
 
 int sup_step(cust_t *c)
 {
-    if (!strcmp(cust_op(c), "appeal.add")) {
-        if (!strcmp(cust_res(c, "new"), "true"))
-            dlg_escalate(c->out, c->ev->conv, "appeal");
-        cJSON *p = cJSON_CreateObject();
-        cJSON_AddNumberToObject(p, "appeal_id", atof(cust_res(c, "appeal_id")));
-        cust_say(c, "sup.sent", p, back);
-        return 0;
-    }
-    const cJSON *size = cJSON_GetObjectItem(c->ev->payload, "size");
-    int file = c->ev->kind == EV_PHOTO || c->ev->kind == EV_DOCUMENT;
-    if (file && cJSON_IsNumber(size) && size->valuedouble > MAX_ATTACHMENT) {
-        cust_fail(c, "sup.too_large", NULL, back);
-    } else if ((c->ev->kind == EV_TEXT && c->text[0]) || (file && c->ev->text)) {
-        cJSON *a = who(c);
-        if (file) {
-            cJSON_AddStringToObject(a, "attachment", c->ev->text);
-            if (cJSON_IsNumber(size))
-                cJSON_AddNumberToObject(a, "size", size->valuedouble);
-        } else { /* the whole message, not the cut c->text */
-            cJSON_AddStringToObject(a, "text", c->ev->text);
-        }
-        cust_call(c, "appeal.add", a);
-    } else {
+    if (app_message(c, "asked") != 0)
         cust_fail(c, "sup.ask", NULL, back);
-    }
     return 0;
 }
 

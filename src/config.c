@@ -134,6 +134,13 @@ static const cfg_var_t cfg_vars[] = {
     {"KABINET_TELEGRAM_BROADCAST_RATE", CFG_INT, "30", 0, 1, 1000, OFF(tg_broadcast_rate),
      "Pushes and broadcasts (lane 1) sent per second by all processes together; live replies are not counted "
      "against it."},
+    {"KABINET_STAFF_CHAT_ID", CFG_STR, "", 0, 0, 0, OFF(staff_chat_id),
+     "The Telegram supergroup with topics where support staff answer appeals (such as -1001234567890; the bot "
+     "must be an admin who may manage topics). Empty: appeals are kept but nobody is told."},
+    {"KABINET_STAFF_BRANCHES", CFG_STR, "", 0, 0, 0, OFF(staff_branches),
+     "Branches whose appeals go to a staff group of their own: `code=chat id,…` (kb_branch.code)."},
+    {"KABINET_STAFF_PER_MINUTE", CFG_INT, "20", 0, 1, 60, OFF(staff_per_minute),
+     "Posts a minute to one staff group, all processes together (Telegram allows a group about 20)."},
 };
 
 #define NVARS (sizeof cfg_vars / sizeof cfg_vars[0])
@@ -338,6 +345,36 @@ int cfg_load(cfg_t *cfg, char *err, size_t errlen)
             snprintf(err, errlen, "KABINET_TELEGRAM_SECRET must be 1 to 256 characters of A-Z, a-z, 0-9, _ and - in "
                                   "webhook mode");
             return KB_ERR_INVAL;
+        }
+    }
+    if (cfg->staff_chat_id[0] || cfg->staff_branches[0]) {
+        char *end;
+        long long chat = strtoll(cfg->staff_chat_id, &end, 10);
+        if (!cfg->staff_chat_id[0] || *end || chat >= 0) {
+            snprintf(err, errlen, "KABINET_STAFF_CHAT_ID must be the staff supergroup's chat id (a negative number "
+                                  "such as -1001234567890)");
+            return KB_ERR_INVAL;
+        }
+        if (!cfg->tg_token[0]) {
+            snprintf(err, errlen, "KABINET_STAFF_CHAT_ID needs KABINET_TELEGRAM_TOKEN (staff work in Telegram)");
+            return KB_ERR_INVAL;
+        }
+        cfg->staff_chat = chat;
+        const char *b = cfg->staff_branches;
+        int n = 0;
+        while (*b) {
+            char code[24];
+            long long bc;
+            int used = 0;
+            if (sscanf(b, " %23[A-Za-z0-9_.-]=%lld%n", code, &bc, &used) != 2 || bc >= 0 || ++n > 15 ||
+                (b[used] && b[used] != ',')) {
+                snprintf(err, errlen, "KABINET_STAFF_BRANCHES must be code=chat id pairs separated by commas (at most "
+                                      "15), such as ess=-1001234567890,pyat=-1009876543210");
+                return KB_ERR_INVAL;
+            }
+            b += used;
+            if (*b == ',')
+                b++;
         }
     }
     if (log_parse_level(cfg->log_level_name, &cfg->log_level)) {

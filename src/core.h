@@ -70,8 +70,10 @@ void core_money_register(void);
 /* Registers payment.create, payment.settle, payment.fail, payment.expire_due, receipt.add, receipt.get
  * (core_payments.c). */
 void core_payments_register(void);
-/* Registers customer.settings, customer.set, appeal.add (core_customer.c). */
+/* Registers customer.settings, customer.set (core_customer.c). */
 void core_customer_register(void);
+/* Registers appeal.add, appeal.staff, appeal.rate, staff.ls (core_appeals.c). */
+void core_appeals_register(void);
 /* Registers auth.code_send, auth.code_verify and auth.sms_login (core_auth.c). */
 void core_auth_register(void);
 /* The server's key for the HMAC of login codes (KABINET_CODE_KEY); codes cannot be sent or checked without it. */

@@ -8,7 +8,8 @@
  *
  * args: {"customer_id", "number" (as typed), "proof": "els"|"surname"|"photo", "value" (the code, the surname or
  *        the photo's file id)}
- * result: {"status": "linked", "primary": bool, "account_id"} | {"status": "pending", "account_id"}
+ * result: {"status": "linked", "primary": bool, "account_id"} | {"status": "pending", "account_id", "link_id",
+ *         "number", "photo"} (the link waits for staff, who get the photo in an appeal)
  *       | {"status": "wrong_proof", "attempts_left"} | {"status": "too_many_attempts"}
  *       | {"status": "already_linked"} | {"status": "not_found"} | {"status": "invalid_number"} */
 #include <stdio.h>
@@ -44,11 +45,11 @@ static const char *const sql_link =
     "WITH l AS (INSERT INTO kb_account_link (customer_id, account_id, is_primary, status, proof, photo_file) "
     " SELECT $1::bigint, $2::bigint, $3 = 'active' AND NOT EXISTS (SELECT 1 FROM kb_account_link l WHERE"
     "  l.customer_id = $1::bigint AND l.is_primary AND l.status = 'active'), $3, $4, $5 "
-    " ON CONFLICT (customer_id, account_id) WHERE status <> 'removed' DO NOTHING RETURNING is_primary), "
+    " ON CONFLICT (customer_id, account_id) WHERE status <> 'removed' DO NOTHING RETURNING is_primary, id), "
     "a AS (INSERT INTO kb_audit (conv, event_id, what, details, customer_id, actor) "
     " SELECT $6, $7, 'account.link', json_build_object('account_id', $2::bigint, 'proof', $4::text, 'status', $3::text), $1::bigint,"
     " 'customer' FROM l) "
-    "SELECT is_primary FROM l";
+    "SELECT is_primary, id FROM l";
 
 static void finish(link_t *l, int err, cJSON *result)
 {
@@ -74,6 +75,11 @@ static void on_linked(int err, PGresult *res, void *data)
     if (!pending)
         cJSON_AddBoolToObject(r, "primary", PQgetvalue(res, 0, 0)[0] == 't');
     cJSON_AddNumberToObject(r, "account_id", atof(l->account));
+    if (pending) { /* for the staff check: the link and the photo */
+        cJSON_AddNumberToObject(r, "link_id", atof(PQgetvalue(res, 0, 1)));
+        cJSON_AddStringToObject(r, "number", l->number);
+        cJSON_AddStringToObject(r, "photo", l->value);
+    }
     finish(l, 0, r);
 }
 

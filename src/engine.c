@@ -84,6 +84,11 @@ struct engine_s {
     engine_options_t opt;
     const dlg_def_t *dialogs[ENGINE_MAX_DIALOGS];
     int ndialogs;
+    struct {
+        char channel[16];
+        const dlg_def_t *dlg;
+    } routes[4];               /* a new conversation of this channel starts in that dialog */
+    int nroutes;
     kv_script_t s_intake, s_claim, s_unclaim, s_peek, s_cas, s_ack, s_release;
     const db_stmt_t *q_applied_ins, *q_applied_get, *q_applied_set, *q_outbox_ins, *q_audit_ins, *q_reachable;
     uv_timer_t tick;
@@ -346,6 +351,8 @@ static void on_commit(int err, PGresult *res, void *data)
             if (cJSON_IsString(type) && !strcmp(type->valuestring, "send") && cJSON_IsString(ch) &&
                 strcmp(ch->valuestring, j->channel))
                 j->e->hook(j->e->hook_ctx, ch->valuestring);
+            else if (cJSON_IsString(type) && !strcmp(type->valuestring, "event"))
+                j->e->hook(j->e->hook_ctx, "relay");
         }
     }
     if (j->no_change)
@@ -491,6 +498,17 @@ static void job_fx_next(job_t *j)
                              "from", cJSON_CreateString(j->conv));
             return;
         }
+        if (!strcmp(t, "event")) { /* an event for another conversation, through the relay (relay.h) */
+            const cJSON *to = cJSON_GetObjectItemCaseSensitive(fx, "to");
+            if (!cJSON_IsString(to) || !event_conv_valid(to->valuestring)) {
+                txn_fail_as(j, "an event effect without a valid recipient", 1);
+                return;
+            }
+            char key[320];
+            snprintf(key, sizeof key, "%s/%s", j->conv, j->ev.id);
+            queue_outbox_row(j, fx, to->valuestring, "relay", 0, key, "from", cJSON_CreateString(j->conv));
+            return;
+        }
         if (!strcmp(t, "audit")) {
             const cJSON *what = cJSON_GetObjectItemCaseSensitive(fx, "what");
             char *details = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(fx, "details"));
@@ -580,8 +598,9 @@ static void on_begin(int err, db_txn_t *txn, void *data)
     char started[24], ver[24];
     snprintf(started, sizeof started, "%.3f", (double)j->started_ms / 1000.0);
     snprintf(ver, sizeof ver, "%lld", (long long)j->version);
-    const char *params[] = {j->conv, j->ev.id, ver, j->e->owner, started};
-    if (db_txn_exec(txn, j->e->q_applied_ins, 5, params, on_applied_ins, j) != 0)
+    char said[320];
+    const char *params[] = {j->conv, j->ev.id, ver, j->e->owner, started, event_said(&j->ev, said, sizeof said)};
+    if (db_txn_exec(txn, j->e->q_applied_ins, 6, params, on_applied_ins, j) != 0)
         txn_fail(j, "cannot record the event");
 }
 
@@ -592,6 +611,9 @@ static void load_state(job_t *j, const redisReply *h)
 {
     int64_t until = 0;
     snprintf(j->dialog, sizeof j->dialog, "%s", j->e->dialogs[0]->name);
+    for (int i = 0; i < j->e->nroutes; i++)
+        if (!strcmp(j->e->routes[i].channel, j->channel))
+            snprintf(j->dialog, sizeof j->dialog, "%s", j->e->routes[i].dlg->name);
     j->step[0] = j->last[0] = 0;
     j->version = 0;
     for (size_t i = 0; h && i + 1 < h->elements; i += 2) {
@@ -943,8 +965,8 @@ int engine_new(uv_loop_t *loop, kv_t *kv, db_t *db, const engine_options_t *opt,
     kv_script_init(&e->s_ack, lua_ack);
     kv_script_init(&e->s_release, lua_release);
     e->q_applied_ins = db_prepare(db,
-        "INSERT INTO kb_applied (conv, event_id, version, state, worker, started_at) "
-        "VALUES ($1, $2, $3::bigint, '{}', $4, to_timestamp($5::double precision)) "
+        "INSERT INTO kb_applied (conv, event_id, version, state, worker, started_at, said) "
+        "VALUES ($1, $2, $3::bigint, '{}', $4, to_timestamp($5::double precision), $6) "
         "ON CONFLICT (conv, event_id) DO NOTHING RETURNING 1");
     e->q_applied_get = db_prepare(db, "SELECT version, state FROM kb_applied WHERE conv = $1 AND event_id = $2");
     e->q_applied_set = db_prepare(db,
@@ -965,6 +987,16 @@ int engine_new(uv_loop_t *loop, kv_t *kv, db_t *db, const engine_options_t *opt,
     e->m_failures = metrics_counter("kb_engine_retries_total", "Events put back for a retry after a failure", "");
     e->m_stale = metrics_counter("kb_engine_stale_buttons_total", "Buttons pressed on an out-of-date menu", "");
     *out = e;
+    return 0;
+}
+
+int engine_route(engine_t *e, const char *channel, const dlg_def_t *d)
+{
+    int rc = engine_add_dialog(e, d);
+    if (rc || e->nroutes == (int)(sizeof e->routes / sizeof e->routes[0]) || strlen(channel) >= sizeof e->routes[0].channel)
+        return rc ? rc : KB_ERR_BUSY;
+    snprintf(e->routes[e->nroutes].channel, sizeof e->routes[0].channel, "%s", channel);
+    e->routes[e->nroutes++].dlg = d;
     return 0;
 }
 

@@ -47,6 +47,8 @@ typedef void (*engine_outbox_hook)(void *ctx, const char *channel);
 int engine_new(uv_loop_t *loop, kv_t *kv, db_t *db, const engine_options_t *opt, engine_t **out);
 /* Adds a dialog; the first one is the one a new conversation starts in. */
 int engine_add_dialog(engine_t *e, const dlg_def_t *d);
+/* Adds a dialog in which every new conversation of channel ("staff" of "staff:-100…:7") starts. */
+int engine_route(engine_t *e, const char *channel, const dlg_def_t *d);
 /* Sets the hook run after commits that wrote outbox rows. */
 void engine_set_outbox_hook(engine_t *e, engine_outbox_hook fn, void *ctx);
 /* Starts claiming work (and moving due step timeouts into their queues). */

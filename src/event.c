@@ -1,4 +1,5 @@
 /* event.c — the neutral event's JSON form (see event.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "err.h"
@@ -143,4 +144,25 @@ size_t event_text_cut(const char *s, size_t max)
     while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
         n--;
     return n;
+}
+
+const char *event_said(const event_t *ev, char *buf, size_t size)
+{
+    const char *t = ev->text ? ev->text : "";
+    switch (ev->kind) {
+    case EV_TEXT:
+    case EV_COMMAND: {
+        size_t n = event_text_cut(t, size - 1);
+        memcpy(buf, t, n);
+        buf[n] = 0;
+        return buf;
+    }
+    case EV_PHOTO: return "[photo]";
+    case EV_DOCUMENT: return "[document]";
+    case EV_CONTACT: return "[contact]";
+    case EV_BUTTON:
+        snprintf(buf, size, "btn:%.40s", t);
+        return buf;
+    default: return NULL;
+    }
 }

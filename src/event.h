@@ -28,6 +28,10 @@ void event_view(const event_t *ev, dlg_event_t *out);
 size_t event_text_cut(const char *s, size_t max);
 /* 1 when s[0..len) is valid UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF). */
 int event_utf8_valid(const char *s, size_t len);
+/* What the sender said with ev, for the conversation's history (the card staff see): the text of a text or a
+ * command (cut to fit size), "[photo]", "[document]", "[contact]", or "btn:<id>" for a button; NULL for events
+ * nobody typed (timeouts, core results, staff events). */
+const char *event_said(const event_t *ev, char *buf, size_t size);
 /* 1 when a conversation key is well formed: "<channel>:<id>", printable, no braces, at most 100 bytes. */
 int event_conv_valid(const char *conv);
 

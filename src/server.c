@@ -21,6 +21,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
+#include "relay.h"
 #include "server.h"
 
 typedef struct {
@@ -36,6 +37,7 @@ typedef struct {
     pay_t *pay;                /* payment links (KABINET_PAY_PROVIDER) */
     docs_t *docs;              /* documents for customers: checks, bills */
     sms_t *sms;                /* SMS through the gateway KABINET_SMS_PROVIDER names */
+    relay_t *relay;            /* events from one conversation to another (staff → customer) */
     uv_signal_t sigterm, sigint;
     uv_timer_t drain;
     uint64_t drain_deadline;
@@ -193,6 +195,9 @@ static void close_modules(server_t *s)
     if (s->sms)
         sms_close(s->sms);
     s->sms = NULL;
+    if (s->relay)
+        relay_close(s->relay);
+    s->relay = NULL;
     if (s->engine)
         engine_close(s->engine);
     if (s->httpd)
@@ -238,7 +243,7 @@ static void on_drain_tick(uv_timer_t *t)
            out = http_client_pending(s->http), engine = engine_busy(s->engine),
            sender = (s->local ? outbox_busy(local_outbox(s->local)) : 0) + (s->tg ? tg_busy(s->tg) : 0) +
                     (s->pay ? outbox_busy(pay_outbox(s->pay)) : 0) + (s->docs ? outbox_busy(docs_outbox(s->docs)) : 0) +
-                    (s->sms ? outbox_busy(sms_outbox(s->sms)) : 0);
+                    (s->sms ? outbox_busy(sms_outbox(s->sms)) : 0) + (s->relay ? outbox_busy(relay_outbox(s->relay)) : 0);
     int idle = http_in == 0 && pg == 0 && redis == 0 && out == 0 && engine == 0 && sender == 0;
     if (!idle && uv_now(s->loop) < s->drain_deadline)
         return;
@@ -276,6 +281,8 @@ static void on_signal(uv_signal_t *sig, int signum)
         outbox_stop(docs_outbox(s->docs));
     if (s->sms)
         outbox_stop(sms_outbox(s->sms));
+    if (s->relay)
+        outbox_stop(relay_outbox(s->relay));
     s->drain_deadline = uv_now(s->loop) + (uint64_t)s->cfg->shutdown_timeout_ms;
     uv_timer_start(&s->drain, on_drain_tick, 0, 20);
 }
@@ -296,6 +303,10 @@ static void kick_sender(void *ctx, const char *channel)
         outbox_kick(pay_outbox(s->pay));
     if (s->docs && !strcmp(channel, "doc"))
         outbox_kick(docs_outbox(s->docs));
+    if (s->relay && !strcmp(channel, "relay"))
+        outbox_kick(relay_outbox(s->relay));
+    if (s->tg && tg_staff_outbox(s->tg) && !strcmp(channel, "staff"))
+        outbox_kick(tg_staff_outbox(s->tg));
 }
 
 /* Closes whatever modules exist and runs the loop until every handle has closed, then frees the loop. */
@@ -406,6 +417,7 @@ int server_run(const cfg_t *cfg)
     int demo_first = !strcmp(cfg->start_dialog, "demo");
     engine_add_dialog(s.engine, demo_first ? &dlg_demo : &dlg_customer);
     engine_add_dialog(s.engine, demo_first ? &dlg_customer : &dlg_demo);
+    engine_route(s.engine, "staff", &dlg_staff);
     core_register_all();
     core_auth_set_key(cfg->code_key);
     if (cfg->local_channel)
@@ -413,7 +425,7 @@ int server_run(const cfg_t *cfg)
     if (cfg->tg_token[0]) {
         tg_options_t to = {cfg->tg_token, cfg->tg_api_url, !strcmp(cfg->tg_mode, "webhook"), cfg->tg_webhook_url,
                            cfg->tg_secret, cfg->tg_poll_timeout_s, cfg->tg_max_connections, cfg->tg_max_inflight,
-                           cfg->tg_broadcast_rate};
+                           cfg->tg_broadcast_rate, cfg->staff_chat, cfg->staff_branches, cfg->staff_per_minute};
         tg_new(s.loop, s.httpd, s.http, s.kv, s.db, s.engine, &to, &s.tg);
     }
     if (strcmp(cfg->pay_provider, "none") && (rc = start_pay(&s, cfg)) != 0)
@@ -423,6 +435,7 @@ int server_run(const cfg_t *cfg)
     docs_new(s.loop, s.httpd, s.db, base, kick_sender, &s, &s.docs);
     if ((rc = start_sms(&s, cfg)) != 0)
         goto fail;
+    relay_new(s.loop, s.db, s.engine, &s.relay);
     engine_set_outbox_hook(s.engine, kick_sender, &s);
     if ((rc = httpd_start(s.httpd)) != 0) {
         fprintf(stderr, "kabinetd: cannot listen on %s (KABINET_HTTP_LISTEN): %s\n", cfg->http_listen, uv_strerror(rc));

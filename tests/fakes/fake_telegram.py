@@ -5,7 +5,10 @@ users.
 
 Bot API (POST or GET /bot<token>/<method>, JSON, form or multipart parameters): getMe, setWebhook, deleteWebhook,
 getWebhookInfo, getUpdates (long polling, offset confirms, 409 while a webhook is set or when a second poll starts),
-sendMessage, editMessageText, sendDocument (upload or file_id), answerCallbackQuery, getFile and /file/bot<token>/..
+sendMessage, editMessageText, sendDocument (upload or file_id), sendPhoto (file_id), answerCallbackQuery, getFile
+and /file/bot<token>/.., and for staff groups createForumTopic (a supergroup with topics where the bot may manage
+them; the topic's id is its service message's id), message_thread_id on sends (400 "message thread not found" for
+a topic that does not exist) and getChatMember (creator, administrator, member, left, kicked).
 It refuses what Telegram refuses, with Telegram's codes and descriptions: a wrong token (401), texts over 4096
 characters after entity parsing, captions over 1024, bad HTML entities or tags (400 "can't parse entities"), empty
 texts, callback_data over 64 bytes (400 BUTTON_DATA_INVALID), unknown chats (400 "chat not found"), blocked users
@@ -14,8 +17,10 @@ texts, callback_data over 64 bytes (400 BUTTON_DATA_INVALID), unknown chats (400
 Webhook delivery works like Telegram's: updates go one at a time, in order, to the registered URL with
 X-Telegram-Bot-Api-Secret-Token; anything but 2xx is retried (after Retry-After when given).
 
-Control API for the test (JSON): POST /control/message, /control/press, /control/update, /control/flood,
-/control/block, /control/chat, /control/slow, /control/fail; GET /control/log?chat=ID&after=N, /control/state."""
+Control API for the test (JSON): POST /control/message (in a group: "chat" and "thread" for a topic),
+/control/press, /control/update, /control/flood, /control/block, /control/chat, /control/group (a supergroup: forum,
+the bot's rights, members and their statuses), /control/slow, /control/fail; GET /control/log?chat=ID&after=N,
+/control/state."""
 import argparse, json, re, threading, time, urllib.request, urllib.error, secrets, hashlib
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 from urllib.parse import urlparse, parse_qs
@@ -25,7 +30,7 @@ S = {
     "token": "", "webhook": None, "updates": [], "next_update": 1000, "next_message": {}, "chats": {},
     "log": [], "blocked": set(), "flood_until": 0.0, "flood_retry": 0, "wait_until": 0.0, "violations": 0,
     "flood_answers": 0, "conflicts": 0, "poll_gen": 0, "callbacks": {}, "files": {}, "errors": [],
-    "deliveries": {}, "calls": {}, "set_webhook": [],
+    "deliveries": {}, "calls": {}, "set_webhook": [], "members": {}, "topics": {},
 }
 ALLOWED_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre", "tg-spoiler",
                 "span", "blockquote", "tg-emoji"}
@@ -137,6 +142,17 @@ def chat_of(p):
     return cid
 
 
+def thread_of(cid, p):
+    """message_thread_id of a send: None, or a topic that exists in that forum."""
+    t = p.get("message_thread_id")
+    if t in (None, ""):
+        return None
+    t = int(t)
+    if t not in S["topics"].get(cid, {}):
+        raise ApiError(400, "Bad Request: message thread not found")
+    return t
+
+
 def flood_check():
     now = time.time()
     if now < S["wait_until"]:
@@ -227,14 +243,20 @@ def m_getUpdates(p):
             S["polling"] = False
 
 
+def in_topic(thread):
+    return {"message_thread_id": thread, "is_topic_message": True} if thread else {}
+
+
 def m_sendMessage(p):
     flood_check()
     cid = chat_of(p)
+    thread = thread_of(cid, p)
     plain = message_text(p)
     markup = check_markup(p.get("reply_markup"))
-    msg = new_message(cid, text=plain, **({"reply_markup": markup} if markup and "inline_keyboard" in markup else {}))
+    msg = new_message(cid, text=plain, **in_topic(thread),
+                      **({"reply_markup": markup} if markup and "inline_keyboard" in markup else {}))
     S["messages"][(cid, msg["message_id"])]["_markup"] = markup
-    log(cid, "send", message_id=msg["message_id"], text=plain, reply_markup=markup)
+    log(cid, "send", message_id=msg["message_id"], text=plain, reply_markup=markup, thread=thread)
     return public({k: v for k, v in msg.items() if not k.startswith("_")})
 
 
@@ -277,6 +299,47 @@ def m_sendDocument(p):
     log(cid, "document", message_id=msg["message_id"], text=caption, uploaded=uploaded, file_id=fid,
         file_name=f["name"], size=len(f["data"]), head=f["data"][:5].decode("latin1"), reply_markup=markup)
     return public({k: v for k, v in msg.items() if not k.startswith("_")})
+
+
+def m_sendPhoto(p):
+    flood_check()
+    cid = chat_of(p)
+    thread = thread_of(cid, p)
+    caption = message_text(p, "caption", 1024)
+    fid = p.get("photo")
+    if not isinstance(fid, str) or fid not in S["files"]:
+        raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
+    msg = new_message(cid, photo=[{"file_id": fid, "file_unique_id": fid[-8:], "width": 1280, "height": 960}],
+                      caption=caption, **in_topic(thread))
+    log(cid, "photo", message_id=msg["message_id"], text=caption, file_id=fid, thread=thread)
+    return public({k: v for k, v in msg.items() if not k.startswith("_")})
+
+
+def m_createForumTopic(p):
+    cid = chat_of(p)
+    chat = S["chats"][cid]
+    name = p.get("name") or ""
+    if chat.get("type") != "supergroup" or not chat.get("is_forum"):
+        raise ApiError(400, "Bad Request: the chat is not a forum")
+    if not chat.get("_bot_topics"):
+        raise ApiError(400, "Bad Request: not enough rights to create a topic")
+    if not 1 <= len(name) <= 128:
+        raise ApiError(400, "Bad Request: TOPIC_NAME_INVALID")
+    msg = new_message(cid, forum_topic_created={"name": name, "icon_color": 7322096})
+    tid = msg["message_id"]
+    S["topics"].setdefault(cid, {})[tid] = name
+    log(cid, "topic", message_id=tid, thread=tid, text=name)
+    return {"message_thread_id": tid, "name": name, "icon_color": 7322096}
+
+
+def m_getChatMember(p):
+    cid = chat_of(p)
+    uid = int(p.get("user_id") or 0)
+    status = S["members"].get((cid, uid), "left")
+    res = {"status": status, "user": {"id": uid, "is_bot": False, "first_name": "U"}}
+    if status == "restricted":
+        res["is_member"] = True
+    return res
 
 
 def m_answerCallbackQuery(p):
@@ -328,13 +391,16 @@ def chat_for(c):
 
 
 def c_message(c):
-    """A user writes: text, contact, photo, document; edited; in a private chat or a group."""
+    """A user writes: text, contact, photo, document; edited; in a private chat or a group (in a forum topic when
+    "thread" is given)."""
     chat = chat_for(c)
     frm = user_of(c)
     mid = S["next_message"].get(chat["id"], 1)
     S["next_message"][chat["id"]] = mid + 1
     msg = {"message_id": mid, "date": int(time.time()), "chat": {k: v for k, v in chat.items()
                                                                   if not k.startswith("_")}, "from": frm}
+    if c.get("thread"):
+        msg.update(in_topic(int(c["thread"])))
     if "text" in c:
         msg["text"] = c["text"]
     if "contact" in c:
@@ -347,6 +413,7 @@ def c_message(c):
         fid = c["photo"]
         msg["photo"] = [{"file_id": fid + "-s", "file_unique_id": "s", "width": 90, "height": 90},
                         {"file_id": fid, "file_unique_id": "b", "width": 1280, "height": 960}]
+        S["files"].setdefault(fid, {"data": b"\xff\xd8\xff\xe0 a photo", "name": "photo.jpg", "mime": "image/jpeg"})
     if "document" in c:
         d = c["document"]
         msg["document"] = {"file_id": d.get("file_id", "BQACdoc"), "file_unique_id": "d",
@@ -388,6 +455,18 @@ def c_chat(c):
     """A chat the bot may write to (a user who pressed Start once, or a group it is in)."""
     cid = int(c["id"])
     S["chats"].setdefault(cid, {"id": cid, "type": c.get("type", "private")})
+    return True
+
+
+def c_group(c):
+    """A supergroup the bot is in: forum (topics on), whether the bot may manage topics, members {user id: status}."""
+    cid = int(c["id"])
+    chat = S["chats"].setdefault(cid, {"id": cid, "type": "supergroup", "title": c.get("title", "staff")})
+    chat["type"] = "supergroup"
+    chat["is_forum"] = bool(c.get("forum", True))
+    chat["_bot_topics"] = bool(c.get("bot_topics", True))
+    for uid, status in (c.get("members") or {}).items():
+        S["members"][(cid, int(uid))] = status
     return True
 
 
@@ -434,7 +513,7 @@ def c_log(q):
         LOCK.wait(0.1)
 
 
-CONTROL_POST = {"fail": c_fail, "slow": c_slow, "chat": c_chat, "message": c_message, "press": c_press, "update": c_update, "flood": c_flood, "block": c_block}
+CONTROL_POST = {"group": c_group, "fail": c_fail, "slow": c_slow, "chat": c_chat, "message": c_message, "press": c_press, "update": c_update, "flood": c_flood, "block": c_block}
 
 # ---------------------------------------------------------------- webhook delivery
 

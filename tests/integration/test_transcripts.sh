@@ -15,11 +15,13 @@ pg() { psql -qXtA -h 127.0.0.1 -p "$KB_TEST_PG_PORT" -U postgres -d "$db" -c "$1
 psql -qX -h 127.0.0.1 -p "$KB_TEST_PG_PORT" -U postgres -d postgres -c "CREATE DATABASE $db TEMPLATE kb_template" >/dev/null
 export KABINET_DATABASE_URL="hostaddr=127.0.0.1 port=$KB_TEST_PG_PORT user=postgres dbname=$db"
 "$KABINETD" demo-data --accounts 30 --months 6 >/dev/null || { echo "FAIL demo-data"; exit 1; }
+# support answers around the clock here, so that no "support is closed now" depends on when the test runs
+pg "UPDATE kb_setting SET value = '{\"days\": \"1234567\", \"from\": \"00:00\", \"to\": \"24:00\", \"utc_offset_min\": 180}' WHERE key = 'support.hours'" >/dev/null
 log=$(mktemp)
 KABINET_REDIS_URL="redis://127.0.0.1:$KB_TEST_REDIS_PORT/$rdb" KABINET_HTTP_LISTEN=127.0.0.1:$port \
 KABINET_LOCAL_CHANNEL=on KABINET_PAY_POLL_S=1 "$KABINETD" serve 2>"$log" &
 pid=$!
-trap 'kill $pid 2>/dev/null; psql -qX -h 127.0.0.1 -p "$KB_TEST_PG_PORT" -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1; rm -f "$log"' EXIT
+trap 'kill $pid 2>/dev/null; [ "${KB_KEEP_LOG:-}" ] && cp "$log" /tmp/transcripts.log; psql -qX -h 127.0.0.1 -p "$KB_TEST_PG_PORT" -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1; rm -f "$log"' EXIT
 for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break; sleep 0.05; done
 fails=0 passed=0
 
