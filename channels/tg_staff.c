@@ -26,7 +26,7 @@ typedef struct {
     outbox_ticket_t *ticket;
     char id[24], chat[24], topic[24];
     cJSON *card;                   /* kb_appeal_card, when the card is still to post */
-    PGresult *msgs;                /* the messages to post */
+    cJSON *msgs;                   /* the messages to post: [{id, kind, body, file}] */
     int next;                      /* the first of msgs not posted */
     char *ids;                     /* "{1,2,3}": the ids the call in flight posts */
     const char *method;
@@ -43,7 +43,7 @@ static void post_done(post_t *p, outbox_result_t r, int retry_ms, const char *wh
     outbox_done(p->ticket, r, retry_ms, why);
     p->tg->posting--;
     cJSON_Delete(p->card);
-    PQclear(p->msgs);
+    cJSON_Delete(p->msgs);
     free(p->ids);
     free(p->body);
     free(p);
@@ -294,27 +294,44 @@ static cJSON *card_params(const cJSON *card)
 
 /* ---------------------------------------------------------------- the steps */
 
+/* A field of message i of msgs as text ("" when absent or null). */
+static const char *msg_field(const post_t *p, int i, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItem(cJSON_GetArrayItem(p->msgs, i), name);
+    static char num[24];
+    if (cJSON_IsNumber(v)) {
+        snprintf(num, sizeof num, "%lld", (long long)v->valuedouble);
+        return num;
+    }
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+/* 1 when message i goes as a file (a photo or a document with its file id). */
+static int msg_is_file(const post_t *p, int i)
+{
+    return strcmp(msg_field(p, i, "kind"), "text") && msg_field(p, i, "file")[0];
+}
+
 /* Posts the next of the customer's messages: texts up to the next file merged into one post, or one file. */
 static void post_messages(post_t *p)
 {
-    int n = PQntuples(p->msgs);
+    int n = cJSON_GetArraySize(p->msgs);
     if (p->next >= n) {
         post_done(p, OUTBOX_SENT, 0, NULL);
         return;
     }
     free(p->ids);
     p->ids = NULL;
-    const char *kind = PQgetvalue(p->msgs, p->next, 1);
-    if (strcmp(kind, "text") && !PQgetisnull(p->msgs, p->next, 3)) { /* a photo or a document, by file_id */
+    if (msg_is_file(p, p->next)) { /* a photo or a document, by file_id */
         char ids[32], caption[1100];
-        snprintf(ids, sizeof ids, "{%s}", PQgetvalue(p->msgs, p->next, 0));
+        const char *kind = msg_field(p, p->next, "kind"), *body = msg_field(p, p->next, "body");
+        snprintf(ids, sizeof ids, "{%s}", msg_field(p, p->next, "id"));
         cJSON *params = cJSON_CreateObject();
-        cJSON_AddStringToObject(params, "text", PQgetvalue(p->msgs, p->next, 2));
-        txt_render("ru", PQgetvalue(p->msgs, p->next, 2)[0] ? "staff.customer_file_text" : "staff.customer_file",
-                   params, caption, sizeof caption);
+        cJSON_AddStringToObject(params, "text", body);
+        txt_render("ru", body[0] ? "staff.customer_file_text" : "staff.customer_file", params, caption, sizeof caption);
         cJSON_Delete(params);
         cJSON *b = message_body(p);
-        cJSON_AddStringToObject(b, !strcmp(kind, "photo") ? "photo" : "document", PQgetvalue(p->msgs, p->next, 3));
+        cJSON_AddStringToObject(b, !strcmp(kind, "photo") ? "photo" : "document", msg_field(p, p->next, "file"));
         cJSON_AddStringToObject(b, "caption", caption);
         p->ids = strdup(ids);
         p->next++;
@@ -322,7 +339,7 @@ static void post_messages(post_t *p)
         return;
     }
     /* texts, merged */
-    size_t cap = 64, used = 1;
+    size_t cap = 64;
     char *ids = malloc(cap);
     cJSON *lines = cJSON_CreateArray();
     if (!ids) {
@@ -331,21 +348,22 @@ static void post_messages(post_t *p)
         return;
     }
     strcpy(ids, "{");
-    for (; p->next < n && (!strcmp(PQgetvalue(p->msgs, p->next, 1), "text") || PQgetisnull(p->msgs, p->next, 3));
-         p->next++) {
-        const char *id = PQgetvalue(p->msgs, p->next, 0);
-        if (used + strlen(id) + 2 > cap) {
+    for (; p->next < n && !msg_is_file(p, p->next); p->next++) {
+        char id[24];
+        size_t len = strlen(ids);
+        snprintf(id, sizeof id, "%s", msg_field(p, p->next, "id"));
+        if (len + strlen(id) + 3 > cap) {
             char *bigger = realloc(ids, cap = cap * 2 + strlen(id));
             if (!bigger)
                 break;
             ids = bigger;
         }
-        used += (size_t)sprintf(ids + used - 1, "%s%s", used > 1 ? "," : "", id);
+        snprintf(ids + len, cap - len, "%s%s", len > 1 ? "," : "", id);
         cJSON *it = cJSON_CreateObject();
-        cJSON_AddStringToObject(it, "text", PQgetvalue(p->msgs, p->next, 2));
+        cJSON_AddStringToObject(it, "text", msg_field(p, p->next, "body"));
         cJSON_AddItemToArray(lines, it);
     }
-    strcpy(ids + used - 1, "}");
+    strcat(ids, "}");
     p->ids = ids;
     cJSON *params = cJSON_CreateObject();
     cJSON_AddItemToObject(params, "lines", lines);
@@ -369,10 +387,13 @@ static void on_unposted(int err, PGresult *res, void *data)
         post_done(p, OUTBOX_RETRY, -1, "postgres unavailable");
         return;
     }
-    p->msgs = res;
+    p->msgs = cJSON_Parse(PQgetvalue(res, 0, 0));
     p->next = 0;
-    int n = PQntuples(res);
-    double newest_ms = n ? atof(PQgetvalue(res, n - 1, 4)) : BURST_MS;
+    if (!cJSON_IsArray(p->msgs)) {
+        post_done(p, OUTBOX_RETRY, -1, "unreadable messages");
+        return;
+    }
+    double newest_ms = PQgetisnull(res, 0, 1) ? BURST_MS : atof(PQgetvalue(res, 0, 1));
     if (newest_ms < BURST_MS) { /* the customer is still typing: wait for the burst to end, then post it as one */
         post_done(p, OUTBOX_LATER, BURST_MS - (int)newest_ms, "merging a burst");
         return;
@@ -554,11 +575,11 @@ int tg_staff_new(tg_t *tg)
     tg->q_card_posted = db_prepare(tg->db, "UPDATE kb_appeal SET card_posted = true WHERE id = $1::bigint");
     tg->q_topic_lost = db_prepare(tg->db, "UPDATE kb_appeal SET staff_chat = NULL, topic_id = NULL, "
                                           "card_posted = false WHERE id = $1::bigint");
-    tg->q_unposted = db_prepare(tg->db, "SELECT id, kind, body, attachment_file, "
-                                        "extract(epoch FROM clock_timestamp() - max(created_at) OVER ()) * 1000 "
-                                        "FROM kb_appeal_message "
-                                        "WHERE appeal_id = $1::bigint AND author = 'customer' AND posted_at IS NULL "
-                                        "ORDER BY id LIMIT 50");
+    tg->q_unposted = db_prepare(tg->db,
+        "SELECT coalesce(json_agg(json_build_object('id', id, 'kind', kind, 'body', body, 'file', attachment_file)"
+        " ORDER BY id), '[]'), extract(epoch FROM clock_timestamp() - max(created_at)) * 1000 "
+        "FROM (SELECT * FROM kb_appeal_message WHERE appeal_id = $1::bigint AND author = 'customer' "
+        "      AND posted_at IS NULL ORDER BY id LIMIT 50) m");
     tg->q_posted = db_prepare(tg->db, "UPDATE kb_appeal_message SET posted_at = now() WHERE id = ANY($1::bigint[])");
     tg->q_ratings = db_prepare(tg->db, "SELECT 'rating', rating::text, count(*) FROM kb_appeal WHERE rating IS NOT NULL "
                                        "GROUP BY rating UNION ALL SELECT 'status', status, count(*) FROM kb_appeal "

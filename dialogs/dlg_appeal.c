@@ -177,8 +177,6 @@ int app_rate_step(cust_t *c)
     for (int i = 0; i < 5; i++)
         if (cust_button(c, rate_buttons[i])) {
             cJSON *a = cJSON_CreateObject();
-            if (c->customer)
-                cJSON_AddNumberToObject(a, "customer_id", (double)c->customer);
             cJSON_AddItemToObject(a, "appeal_id", cJSON_Duplicate(cust_get(c, "appeal_id"), 1));
             cJSON_AddNumberToObject(a, "rating", i + 1);
             cust_call(c, "appeal.rate", a);

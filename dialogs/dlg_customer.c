@@ -284,11 +284,10 @@ static int customer_step(const dlg_state_t *st, const dlg_event_t *ev, dlg_resul
         app_result(&c);
         return 0;
     }
-    if (!strcmp(step, "sup.rate") && !app_rate_step(&c)) { /* not a rating: the customer moved on */
-        cust_goto(&c, "");
-        step = out->step;
-    } else if (!strcmp(step, "sup.rate")) {
-        return 0;
+    if (!strcmp(step, "sup.rate")) {
+        if (app_rate_step(&c))
+            return 0;
+        cust_goto(&c, ""); /* not a rating: the customer moved on */
     }
     if (is_command(ev, "/start") || is_command(ev, "/cancel") || is_command(ev, "/menu") || cust_button(&c, "menu") ||
         cust_button(&c, "back")) {
@@ -307,7 +306,8 @@ static int customer_step(const dlg_state_t *st, const dlg_event_t *ev, dlg_resul
         home(&c);
         return 0;
     }
-    if (is_command(ev, "/human") || cust_button(&c, "human") || cust_button(&c, "support")) {
+    if ((is_command(ev, "/human") && (c.customer || !ev->channel || strcmp(ev->channel, "sms"))) ||
+        cust_button(&c, "human") || cust_button(&c, "support")) { /* by SMS, signed in first (reg_step) */
         sup_start(&c);
         return 0;
     }

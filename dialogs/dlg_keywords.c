@@ -1,6 +1,7 @@
 /* dlg_keywords.c — one-shot commands, what an SMS customer types instead of pressing buttons (the SMS channel turns
- * БАЛАНС, П 12345, ОПЛАТА 1500, СЧЕТ, СТОП, СТАРТ into them; any channel may send them): "/balance [account]",
- * "/reading [account] value [value…]", "/pay [account] [sum]", "/bill [account]", "/stop", "/resume". Each starts
+ * БАЛАНС, П 12345, ОПЛАТА 1500, СЧЕТ, СТОП, СТАРТ, ОПЕРАТОР into them; any channel may send them): "/balance
+ * [account]", "/reading [account] value [value…]", "/pay [account] [sum]", "/bill [account]", "/stop", "/resume",
+ * "/human" (support). Each starts
  * the area it names with what was given preset: the account ("want": chosen without asking), the values (sent
  * one per meter zone without asking), the sum (paid without asking). Without a linked account a command leads
  * straight to linking one. /stop turns reminders and broadcasts off (codes the customer asks for still come);
@@ -10,7 +11,7 @@
 #include <string.h>
 #include "customer.h"
 
-static const char *const names[] = {"/balance", "/reading", "/pay", "/bill", "/stop", "/resume", NULL};
+static const char *const names[] = {"/balance", "/reading", "/pay", "/bill", "/stop", "/resume", "/human", NULL};
 
 /* The command of text, or -1. */
 static int which(const char *text)
@@ -42,6 +43,10 @@ int kw_run(cust_t *c, const char *text)
         r += 10;
         while (*r == ' ')
             r++;
+    }
+    if (k == 6) { /* /human: a person (the SMS channel's ОПЕРАТОР) */
+        sup_start(c);
+        return 1;
     }
     if (k == 4 || k == 5) { /* /stop, /resume */
         cust_goto(c, "set.kw");

@@ -54,6 +54,7 @@ static void act(staff_t *s, const char *action, const char *text)
         cJSON_AddStringToObject(a, "text", text);
     cJSON_AddStringToObject(a, "event_id", s->ev->id ? s->ev->id : "");
     set(s, "op", cJSON_CreateString("appeal.staff"));
+    set(s, "name", cJSON_CreateString(s->name));
     dlg_core(s->out, "appeal.staff", a);
 }
 
@@ -120,6 +121,8 @@ static int staff_step(const dlg_state_t *st, const dlg_event_t *ev, dlg_result_t
         s.lang = "en";
     if (cJSON_IsString(name))
         s.name = name->valuestring;
+    else if (ev->kind == EV_CORE_RESULT && cJSON_IsString(cJSON_GetObjectItem(st->data, "name")))
+        s.name = cJSON_GetObjectItem(st->data, "name")->valuestring; /* who acted, for the answer */
     if (sscanf(ev->conv, "staff:%23[-0-9]:%23[0-9]", s.chat, s.topic) != 2)
         return -1;
     int in_topic = strcmp(s.topic, "0") != 0;

@@ -10,8 +10,8 @@
  * appeal.staff {chat, topic, staff, name, action: "say"|"note"|"take"|"take_say"|"close"|"bot"|"reopen"|"approve"|
  *     "reject", text, event_id} → {"status": "ok"|"no_appeal"|"resolved"|"not_assigned"|"not_resolved"|"no_link"|
  *     "not_pending", appeal_id, conv, channel, action, assignee_name, number, reason}
- * appeal.rate {customer_id, appeal_id, rating 1..5} → {"status": "ok"|"already"|"not_found"}
- * staff.ls {staff, number, event_id} → {"status": "ok", number, address, holder, branch, balance_kopecks, meters,
+ * appeal.rate {appeal_id, rating 1..5} (of this conversation's appeal) → {"status": "ok"|"already"|"not_found"}
+ * staff.ls {number, staff, event_id} → {"status": "ok", number, address, holder, branch, balance_kopecks, meters,
  *     linked} | {"status": "not_found"} */
 #include "core.h"
 
@@ -26,17 +26,17 @@ static const core_sql_op_t op_staff = {
     {"SELECT kb_appeal_staff($1::bigint, $2::bigint, $3, coalesce($4, ''), $5, $6, $7, coalesce($8, ''))::text"}};
 
 static const core_sql_op_t op_rate = {
-    {{"customer_id", 'i', 0}, {"appeal_id", 'i', 1}, {"rating", 'i', 1}, {"$conv"}},
-    {"WITH r AS (UPDATE kb_appeal SET rating = $3::smallint, rated_at = now() WHERE id = $2::bigint AND conv = $4"
-     "  AND status = 'resolved' AND rating IS NULL AND $3::int BETWEEN 1 AND 5 RETURNING id) "
+    {{"appeal_id", 'i', 1}, {"rating", 'i', 1}, {"$conv"}},
+    {"WITH r AS (UPDATE kb_appeal SET rating = $2::smallint, rated_at = now() WHERE id = $1::bigint AND conv = $3"
+     "  AND status = 'resolved' AND rating IS NULL AND $2::int BETWEEN 1 AND 5 RETURNING id) "
      "SELECT json_build_object('status', CASE WHEN EXISTS (SELECT 1 FROM r) THEN 'ok' WHEN EXISTS (SELECT 1 FROM"
-     " kb_appeal WHERE id = $2::bigint AND conv = $4) THEN 'already' ELSE 'not_found' END)::text"}};
+     " kb_appeal WHERE id = $1::bigint AND conv = $3) THEN 'already' ELSE 'not_found' END)::text"}};
 
 static const core_sql_op_t op_ls = {
-    {{"staff", 's', 1}, {"number", 's', 1}, {"$conv"}, {"event_id", 's', 0}},
+    {{"number", 's', 1}, {"staff", 's', 1}, {"$conv"}, {"event_id", 's', 0}},
     {"INSERT INTO kb_audit (conv, event_id, what, details, actor) "
-     "VALUES ($3, coalesce($4, ''), 'staff.ls', json_build_object('number', $2::text), 'staff:' || $1)",
-     "SELECT coalesce(kb_staff_account($2), '{\"status\": \"not_found\"}')::text"}};
+     "VALUES ($3, coalesce($4, ''), 'staff.ls', json_build_object('number', $1::text), 'staff:' || $2::text)",
+     "SELECT coalesce(kb_staff_account($1), json_build_object('status', 'not_found', 'number', $1::text)::jsonb)::text"}};
 
 CORE_SQL_OP(appeal_add, op_add)
 CORE_SQL_OP(appeal_staff, op_staff)

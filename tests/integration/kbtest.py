@@ -195,6 +195,90 @@ class Kabinetd:
         self.proc.wait()
 
 
+# ---------------------------------------------------------------- SMS: the fake gateway and a customer's phone
+
+SMS_LOGIN, SMS_PASSWORD, SMS_SECRET, SMS_TOKEN = "kabinet", "sms-password", "smsc-callback-secret", "smsru-token-0123456789"
+
+
+def sms_env(kind, port):
+    """kabinetd's settings for the fake gateway of kind ("smsc" or "smsru") on port."""
+    if kind == "smsc":
+        return {"KABINET_SMS_PROVIDER": kind, "KABINET_SMSC_URL": "http://127.0.0.1:%d" % port,
+                "KABINET_SMSC_LOGIN": SMS_LOGIN, "KABINET_SMSC_PASSWORD": SMS_PASSWORD,
+                "KABINET_SMSC_SECRET": SMS_SECRET}
+    return {"KABINET_SMS_PROVIDER": kind, "KABINET_SMSRU_URL": "http://127.0.0.1:%d" % port,
+            "KABINET_SMSRU_API_ID": SMS_PASSWORD, "KABINET_SMSRU_TOKEN": SMS_TOKEN}
+
+
+def sms_notify(kind, url):
+    """Where the gateway of kind calls kabinetd at url back."""
+    return url + ("/sms/smsc/callback" if kind == "smsc" else "/sms/smsru/callback/" + SMS_TOKEN)
+
+
+class Gateway(FakeServer):
+    """A fake SMS gateway (tests/fakes/fake_sms.py): SMSC.ru or SMS.ru, with these credentials."""
+
+    def __init__(self, kind, port, notify):
+        self.kind = kind
+        super().__init__("fake_sms.py", ["--kind", kind, "--login", SMS_LOGIN, "--password", SMS_PASSWORD,
+                                         "--secret", SMS_SECRET,
+                                         "--notify", notify], port)
+
+    def messages(self, phone=None):
+        ms = self.state()["messages"]
+        return [m for m in ms if phone is None or m["phone"] == phone.lstrip("+")]
+
+
+def ucs2_segments(text):
+    units = sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
+    return 1 if units <= 70 else -(-units // 67)
+
+
+def matches(text, key):
+    return is_tmpl(text, key) or is_tmpl(text.split("\n")[0], key)
+
+
+class Phone:
+    """A customer's phone: writes SMS (through the gateway's incoming callback) and reads what kabinet sends it."""
+
+    def __init__(self, gw, number):
+        self.gw, self.number, self.seen = gw, number, 0
+
+    def say(self, text, sign=True):
+        return self.gw.post("incoming", {"phone": self.number, "text": text, "sign": sign})["status"]
+
+    def expect(self, *keys, seconds=20):
+        got = []
+        deadline = time.time() + seconds
+        while len(got) < len(keys) and time.time() < deadline:
+            ms = self.gw.messages(self.number)
+            got += ms[self.seen + len(got):]
+            time.sleep(0.1)
+        got = got[:len(keys)] if len(got) >= len(keys) else got
+        self.seen += len(got)
+        texts = [m["text"] for m in got]
+        ok = len(got) == len(keys) and all(matches(t, k) for t, k in zip(texts, keys))
+        check(ok, "%s reads %s%s" % (self.number, ", ".join(keys), "" if ok else " - got %r" % texts))
+        if not ok:
+            raise RuntimeError("unexpected SMS")
+        return texts
+
+
+    def until(self, key, seconds=20):
+        """The messages up to and including the next one that is template key."""
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            ms = self.gw.messages(self.number)[self.seen:]
+            for i, m in enumerate(ms):
+                if matches(m["text"], key):
+                    self.seen += i + 1
+                    return [x["text"] for x in ms[:i + 1]]
+            time.sleep(0.1)
+        check(False, "%s reads %s" % (self.number, key))
+        raise RuntimeError("unexpected SMS")
+
+
+
 # ---------------------------------------------------------------- a user
 
 class User:

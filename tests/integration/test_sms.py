@@ -17,87 +17,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kbtest  # noqa: E402
 
 kbtest.REDIS_PORT = int(os.environ["KB_TEST_REDIS_PORT"]) + 800
-from kbtest import (FakeServer, Kabinetd, User, check, free_port, http, psql, wait_until,  # noqa
-                    run, is_tmpl, CATALOG)
-
-LOGIN, PASSWORD, SECRET, TOKEN = "kabinet", "sms-password", "smsc-callback-secret", "smsru-token-0123456789"
-
-
-class Gateway(FakeServer):
-    """A fake SMS gateway (tests/fakes/fake_sms.py)."""
-
-    def __init__(self, kind, port, notify):
-        self.kind = kind
-        super().__init__("fake_sms.py", ["--kind", kind, "--login", LOGIN, "--password", PASSWORD, "--secret", SECRET,
-                                         "--notify", notify], port)
-
-    def messages(self, phone=None):
-        ms = self.state()["messages"]
-        return [m for m in ms if phone is None or m["phone"] == phone.lstrip("+")]
-
+from kbtest import (Gateway, Phone, Kabinetd, User, check, free_port, http, psql, wait_until,  # noqa
+                    run, is_tmpl, matches, ucs2_segments, sms_env, sms_notify, CATALOG)
+from kbtest import SMS_LOGIN as LOGIN, SMS_PASSWORD as PASSWORD, SMS_SECRET as SECRET, SMS_TOKEN as TOKEN  # noqa
 
 def start(db, tg, kind, name, extra=None):
     port = free_port()
-    env = {"KABINET_SMS_PROVIDER": kind, "KABINET_PAY_POLL_S": "1"}
-    if kind == "smsc":
-        env.update({"KABINET_SMSC_URL": "http://127.0.0.1:%d" % port, "KABINET_SMSC_LOGIN": LOGIN,
-                    "KABINET_SMSC_PASSWORD": PASSWORD, "KABINET_SMSC_SECRET": SECRET})
-    else:
-        env.update({"KABINET_SMSRU_URL": "http://127.0.0.1:%d" % port, "KABINET_SMSRU_API_ID": PASSWORD,
-                    "KABINET_SMSRU_TOKEN": TOKEN})
+    env = dict(sms_env(kind, port), KABINET_PAY_POLL_S="1")
     env.update(extra or {})
     k = Kabinetd(db, tg, "polling", name, env)
-    notify = k.url + ("/sms/smsc/callback" if kind == "smsc" else "/sms/smsru/callback/" + TOKEN)
-    return k, Gateway(kind, port, notify)
-
-
-def ucs2_segments(text):
-    units = sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
-    return 1 if units <= 70 else -(-units // 67)
-
-
-def matches(text, key):
-    return is_tmpl(text, key) or is_tmpl(text.split("\n")[0], key)
-
-
-class Phone:
-    """A customer's phone: writes SMS (through the gateway's incoming callback) and reads what kabinet sends it."""
-
-    def __init__(self, gw, number):
-        self.gw, self.number, self.seen = gw, number, 0
-
-    def say(self, text, sign=True):
-        return self.gw.post("incoming", {"phone": self.number, "text": text, "sign": sign})["status"]
-
-    def expect(self, *keys, seconds=20):
-        got = []
-        deadline = time.time() + seconds
-        while len(got) < len(keys) and time.time() < deadline:
-            ms = self.gw.messages(self.number)
-            got += ms[self.seen + len(got):]
-            time.sleep(0.1)
-        got = got[:len(keys)] if len(got) >= len(keys) else got
-        self.seen += len(got)
-        texts = [m["text"] for m in got]
-        ok = len(got) == len(keys) and all(matches(t, k) for t, k in zip(texts, keys))
-        check(ok, "%s reads %s%s" % (self.number, ", ".join(keys), "" if ok else " - got %r" % texts))
-        if not ok:
-            raise RuntimeError("unexpected SMS")
-        return texts
-
-
-    def until(self, key, seconds=20):
-        """The messages up to and including the next one that is template key."""
-        deadline = time.time() + seconds
-        while time.time() < deadline:
-            ms = self.gw.messages(self.number)[self.seen:]
-            for i, m in enumerate(ms):
-                if matches(m["text"], key):
-                    self.seen += i + 1
-                    return [x["text"] for x in ms[:i + 1]]
-            time.sleep(0.1)
-        check(False, "%s reads %s" % (self.number, key))
-        raise RuntimeError("unexpected SMS")
+    return k, Gateway(kind, port, sms_notify(kind, k.url))
 
 
 # ---------------------------------------------------------------- SMS.ru: codes for a Telegram registration
