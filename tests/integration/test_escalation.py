@@ -197,6 +197,20 @@ def telegram(tg, db, _):
           "a message after \"resolved\" reopens the appeal in its topic, no new one")
     olga.say(topic, "/close")
     u.expect("sup.closed", "sup.rate_ask")
+    # /reopen by staff, then /bot: the customer is told each time; with the bot, what they write is the bot's
+    olga.say(topic, "/reopen")
+    u.expect("sup.reopened_by_staff")
+    check(psql(db, "SELECT status FROM kb_appeal WHERE id = %s" % aid) == "open", "/reopen opens the appeal again")
+    olga.say(topic, "/bot")
+    u.expect("sup.bot_back")
+    check(psql(db, "SELECT status FROM kb_appeal WHERE id = %s" % aid) == "bot", "/bot hands it back without closing")
+    mark = last_n(tg, STAFF)
+    u.say("что-то непонятное")
+    u.expect("common.not_understood", "menu.main*")
+    check(not [e for e in tg.log(STAFF, mark) if "что-то непонятное" in e.get("text", "")],
+          "with the bot, the customer's messages stay with the bot")
+    olga.say(topic, "/close")
+    u.expect("sup.closed", "sup.rate_ask")
     return k, gw, u, topic, aid
 
 
@@ -254,6 +268,30 @@ def photo(tg, db, carry):
           "/approve makes the link active, recorded with the staff member")
     check(wait_post(tg, BRANCH, topic, lambda e: is_tmpl(e["text"], "staff.done_approve")) is not None,
           "the topic says so")
+    ivan.say(topic, "/approve")
+    check(wait_post(tg, BRANCH, topic, lambda e: is_tmpl(e["text"], "staff.not_pending")) is not None,
+          "a second /approve changes nothing and says so")
+    ivan.say(topic, "/close")
+    v.expect("sup.closed", "sup.rate_ask")
+    # a second photo, rejected
+    v.say("/menu")
+    v.expect("menu.main*")
+    v.press("accounts")
+    v.expect("acc.list")
+    v.press("link")
+    v.expect("acc.ask_number")
+    v.say("1800000004")
+    v.expect("acc.ask_proof")
+    v.press("photo")
+    v.expect("acc.ask_photo")
+    v.send(photo="AgACmeter0204")
+    v.expect("acc.pending", "menu.main*")
+    check(wait_post(tg, BRANCH, topic, lambda e: e["op"] == "photo" and e["file_id"] == "AgACmeter0204") is not None,
+          "a link photo within the reopen window joins the same appeal's topic")
+    ivan.say(topic, "/reject")
+    v.expect("acc.rejected")
+    check(psql(db, "SELECT l.status FROM kb_account_link l JOIN kb_account a ON a.id = l.account_id WHERE "
+                   "a.number = '1800000004'") == "removed", "/reject removes the pending link and tells the customer")
     return k, gw
 
 

@@ -145,9 +145,60 @@ static void test_notices(void **state)
     tg_update_free(&u);
 }
 
+/* The staff group: one conversation per forum topic, people only; a staff command elsewhere is flagged. */
+static void test_staff_group(void **state)
+{
+    int64_t staff[] = {-1009000000001LL};
+    tg_update_set_staff(staff, 1);
+    tg_update_t u;
+    parse("{\"update_id\":11,\"message\":{\"message_id\":70,\"message_thread_id\":44,\"is_topic_message\":true,"
+          "\"chat\":{\"id\":-1009000000001,\"type\":\"supergroup\",\"is_forum\":true},"
+          "\"from\":{\"id\":501,\"first_name\":\"Ольга\",\"last_name\":\"К.\"},\"text\":\"/close@kabinet_bot готово\"}}", &u);
+    assert_int_equal(u.action, TGU_EVENT);
+    assert_int_equal(u.staff, 1);
+    assert_string_equal(u.ev.conv, "staff:-1009000000001:44");
+    assert_string_equal(u.ev.channel, "staff");
+    assert_string_equal(u.ev.sender, "501");
+    assert_int_equal(u.ev.kind, EV_COMMAND);
+    assert_string_equal(u.ev.text, "/close готово");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(u.ev.payload, "name")), "Ольга К.");
+    tg_update_free(&u);
+    /* the group's general chat is topic 0 */
+    parse("{\"update_id\":12,\"message\":{\"message_id\":71,\"chat\":{\"id\":-1009000000001,\"type\":\"supergroup\"},"
+          "\"from\":{\"id\":501},\"text\":\"/ls 1800000001\"}}", &u);
+    assert_string_equal(u.ev.conv, "staff:-1009000000001:0");
+    tg_update_free(&u);
+    /* bots, a channel posting as the group, and edits are not staff */
+    parse("{\"update_id\":13,\"message\":{\"message_id\":72,\"chat\":{\"id\":-1009000000001,\"type\":\"supergroup\"},"
+          "\"from\":{\"id\":777,\"is_bot\":true},\"text\":\"/close\"}}", &u);
+    assert_int_equal(u.action, TGU_IGNORE);
+    tg_update_free(&u);
+    parse("{\"update_id\":14,\"message\":{\"message_id\":73,\"chat\":{\"id\":-1009000000001,\"type\":\"supergroup\"},"
+          "\"from\":{\"id\":136817688},\"sender_chat\":{\"id\":-1001},\"text\":\"/close\"}}", &u);
+    assert_int_equal(u.action, TGU_IGNORE);
+    tg_update_free(&u);
+    parse("{\"update_id\":15,\"edited_message\":{\"message_id\":70,\"chat\":{\"id\":-1009000000001,\"type\":\"supergroup\"},"
+          "\"from\":{\"id\":501},\"text\":\"исправлено\"}}", &u);
+    assert_int_equal(u.action, TGU_IGNORE);
+    tg_update_free(&u);
+    /* a staff command in a private chat or another group: flagged as refused */
+    parse("{\"update_id\":16,\"message\":{\"message_id\":5," PRIVATE("42") ",\"text\":\"/approve\"}}", &u);
+    assert_int_equal(u.refused, 1);
+    assert_int_equal(u.staff, 0);
+    assert_string_equal(u.ev.conv, "tg:42");
+    tg_update_free(&u);
+    parse("{\"update_id\":17,\"message\":{\"message_id\":5,\"chat\":{\"id\":-1005,\"type\":\"supergroup\"},"
+          "\"from\":{\"id\":501},\"text\":\"/take\"}}", &u);
+    assert_int_equal(u.refused, 1);
+    assert_int_equal(u.action, TGU_NOTICE);
+    tg_update_free(&u);
+    tg_update_set_staff(NULL, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_text_and_ids), cmocka_unit_test(test_buttons),
-                                       cmocka_unit_test(test_contacts), cmocka_unit_test(test_notices)};
+                                       cmocka_unit_test(test_contacts), cmocka_unit_test(test_notices),
+                                       cmocka_unit_test(test_staff_group)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
