@@ -78,6 +78,11 @@ static void render(const cJSON *payload, char *text, size_t size)
     else
         snprintf(key, sizeof key, "%s", tmpl);
     txt_render(lang, key, params, text, size);
+    if (cJSON_GetObjectItem(payload, "tg_file")) { /* a file staff sent: it cannot go by SMS; say so */
+        size_t at = strlen(text);
+        text[at] = '\n';
+        txt_render(lang, "sms.file_not_sent", NULL, text + at + 1, size - at - 1);
+    }
     const char *ids[9];
     int n = choices(payload, ids, 9);
     for (int i = 0; i < n; i++) {

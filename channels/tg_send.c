@@ -27,6 +27,7 @@ typedef struct {
     cJSON *payload;
     tg_calls_t calls;
     int64_t file_id;               /* kb_file id of a document, or 0 */
+    const char *direct;            /* "photo" or "document": a Telegram file sent by its file_id (tg_file_id) */
     char *file_name, *file_mime, *tg_file_id;
     unsigned char *bytes;
     size_t nbytes;
@@ -115,7 +116,7 @@ static void on_answer(const tg_answer_t *a, void *data)
         }
         j->part++;
         /* the next part of a long text (or its document) keeps the per-chat pace: one a second */
-        if (j->part < j->calls.n || (j->file_id && j->part == j->calls.n))
+        if (j->part < j->calls.n || ((j->file_id || j->direct) && j->part == j->calls.n))
             uv_timer_start(&j->timer, on_next_part, 1000, 0);
         else
             job_send_next(j);
@@ -195,7 +196,8 @@ static void job_send_next(tg_job_t *j)
     int rc;
     if (j->part < j->calls.n) {
         rc = tg_api_call(tg->api, j->calls.call[j->part].method, j->calls.call[j->part].body, 0, on_answer, j);
-    } else if (j->file_id && j->part == j->calls.n) {
+    } else if ((j->file_id || j->direct) && j->part == j->calls.n) {
+        int photo = j->direct && !strcmp(j->direct, "photo");
         tg_field_t f[4];
         int nf = 0;
         f[nf++] = (tg_field_t){"chat_id", j->chat};
@@ -214,10 +216,10 @@ static void job_send_next(tg_job_t *j)
                     cJSON_AddRawToObject(b, f[i].name, f[i].value);
                 else
                     cJSON_AddStringToObject(b, f[i].name, f[i].value);
-            cJSON_AddStringToObject(b, "document", j->tg_file_id);
+            cJSON_AddStringToObject(b, photo ? "photo" : "document", j->tg_file_id);
             char *body = cJSON_PrintUnformatted(b);
             cJSON_Delete(b);
-            rc = body ? tg_api_call(tg->api, "sendDocument", body, 0, on_answer, j) : KB_ERR_NOMEM;
+            rc = body ? tg_api_call(tg->api, photo ? "sendPhoto" : "sendDocument", body, 0, on_answer, j) : KB_ERR_NOMEM;
             free(body);
         } else {
             rc = tg_api_upload(tg->api, "sendDocument", f, nf, "document", j->file_name, j->file_mime, j->bytes,
@@ -284,6 +286,14 @@ static void job_go(tg_job_t *j)
     tg_t *tg = j->tg;
     if (tg->pause_until > uv_now(tg->loop)) { /* a 429 came meanwhile */
         uv_timer_start(&j->timer, on_timer, tg->pause_until - uv_now(tg->loop), 0);
+        return;
+    }
+    if (j->direct) { /* a file Telegram has: its caption is the text */
+        if (render(j, 0, 1) != 0) {
+            job_done(j, OUTBOX_RETRY, -1, "out of memory");
+            return;
+        }
+        job_send_next(j);
         return;
     }
     if (j->file_id) {
@@ -369,6 +379,13 @@ void tg_send_deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t)
     const cJSON *doc = cJSON_GetObjectItem(cJSON_GetObjectItem(m->payload, "document"), "file");
     if (cJSON_IsNumber(doc))
         j->file_id = (int64_t)doc->valuedouble;
+    const cJSON *tf = cJSON_GetObjectItem(m->payload, "tg_file"); /* a photo or document staff sent, by file_id */
+    const char *tf_id = cJSON_GetStringValue(cJSON_GetObjectItem(tf, "id")),
+               *tf_kind = cJSON_GetStringValue(cJSON_GetObjectItem(tf, "kind"));
+    if (tf_id && tf_kind && !j->file_id) {
+        j->direct = !strcmp(tf_kind, "photo") ? "photo" : "document";
+        j->tg_file_id = strdup(tf_id);
+    }
     /* the slots: per chat always, the broadcast limit for lane 1 */
     char key[96];
     keys_conv(key, sizeof key, m->conv, KEY_RATE);

@@ -127,6 +127,21 @@ static void from_message(tg_update_t *u, const cJSON *m, const cJSON *from)
     }
 }
 
+/* A photo's or document's caption goes with the event (payload "caption"). */
+static void add_caption(tg_update_t *u, const cJSON *m)
+{
+    const cJSON *caption = J(m, "caption");
+    if (!cJSON_IsString(caption) || (u->ev.kind != EV_PHOTO && u->ev.kind != EV_DOCUMENT))
+        return;
+    if (!u->ev.payload)
+        u->ev.payload = cJSON_CreateObject();
+    size_t n = event_text_cut(caption->valuestring, 1024);
+    char *c = strndup(caption->valuestring, n);
+    if (c && event_utf8_valid(c, n))
+        cJSON_AddStringToObject(u->ev.payload, "caption", c);
+    free(c);
+}
+
 /* A press of an inline button: callback_data "<version>:<button id>". Anything else (forged, or from an old
  * keyboard format) is answered with a notice and goes no further. */
 static void from_callback(tg_update_t *u, const cJSON *q)
@@ -214,6 +229,7 @@ int tg_update_from(const cJSON *j, tg_update_t *u)
             u->ev.payload = cJSON_CreateObject();
             cJSON_AddStringToObject(u->ev.payload, "name", name);
             cJSON_AddStringToObject(u->ev.payload, "lang", u->lang);
+            add_caption(u, m);
             u->ev.id = u->id;
             u->ev.channel = "staff";
             u->ev.conv = u->conv;
@@ -254,6 +270,8 @@ int tg_update_from(const cJSON *j, tg_update_t *u)
         from_callback(u, cq);
     if (u->action == TGU_EVENT) {
         const cJSON *date = J(m ? m : J(cq, "message"), "date");
+        if (m)
+            add_caption(u, m);
         u->ev.id = u->id;
         u->ev.channel = "tg";
         u->ev.conv = u->conv;

@@ -140,7 +140,16 @@ void app_staff(cust_t *c)
         set_keep(c, "appeal", cJSON_CreateNumber(id->valuedouble));
     if (!strcmp(action, "say") || !strcmp(action, "take_say")) {
         set_keep(c, "appeal_mode", cJSON_CreateString("open"));
-        cust_say(c, "sup.staff_says", params, NULL);
+        const char *file = cJSON_GetStringValue(cJSON_GetObjectItem(p, "file")),
+                   *kind = cJSON_GetStringValue(cJSON_GetObjectItem(p, "kind"));
+        cust_say(c, file ? "sup.staff_sends" : "sup.staff_says", params, NULL);
+        if (file && kind) { /* the file itself, where the channel can carry it (by Telegram's file id) */
+            cJSON *fx = cJSON_GetArrayItem(c->out->effects, cJSON_GetArraySize(c->out->effects) - 1),
+                  *tf = cJSON_CreateObject();
+            cJSON_AddStringToObject(tf, "id", file);
+            cJSON_AddStringToObject(tf, "kind", kind);
+            cJSON_AddItemToObject(fx, "tg_file", tf);
+        }
     } else if (!strcmp(action, "take")) {
         set_keep(c, "appeal_mode", cJSON_CreateString("open"));
         cust_say(c, "sup.taken", params, NULL);

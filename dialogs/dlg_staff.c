@@ -94,9 +94,12 @@ static void acted(staff_t *s)
     cJSON *ev = cJSON_CreateObject();
     cJSON_AddItemToObject(ev, "appeal_id", cJSON_Duplicate(cJSON_GetObjectItem(s->ev->payload, "appeal_id"), 1));
     cJSON_AddStringToObject(ev, "name", s->name);
-    const cJSON *data_text = cJSON_GetObjectItemCaseSensitive(s->out->data, "said");
-    if (cJSON_IsString(data_text))
-        cJSON_AddStringToObject(ev, "text", data_text->valuestring);
+    static const char *const kept[] = {"said", "file", "kind"}, *const as[] = {"text", "file", "kind"};
+    for (size_t i = 0; i < 3; i++) { /* what the staff member sent: text, and a file by its Telegram id */
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(s->out->data, kept[i]);
+        if (cJSON_IsString(v))
+            cJSON_AddStringToObject(ev, as[i], v->valuestring);
+    }
     static const char *const copied[] = {"number", "reason"};
     for (size_t i = 0; i < 2; i++)
         if (res(s, copied[i])[0])
@@ -147,6 +150,15 @@ static int staff_step(const dlg_state_t *st, const dlg_event_t *ev, dlg_result_t
         if (!strcmp(ev->text, "take_say") && cJSON_IsString(waiting)) {
             act(&s, "take_say", waiting->valuestring);
             set(&s, "said", cJSON_CreateString(waiting->valuestring));
+            const cJSON *file = cJSON_GetObjectItemCaseSensitive(st->data, "file"),
+                        *kind = cJSON_GetObjectItemCaseSensitive(st->data, "kind");
+            if (cJSON_IsString(file) && cJSON_IsString(kind)) { /* a file waited: it goes too */
+                cJSON *a = cJSON_GetObjectItem(cJSON_GetArrayItem(out->effects, 0), "args");
+                cJSON_AddStringToObject(a, "attachment", file->valuestring);
+                cJSON_AddStringToObject(a, "kind", kind->valuestring);
+                set(&s, "file", cJSON_Duplicate(file, 1));
+                set(&s, "kind", cJSON_Duplicate(kind, 1));
+            }
         } else {
             say(&s, "staff.not_sent", NULL, NULL);
         }
@@ -190,8 +202,15 @@ static int staff_step(const dlg_state_t *st, const dlg_event_t *ev, dlg_result_t
     }
     if (!in_topic) /* the group's general chat: staff talk among themselves */
         return 0;
-    if (ev->kind == EV_PHOTO || ev->kind == EV_DOCUMENT) {
-        say(&s, "staff.text_only", NULL, NULL);
+    if ((ev->kind == EV_PHOTO || ev->kind == EV_DOCUMENT) && ev->text && ev->text[0]) {
+        const cJSON *caption = cJSON_GetObjectItem(ev->payload, "caption");
+        act(&s, "say", cJSON_GetStringValue(caption) ?: "");
+        cJSON *a = cJSON_GetObjectItem(cJSON_GetArrayItem(out->effects, 0), "args");
+        cJSON_AddStringToObject(a, "attachment", ev->text);
+        cJSON_AddStringToObject(a, "kind", ev->kind == EV_PHOTO ? "photo" : "document");
+        set(&s, "said", cJSON_CreateString(cJSON_GetStringValue(caption) ?: ""));
+        set(&s, "file", cJSON_CreateString(ev->text));
+        set(&s, "kind", cJSON_CreateString(ev->kind == EV_PHOTO ? "photo" : "document"));
         return 0;
     }
     if (ev->kind != EV_TEXT || !ev->text || !ev->text[0])

@@ -118,7 +118,8 @@ $$;
 -- reopen, approve, reject. Audited with the staff member's id. Returns {status: "ok" | "no_appeal" | "resolved" |
 -- "not_assigned" | "not_resolved" | "no_link" | "not_pending", appeal_id, conv, action, …}.
 CREATE FUNCTION kb_appeal_staff(p_chat bigint, p_topic bigint, p_staff text, p_name text, p_action text,
-                                p_text text, p_conv text, p_event text) RETURNS jsonb LANGUAGE plpgsql AS $$
+                                p_text text, p_conv text, p_event text, p_attachment text, p_kind text)
+RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     a   kb_appeal;
     l   kb_account_link;
@@ -166,9 +167,9 @@ BEGIN
         SELECT number INTO num FROM kb_account WHERE id = l.account_id;
     END IF;
     IF st = 'ok' AND p_action IN ('say', 'take_say', 'note') THEN
-        INSERT INTO kb_appeal_message (appeal_id, author, staff_id, staff_name, body, posted_at)
+        INSERT INTO kb_appeal_message (appeal_id, author, staff_id, staff_name, body, attachment_file, kind, posted_at)
         VALUES (a.id, CASE p_action WHEN 'note' THEN 'note' ELSE 'staff' END, p_staff, p_name, coalesce(p_text, ''),
-                now());
+                p_attachment, CASE WHEN p_attachment IS NULL THEN 'text' ELSE p_kind END, now());
     END IF;
     IF st = 'ok' THEN
         INSERT INTO kb_audit (conv, event_id, what, details, customer_id, actor)

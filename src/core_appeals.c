@@ -8,7 +8,7 @@
  *     link_id} → {"status": "ok", appeal_id, new, reopened, appeal_status, next_open ("DD.MM HH:MM" when support is
  *     closed now and the customer was not told yet in this appeal, else null)}
  * appeal.staff {chat, topic, staff, name, action: "say"|"note"|"take"|"take_say"|"close"|"bot"|"reopen"|"approve"|
- *     "reject", text, event_id} → {"status": "ok"|"no_appeal"|"resolved"|"not_assigned"|"not_resolved"|"no_link"|
+ *     "reject", text, event_id, attachment (a Telegram file id), kind: "photo"|"document"} → {"status": "ok"|"no_appeal"|"resolved"|"not_assigned"|"not_resolved"|"no_link"|
  *     "not_pending", appeal_id, conv, channel, action, assignee_name, number, reason}
  * appeal.rate {appeal_id, rating 1..5} (of this conversation's appeal) → {"status": "ok"|"already"|"not_found"}
  * staff.ls {number, staff, event_id} → {"status": "ok", number, address, holder, branch, balance_kopecks, meters,
@@ -22,8 +22,9 @@ static const core_sql_op_t op_add = {
 
 static const core_sql_op_t op_staff = {
     {{"chat", 'i', 1}, {"topic", 'i', 1}, {"staff", 's', 1}, {"name", 's', 0}, {"action", 's', 1}, {"text", 's', 0},
-     {"$conv"}, {"event_id", 's', 0}},
-    {"SELECT kb_appeal_staff($1::bigint, $2::bigint, $3, coalesce($4, ''), $5, $6, $7, coalesce($8, ''))::text"}};
+     {"$conv"}, {"event_id", 's', 0}, {"attachment", 's', 0}, {"kind", 's', 0}},
+    {"SELECT kb_appeal_staff($1::bigint, $2::bigint, $3, coalesce($4, ''), $5, $6, $7, coalesce($8, ''), $9,"
+     " coalesce($10, 'text'))::text"}};
 
 static const core_sql_op_t op_rate = {
     {{"appeal_id", 'i', 1}, {"rating", 'i', 1}, {"$conv"}},

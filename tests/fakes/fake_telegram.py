@@ -414,6 +414,8 @@ def c_message(c):
         msg["photo"] = [{"file_id": fid + "-s", "file_unique_id": "s", "width": 90, "height": 90},
                         {"file_id": fid, "file_unique_id": "b", "width": 1280, "height": 960}]
         S["files"].setdefault(fid, {"data": b"\xff\xd8\xff\xe0 a photo", "name": "photo.jpg", "mime": "image/jpeg"})
+    if "caption" in c:
+        msg["caption"] = c["caption"]
     if "document" in c:
         d = c["document"]
         msg["document"] = {"file_id": d.get("file_id", "BQACdoc"), "file_unique_id": "d",

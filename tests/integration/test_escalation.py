@@ -20,7 +20,7 @@ import kbtest  # noqa: E402
 
 kbtest.REDIS_PORT = int(os.environ["KB_TEST_REDIS_PORT"]) + 1000
 from kbtest import (Gateway, Kabinetd, Phone, User, check, free_port, http, psql, wait_until, run,  # noqa: E402
-                    is_tmpl, sms_env, sms_notify)
+                    is_tmpl, sms_env, sms_notify, CATALOG)
 
 STAFF, BRANCH, OTHER = -1009000000001, -1009000000002, -1009000000777
 OLGA, IVAN, GONE = 501, 502, 503
@@ -35,6 +35,10 @@ class Staff:
     def say(self, topic, text):
         return self.tg.post("message", {"user_id": self.uid, "first_name": self.name, "chat": {"id": self.chat},
                                         "thread": topic, "text": text})
+
+    def send(self, topic, **kw):
+        return self.tg.post("message", dict(user_id=self.uid, first_name=self.name, chat={"id": self.chat},
+                                            thread=topic, **kw))
 
     def press(self, topic, bid):
         for e in reversed(self.tg.log(self.chat)):
@@ -150,6 +154,10 @@ def telegram(tg, db, _):
                                                                        "with the staff member's name (%r)" % got)
     check(psql(db, "SELECT status || ' ' || assignee FROM kb_appeal WHERE id = %s" % aid) == "open %d" % OLGA,
           "the appeal is open and assigned to the staff member who took it")
+    olga.send(topic, photo="AgACstaffscan1", caption="Вот образец квитанции")
+    got = u.expect("sup.staff_sends")[0]
+    check(got["op"] == "photo" and got["file_id"] == "AgACstaffscan1" and "Вот образец квитанции" in got["text"],
+          "a photo staff send reaches the customer as a photo with its caption")
     # three quick messages: one post
     mark = last_n(tg, STAFF)
     for text in ("Спасибо", "Жду", "Номер заказа 123"):
@@ -186,7 +194,8 @@ def telegram(tg, db, _):
     metric = wait_until(lambda: 'kb_appeal_ratings{rating="5"} 1' in http("GET", k.url + "/metrics")[1].decode(), 20)
     check(metric, "ratings are exported by /metrics (kb_appeal_ratings)")
     actions = psql(db, "SELECT string_agg(what, ',' ORDER BY id) FROM kb_audit WHERE actor = 'staff:%d'" % OLGA)
-    check(actions == "staff.take_say,staff.note,staff.ls,staff.close", "every staff action is audited (%s)" % actions)
+    check(actions == "staff.take_say,staff.say,staff.note,staff.ls,staff.close",
+          "every staff action is audited (%s)" % actions)
     # the customer writes again: the same appeal reopens, in the same topic
     mark = last_n(tg, STAFF)
     u.say("А следующий чек придёт?")
@@ -291,7 +300,8 @@ def photo(tg, db, carry):
     ivan.say(topic, "/reject")
     v.expect("acc.rejected")
     check(psql(db, "SELECT l.status FROM kb_account_link l JOIN kb_account a ON a.id = l.account_id WHERE "
-                   "a.number = '1800000004'") == "removed", "/reject removes the pending link and tells the customer")
+                   "a.number = '1800000004' AND l.customer_id = (SELECT customer_id FROM kb_appeal WHERE id = %s)"
+                   % aid) == "removed", "/reject removes the pending link and tells the customer")
     return k, gw
 
 
@@ -323,6 +333,10 @@ def sms(tg, db, carry):
         olga.say(topic, "Пересчитаем до конца месяца.")
         got = p.expect("sup.staff_says")[0]
         check("Пересчитаем до конца месяца." in got, "the staff answer reaches the phone by SMS")
+        olga.send(topic, photo="AgACstaffscan2", caption="Акт сверки")
+        got = p.expect("sup.staff_sends")[0]
+        check("Акт сверки" in got and CATALOG["sms.file_not_sent"] in got,
+              "a file staff send cannot go by SMS: the caption comes with a word about the file")
         mark = last_n(tg, STAFF)
         p.say("Спасибо!")
         check(wait_post(tg, STAFF, topic, lambda e: "Спасибо!" in e["text"], mark) is not None,

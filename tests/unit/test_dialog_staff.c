@@ -60,8 +60,11 @@ static void test_topic_messages(void **state)
     assert_string_equal(arg(&r, "action"), "close");
     assert_string_equal(arg(&r, "text"), "чек отправлен");
     dlg_result_free(&r);
-    r = run("staff:-100900:44", "", NULL, EV_PHOTO, "AgAC-file", NULL);
-    assert_string_equal(seen, "reply:staff.text_only");
+    r = run("staff:-100900:44", "", NULL, EV_PHOTO, "AgAC-file", "{\"name\":\"Ольга\",\"caption\":\"квитанция\"}");
+    assert_string_equal(seen, "core:appeal.staff"); /* a photo goes as it is, with its caption */
+    assert_string_equal(arg(&r, "attachment"), "AgAC-file");
+    assert_string_equal(arg(&r, "kind"), "photo");
+    assert_string_equal(arg(&r, "text"), "квитанция");
     dlg_result_free(&r);
 }
 
