@@ -291,7 +291,7 @@ int docs_new(uv_loop_t *loop, httpd_t *h, db_t *db, const char *public_url, engi
         "ON CONFLICT (conv, event_id, seq) DO NOTHING RETURNING channel");
     d->q_file = db_prepare(db, "SELECT mime, name, bytes FROM kb_file WHERE token = $1"
                                " AND created_at > now() - interval '90 days'");
-    outbox_options_t oo = {{8, 8}, 20, 500, 60};
+    outbox_options_t oo = {{8, 8}, 20, 500, 30};
     int rc = outbox_new(loop, db, "doc", deliver, d, &oo, &d->out);
     if (rc) {
         free(d);

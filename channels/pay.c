@@ -592,7 +592,7 @@ int pay_new(uv_loop_t *loop, httpd_t *h, db_t *db, payprov_t *prov, const pay_op
     snprintf(p->expire_s_text, sizeof p->expire_s_text, "%d", opt->expire_s);
     snprintf(p->short_base, sizeof p->short_base, "%s/p/", opt->public_url);
     prepare(p);
-    outbox_options_t oo = {{16, 16}, 20, 500, 60};
+    outbox_options_t oo = {{16, 16}, 20, 500, 30};
     int rc = outbox_new(loop, db, "pay", deliver, p, &oo, &p->out);
     if (rc) {
         free(p);

@@ -371,7 +371,7 @@ int sms_new(uv_loop_t *loop, httpd_t *h, db_t *db, engine_t *e, smsprov_t *prov,
                                  " AND ext_id = $2 AND $1 <> '' AND delivery IS DISTINCT FROM 'delivered'");
     s->q_last = db_prepare(db, "SELECT payload FROM kb_outbox WHERE conv = $1 AND channel = 'sms' AND payload ? 'buttons'"
                                " AND sent_at IS NOT NULL ORDER BY id DESC LIMIT 1");
-    outbox_options_t oo = {{16, 8}, 12, 1000, 60};
+    outbox_options_t oo = {{16, 8}, 12, 1000, 15};
     int rc = outbox_new(loop, db, "sms", deliver, s, &oo, &s->out);
     if (rc) {
         free(s);

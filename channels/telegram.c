@@ -449,7 +449,7 @@ int tg_new(uv_loop_t *loop, httpd_t *h, http_client_t *http, kv_t *kv, db_t *db,
     tg->q_notice = db_prepare(db, "INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload) "
                                   "VALUES ($1, 'tg', 0, $2, 0, $3::jsonb) ON CONFLICT (conv, event_id, seq) DO NOTHING");
     tg_send_prepare(tg);
-    outbox_options_t oo = {{64, 64}, 12, 1000, 60};
+    outbox_options_t oo = {{64, 64}, 12, 1000, 15};
     if ((rc = outbox_new(loop, db, "tg", tg_send_deliver, tg, &oo, &tg->out)) != 0) {
         tg_api_free(tg->api);
         free(tg);

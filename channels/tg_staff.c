@@ -596,7 +596,7 @@ int tg_staff_new(tg_t *tg)
         tg->m_appeals[i] = metrics_gauge("kb_appeals", "Appeals by status", labels);
     }
     tg->m_staff_posts = metrics_counter("kb_staff_posts_total", "Posts to the staff groups (topics, cards, messages)", "");
-    outbox_options_t oo = {{8, 8}, 50, 1000, 60};
+    outbox_options_t oo = {{8, 8}, 50, 1000, 15};
     return outbox_new(tg->loop, tg->db, "staff", tg_staff_deliver, tg, &oo, &tg->staff_out);
 }
 

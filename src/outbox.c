@@ -15,8 +15,10 @@ struct outbox_s {
     outbox_deliver_fn fn;
     void *ctx;
     outbox_options_t opt;
-    const db_stmt_t *q_claim, *q_sent, *q_retry, *q_later, *q_dead, *q_give_up;
+    const db_stmt_t *q_claim, *q_sent, *q_retry, *q_later, *q_dead, *q_give_up, *q_renew;
     uv_timer_t poll;
+    outbox_ticket_t *held;         /* deliveries in flight, whose claims the poll timer renews */
+    uint64_t renewed_at;
     int stopping, claiming[2], again[2];
     size_t inflight[2];
     metrics_series_t *m_sent, *m_retries, *m_dead, *m_lag;
@@ -24,6 +26,7 @@ struct outbox_s {
 
 struct outbox_ticket_s {
     outbox_t *o;
+    outbox_ticket_t *prev, *next;
     int64_t id;
     int lane, attempts;
     double created;
@@ -42,6 +45,12 @@ static void on_settled(int err, PGresult *res, void *data)
                  o->channel, db_sqlstate(res));
     o->inflight[t->lane]--;
     int lane = t->lane;
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        o->held = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
     free(t);
     claim(o, lane);
 }
@@ -115,6 +124,10 @@ static void on_claimed(int err, PGresult *res, void *data)
         t->lane = lane;
         t->attempts = atoi(PQgetvalue(res, i, 4));
         t->created = metrics_now() - atof(PQgetvalue(res, i, 6));
+        t->next = o->held;
+        if (o->held)
+            o->held->prev = t;
+        o->held = t;
         o->inflight[lane]++;
         outbox_msg_t m = {t->id, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2), lane, t->attempts,
                           atoi(PQgetvalue(res, i, 7)), payload};
@@ -161,7 +174,52 @@ void outbox_kick(outbox_t *o)
     claim(o, 1);
 }
 
-static void on_poll(uv_timer_t *t) { outbox_kick(t->data); }
+static void on_renewed(int err, PGresult *res, void *data)
+{
+    if (err)
+        log_warn("outbox", "%s: could not renew the claims in flight (%s)", ((outbox_t *)data)->channel,
+                 db_sqlstate(res));
+}
+
+/* Renews the claims of the deliveries in flight (every third of claim_s), so that a claim can be short: a crashed
+ * process's rows go to another after claim_s, while a slow delivery (a rate-limit wait) keeps its row. */
+static void renew(outbox_t *o)
+{
+    uint64_t now = uv_now(o->loop);
+    if (!o->held || now - o->renewed_at < (uint64_t)o->opt.claim_s * 1000 / 3)
+        return;
+    o->renewed_at = now;
+    size_t cap = 64, len = 1;
+    char *ids = malloc(cap), claim_s[16];
+    if (!ids)
+        return;
+    strcpy(ids, "{");
+    for (outbox_ticket_t *t = o->held; t; t = t->next) {
+        char id[24];
+        int n = snprintf(id, sizeof id, "%s%lld", len > 1 ? "," : "", (long long)t->id);
+        if (len + (size_t)n + 2 > cap) {
+            char *bigger = realloc(ids, cap = cap * 2 + (size_t)n);
+            if (!bigger) {
+                free(ids);
+                return;
+            }
+            ids = bigger;
+        }
+        memcpy(ids + len, id, (size_t)n + 1);
+        len += (size_t)n;
+    }
+    strcpy(ids + len, "}");
+    snprintf(claim_s, sizeof claim_s, "%d", o->opt.claim_s);
+    const char *p[] = {ids, claim_s};
+    db_exec(o->db, 0, o->q_renew, 2, p, on_renewed, o);
+    free(ids);
+}
+
+static void on_poll(uv_timer_t *t)
+{
+    outbox_kick(t->data);
+    renew(t->data);
+}
 
 /* ---------------------------------------------------------------- public */
 
@@ -199,6 +257,8 @@ int outbox_new(uv_loop_t *loop, db_t *db, const char *channel, outbox_deliver_fn
         "WHERE m.id = $1::bigint AND o.conv = m.conv AND o.channel = m.channel AND o.sent_at IS NULL AND NOT o.dead");
     o->q_dead = db_prepare(db, "UPDATE kb_outbox SET dead = true, claimed_until = NULL, last_error = $2 "
                                "WHERE id = $1::bigint");
+    o->q_renew = db_prepare(db, "UPDATE kb_outbox SET claimed_until = now() + make_interval(secs => $2::int) "
+                                "WHERE id = ANY($1::bigint[]) AND sent_at IS NULL AND claimed_until IS NOT NULL");
     uv_timer_init(loop, &o->poll);
     o->poll.data = o;
     char labels[64];

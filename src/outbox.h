@@ -5,7 +5,8 @@
  * conversation go strictly in order (a message is claimed only when no earlier one of its conversation is still
  * unsent), also across processes; claims expire, so a crashed sender's messages go out from another. The channel
  * answers each delivery with outbox_done: sent, retry (after a delay it may choose, e.g. Telegram's retry_after),
- * or dead (the recipient cannot be reached; never retried). Delivery is at least once. */
+ * or dead (the recipient cannot be reached; never retried). Delivery is at least once. A delivery in flight keeps
+ * its claim alive (renewed by the poll timer), so claims can be short and a crashed sender's rows move on soon. */
 #ifndef KB_OUTBOX_H
 #define KB_OUTBOX_H
 
@@ -36,7 +37,8 @@ typedef struct {
     int inflight[2];           /* messages in delivery at once, per lane */
     int max_attempts;          /* then the message is dead */
     int poll_ms;               /* how often to look without a kick (other processes' rows, retries) */
-    int claim_s;               /* a claimed row goes to another sender after this long (longer than a delivery) */
+    int claim_s;               /* a claimed row goes to another sender after this long without renewal (the poll
+                                * renews the claims of deliveries in flight every claim_s / 3) */
 } outbox_options_t;
 
 int outbox_new(uv_loop_t *loop, db_t *db, const char *channel, outbox_deliver_fn fn, void *ctx,

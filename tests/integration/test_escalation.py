@@ -346,6 +346,13 @@ def sms(tg, db, carry):
         p.say("4")
         p.expect("sup.rated", "sms.menu")
         check(psql(db, "SELECT rating FROM kb_appeal WHERE id = %s" % aid) == "4", "a digit rates the answer by SMS")
+        # past appeal.reopen_hours, a later message opens a new appeal instead
+        psql(db, "UPDATE kb_setting SET value = '0' WHERE key = 'appeal.reopen_hours'")
+        hours(db, "1234567", "00:00", "24:00")
+        p.say("Новый вопрос про пени")
+        p.expect("sup.sent")
+        check(psql(db, "SELECT count(*) || ' ' || count(*) FILTER (WHERE status = 'waiting') FROM kb_appeal WHERE "
+                       "conv = 'sms:+79160002203'") == "2 1", "past the reopen window a message opens a new appeal")
         check(not tg.state()["errors"], "Telegram refused nothing (%r)" % tg.state()["errors"][-3:])
         log = k.stop()
         check("+79160002203" not in log and "+79160002201" not in log, "phones are masked in the log")
