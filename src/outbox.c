@@ -30,9 +30,27 @@ struct outbox_ticket_s {
     int64_t id;
     int lane, attempts;
     double created;
+    /* the outcome, kept to record it again when Postgres did not take it */
+    outbox_result_t result;
+    int retry_after_ms, settle_tries;
+    char error[256];
+    uv_timer_t *again;
 };
 
+#define SETTLE_TRIES 20           /* recording an outcome is tried this often, 500 ms apart, while claims renew */
+
 static void claim(outbox_t *o, int lane);
+static void settle(outbox_ticket_t *t);
+
+static void free_timer(uv_handle_t *h) { free(h); }
+
+static void on_settle_again(uv_timer_t *timer)
+{
+    outbox_ticket_t *t = timer->data;
+    uv_close((uv_handle_t *)timer, free_timer);
+    t->again = NULL;
+    settle(t);
+}
 
 /* ---------------------------------------------------------------- settling */
 
@@ -40,6 +58,13 @@ static void on_settled(int err, PGresult *res, void *data)
 {
     outbox_ticket_t *t = data;
     outbox_t *o = t->o;
+    if (err && ++t->settle_tries < SETTLE_TRIES && (t->again = malloc(sizeof *t->again))) {
+        /* Postgres away for a moment: record it again soon, rather than send it again after the claim */
+        uv_timer_init(o->loop, t->again);
+        t->again->data = t;
+        uv_timer_start(t->again, on_settle_again, 500, 0);
+        return;
+    }
     if (err)
         log_warn("outbox", "%s: could not record a delivery (%s); it will be sent again after its claim expires",
                  o->channel, db_sqlstate(res));
@@ -57,7 +82,19 @@ static void on_settled(int err, PGresult *res, void *data)
 
 void outbox_done(outbox_ticket_t *t, outbox_result_t r, int retry_after_ms, const char *error)
 {
+    t->result = r;
+    t->retry_after_ms = retry_after_ms;
+    snprintf(t->error, sizeof t->error, "%s", error ? error : "");
+    settle(t);
+}
+
+/* Records the outcome kept in t (outbox_done). */
+static void settle(outbox_ticket_t *t)
+{
     outbox_t *o = t->o;
+    outbox_result_t r = t->result;
+    int retry_after_ms = t->retry_after_ms;
+    const char *error = t->error[0] ? t->error : NULL;
     char id[24], ms[24];
     snprintf(id, sizeof id, "%lld", (long long)t->id);
     int rc;
@@ -70,12 +107,15 @@ void outbox_done(outbox_ticket_t *t, outbox_result_t r, int retry_after_ms, cons
         const char *p[] = {id, ms};
         rc = db_exec(o->db, 0, o->q_later, 2, p, on_settled, t);
     } else if (r == OUTBOX_SENT) {
-        metrics_inc(o->m_sent);
-        metrics_observe(o->m_lag, metrics_now() - t->created);
+        if (!t->settle_tries) {
+            metrics_inc(o->m_sent);
+            metrics_observe(o->m_lag, metrics_now() - t->created);
+        }
         const char *p[] = {id};
         rc = db_exec(o->db, 0, o->q_sent, 1, p, on_settled, t);
     } else if (r == OUTBOX_RETRY) {
-        metrics_inc(o->m_retries);
+        if (!t->settle_tries)
+            metrics_inc(o->m_retries);
         if (retry_after_ms < 0) { /* 1 s, 2 s, 4 s … up to 5 min, with ±25 % jitter */
             unsigned int rnd = 0;
             RAND_bytes((unsigned char *)&rnd, sizeof rnd);
@@ -88,11 +128,12 @@ void outbox_done(outbox_ticket_t *t, outbox_result_t r, int retry_after_ms, cons
         const char *p[] = {id, ms, error ? error : ""};
         rc = db_exec(o->db, 0, o->q_retry, 3, p, on_settled, t);
     } else {
-        metrics_inc(o->m_dead);
+        if (!t->settle_tries)
+            metrics_inc(o->m_dead);
         const char *p[] = {id, error ? error : "unreachable"};
         rc = db_exec(o->db, 0, r == OUTBOX_GIVE_UP ? o->q_give_up : o->q_dead, 2, p, on_settled, t);
     }
-    if (rc) /* Postgres away: the claim expires and the row is delivered again (at least once) */
+    if (rc) /* Postgres away: tried again soon; if it stays away, the claim expires and the row goes again */
         on_settled(rc, NULL, t);
 }
 

@@ -6,7 +6,8 @@
  * unsent), also across processes; claims expire, so a crashed sender's messages go out from another. The channel
  * answers each delivery with outbox_done: sent, retry (after a delay it may choose, e.g. Telegram's retry_after),
  * or dead (the recipient cannot be reached; never retried). Delivery is at least once. A delivery in flight keeps
- * its claim alive (renewed by the poll timer), so claims can be short and a crashed sender's rows move on soon. */
+ * its claim alive (renewed by the poll timer), so claims can be short and a crashed sender's rows move on soon; an
+ * outcome Postgres could not record is recorded again (every 500 ms, 20 times) rather than the message sent twice. */
 #ifndef KB_OUTBOX_H
 #define KB_OUTBOX_H
 

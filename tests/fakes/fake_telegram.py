@@ -156,11 +156,13 @@ def thread_of(cid, p):
 def flood_check():
     now = time.time()
     if now < S["wait_until"]:
-        S["violations"] += 1  # the bot was told to wait and did not
+        if now - S.get("wait_told", 0) > 1.0:  # requests already on their way when the 429 went out are not counted
+            S["violations"] += 1  # the bot was told to wait and did not
         raise ApiError(429, "Too Many Requests: retry after %d" % max(1, int(S["wait_until"] - now + 0.999)),
                        max(1, int(S["wait_until"] - now + 0.999)))
     if now < S["flood_until"]:
         S["wait_until"] = now + S["flood_retry"]
+        S["wait_told"] = now
         S["flood_answers"] += 1
         raise ApiError(429, "Too Many Requests: retry after %d" % S["flood_retry"], S["flood_retry"])
 
