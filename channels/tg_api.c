@@ -100,6 +100,8 @@ static int start(tg_api_t *api, const char *method, const char *const *headers, 
 int tg_api_call(tg_api_t *api, const char *method, const char *json, int timeout_ms, tg_api_cb cb, void *data)
 {
     static const char *const headers[] = {"Content-Type: application/json", NULL};
+    if (!api) /* the channel is closing */
+        return KB_ERR_CANCELED;
     return start(api, method, headers, json ? json : "{}", json ? strlen(json) : 2, timeout_ms, cb, data);
 }
 
@@ -123,6 +125,8 @@ int tg_api_upload(tg_api_t *api, const char *method, const tg_field_t *fields, i
                   const char *file_name, const char *mime, const void *bytes, size_t len, tg_api_cb cb, void *data)
 {
     unsigned char rnd[12];
+    if (!api)
+        return KB_ERR_CANCELED;
     RAND_bytes(rnd, sizeof rnd);
     char boundary[48], part[512], ctype[96];
     int bl = snprintf(boundary, sizeof boundary, "kabinet");

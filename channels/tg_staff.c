@@ -18,7 +18,7 @@
 #include "tg_render.h"
 #include "tg_update.h"
 
-#define MAX_WAIT_MS 20000
+#define MAX_WAIT_MS 5000           /* longer waits give the row back: a held post must not outlast a drain */
 #define BURST_MS 1500              /* messages of a customer this close together go as one post */
 
 typedef struct {
@@ -146,6 +146,10 @@ static void on_slot_wait(uv_timer_t *t)
 {
     post_t *p = t->data;
     uv_close((uv_handle_t *)t, free_handle);
+    if (p->tg->stopping) { /* draining: the next process posts it */
+        post_done(p, OUTBOX_LATER, 1000, "stopping");
+        return;
+    }
     if (tg_api_call(p->tg->api, p->method, p->body, 0, on_answer, p) != 0)
         post_done(p, OUTBOX_RETRY, -1, "cannot call Telegram");
 }

@@ -134,6 +134,9 @@ static const cfg_var_t cfg_vars[] = {
     {"KABINET_TELEGRAM_BROADCAST_RATE", CFG_INT, "30", 0, 1, 1000, OFF(tg_broadcast_rate),
      "Pushes and broadcasts (lane 1) sent per second by all processes together; live replies are not counted "
      "against it."},
+    {"KABINET_TELEGRAM_CHAT_LIMIT", CFG_BOOL, "on", 0, 0, 1, OFF(tg_chat_limit),
+     "Telegram's per-chat pace (a burst of 3, then 1 message a second). Off only against a Bot API without limits "
+     "(benchmarks); production refuses off."},
     {"KABINET_STAFF_CHAT_ID", CFG_STR, "", 0, 0, 0, OFF(staff_chat_id),
      "The Telegram supergroup with topics where support staff answer appeals (such as -1001234567890; the bot "
      "must be an admin who may manage topics). Empty: appeals are kept but nobody is told."},
@@ -346,6 +349,11 @@ int cfg_load(cfg_t *cfg, char *err, size_t errlen)
                                   "webhook mode");
             return KB_ERR_INVAL;
         }
+    }
+    if (cfg->production && !cfg->tg_chat_limit) {
+        snprintf(err, errlen, "KABINET_TELEGRAM_CHAT_LIMIT must be on when KABINET_ENV is production (Telegram "
+                              "limits every chat)");
+        return KB_ERR_INVAL;
     }
     if (cfg->staff_chat_id[0] || cfg->staff_branches[0]) {
         char *end;

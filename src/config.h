@@ -67,6 +67,7 @@ typedef struct cfg_s {
     int tg_max_connections;       /* KABINET_TELEGRAM_MAX_CONNECTIONS */
     int tg_max_inflight;          /* KABINET_TELEGRAM_MAX_INFLIGHT */
     int tg_broadcast_rate;        /* KABINET_TELEGRAM_BROADCAST_RATE */
+    int tg_chat_limit;            /* KABINET_TELEGRAM_CHAT_LIMIT */
     char *staff_chat_id;          /* KABINET_STAFF_CHAT_ID ("" = no staff group) */
     long long staff_chat;         /* … parsed */
     char *staff_branches;         /* KABINET_STAFF_BRANCHES */

@@ -612,8 +612,8 @@ int db_new(uv_loop_t *loop, const db_options_t *opt, db_t **out, char *errbuf, s
     int n = 0;
     for (PQconninfoOption *o = opts; o->keyword; o++)
         n++;
-    db->keys = calloc((size_t)n + 3, sizeof *db->keys);
-    db->vals = calloc((size_t)n + 3, sizeof *db->vals);
+    db->keys = calloc((size_t)n + 4, sizeof *db->keys);
+    db->vals = calloc((size_t)n + 4, sizeof *db->vals);
     db->conns = calloc((size_t)opt->pool, sizeof *db->conns);
     if (!db->keys || !db->vals || !db->conns) {
         PQconninfoFree(opts);
@@ -624,12 +624,25 @@ int db_new(uv_loop_t *loop, const db_options_t *opt, db_t **out, char *errbuf, s
         free(db);
         return KB_ERR_NOMEM;
     }
-    int k = 0;
+    int k = 0, has_options = 0;
     for (PQconninfoOption *o = opts; o->keyword; o++)
         if (o->val && strcmp(o->keyword, "hostaddr") != 0) {
             db->keys[k] = strdup(o->keyword);
-            db->vals[k++] = strdup(o->val);
+            if (opt->async_commit && !strcmp(o->keyword, "options")) { /* the caller's options, and ours */
+                size_t n = strlen(o->val) + 40;
+                char *v = malloc(n);
+                if (v)
+                    snprintf(v, n, "%s -c synchronous_commit=off", o->val);
+                db->vals[k++] = v;
+                has_options = 1;
+            } else {
+                db->vals[k++] = strdup(o->val);
+            }
         }
+    if (opt->async_commit && !has_options) {
+        db->keys[k] = strdup("options");
+        db->vals[k++] = strdup("-c synchronous_commit=off");
+    }
     PQconninfoFree(opts);
     if (hostaddr) {
         db->keys[k] = strdup("hostaddr");

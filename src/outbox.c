@@ -41,6 +41,9 @@ struct outbox_ticket_s {
 
 static void claim(outbox_t *o, int lane);
 static void settle(outbox_ticket_t *t);
+static db_t *bookkeeping;         /* outbox_set_bookkeeping_db */
+
+void outbox_set_bookkeeping_db(db_t *db) { bookkeeping = db; }
 
 static void free_timer(uv_handle_t *h) { free(h); }
 
@@ -58,7 +61,8 @@ static void on_settled(int err, PGresult *res, void *data)
 {
     outbox_ticket_t *t = data;
     outbox_t *o = t->o;
-    if (err && ++t->settle_tries < SETTLE_TRIES && (t->again = malloc(sizeof *t->again))) {
+    if (err && err != KB_ERR_CANCELED && !o->stopping && ++t->settle_tries < SETTLE_TRIES &&
+        (t->again = malloc(sizeof *t->again))) {
         /* Postgres away for a moment: record it again soon, rather than send it again after the claim */
         uv_timer_init(o->loop, t->again);
         t->again->data = t;
@@ -271,7 +275,7 @@ int outbox_new(uv_loop_t *loop, db_t *db, const char *channel, outbox_deliver_fn
     if (!o)
         return KB_ERR_NOMEM;
     o->loop = loop;
-    o->db = db;
+    o->db = db = bookkeeping ? bookkeeping : db;
     snprintf(o->channel, sizeof o->channel, "%s", channel);
     o->fn = fn;
     o->ctx = ctx;

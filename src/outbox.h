@@ -44,6 +44,10 @@ typedef struct {
 
 int outbox_new(uv_loop_t *loop, db_t *db, const char *channel, outbox_deliver_fn fn, void *ctx,
                const outbox_options_t *opt, outbox_t **out);
+/* Process-wide: claims and outcomes of the senders made after this go through db (a pool that commits with
+ * synchronous_commit off: a Postgres crash may lose a claim, or a "sent" and so repeat a message — at least once
+ * anyway — but never a message, whose row the engine commits durably). NULL: each sender's own pool. */
+void outbox_set_bookkeeping_db(db_t *db);
 int outbox_start(outbox_t *o);
 /* Looks for work now (the engine calls it after a commit that wrote rows for this channel). */
 void outbox_kick(outbox_t *o);

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
+#include "outbox.h"
 #include "relay.h"
 #include "server.h"
 
@@ -29,6 +30,7 @@ typedef struct {
     const cfg_t *cfg;
     kv_t *kv;
     db_t *db;
+    db_t *db_async;            /* the outbox's claims and outcomes: synchronous_commit off */
     http_client_t *http;
     httpd_t *httpd;
     engine_t *engine;
@@ -208,6 +210,10 @@ static void close_modules(server_t *s)
         kv_close(s->kv);
     if (s->db)
         db_close(s->db);
+    if (s->db_async)
+        db_close(s->db_async);
+    outbox_set_bookkeeping_db(NULL);
+    s->db_async = NULL;
     s->local = NULL;
     s->engine = NULL;
     s->httpd = NULL;
@@ -239,7 +245,8 @@ static void server_close(server_t *s)
 static void on_drain_tick(uv_timer_t *t)
 {
     server_t *s = t->data;
-    size_t http_in = httpd_inflight(s->httpd), pg = db_pending(s->db), redis = kv_pending(s->kv),
+    size_t http_in = httpd_inflight(s->httpd), pg = db_pending(s->db) + (s->db_async ? db_pending(s->db_async) : 0),
+           redis = kv_pending(s->kv),
            out = http_client_pending(s->http), engine = engine_busy(s->engine),
            sender = (s->local ? outbox_busy(local_outbox(s->local)) : 0) + (s->tg ? tg_busy(s->tg) : 0) +
                     (s->pay ? outbox_busy(pay_outbox(s->pay)) : 0) + (s->docs ? outbox_busy(docs_outbox(s->docs)) : 0) +
@@ -392,6 +399,11 @@ int server_run(const cfg_t *cfg)
         fprintf(stderr, "kabinetd: KABINET_DATABASE_URL: %s\n", err);
         goto fail;
     }
+    db_options_t dba = dbo;
+    dba.pool = 2;
+    dba.async_commit = 1;
+    if (db_new(s.loop, &dba, &s.db_async, err, sizeof err) == 0)
+        outbox_set_bookkeeping_db(s.db_async);
     if (kv_new(s.loop, cfg->redis_url, cfg->redis_timeout_ms, &s.kv) != 0) {
         fprintf(stderr, "kabinetd: KABINET_REDIS_URL must be redis://[:password@]IP[:port][/db]\n");
         goto fail;
@@ -425,7 +437,7 @@ int server_run(const cfg_t *cfg)
     if (cfg->tg_token[0]) {
         tg_options_t to = {cfg->tg_token, cfg->tg_api_url, !strcmp(cfg->tg_mode, "webhook"), cfg->tg_webhook_url,
                            cfg->tg_secret, cfg->tg_poll_timeout_s, cfg->tg_max_connections, cfg->tg_max_inflight,
-                           cfg->tg_broadcast_rate, cfg->staff_chat, cfg->staff_branches, cfg->staff_per_minute};
+                           cfg->tg_broadcast_rate, cfg->tg_chat_limit, cfg->staff_chat, cfg->staff_branches, cfg->staff_per_minute};
         tg_new(s.loop, s.httpd, s.http, s.kv, s.db, s.engine, &to, &s.tg);
     }
     if (strcmp(cfg->pay_provider, "none") && (rc = start_pay(&s, cfg)) != 0)
@@ -442,6 +454,8 @@ int server_run(const cfg_t *cfg)
         goto fail;
     }
     db_start(s.db);
+    if (s.db_async)
+        db_start(s.db_async);
     kv_start(s.kv);
     engine_start(s.engine);
     if (s.tg)

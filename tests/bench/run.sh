@@ -2,7 +2,9 @@
 # Runs the runtime benchmark against a Redis and PostgreSQL in their production configuration (appendonly yes,
 # fsync and synchronous_commit on), then pgbench and redis-benchmark against the same servers in the same run, so
 # the figures can be compared; then the Postgres core with a million accounts.
-# Usage: tests/bench/run.sh BUILD_DIR [seconds]   (BENCH_ONLY=core: only the core; BENCH_ACCOUNTS=N: its size)
+# End to end: tests/bench/load.sh (simulated customers through the real webhook; the trivial bot's ceiling).
+# Usage: tests/bench/run.sh BUILD_DIR [seconds]   (BENCH_ONLY=core: only the core; BENCH_ACCOUNTS=N: its size;
+#        BENCH_ONLY=load: only the end-to-end load, LOAD_CHATS=N chats, 200 by default)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-build-bench} secs=${2:-5}
@@ -14,6 +16,9 @@ rm -rf "$dir"; mkdir -p "$dir"
 trap '"$here/tests/harness.sh" stop "$dir" >/dev/null 2>&1; rm -rf "$dir"' EXIT
 ci="hostaddr=127.0.0.1 port=$pport user=postgres dbname=postgres"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+if [ "${BENCH_ONLY:-}" = load ]; then
+  exec "$here/tests/bench/load.sh" "$build" "${LOAD_CHATS:-200}" "$secs"
+fi
 if [ "${BENCH_ONLY:-}" != core ]; then # BENCH_ONLY=core runs only the last part
 echo "--- kabinet runtime"
 "$build/tests/bench_runtime" "$ci" "redis://127.0.0.1:$rport" "$secs"
@@ -34,6 +39,11 @@ KABINET_REDIS_URL="redis://127.0.0.1:$rport" KABINET_LOG_LEVEL=warn "$build/kabi
 redis-cli -p $rport flushall >/dev/null
 "$build/tests/bench_engine" "hostaddr=127.0.0.1 port=$pport user=postgres dbname=bench_engine" "redis://127.0.0.1:$rport" \
   10000 ${BENCH_ENGINE_E1:-100000} ${BENCH_ENGINE_E2:-1000000}
+fi
+
+if [ "${BENCH_ONLY:-}" != core ]; then
+  echo "--- end to end: simulated customers through the webhook, then the trivial bot (tests/bench/load.sh)"
+  "$here/tests/bench/load.sh" "$build" "${LOAD_CHATS:-200}" "$secs"
 fi
 
 # The Postgres core with a million accounts: billing files of that size imported by `kabinetd import` (timed), then

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# End-to-end load: CHATS signed-in customers, each a closed loop of "menu, balance", through kabinetd's real
+# Telegram webhook (tests/bench/loadgen: the customers and the Bot API, time-stamping every reply), on Redis and
+# PostgreSQL in their production configuration (appendonly, fsync and synchronous_commit on); then the same load
+# against tests/bench/trivial_bot (h2o in, libcurl out, no state): the machine's ceiling, and kabinetd's ratio to it.
+# Prints one line per figure: updates/s, latency p50/p95/p99, CPU µs per update and RSS of the bot, Redis commands
+# and Postgres transactions per update, Redis bytes per conversation, outbox lag.
+# Usage: tests/bench/load.sh BUILD_DIR [CHATS] [SECONDS]   (LOAD_FAST=1: fsync off, for a small run in CI)
+set -euo pipefail
+here=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-build-bench} chats=${2:-200} secs=${3:-10}
+rport=${LOAD_REDIS_PORT:-16790} pport=${LOAD_PG_PORT:-15790} hport=${LOAD_HTTP_PORT:-18790} aport=${LOAD_API_PORT:-18791}
+dir=/tmp/kabinet-load-$rport
+first=7100000000 secret=load-secret
+"$here/tests/harness.sh" stop "$dir" >/dev/null 2>&1 || true
+rm -rf "$dir"; mkdir -p "$dir"
+"$here/tests/harness.sh" start "$dir" "$rport" "$pport" ${LOAD_FAST:+fast}
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; "$here/tests/harness.sh" stop "$dir" >/dev/null 2>&1; rm -rf "$dir"' EXIT
+db="hostaddr=127.0.0.1 port=$pport user=postgres dbname=postgres"
+pg() { psql -qXtA -h 127.0.0.1 -p "$pport" -U postgres -d postgres -c "$1"; }
+export KABINET_DATABASE_URL="$db" KABINET_REDIS_URL="redis://127.0.0.1:$rport" KABINET_LOG_LEVEL=warn
+"$build/kabinetd" migrate
+empty=$(redis-cli -p "$rport" info memory | tr -d '\r' | awk -F: '$1 == "used_memory" { print $2 }')
+"$build/kabinetd" demo-data --accounts "$chats" --months 6 >/dev/null
+# the customers: signed in (their conversation state says who they are), each with one account
+pg "WITH ins AS (INSERT INTO kb_customer (phone) SELECT '+7999' || lpad(g::text, 7, '0') FROM generate_series(1, $chats) g
+    RETURNING id),
+    c AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM ins),
+    a AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM kb_account),
+    i AS (INSERT INTO kb_identity (customer_id, channel, external_id, verified_at)
+          SELECT c.id, 'tg', ($first + c.n - 1)::text, now() FROM c)
+    INSERT INTO kb_account_link (customer_id, account_id, is_primary, status, proof)
+    SELECT c.id, a.id, true, 'active', 'import' FROM c JOIN a ON a.n = c.n" >/dev/null
+now=$(date +%s%3N)
+pg "SELECT customer_id, external_id FROM kb_identity WHERE channel = 'tg' AND external_id::bigint >= $first" |
+  awk -F'|' -v now="$now" '{ printf "HSET kb:{tg:%s}:state dialog customer step \"\" keep \"{\\\"customer_id\\\":%s,\\\"lang\\\":\\\"ru\\\"}\" data \"{}\" version 1 last \"\" updated %s until 0\n", $2, $1, now }' |
+  redis-cli -p "$rport" >/dev/null
+echo "machine: $(nproc) cores; $chats chats, $secs s measured after 1 s of warm-up; stores: Redis appendonly, Postgres $(
+  [ -n "${LOAD_FAST:-}" ] && echo 'fsync off (CI size)' || echo 'fsync and synchronous_commit on')"
+echo "limits: Telegram's per-chat pace off (KABINET_TELEGRAM_CHAT_LIMIT=off: the generator's Bot API has no limits); dedupe, ordering, compare-and-set on"
+
+# ---------------------------------------------------------------- kabinetd
+KABINET_HTTP_LISTEN=127.0.0.1:$hport KABINET_TELEGRAM_TOKEN=123456:LOAD-token KABINET_TELEGRAM_MODE=webhook \
+KABINET_TELEGRAM_API_URL=http://127.0.0.1:$aport KABINET_TELEGRAM_WEBHOOK_URL=http://127.0.0.1:$hport/telegram/webhook \
+KABINET_TELEGRAM_SECRET=$secret KABINET_TELEGRAM_CHAT_LIMIT=off "$build/kabinetd" serve 2>"$dir/kabinetd.log" &
+kpid=$!
+pids+=("$kpid")
+for _ in $(seq 200); do curl -sf -o /dev/null "http://127.0.0.1:$hport/readyz" && break; sleep 0.05; done
+stat() { redis-cli -p "$rport" info "$1" | tr -d '\r' | awk -F: -v k="$2" '$1 == k { print $2 }'; }
+cmds0=$(stat stats total_commands_processed) mem0=$(stat memory used_memory)
+xact0=$(pg "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'postgres'")
+t0=$(pg "SELECT now()")
+out=$("$build/tests/loadgen" "http://127.0.0.1:$hport/telegram/webhook" "$secret" "$aport" "$chats" "$secs" \
+      --first-uid "$first" --pid "$kpid" --label kabinetd)
+echo "$out"
+n=$(sed -n 's/.* \([0-9]*\) updates answered.*/\1/p' <<<"$out" | head -1)
+cmds1=$(stat stats total_commands_processed) mem1=$(stat memory used_memory)
+xact1=$(pg "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'postgres'")
+# the figures of the whole run (warm-up included) per answered update of the measured window: an upper bound
+total=$(pg "SELECT count(*) FROM kb_applied WHERE applied_at >= '$t0'")
+awk -v c=$((cmds1 - cmds0)) -v x=$((xact1 - xact0)) -v n="${total:-0}" 'BEGIN { if (n > 0)
+  printf "kabinetd: per update: %.1f Redis commands, %.2f Postgres transactions (over %d updates)\n", c / n, x / n, n }'
+convs=$(redis-cli -p "$rport" --scan --pattern 'kb:{tg:*}:state' | wc -l)
+echo "kabinetd: Redis $(( (mem1 - empty) / (convs > 0 ? convs : 1) )) bytes per conversation (used_memory over the empty instance, $convs conversations, dedupe included)"
+pg "SELECT 'kabinetd: outbox lag (row written -> sent) p50 ' || round((percentile_cont(0.5) WITHIN GROUP (ORDER BY s) * 1000)::numeric, 2)
+    || ' ms, p99 ' || round((percentile_cont(0.99) WITHIN GROUP (ORDER BY s) * 1000)::numeric, 2) || ' ms'
+    FROM (SELECT extract(epoch FROM sent_at - created_at) AS s FROM kb_outbox WHERE channel = 'tg' AND created_at >= '$t0'
+          AND sent_at IS NOT NULL) l"
+kill -TERM "$kpid"; wait "$kpid" || true
+kab=$(sed -n 's/.*, \([0-9]*\) updates\/s$/\1/p' <<<"$out" | head -1)
+
+# ---------------------------------------------------------------- the trivial bot, through the same generator
+tport=$((hport + 2))
+"$build/tests/trivial_bot" "$tport" "http://127.0.0.1:$aport" &
+tpid=$!
+pids+=("$tpid")
+sleep 0.3
+tout=$("$build/tests/loadgen" "http://127.0.0.1:$tport/telegram/webhook" "$secret" "$aport" "$chats" "$secs" \
+       --first-uid "$first" --pid "$tpid" --label trivial-bot)
+echo "$tout"
+kill "$tpid" 2>/dev/null || true
+triv=$(sed -n 's/.*, \([0-9]*\) updates\/s$/\1/p' <<<"$tout" | head -1)
+awk -v k="${kab:-0}" -v t="${triv:-0}" 'BEGIN { if (t > 0) printf "kabinetd / trivial bot: %.2f of the ceiling\n", k / t }'
+[ "${n:-0}" -gt 0 ]

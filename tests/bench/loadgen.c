@@ -1,0 +1,302 @@
+/* loadgen.c — the load generator: many simulated Telegram customers against a bot's real webhook, and the Bot API
+ * the bot answers through (a fake one, here, on the same loop), so that every reply is time-stamped where it lands.
+ *
+ * Each chat runs a closed loop of the journey "menu, then balance": it sends "/menu" as an Update, waits for the
+ * reply that carries the menu (a "balance" button), presses that button (a callback_query with the button's own
+ * callback_data), waits for the balance and the menu after it, and so on. The latency of a step is from the webhook
+ * POST to the first reply for that chat (sendMessage or editMessageText); the next step starts when the step's last
+ * reply (the one with the menu) has arrived. A webhook answer other than 200 is retried, as Telegram does.
+ *
+ * It prints one line per figure: steps (updates) per second, latency p50/p95/p99, webhook retries, and, with --pid,
+ * the bot process's CPU µs per update and its RSS.
+ *   loadgen WEBHOOK_URL SECRET API_PORT CHATS SECONDS [--first-uid N] [--pid PID] [--label NAME] */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+#include <cjson/cJSON.h>
+#include "http_client.h"
+#include "httpd.h"
+
+typedef struct {
+    long long uid;
+    int step;                      /* 0: /menu next, 1: balance next */
+    int waiting;                   /* an update is out, its replies not all in */
+    int got_first;
+    uint64_t sent_at;              /* µs */
+    char data[72];                 /* the balance button's callback_data */
+    long long button_msg;          /* the message that carries it */
+    long long next_msg;            /* message ids this fake hands out */
+} chat_t;
+
+static uv_loop_t *loop;
+static http_client_t *http;
+static httpd_t *api;
+static chat_t *chats;
+static int nchats;
+static long long first_uid = 7100000000LL, update_id = 1;
+static const char *webhook, *secret;
+static char secret_header[320];
+static uint64_t *lat;               /* latencies in µs */
+static size_t nlat, caplat;
+static long retries, steps_started;
+static int measuring = 1, stopping;
+
+static uint64_t now_us(void)
+{
+    uv_update_time(loop);
+    return uv_hrtime() / 1000;
+}
+
+static void send_step(chat_t *c);
+
+/* ---------------------------------------------------------------- the webhook side */
+
+static void on_webhook(int err, const http_response_t *res, void *data)
+{
+    chat_t *c = data;
+    if (err || res->status != 200) { /* as Telegram: again, after a moment */
+        retries++;
+        c->waiting = 0;
+        if (!stopping)
+            send_step(c);
+    }
+}
+
+/* Sends the chat's next update: "/menu", or a press of the balance button. */
+static void send_step(chat_t *c)
+{
+    char body[700];
+    long long id = update_id++;
+    if (c->step == 0 || !c->data[0])
+        snprintf(body, sizeof body,
+                 "{\"update_id\":%lld,\"message\":{\"message_id\":%lld,\"date\":%ld,\"chat\":{\"id\":%lld,\"type\":"
+                 "\"private\"},\"from\":{\"id\":%lld,\"is_bot\":false,\"first_name\":\"L\"},\"text\":\"/menu\"}}",
+                 id, id, (long)time(NULL), c->uid, c->uid);
+    else
+        snprintf(body, sizeof body,
+                 "{\"update_id\":%lld,\"callback_query\":{\"id\":\"q%lld\",\"from\":{\"id\":%lld,\"is_bot\":false,"
+                 "\"first_name\":\"L\"},\"chat_instance\":\"1\",\"message\":{\"message_id\":%lld,\"date\":0,\"chat\":"
+                 "{\"id\":%lld,\"type\":\"private\"}},\"data\":\"%s\"}}",
+                 id, id, c->uid, c->button_msg, c->uid, c->data);
+    const char *headers[] = {"Content-Type: application/json", secret_header, NULL};
+    http_request_t req = {"POST", webhook, headers, body, strlen(body), 10000};
+    c->waiting = 1;
+    c->got_first = 0;
+    c->sent_at = now_us();
+    steps_started++;
+    if (http_request(http, &req, on_webhook, c) != 0) {
+        retries++;
+        c->waiting = 0;
+    }
+}
+
+/* ---------------------------------------------------------------- the Bot API side */
+
+static chat_t *find_chat(long long uid)
+{
+    long long i = uid - first_uid;
+    return i >= 0 && i < nchats ? &chats[i] : NULL;
+}
+
+/* The callback_data of the "balance" button in a reply's markup, if it has one. */
+static const char *balance_button(const cJSON *markup)
+{
+    const cJSON *row, *b;
+    cJSON_ArrayForEach(row, cJSON_GetObjectItem(markup, "inline_keyboard"))
+        cJSON_ArrayForEach(b, row)
+        {
+            const char *d = cJSON_GetStringValue(cJSON_GetObjectItem(b, "callback_data"));
+            size_t n = d ? strlen(d) : 0;
+            if (n > 8 && !strcmp(d + n - 8, ":balance"))
+                return d;
+        }
+    return NULL;
+}
+
+static void record(uint64_t us)
+{
+    if (!measuring)
+        return;
+    if (nlat == caplat) {
+        caplat = caplat ? caplat * 2 : 1 << 16;
+        lat = realloc(lat, caplat * sizeof *lat);
+    }
+    lat[nlat++] = us;
+}
+
+/* POST /bot<token>/<method>: a reply lands. */
+static void on_api(httpd_req_t *r, void *data)
+{
+    const char *path = httpd_path(r), *method = strrchr(path, '/');
+    size_t len;
+    const char *body = httpd_body(r, &len);
+    cJSON *b = cJSON_ParseWithLength(body, len);
+    const cJSON *chat_id = cJSON_GetObjectItem(b, "chat_id");
+    char out[256];
+    int is_send = method && (!strcmp(method, "/sendMessage") || !strcmp(method, "/editMessageText") ||
+                             !strcmp(method, "/sendDocument") || !strcmp(method, "/sendPhoto"));
+    chat_t *c = cJSON_IsNumber(chat_id) ? find_chat((long long)chat_id->valuedouble) : NULL;
+    if (is_send && c) {
+        long long mid = !strcmp(method, "/editMessageText") && cJSON_IsNumber(cJSON_GetObjectItem(b, "message_id"))
+                            ? (long long)cJSON_GetObjectItem(b, "message_id")->valuedouble
+                            : ++c->next_msg;
+        if (c->waiting && !c->got_first) {
+            c->got_first = 1;
+            record(now_us() - c->sent_at);
+        }
+        const cJSON *markup = cJSON_GetObjectItem(b, "reply_markup");
+        cJSON *parsed = cJSON_IsString(markup) ? cJSON_Parse(markup->valuestring) : NULL;
+        const char *d = balance_button(parsed ? parsed : markup);
+        if (d && c->waiting) { /* the step's last reply: the menu again */
+            snprintf(c->data, sizeof c->data, "%s", d);
+            c->button_msg = mid;
+            c->waiting = 0;
+            c->step = !c->step;
+            if (!stopping)
+                send_step(c);
+        }
+        cJSON_Delete(parsed);
+        snprintf(out, sizeof out, "{\"ok\":true,\"result\":{\"message_id\":%lld,\"date\":0,\"chat\":{\"id\":%lld,"
+                                  "\"type\":\"private\"},\"text\":\"x\"}}", mid, c->uid);
+    } else {
+        snprintf(out, sizeof out, "{\"ok\":true,\"result\":true}");
+    }
+    cJSON_Delete(b);
+    httpd_respond(r, 200, "application/json", out, strlen(out));
+}
+
+/* ---------------------------------------------------------------- the run */
+
+static int cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct(double p) { return nlat ? lat[(size_t)(p * (double)(nlat - 1))] / 1000.0 : 0; }
+
+/* utime + stime of a process in clock ticks, and its RSS in kB. */
+static void proc_usage(int pid, double *cpu_s, long *rss_kb)
+{
+    char path[64], buf[1024];
+    *cpu_s = 0;
+    *rss_kb = 0;
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (f && fgets(buf, sizeof buf, f)) {
+        char *p = strrchr(buf, ')');
+        unsigned long ut = 0, st = 0;
+        if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
+            *cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    }
+    if (f)
+        fclose(f);
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    f = fopen(path, "r");
+    while (f && fgets(buf, sizeof buf, f))
+        if (!strncmp(buf, "VmRSS:", 6))
+            *rss_kb = atol(buf + 6);
+    if (f)
+        fclose(f);
+}
+
+static uv_timer_t end_timer, warm_timer, stall_timer;
+
+/* A chat whose step got no menu back within 5 s (a reply lost, a stale screen) starts over with /menu. */
+static void on_stall(uv_timer_t *t)
+{
+    uint64_t now = now_us();
+    for (int i = 0; i < nchats && !stopping; i++)
+        if (chats[i].waiting && now - chats[i].sent_at > 5000000) {
+            retries++;
+            chats[i].step = 0;
+            send_step(&chats[i]);
+        }
+}
+static uint64_t t0;
+static double cpu0;
+static int pid;
+static long started0, retries0;
+static const char *label = "bot";
+
+static void on_warm(uv_timer_t *t)
+{
+    measuring = 1;
+    nlat = 0;
+    t0 = now_us();
+    started0 = steps_started;
+    retries0 = retries;
+    long rss;
+    if (pid)
+        proc_usage(pid, &cpu0, &rss);
+}
+
+static void on_end(uv_timer_t *t)
+{
+    double secs = (double)(now_us() - t0) / 1e6;
+    long done = (long)nlat;
+    stopping = 1;
+    measuring = 0;
+    qsort(lat, nlat, sizeof *lat, cmp);
+    printf("%s: %d chats, %.1f s: %ld updates answered, %.0f updates/s\n", label, nchats, secs, done, done / secs);
+    printf("%s: latency (update sent -> first reply) p50 %.2f ms, p95 %.2f ms, p99 %.2f ms, max %.2f ms\n", label,
+           pct(0.50), pct(0.95), pct(0.99), pct(1.0));
+    printf("%s: webhook retries and restarted steps %ld\n", label, retries - retries0);
+    if (pid) {
+        double cpu1;
+        long rss;
+        proc_usage(pid, &cpu1, &rss);
+        printf("%s: process CPU %.0f us per update (%.0f%% of one core), RSS %.1f MB\n", label,
+               done ? (cpu1 - cpu0) * 1e6 / (double)done : 0, (cpu1 - cpu0) / secs * 100, rss / 1024.0);
+    }
+    fflush(stdout);
+    uv_stop(loop);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 6) {
+        fprintf(stderr, "usage: loadgen WEBHOOK_URL SECRET API_PORT CHATS SECONDS [--first-uid N] [--pid PID] "
+                        "[--label NAME]\n");
+        return 64;
+    }
+    webhook = argv[1];
+    secret = argv[2];
+    int port = atoi(argv[3]), secs = atoi(argv[5]);
+    nchats = atoi(argv[4]);
+    for (int i = 6; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--first-uid"))
+            first_uid = atoll(argv[i + 1]);
+        else if (!strcmp(argv[i], "--pid"))
+            pid = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--label"))
+            label = argv[i + 1];
+    }
+    snprintf(secret_header, sizeof secret_header, "X-Telegram-Bot-Api-Secret-Token: %s", secret);
+    signal(SIGPIPE, SIG_IGN);
+    loop = uv_default_loop();
+    http_client_new(loop, nchats < 256 ? nchats : 256, 10000, &http);
+    httpd_new(loop, "127.0.0.1", port, 1 << 20, &api);
+    httpd_route(api, "POST", "/bot*", on_api, NULL);
+    if (httpd_start(api) != 0) {
+        fprintf(stderr, "loadgen: cannot listen on 127.0.0.1:%d\n", port);
+        return 1;
+    }
+    chats = calloc((size_t)nchats, sizeof *chats);
+    for (int i = 0; i < nchats; i++) {
+        chats[i].uid = first_uid + i;
+        send_step(&chats[i]);
+    }
+    /* a warm-up of 1 s (connections, caches), then the measured window */
+    measuring = 0;
+    uv_timer_init(loop, &warm_timer);
+    uv_timer_init(loop, &end_timer);
+    uv_timer_start(&warm_timer, on_warm, 1000, 0);
+    uv_timer_start(&end_timer, on_end, 1000 + (uint64_t)secs * 1000, 0);
+    uv_timer_init(loop, &stall_timer);
+    uv_timer_start(&stall_timer, on_stall, 500, 500);
+    uv_run(loop, UV_RUN_DEFAULT);
+    return nlat ? 0 : 1;
+}
