@@ -200,6 +200,22 @@ static void send_text(post_t *p, const char *text)
     call(p, "sendMessage", print(b));
 }
 
+/* Sends template tmpl rendered with params (freed here) in the topic. */
+static void send_rendered(post_t *p, const char *tmpl, cJSON *params)
+{
+    size_t size = 16384;
+    char *text = malloc(size);
+    if (!text) {
+        cJSON_Delete(params);
+        post_done(p, OUTBOX_RETRY, -1, "out of memory");
+        return;
+    }
+    txt_render("ru", tmpl, params, text, size);
+    cJSON_Delete(params);
+    send_text(p, text);
+    free(text);
+}
+
 /* ---------------------------------------------------------------- the card */
 
 /* One line of the conversation for the card: what the customer said, or the bot's reply rendered. */
@@ -371,17 +387,7 @@ static void post_messages(post_t *p)
     p->ids = ids;
     cJSON *params = cJSON_CreateObject();
     cJSON_AddItemToObject(params, "lines", lines);
-    size_t size = 16384;
-    char *text = malloc(size);
-    if (!text) {
-        cJSON_Delete(params);
-        post_done(p, OUTBOX_RETRY, -1, "out of memory");
-        return;
-    }
-    txt_render("ru", "staff.customer_says", params, text, size);
-    cJSON_Delete(params);
-    send_text(p, text);
-    free(text);
+    send_rendered(p, "staff.customer_says", params);
 }
 
 static void on_unposted(int err, PGresult *res, void *data)
@@ -433,17 +439,7 @@ static void post_next(post_t *p)
         cJSON *params = card_params(p->card);
         cJSON_Delete(p->card);
         p->card = NULL;
-        size_t size = 16384;
-        char *text = malloc(size);
-        if (!text) {
-            cJSON_Delete(params);
-            post_done(p, OUTBOX_RETRY, -1, "out of memory");
-            return;
-        }
-        txt_render("ru", "staff.card", params, text, size);
-        cJSON_Delete(params);
-        send_text(p, text);
-        free(text);
+        send_rendered(p, "staff.card", params);
         return;
     }
     const char *q[] = {p->id};

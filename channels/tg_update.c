@@ -142,6 +142,16 @@ static void add_caption(tg_update_t *u, const cJSON *m)
     free(c);
 }
 
+/* The event's fields point into the update (its id, conversation, sender, text). */
+static void fill_event(tg_update_t *u, const char *channel)
+{
+    u->ev.id = u->id;
+    u->ev.channel = (char *)channel;
+    u->ev.conv = u->conv;
+    u->ev.sender = u->sender;
+    u->ev.text = u->text ? u->text : "";
+}
+
 /* A press of an inline button: callback_data "<version>:<button id>". Anything else (forged, or from an old
  * keyboard format) is answered with a notice and goes no further. */
 static void from_callback(tg_update_t *u, const cJSON *q)
@@ -230,11 +240,7 @@ int tg_update_from(const cJSON *j, tg_update_t *u)
             cJSON_AddStringToObject(u->ev.payload, "name", name);
             cJSON_AddStringToObject(u->ev.payload, "lang", u->lang);
             add_caption(u, m);
-            u->ev.id = u->id;
-            u->ev.channel = "staff";
-            u->ev.conv = u->conv;
-            u->ev.sender = u->sender;
-            u->ev.text = u->text ? u->text : "";
+            fill_event(u, "staff");
             if (!u->text || !u->ev.payload)
                 return KB_ERR_NOMEM;
             if (!event_utf8_valid(u->text, strlen(u->text)))
@@ -272,11 +278,7 @@ int tg_update_from(const cJSON *j, tg_update_t *u)
         const cJSON *date = J(m ? m : J(cq, "message"), "date");
         if (m)
             add_caption(u, m);
-        u->ev.id = u->id;
-        u->ev.channel = "tg";
-        u->ev.conv = u->conv;
-        u->ev.sender = u->sender;
-        u->ev.text = u->text ? u->text : "";
+        fill_event(u, "tg");
         u->ev.ts_ms = cJSON_IsNumber(date) && !cq ? (int64_t)date->valuedouble * 1000 : 0;
         if (!u->text) /* out of memory */
             return KB_ERR_NOMEM;

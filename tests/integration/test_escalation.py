@@ -250,20 +250,25 @@ def outsiders(tg, db, carry):
 
 # ---------------------------------------------------------------- a meter photo, in the branch's group
 
+def link_by_photo(v, accounts_screen, number, photo_id):
+    """From the menu: links account number with a meter photo; the link waits for staff."""
+    v.press("accounts")
+    v.expect(accounts_screen)
+    v.press("link")
+    v.expect("acc.ask_number")
+    v.say(number)
+    v.expect("acc.ask_proof")
+    v.press("photo")
+    v.expect("acc.ask_photo")
+    v.send(photo=photo_id)
+    v.expect("acc.pending", "menu.main*")
+
+
 def photo(tg, db, carry):
     k, gw = carry
     ivan = Staff(tg, IVAN, "Иван", BRANCH)
     v = register(tg, db, gw, 7000000202, "+79160002202")
-    v.press("accounts")
-    v.expect("acc.none")
-    v.press("link")
-    v.expect("acc.ask_number")
-    v.say("1800000002")
-    v.expect("acc.ask_proof")
-    v.press("photo")
-    v.expect("acc.ask_photo")
-    v.send(photo="AgACmeter0202")
-    v.expect("acc.pending", "menu.main*")
+    link_by_photo(v, "acc.none", "1800000002", "AgACmeter0202")
     aid = psql(db, "SELECT id FROM kb_appeal WHERE conv = 'tg:7000000202'")
     topic = wait_topic(tg, BRANCH, aid)["thread"]
     card = wait_post(tg, BRANCH, topic, lambda e: is_tmpl(e["text"], "staff.card"))
@@ -285,16 +290,7 @@ def photo(tg, db, carry):
     # a second photo, rejected
     v.say("/menu")
     v.expect("menu.main*")
-    v.press("accounts")
-    v.expect("acc.list")
-    v.press("link")
-    v.expect("acc.ask_number")
-    v.say("1800000004")
-    v.expect("acc.ask_proof")
-    v.press("photo")
-    v.expect("acc.ask_photo")
-    v.send(photo="AgACmeter0204")
-    v.expect("acc.pending", "menu.main*")
+    link_by_photo(v, "acc.list", "1800000004", "AgACmeter0204")
     check(wait_post(tg, BRANCH, topic, lambda e: e["op"] == "photo" and e["file_id"] == "AgACmeter0204") is not None,
           "a link photo within the reopen window joins the same appeal's topic")
     ivan.say(topic, "/reject")
