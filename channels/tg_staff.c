@@ -251,18 +251,10 @@ static void history_line(const cJSON *h, cJSON *items)
     cJSON_AddItemToArray(items, it);
 }
 
-/* The customer's phone, masked: the customer's own, or for an SMS conversation before login the number it is
- * with; "—" when neither. */
+/* The customer's phone as kb_appeal_card masks it (the customer's own, or an SMS conversation's number), or "—". */
 static const char *card_phone(const cJSON *card)
 {
-    static char masked[40];
-    const char *phone = cJSON_GetStringValue(cJSON_GetObjectItem(card, "phone"));
-    const char *conv = cJSON_GetStringValue(cJSON_GetObjectItem(card, "conv")) ?: "";
-    if (phone && phone[0])
-        return phone;
-    if (!strncmp(conv, "sms:", 4))
-        return log_mask_phone(conv + 4, masked, sizeof masked);
-    return "—";
+    return cJSON_GetStringValue(cJSON_GetObjectItem(card, "phone")) ?: "—";
 }
 
 /* The card's parameters from kb_appeal_card: accounts with their readings as one line each, the history. */
@@ -343,9 +335,9 @@ static void post_messages(post_t *p)
     free(p->ids);
     p->ids = NULL;
     if (msg_is_file(p, p->next)) { /* a photo or a document, by file_id */
-        char ids[32], caption[1100];
+        char caption[1100];
         const char *kind = msg_field(p, p->next, "kind"), *body = msg_field(p, p->next, "body");
-        snprintf(ids, sizeof ids, "{%s}", msg_field(p, p->next, "id"));
+        int64_t id = atoll(msg_field(p, p->next, "id"));
         cJSON *params = cJSON_CreateObject();
         cJSON_AddStringToObject(params, "text", body);
         txt_render("ru", body[0] ? "staff.customer_file_text" : "staff.customer_file", params, caption, sizeof caption);
@@ -353,38 +345,26 @@ static void post_messages(post_t *p)
         cJSON *b = message_body(p);
         cJSON_AddStringToObject(b, !strcmp(kind, "photo") ? "photo" : "document", msg_field(p, p->next, "file"));
         cJSON_AddStringToObject(b, "caption", caption);
-        p->ids = strdup(ids);
+        p->ids = db_id_array(&id, 1);
         p->next++;
         call(p, !strcmp(kind, "photo") ? "sendPhoto" : "sendDocument", print(b));
         return;
     }
     /* texts, merged */
-    size_t cap = 64;
-    char *ids = malloc(cap);
+    int64_t ids[50]; /* q_unposted reads at most 50 */
+    size_t nids = 0;
     cJSON *lines = cJSON_CreateArray();
-    if (!ids) {
-        cJSON_Delete(lines);
-        post_done(p, OUTBOX_RETRY, -1, "out of memory");
-        return;
-    }
-    strcpy(ids, "{");
-    for (; p->next < n && !msg_is_file(p, p->next); p->next++) {
-        char id[24];
-        size_t len = strlen(ids);
-        snprintf(id, sizeof id, "%s", msg_field(p, p->next, "id"));
-        if (len + strlen(id) + 3 > cap) {
-            char *bigger = realloc(ids, cap = cap * 2 + strlen(id));
-            if (!bigger)
-                break;
-            ids = bigger;
-        }
-        snprintf(ids + len, cap - len, "%s%s", len > 1 ? "," : "", id);
+    for (; p->next < n && !msg_is_file(p, p->next) && nids < 50; p->next++) {
+        ids[nids++] = atoll(msg_field(p, p->next, "id"));
         cJSON *it = cJSON_CreateObject();
         cJSON_AddStringToObject(it, "text", msg_field(p, p->next, "body"));
         cJSON_AddItemToArray(lines, it);
     }
-    strcat(ids, "}");
-    p->ids = ids;
+    if (!(p->ids = db_id_array(ids, nids))) {
+        cJSON_Delete(lines);
+        post_done(p, OUTBOX_RETRY, -1, "out of memory");
+        return;
+    }
     cJSON *params = cJSON_CreateObject();
     cJSON_AddItemToObject(params, "lines", lines);
     send_rendered(p, "staff.customer_says", params);

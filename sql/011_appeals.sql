@@ -215,7 +215,9 @@ $$;
 CREATE FUNCTION kb_appeal_card(p_id bigint) RETURNS jsonb LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object('appeal_id', ap.id, 'status', ap.status, 'reason', ap.reason, 'channel', ap.channel,
         'conv', ap.conv, 'customer_id', ap.customer_id, 'name', coalesce(c.full_name, c.org_name, ''),
-        'phone', kb_mask_phone(c.phone), 'subject', ap.subject,
+        'phone', nullif(kb_mask_phone(coalesce(c.phone, CASE WHEN ap.channel = 'sms'   -- by SMS before login:
+                                                 THEN split_part(ap.conv, ':', 2) END)), ''),  -- the number itself
+        'subject', ap.subject,
         'branch', (SELECT b.code FROM kb_account_link l JOIN kb_account a ON a.id = l.account_id
                    JOIN kb_branch b ON b.id = a.branch_id
                    WHERE l.customer_id = ap.customer_id AND l.status <> 'removed'

@@ -945,3 +945,16 @@ const char *db_sqlstate(const PGresult *res)
     const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     return s ? s : "";
 }
+
+char *db_id_array(const int64_t *ids, size_t n)
+{
+    size_t cap = n * 21 + 3, len = 1;
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    out[0] = '{';
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(out + len, cap - len, "%s%lld", i ? "," : "", (long long)ids[i]);
+    snprintf(out + len, cap - len, "}");
+    return out;
+}

@@ -83,5 +83,7 @@ int db_txn_rollback(db_txn_t *txn, db_cb cb, void *data);
 
 /* The SQLSTATE of an error result ("23505"), or "" when there is none. */
 const char *db_sqlstate(const PGresult *res);
+/* ids[0..n) as a Postgres array literal ("{1,2,3}") for a $n::bigint[] parameter; malloc'ed, NULL without memory. */
+char *db_id_array(const int64_t *ids, size_t n);
 
 #endif

@@ -234,26 +234,16 @@ static void renew(outbox_t *o)
     if (!o->held || now - o->renewed_at < (uint64_t)o->opt.claim_s * 1000 / 3)
         return;
     o->renewed_at = now;
-    size_t cap = 64, len = 1;
-    char *ids = malloc(cap), claim_s[16];
+    size_t n = 0; /* the held list is what is in flight */
+    int64_t *held = malloc((o->inflight[0] + o->inflight[1]) * sizeof *held);
+    if (!held)
+        return;
+    for (outbox_ticket_t *t = o->held; t && n < o->inflight[0] + o->inflight[1]; t = t->next)
+        held[n++] = t->id;
+    char *ids = db_id_array(held, n), claim_s[16];
+    free(held);
     if (!ids)
         return;
-    strcpy(ids, "{");
-    for (outbox_ticket_t *t = o->held; t; t = t->next) {
-        char id[24];
-        int n = snprintf(id, sizeof id, "%s%lld", len > 1 ? "," : "", (long long)t->id);
-        if (len + (size_t)n + 2 > cap) {
-            char *bigger = realloc(ids, cap = cap * 2 + (size_t)n);
-            if (!bigger) {
-                free(ids);
-                return;
-            }
-            ids = bigger;
-        }
-        memcpy(ids + len, id, (size_t)n + 1);
-        len += (size_t)n;
-    }
-    strcpy(ids + len, "}");
     snprintf(claim_s, sizeof claim_s, "%d", o->opt.claim_s);
     const char *p[] = {ids, claim_s};
     db_exec(o->db, 0, o->q_renew, 2, p, on_renewed, o);

@@ -317,7 +317,9 @@ def sms(tg, db, carry):
         p.say("Прошу сделать перерасчёт за сентябрь")
         p.expect("sup.sent", "sup.after_hours")
         aid = psql(db, "SELECT id FROM kb_appeal WHERE conv = 'sms:+79160002203'")
-        topic = wait_topic(tg, STAFF, aid)["thread"]
+        t = wait_topic(tg, STAFF, aid)
+        topic = t["thread"]
+        check("+7916*****03" in t["text"], "an SMS customer's topic names their number, masked (%r)" % t["text"])
         said = wait_post(tg, STAFF, topic, lambda e: "перерасчёт за сентябрь" in e["text"])
         check(said is not None, "the SMS customer's message reaches the topic")
         p.say("И ещё: счётчик заменили в августе")
