@@ -26,7 +26,8 @@ typedef struct {
     outbox_ticket_t *t;
     int bill;                      /* a bill, else a check */
     cJSON *data;                   /* receipt.get's answer or the bill's data */
-    char conv[160], event[200], lang[4], name[64];
+    char conv[160], event[200], lang[4], name[64], tmpl[32], to[128];
+    int lane;                      /* the request's: an e-bill is a push */
     unsigned char *pdf;
     size_t pdf_len;
     char err[160];
@@ -75,8 +76,8 @@ static void write_reply(doc_job_t *j, const char *tmpl, cJSON *params)
     }
     char *pj = cJSON_PrintUnformatted(params);
     cJSON_Delete(params);
-    const char *qp[] = {j->name, hex, j->conv, j->event, tmpl, j->lang, pj, j->d->file_base};
-    if (!pj || db_exec(j->d->db, 0, j->d->q_reply, 8, qp, on_written, j) != 0)
+    const char *qp[] = {j->name, hex, j->conv, j->event, tmpl, j->lang, pj, j->d->file_base, j->lane ? "1" : "0"};
+    if (!pj || db_exec(j->d->db, 0, j->d->q_reply, 9, qp, on_written, j) != 0)
         job_done(j, OUTBOX_RETRY, "postgres unavailable");
     free(pj);
     free(hex);
@@ -110,7 +111,7 @@ static void rendered(uv_work_t *w, int status)
         if (!j->pdf) /* the branch's bank details are not usable: the customer hears it, staff read the log */
             log_error("doc", "cannot make the bill of account %s: %s", cJSON_GetStringValue(cJSON_GetObjectItem(
                 j->data, "account")) ?: "?", j->err);
-        write_reply(j, j->pdf ? "bill.sent" : "bill.unavailable", p);
+        write_reply(j, j->pdf ? (j->tmpl[0] ? j->tmpl : "bill.sent") : "bill.unavailable", p);
         return;
     }
     if (!j->pdf) {
@@ -146,7 +147,7 @@ static void on_receipt(int err, cJSON *result, void *data)
         return;
     }
     j->data = result;
-    snprintf(j->conv, sizeof j->conv, "%s", conv);
+    snprintf(j->conv, sizeof j->conv, "%s", j->to[0] ? j->to : conv); /* a copy to the email the payer gave */
     snprintf(j->lang, sizeof j->lang, "%s", cJSON_GetStringValue(cJSON_GetObjectItem(result, "lang")) ?: "ru");
     snprintf(j->event, sizeof j->event, "check:%s", cJSON_GetStringValue(cJSON_GetObjectItem(result, "order_id")) ?: "");
     snprintf(j->name, sizeof j->name, "check-%s.pdf", cJSON_GetStringValue(cJSON_GetObjectItem(result, "order_id")) ?: "");
@@ -182,7 +183,12 @@ static void deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t)
     }
     j->d = d;
     j->t = t;
+    j->lane = m->lane;
     d->jobs++;
+    const char *tmpl = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "tmpl"));
+    const char *to = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "to"));
+    snprintf(j->tmpl, sizeof j->tmpl, "%s", tmpl && !strncmp(tmpl, "bill.", 5) ? tmpl : "");
+    snprintf(j->to, sizeof j->to, "%s", to && !strncmp(to, "mail:", 5) ? to : "");
     int rc;
     if (!strcmp(kind, "bill")) {
         const char *account = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "account"));
@@ -284,7 +290,7 @@ int docs_new(uv_loop_t *loop, httpd_t *h, db_t *db, const char *public_url, engi
     d->q_reply = db_prepare(db,
         "WITH t AS (SELECT p.id, p.token FROM kb_file_put($1, 'application/pdf', decode($2, 'hex')) p) "
         "INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload) "
-        "SELECT $3, split_part($3, ':', 1), 0, $4, 0, jsonb_build_object('tmpl', $5::text, 'lang', $6::text, 'params',"
+        "SELECT $3, split_part($3, ':', 1), $9::smallint, $4, 0, jsonb_build_object('tmpl', $5::text, 'lang', $6::text, 'params',"
         " $7::jsonb || CASE WHEN t.token IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('file_url', $8 || t.token) END)"
         " || CASE WHEN t.id IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('document', jsonb_build_object('file', t.id))"
         " END FROM t "

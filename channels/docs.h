@@ -2,7 +2,8 @@
  * request as an outbox row of this channel (conversation "doc:<the customer's conversation>", so one customer's
  * documents go in order and different customers' side by side): a check once a payment's fiscal receipt exists
  * (receipt.add: {kind: "check", payment_id}), or the latest bill of an account the customer asked for (bill.send:
- * {kind: "bill", account, month, conv, lang}). Its sender reads the data, renders the PDF off the loop
+ * {kind: "bill", account, month, conv, lang[, tmpl]}; an e-bill is a push with tmpl "bill.ebill", see
+ * sql/012_mail.sql); a check may go to another conversation than the payment's ("to": the payer's email). Its sender reads the data, renders the PDF off the loop
  * (uv_queue_work: libharu does file I/O and takes milliseconds), stores it in kb_file and writes the reply — the
  * text with the PDF as a document — to the customer's conversation, once (a retry finds it there). */
 #ifndef KB_DOCS_H

@@ -34,35 +34,6 @@ static void maybe_free(sms_t *s)
 
 /* ---------------------------------------------------------------- rendering */
 
-/* The buttons a message offers by SMS, in order: what makes sense to answer with a digit (of the menu, the four an
- * SMS customer needs; the keywords reach the rest). */
-static int choices(const cJSON *payload, const char **ids, int max)
-{
-    static const char *const skip[] = {"menu", "back", "help", "human", "share_phone", NULL};
-    static const char *const menu[] = {"balance", "readings", "pay", "bills", NULL};
-    const cJSON *b;
-    int n = 0;
-    if (!strncmp(cJSON_GetStringValue(cJSON_GetObjectItem(payload, "tmpl")) ?: "", "menu.main", 9)) {
-        for (int i = 0; menu[i] && n < max; i++)
-            cJSON_ArrayForEach(b, cJSON_GetObjectItem(payload, "buttons")) if (cJSON_IsString(b) &&
-                                                                             !strcmp(b->valuestring, menu[i]))
-            {
-                ids[n++] = menu[i];
-                break;
-            }
-        return n;
-    }
-    cJSON_ArrayForEach(b, cJSON_GetObjectItem(payload, "buttons"))
-    {
-        int keep = cJSON_IsString(b) && n < max;
-        for (int i = 0; keep && skip[i]; i++)
-            keep = strcmp(b->valuestring, skip[i]) != 0;
-        if (keep)
-            ids[n++] = b->valuestring;
-    }
-    return n;
-}
-
 /* The text of a reply as an SMS: SMS forms of what is too long or cannot go (the menu, links, documents), then
  * the numbered choices (the menu: a line of keywords and the four main choices). */
 static void render(const cJSON *payload, char *text, size_t size)
@@ -84,7 +55,7 @@ static void render(const cJSON *payload, char *text, size_t size)
         txt_render(lang, "sms.file_not_sent", NULL, text + at + 1, size - at - 1);
     }
     const char *ids[9];
-    int n = choices(payload, ids, 9);
+    int n = sms_choices(payload, ids, 9);
     for (int i = 0; i < n; i++) {
         char label[128], bkey[96];
         snprintf(bkey, sizeof bkey, "btn.%s", ids[i]);
@@ -272,7 +243,7 @@ static void on_last(int err, PGresult *res, void *data)
     }
     cJSON *payload = PQntuples(res) == 1 ? cJSON_Parse(PQgetvalue(res, 0, 0)) : NULL;
     const char *ids[9];
-    int n = choices(payload, ids, 9), k = atoi(ij->cmd.arg);
+    int n = sms_choices(payload, ids, 9), k = atoi(ij->cmd.arg);
     if (k >= 1 && k <= n) {
         const cJSON *ver = cJSON_GetObjectItem(payload, "ver");
         submit(ij, EV_BUTTON, ids[k - 1], cJSON_IsNumber(ver) ? (int64_t)ver->valuedouble : 0);

@@ -245,3 +245,32 @@ int sms_command(const sms_cmd_t *cmd, char *buf, size_t size)
         n += snprintf(buf + n, size - (size_t)n, " %s", cmd->arg);
     return (size_t)n < size ? 0 : KB_ERR_INVAL;
 }
+
+/* ---------------------------------------------------------------- choices */
+
+int sms_choices(const cJSON *payload, const char **ids, int max)
+{
+    static const char *const skip[] = {"menu", "back", "help", "human", "share_phone", NULL};
+    static const char *const menu[] = {"balance", "readings", "pay", "bills", NULL};
+    const cJSON *b;
+    int n = 0;
+    if (!strncmp(cJSON_GetStringValue(cJSON_GetObjectItem(payload, "tmpl")) ?: "", "menu.main", 9)) {
+        for (int i = 0; menu[i] && n < max; i++)
+            cJSON_ArrayForEach(b, cJSON_GetObjectItem(payload, "buttons")) if (cJSON_IsString(b) &&
+                                                                             !strcmp(b->valuestring, menu[i]))
+            {
+                ids[n++] = menu[i];
+                break;
+            }
+        return n;
+    }
+    cJSON_ArrayForEach(b, cJSON_GetObjectItem(payload, "buttons"))
+    {
+        int keep = cJSON_IsString(b) && n < max;
+        for (int i = 0; keep && skip[i]; i++)
+            keep = strcmp(b->valuestring, skip[i]) != 0;
+        if (keep)
+            ids[n++] = b->valuestring;
+    }
+    return n;
+}

@@ -9,6 +9,7 @@
 #define KB_SMS_TEXT_H
 
 #include <stddef.h>
+#include <cjson/cJSON.h>
 
 /* Segments of utf8 as an SMS: 1 or more (0 for ""). *ucs2 is set to 1 when it must go as UCS-2. */
 int sms_segments(const char *utf8, int *ucs2);
@@ -38,5 +39,10 @@ sms_cmd_kind_t sms_parse(const char *utf8, sms_cmd_t *out);
 /* The dialog command for a parsed keyword ("/balance 1800000001", "/reading 12345 6789", "/pay 1500", …) into buf;
  * 0, or KB_ERR_INVAL for SMS_CMD_NONE / SMS_CMD_CHOICE (not commands). */
 int sms_command(const sms_cmd_t *cmd, char *buf, size_t size);
+
+/* The buttons a reply's payload offers as numbered choices, in order, into ids (at most max; pointers into
+ * payload): what makes sense to answer with a digit (of the menu, the four a customer by SMS or email needs; the
+ * keywords reach the rest). Returns how many. */
+int sms_choices(const cJSON *payload, const char **ids, int max);
 
 #endif

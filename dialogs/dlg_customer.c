@@ -306,8 +306,9 @@ static int customer_step(const dlg_state_t *st, const dlg_event_t *ev, dlg_resul
         home(&c);
         return 0;
     }
-    if ((is_command(ev, "/human") && (c.customer || !ev->channel || strcmp(ev->channel, "sms"))) ||
-        cust_button(&c, "human") || cust_button(&c, "support")) { /* by SMS, signed in first (reg_step) */
+    if ((is_command(ev, "/human") && (c.customer || !ev->channel || (strcmp(ev->channel, "sms") &&
+                                                                     strcmp(ev->channel, "mail")))) ||
+        cust_button(&c, "human") || cust_button(&c, "support")) { /* by SMS or email, signed in first (reg_step) */
         sup_start(&c);
         return 0;
     }

@@ -1,7 +1,10 @@
 /* dlg_register.c — registration and login by phone: the customer shares the contact (Telegram) or types a number,
  * gets a code by SMS (auth.code_send; the code goes out as a send to the "sms" channel), and types it
  * (auth.code_verify). In the SMS channel the sender's number is the identity: the first message signs in
- * (auth.sms_login). The code policy lives in the core; this part turns its answers into words. */
+ * (auth.sms_login). By email the sender's address must be confirmed: the first message gets a reply with a code
+ * (and the channel adds a one-click link that sends "/confirm <code>"); the customer answers with the code. The
+ * command the first message carried (an SMS or email keyword) runs once signed in. The code policy lives in the
+ * core; this part turns its answers into words. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +12,10 @@
 
 static const char *const share[] = {"share_phone", NULL};
 static const char *const code_buttons[] = {"resend", "change_phone", NULL};
+static const char *const mail_buttons[] = {"resend", NULL};
+
+/* 1 when the event came by email from an address (the identity to confirm). */
+static int by_mail(const cust_t *c) { return c->ev->channel && !strcmp(c->ev->channel, "mail") && c->ev->sender; }
 
 void reg_start(cust_t *c)
 {
@@ -26,7 +33,7 @@ static cJSON *param(const char *name, const char *value)
 static void send_code(cust_t *c, const char *phone)
 {
     cJSON *args = cJSON_CreateObject();
-    cJSON_AddStringToObject(args, "phone", phone);
+    cJSON_AddStringToObject(args, by_mail(c) ? "email" : "phone", phone);
     cust_call(c, "auth.code_send", args);
 }
 
@@ -34,7 +41,16 @@ static void send_code(cust_t *c, const char *phone)
 static void on_sent(cust_t *c)
 {
     const char *st = cust_res(c, "status");
-    if (!strcmp(st, "sent")) {
+    if (!strcmp(st, "sent") && by_mail(c)) { /* the reply is the code's mail (not remembered: no code in the state) */
+        cJSON *pending = cJSON_Duplicate(cust_get(c, "pending"), 1);
+        cust_goto(c, "reg.code");
+        cust_set(c, "email", cJSON_CreateString(cust_res(c, "address")));
+        if (pending)
+            cust_set(c, "pending", pending);
+        cJSON *p = param("code", cust_res(c, "code"));
+        cJSON_AddStringToObject(p, "email", cust_res(c, "address"));
+        cust_say(c, "reg.code_mail", p, mail_buttons);
+    } else if (!strcmp(st, "sent")) {
         char phone[16], code[8];
         snprintf(phone, sizeof phone, "%s", cust_res(c, "phone"));
         snprintf(code, sizeof code, "%s", cust_res(c, "code"));
@@ -65,9 +81,9 @@ static void on_verified(cust_t *c)
         cJSON *keep = c->out->keep;
         cJSON_DeleteItemFromObject(keep, "customer_id");
         cJSON_AddNumberToObject(keep, "customer_id", atof(cust_res(c, "customer_id")));
-        const cJSON *phone = cust_get(c, "phone");
-        cJSON_DeleteItemFromObject(keep, "phone");
-        cJSON_AddItemToObject(keep, "phone", cJSON_Duplicate(phone, 1));
+        const char *key = by_mail(c) ? "email" : "phone";
+        cJSON_DeleteItemFromObject(keep, key);
+        cJSON_AddItemToObject(keep, key, cJSON_Duplicate(cust_get(c, key), 1));
         c->customer = (long long)atof(cust_res(c, "customer_id"));
         cust_say(c, !strcmp(cust_res(c, "new"), "true") ? "reg.done_new" : "reg.done", NULL, NULL);
         const cJSON *pending = cust_get(c, "pending"); /* the command an SMS sign-in came with */
@@ -78,17 +94,54 @@ static void on_verified(cust_t *c)
     } else if (!strcmp(st, "wrong")) {
         cJSON *p = cJSON_CreateObject();
         cJSON_AddNumberToObject(p, "left", atof(cust_res(c, "attempts_left")));
-        cust_fail(c, "reg.code_wrong", p, code_buttons);
+        cust_fail(c, "reg.code_wrong", p, by_mail(c) ? mail_buttons : code_buttons);
     } else if (!strcmp(st, "invalid_code")) {
-        cust_fail(c, "reg.code_format", NULL, code_buttons);
+        cust_fail(c, "reg.code_format", NULL, by_mail(c) ? mail_buttons : code_buttons);
     } else if (!strcmp(st, "invalid_phone")) {
         cust_fail(c, "reg.phone_invalid", NULL, share);
     } else if (!strcmp(st, "locked")) {
         cust_say(c, "reg.code_locked", NULL, NULL);
         cust_goto(c, "");
     } else {
-        cust_say(c, "reg.code_expired", NULL, code_buttons);
+        cust_say(c, "reg.code_expired", NULL, by_mail(c) ? mail_buttons : code_buttons);
     }
+}
+
+/* The code in a typed answer: by email the first run of exactly six digits (a reply may say "Код: 123 456" or
+ * quote a little), elsewhere the text without spaces and dashes. */
+static void typed_code(const cust_t *c, const char *text, char digits[16])
+{
+    size_t n = 0;
+    if (by_mail(c)) {
+        for (const char *p = text; *p && n < 6; p++) {
+            if (*p >= '0' && *p <= '9')
+                digits[n++] = *p;
+            else if (*p != ' ' && *p != '-' && n > 0 && n < 6)
+                n = 0; /* a shorter run: not the code */
+        }
+        if (n < 6)
+            n = 0;
+    } else {
+        for (const char *p = text; *p && n < 15; p++)
+            if (*p != ' ' && *p != '-')
+                digits[n++] = *p;
+    }
+    digits[n] = 0;
+}
+
+/* Checks a code typed (or sent by the email's link) against the address of this step. */
+static void verify(cust_t *c, const char *text)
+{
+    char digits[16];
+    typed_code(c, text, digits);
+    const char *key = by_mail(c) ? "email" : "phone";
+    const cJSON *addr = cust_get(c, key);
+    cJSON *args = cJSON_CreateObject();
+    cJSON_AddStringToObject(args, key, cJSON_IsString(addr) ? addr->valuestring : "");
+    cJSON_AddStringToObject(args, "code", digits[0] ? digits : "-");
+    cJSON_AddStringToObject(args, "channel", c->ev->channel ? c->ev->channel : "local");
+    cJSON_AddStringToObject(args, "external_id", c->ev->sender && c->ev->sender[0] ? c->ev->sender : c->ev->conv);
+    cust_call(c, "auth.code_verify", args);
 }
 
 int reg_step(cust_t *c)
@@ -113,27 +166,27 @@ int reg_step(cust_t *c)
         cust_call(c, "auth.sms_login", args);
         return 0;
     }
+    if (by_mail(c) && !strcmp(step, "reg.code") && c->ev->kind == EV_COMMAND && !strncmp(c->text, "/confirm ", 9)) {
+        verify(c, c->text + 9); /* the one-click link */
+        return 0;
+    }
+    if (by_mail(c) && strcmp(step, "reg.code")) {
+        /* by email: the sender's address gets a code; what the first message asked for waits for the sign-in */
+        cust_goto(c, "reg.mail");
+        if (kw_is_command(c->ev))
+            cust_set(c, "pending", cJSON_CreateString(c->ev->text));
+        send_code(c, c->ev->sender);
+        return 0;
+    }
     if (!strcmp(step, "reg.phone") && (c->ev->kind == EV_TEXT || c->ev->kind == EV_CONTACT) && c->text[0]) {
         send_code(c, c->text);
     } else if (!strcmp(step, "reg.code") && cust_button(c, "resend")) {
-        const cJSON *phone = cust_get(c, "phone");
+        const cJSON *phone = cust_get(c, by_mail(c) ? "email" : "phone");
         send_code(c, cJSON_IsString(phone) ? phone->valuestring : "");
     } else if (!strcmp(step, "reg.code") && cust_button(c, "change_phone")) {
         reg_start(c);
     } else if (!strcmp(step, "reg.code") && c->ev->kind == EV_TEXT) {
-        char digits[16];
-        size_t n = 0;
-        for (const char *p = c->text; *p && n < sizeof digits - 1; p++)
-            if (*p != ' ' && *p != '-')
-                digits[n++] = *p;
-        digits[n] = 0;
-        const cJSON *phone = cust_get(c, "phone");
-        cJSON *args = cJSON_CreateObject();
-        cJSON_AddStringToObject(args, "phone", cJSON_IsString(phone) ? phone->valuestring : "");
-        cJSON_AddStringToObject(args, "code", digits);
-        cJSON_AddStringToObject(args, "channel", c->ev->channel ? c->ev->channel : "local");
-        cJSON_AddStringToObject(args, "external_id", c->ev->sender && c->ev->sender[0] ? c->ev->sender : c->ev->conv);
-        cust_call(c, "auth.code_verify", args);
+        verify(c, c->text);
     } else if (!strcmp(step, "reg.phone") || !strcmp(step, "reg.code")) {
         cust_fail(c, !strcmp(step, "reg.phone") ? "reg.phone_invalid" : "reg.code_format", NULL,
                   !strcmp(step, "reg.phone") ? share : code_buttons);

@@ -1,5 +1,8 @@
 /* dlg_support.c — support: what the customer writes (text, or a photo or document up to 2 MB) joins their open
- * appeal (dlg_appeal.c; the first message opens one, and staff answer in the same chat), and settings: the language of replies and notifications on or off (customer.settings, customer.set). */
+ * appeal (dlg_appeal.c; the first message opens one, and staff answer in the same chat), and settings
+ * (customer.settings, customer.set): the language of replies, notifications on or off, monthly bills by email
+ * (the first time without a confirmed email: the address is asked for and confirmed with a code sent to it,
+ * auth.code_send / auth.code_verify with customer_id) and paper bills off or on (the primary account's). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,18 +49,88 @@ static void set(cust_t *c, const char *field, const char *value)
     cust_call(c, "customer.set", a);
 }
 
+/* The email step: an address typed (a code goes to it), or the code from it typed. */
+static void email_step(cust_t *c)
+{
+    const char *op = cust_op(c), *st = cust_res(c, "status");
+    static const char *const again[] = {"resend", "menu", NULL};
+    if (!strcmp(op, "auth.code_send") && !strcmp(st, "sent")) {
+        char to[128];
+        snprintf(to, sizeof to, "mail:%s", cust_res(c, "address"));
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddStringToObject(p, "code", cust_res(c, "code"));
+        dlg_send(c->out, "mail", to, "set.email_code_mail", p, 0);
+        cJSON *sent = cJSON_CreateObject();
+        cJSON_AddStringToObject(sent, "email", cust_res(c, "address"));
+        cust_goto(c, "set.email_code");
+        cust_set(c, "email", cJSON_CreateString(cust_res(c, "address")));
+        cust_ask(c, "set.email_code_sent", sent, again);
+    } else if (!strcmp(op, "auth.code_send")) {
+        cust_fail(c, !strcmp(st, "invalid_phone") ? "set.email_invalid" : "reg.limit", NULL, back);
+    } else if (!strcmp(op, "auth.code_verify") && !strcmp(st, "ok")) {
+        set(c, "email_bills", "true");
+    } else if (!strcmp(op, "auth.code_verify")) {
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddNumberToObject(p, "left", atof(cust_res(c, "attempts_left")));
+        cust_fail(c, !strcmp(st, "wrong") ? "reg.code_wrong" : !strcmp(st, "invalid_code") ? "reg.code_format"
+                   : !strcmp(st, "locked") ? "reg.code_locked" : "reg.code_expired", p, again);
+    } else if (!strcmp(c->out->step, "set.email") && c->ev->kind == EV_TEXT && c->text[0]) {
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddStringToObject(a, "email", c->text);
+        cust_call(c, "auth.code_send", a);
+    } else if (cust_button(c, "resend")) {
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddStringToObject(a, "email", cJSON_GetStringValue(cust_get(c, "email")) ?: "");
+        cust_call(c, "auth.code_send", a);
+    } else if (c->ev->kind == EV_TEXT && c->text[0]) {
+        char digits[8] = "";
+        size_t n = 0;
+        for (const char *p = c->text; *p && n < 7; p++)
+            if (*p != ' ' && *p != '-')
+                digits[n++] = *p;
+        digits[n] = 0;
+        cJSON *a = who(c);
+        cJSON_AddStringToObject(a, "email", cJSON_GetStringValue(cust_get(c, "email")) ?: "");
+        cJSON_AddStringToObject(a, "code", digits);
+        cJSON_AddStringToObject(a, "channel", c->ev->channel ? c->ev->channel : "local");
+        cJSON_AddStringToObject(a, "external_id", c->ev->sender && c->ev->sender[0] ? c->ev->sender : c->ev->conv);
+        cust_call(c, "auth.code_verify", a);
+    } else {
+        cust_fail(c, !strcmp(c->out->step, "set.email") ? "set.email_ask" : "reg.code_format", NULL, back);
+    }
+}
+
 int set_step(cust_t *c)
 {
     const char *op = cust_op(c);
-    if (!strcmp(op, "customer.settings")) {
+    if (!strncmp(c->out->step, "set.email", 9) && strcmp(op, "customer.set")) {
+        email_step(c);
+    } else if (!strcmp(op, "customer.settings")) {
         int on = !strcmp(cust_res(c, "notifications"), "true");
-        static const char *const when_on[] = {"lang_switch", "notify_off", "menu", NULL};
-        static const char *const when_off[] = {"lang_switch", "notify_on", "menu", NULL};
-        cust_ask(c, on ? "set.show_on" : "set.show_off", NULL, on ? when_on : when_off);
-    } else if (!strcmp(op, "customer.set")) {
-        const char *kw = cJSON_GetStringValue(cust_get(c, "kw"));
-        cust_say(c, kw ? (!strcmp(kw, "stop") ? "set.stopped" : "set.resumed") : "set.saved", NULL, NULL);
+        const char *buttons[] = {"lang_switch", on ? "notify_off" : "notify_on",
+                                 !strcmp(cust_res(c, "email_bills"), "true") ? "ebill_off" : "ebill_on",
+                                 !strcmp(cust_res(c, "paper_bills"), "true") ? "paper_off" : "paper_on", "menu", NULL};
+        cust_ask(c, on ? "set.show_on" : "set.show_off", NULL, buttons);
+    } else if (!strcmp(op, "customer.set") && !strcmp(cust_res(c, "status"), "no_email")) {
+        cust_goto(c, "set.email");
+        cust_ask(c, "set.email_ask", NULL, back);
+    } else if (!strcmp(op, "customer.set") && !strcmp(cust_res(c, "status"), "no_primary")) {
+        cust_say(c, "set.paper_primary_only", NULL, NULL);
         cust_menu(c);
+    } else if (!strcmp(op, "customer.set")) {
+        const char *kw = cJSON_GetStringValue(cust_get(c, "kw")), *field = cust_res(c, "field");
+        const char *on = !strcmp(cust_res(c, "value"), "true") ? "on" : "off";
+        char tmpl[48];
+        if (!strcmp(field, "email_bills") || !strcmp(field, "paper_bills"))
+            snprintf(tmpl, sizeof tmpl, "set.%s_%s", field, on);
+        else
+            snprintf(tmpl, sizeof tmpl, "%s", kw ? (!strcmp(kw, "stop") ? "set.stopped" : "set.resumed") : "set.saved");
+        cust_say(c, tmpl, NULL, NULL);
+        cust_menu(c);
+    } else if (cust_button(c, "ebill_on") || cust_button(c, "ebill_off")) {
+        set(c, "email_bills", cust_button(c, "ebill_on") ? "true" : "false");
+    } else if (cust_button(c, "paper_on") || cust_button(c, "paper_off")) {
+        set(c, "paper_bills", cust_button(c, "paper_on") ? "true" : "false");
     } else if (cust_button(c, "lang_switch")) {
         const char *to = strcmp(c->lang, "en") ? "en" : "ru";
         cJSON_DeleteItemFromObject(c->out->keep, "lang");

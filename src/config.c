@@ -8,6 +8,7 @@
 #include "err.h"
 #include "config.h"
 #include "payprov_int.h"
+#include "phone.h"
 
 typedef enum { CFG_STR, CFG_INT, CFG_BOOL } cfg_kind_t;
 
@@ -142,6 +143,22 @@ static const cfg_var_t cfg_vars[] = {
      "must be an admin who may manage topics). Empty: appeals are kept but nobody is told."},
     {"KABINET_STAFF_BRANCHES", CFG_STR, "", 0, 0, 0, OFF(staff_branches),
      "Branches whose appeals go to a staff group of their own: `code=chat id,…` (kb_branch.code)."},
+    {"KABINET_SMTP_URL", CFG_STR, "", 1, 0, 0, OFF(smtp_url),
+     "Outbound mail: `smtp://[user:password@]host[:port]` (STARTTLS when offered) or `smtps://…`. Empty: no email "
+     "channel out."},
+    {"KABINET_MAIL_FROM", CFG_STR, "", 0, 0, 0, OFF(mail_from),
+     "Our address, `Name <bot@example.ru>`; its domain names our Message-IDs and the Reply-To reply+<token>@domain "
+     "(route reply+*@domain to the IMAP mailbox or the webhook). Needed by any of the mail settings."},
+    {"KABINET_IMAP_URL", CFG_STR, "", 1, 0, 0, OFF(imap_url),
+     "Inbound mail by polling: `imap[s]://user:password@host[:port]/INBOX`. Empty: no polling."},
+    {"KABINET_IMAP_POLL_S", CFG_INT, "30", 0, 1, 3600, OFF(imap_poll_s), "How often the IMAP folder is read."},
+    {"KABINET_MAIL_WEBHOOK_SECRET", CFG_STR, "", 1, 0, 0, OFF(mail_webhook_secret),
+     "Inbound mail from a mail service: the Basic auth password of `POST /mail/inbound` (Postmark's inbound JSON, "
+     "or the raw message as message/rfc822). Empty: no webhook."},
+    {"KABINET_MAIL_CA_FILE", CFG_STR, "", 0, 0, 0, OFF(mail_ca_file),
+     "CA bundle the SMTP and IMAP servers' certificates are checked against (empty: the system's)."},
+    {"KABINET_MAIL_MAX_BYTES", CFG_INT, "10485760", 0, 65536, 52428800, OFF(mail_max_bytes),
+     "The largest inbound message taken; larger ones are refused with a log line."},
     {"KABINET_STAFF_PER_MINUTE", CFG_INT, "20", 0, 1, 60, OFF(staff_per_minute),
      "Posts a minute to one staff group, all processes together (Telegram allows a group about 20)."},
 };
@@ -321,6 +338,24 @@ int cfg_load(cfg_t *cfg, char *err, size_t errlen)
     }
     if (cfg->public_url[0] && strncmp(cfg->public_url, "http://", 7) && strncmp(cfg->public_url, "https://", 8)) {
         snprintf(err, errlen, "KABINET_PUBLIC_URL must be an http:// or https:// URL");
+        return KB_ERR_INVAL;
+    }
+    int mail = cfg->smtp_url[0] || cfg->imap_url[0] || cfg->mail_webhook_secret[0];
+    char from[EMAIL_MAX + 1];
+    const char *lt = strrchr(cfg->mail_from, '<');
+    snprintf(from, sizeof from, "%.*s", (int)(lt ? strcspn(lt + 1, ">") : strlen(cfg->mail_from)),
+             lt ? lt + 1 : cfg->mail_from);
+    if (mail && email_normalize(from, from, sizeof from)) {
+        snprintf(err, errlen, "KABINET_MAIL_FROM must be our address (`Name <bot@example.ru>`) when a mail setting is on");
+        return KB_ERR_INVAL;
+    }
+    if ((cfg->smtp_url[0] && strncmp(cfg->smtp_url, "smtp://", 7) && strncmp(cfg->smtp_url, "smtps://", 8)) ||
+        (cfg->imap_url[0] && strncmp(cfg->imap_url, "imap://", 7) && strncmp(cfg->imap_url, "imaps://", 8))) {
+        snprintf(err, errlen, "KABINET_SMTP_URL must be smtp:// or smtps://, KABINET_IMAP_URL imap:// or imaps://");
+        return KB_ERR_INVAL;
+    }
+    if (cfg->imap_url[0] && !strchr(strstr(cfg->imap_url, "://") + 3, '/')) {
+        snprintf(err, errlen, "KABINET_IMAP_URL must name the folder: imap://user:password@host/INBOX");
         return KB_ERR_INVAL;
     }
     if (cfg->tg_token[0]) {

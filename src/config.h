@@ -72,6 +72,13 @@ typedef struct cfg_s {
     long long staff_chat;         /* … parsed */
     char *staff_branches;         /* KABINET_STAFF_BRANCHES */
     int staff_per_minute;         /* KABINET_STAFF_PER_MINUTE */
+    char *smtp_url;               /* KABINET_SMTP_URL (secret; "" = no email out) */
+    char *mail_from;              /* KABINET_MAIL_FROM */
+    char *imap_url;               /* KABINET_IMAP_URL (secret; "" = no IMAP polling) */
+    int imap_poll_s;              /* KABINET_IMAP_POLL_S */
+    char *mail_webhook_secret;    /* KABINET_MAIL_WEBHOOK_SECRET (secret; "" = no inbound webhook) */
+    char *mail_ca_file;           /* KABINET_MAIL_CA_FILE */
+    int mail_max_bytes;           /* KABINET_MAIL_MAX_BYTES */
     char *log_level_name;         /* KABINET_LOG_LEVEL */
     log_level_t log_level;
 } cfg_t;

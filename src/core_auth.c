@@ -1,4 +1,5 @@
-/* core_auth.c — login by phone with a code sent by SMS, and the code policy: 6 digits from the CSPRNG (OpenSSL
+/* core_auth.c — login by phone with a code sent by SMS (or by an email address with a code sent by email), and
+ * the code policy: 6 digits from the CSPRNG (OpenSSL
  * RAND_bytes, unbiased), stored only as HMAC-SHA256(server key, phone ":" code), valid 10 minutes, used once;
  * 5 wrong tries lock the phone (the 6th is refused even when right) until an hour has passed since them, and a new
  * code does not reset them (they are counted per phone, since its last successful login); a new code no sooner
@@ -8,12 +9,16 @@
  *
  * The code itself never reaches the database: auth.code_send returns it to the dialog, which sends it by SMS.
  *
+ * Wherever "phone" is named below, "email" may stand instead: the code goes by email, the identity is a "mail" one,
+ * and the countries and number prefixes do not apply. auth.code_verify with customer_id adds the address to that
+ * (signed-in) customer, as their email or phone.
+ *
  * auth.code_send {phone (as typed)} → {"status": "sent", phone, code, expires_in_s} | {"status": "too_soon",
  *     retry_in_s} | {"status": "hour_limit"} | {"status": "day_limit"} | {"status": "invalid_phone"} (also a country
  *     outside the setting sms.countries, "+7" by default) | {"status": "prefix_limit"} (more than sms.codes_per_prefix_hour,
  *     30, to numbers sharing the first 6 digits after +7 in the last hour) | {"status": "busy"} (more than
  *     sms.codes_per_hour, 1000, in all)
- * auth.code_verify {phone, code, channel, external_id} → {"status": "ok", customer_id, new} | {"status": "wrong",
+ * auth.code_verify {phone, code, channel, external_id[, customer_id]} → {"status": "ok", customer_id, new} | {"status": "wrong",
  *     attempts_left} | {"status": "locked"} | {"status": "expired"} | {"status": "no_code"}
  *     | {"status": "invalid_phone"} | {"status": "invalid_code"} (not 6 digits: no try is spent)
  * auth.sms_login {phone (the SMS sender)} → {"status": "ok", customer_id, new} | {"status": "invalid_phone"} */
@@ -76,19 +81,21 @@ static int answer(db_t *db, db_txn_t *txn, const char *status, core_cb cb, void 
 static const char *const sql_send[] = {
     LOCK,
     "WITH caps AS (SELECT max(created_at) AS last, count(*) FILTER (WHERE created_at > now() - interval '1 hour') AS hour,"
-    "  count(*) AS day FROM kb_auth_code WHERE phone = $1 AND created_at > now() - interval '1 day'), "
+    "  count(*) AS day FROM kb_auth_code WHERE address = $1 AND created_at > now() - interval '1 day'), "
     /* anti-abuse beyond one phone: its number prefix (+7 and 6 digits) and all codes, per hour; countries */
     "lim AS (SELECT coalesce((SELECT (value #>> '{}')::int FROM kb_setting WHERE key = 'sms.codes_per_prefix_hour'), 30)"
     "  AS per_prefix, coalesce((SELECT (value #>> '{}')::int FROM kb_setting WHERE key = 'sms.codes_per_hour'), 1000)"
     "  AS per_hour, coalesce((SELECT value #>> '{}' FROM kb_setting WHERE key = 'sms.countries'), '+7') AS countries), "
-    "glob AS (SELECT count(*) FILTER (WHERE left(phone, 8) = left($1, 8)) AS prefix, count(*) AS total"
+    "glob AS (SELECT count(*) FILTER (WHERE $1 LIKE '+%' AND left(address, 8) = left($1, 8)) AS prefix, count(*) AS total"
     "  FROM kb_auth_code WHERE created_at > now() - interval '1 hour'), "
     "ok AS (SELECT (last IS NULL OR last <= now() - interval '60 seconds') AND hour < 5 AND day < 10"
     "  AND glob.prefix < lim.per_prefix AND glob.total < lim.per_hour"
-    "  AND EXISTS (SELECT 1 FROM unnest(string_to_array(lim.countries, ',')) c WHERE $1 LIKE trim(c) || '%') AS ok,"
-    "  EXISTS (SELECT 1 FROM unnest(string_to_array(lim.countries, ',')) c WHERE $1 LIKE trim(c) || '%') AS country,"
+    "  AND (strpos($1, '@') > 0 OR EXISTS (SELECT 1 FROM unnest(string_to_array(lim.countries, ',')) c"
+    "   WHERE $1 LIKE trim(c) || '%')) AS ok,"
+    "  (strpos($1, '@') > 0 OR EXISTS (SELECT 1 FROM unnest(string_to_array(lim.countries, ',')) c"
+    "   WHERE $1 LIKE trim(c) || '%')) AS country,"
     "  glob.prefix >= lim.per_prefix AS prefix_full, glob.total >= lim.per_hour AS all_full FROM caps, lim, glob), "
-    "ins AS (INSERT INTO kb_auth_code (phone, code_hmac, conv, expires_at)"
+    "ins AS (INSERT INTO kb_auth_code (address, code_hmac, conv, expires_at)"
     "  SELECT $1, $2, $3, now() + interval '10 minutes' FROM ok WHERE ok.ok RETURNING id), "
     "a AS (INSERT INTO kb_audit (conv, event_id, what, details, actor)"
     "  SELECT $3, '', 'login.code_sent', json_build_object('code_id', id), 'customer' FROM ins) "
@@ -96,7 +103,7 @@ static const char *const sql_send[] = {
     "  WHEN NOT ok.country THEN 'invalid_phone'"
     "  WHEN last > now() - interval '60 seconds' THEN 'too_soon' WHEN day >= 10 THEN 'day_limit'"
     "  WHEN hour >= 5 THEN 'hour_limit' WHEN ok.prefix_full THEN 'prefix_limit' ELSE 'busy' END,"
-    " 'phone', $1::text, 'expires_in_s', 600, 'retry_in_s', CASE WHEN last > now() - interval '60 seconds'"
+    " 'phone', $1::text, 'address', $1::text, 'expires_in_s', 600, 'retry_in_s', CASE WHEN last > now() - interval '60 seconds'"
     "  THEN ceil(extract(epoch FROM last + interval '60 seconds' - now()))::int END)::text FROM caps, ok",
 };
 
@@ -118,13 +125,25 @@ static void on_sent(int err, cJSON *result, void *data)
     free(s);
 }
 
+/* The address a call names: "phone" (normalized to +7…) or "email" (lowercased). Returns 0, 1 when it is given but
+ * malformed, or KB_ERR_INVAL when neither is given. */
+static int address(const cJSON *args, char out[EMAIL_MAX + 1])
+{
+    const char *phone = core_arg_str(args, "phone"), *email = core_arg_str(args, "email");
+    if (email)
+        return email_normalize(email, out, EMAIL_MAX + 1) ? 1 : 0;
+    if (phone)
+        return phone_normalize(phone, out, EMAIL_MAX + 1) ? 1 : 0;
+    return KB_ERR_INVAL;
+}
+
 static int code_send(db_t *db, db_txn_t *txn, const char *conv, const cJSON *args, core_cb cb, void *data)
 {
-    const char *typed = core_arg_str(args, "phone");
-    char phone[16], mac[65];
-    if (!typed)
-        return KB_ERR_INVAL;
-    if (phone_normalize(typed, phone, sizeof phone))
+    char phone[EMAIL_MAX + 1], mac[65];
+    int bad = address(args, phone);
+    if (bad < 0)
+        return bad;
+    if (bad)
         return answer(db, txn, "invalid_phone", cb, data);
     send_t *s = calloc(1, sizeof *s);
     if (!s)
@@ -148,16 +167,19 @@ static int code_send(db_t *db, db_txn_t *txn, const char *conv, const cJSON *arg
 /* ---------------------------------------------------------------- auth.code_verify */
 
 /* The phone's latest code, and its wrong tries since its last login within the hour. */
-#define LATEST "c AS (SELECT id, code_hmac, expires_at, used_at FROM kb_auth_code WHERE phone = $1 ORDER BY id DESC LIMIT 1)"
+#define LATEST "c AS (SELECT id, code_hmac, expires_at, used_at FROM kb_auth_code WHERE address = $1 ORDER BY id DESC LIMIT 1)"
 #define FAILURES                                                                                                      \
-    "f AS (SELECT count(*) AS n FROM kb_auth_failure WHERE phone = $1 AND at > greatest(now() - interval '1 hour',"   \
-    " coalesce((SELECT max(used_at) FROM kb_auth_code WHERE phone = $1 AND used_at < now()), '-infinity')))"
-#define LOGGED_IN "EXISTS (SELECT 1 FROM kb_auth_code WHERE phone = $1 AND used_at = now())"
-/* A new customer for a phone seen for the first time (when cond holds), with the phone as its SMS identity. */
+    "f AS (SELECT count(*) AS n FROM kb_auth_failure WHERE address = $1 AND at > greatest(now() - interval '1 hour',"   \
+    " coalesce((SELECT max(used_at) FROM kb_auth_code WHERE address = $1 AND used_at < now()), '-infinity')))"
+#define LOGGED_IN "EXISTS (SELECT 1 FROM kb_auth_code WHERE address = $1 AND used_at = now())"
+/* The channel whose identity the address $1 is: "mail" for an email address, "sms" for a phone. */
+#define HOME "(CASE WHEN strpos($1, '@') > 0 THEN 'mail' ELSE 'sms' END)"
+/* A new customer for an address seen for the first time (when cond holds), with it as their identity. */
 #define NEW_CUSTOMER(cond)                                                                                            \
-    "WITH c AS (INSERT INTO kb_customer (phone) SELECT $1 WHERE " cond " AND NOT EXISTS (SELECT 1 FROM kb_identity"  \
-    "  WHERE channel = 'sms' AND external_id = $1 AND customer_id IS NOT NULL) RETURNING id) "                        \
-    "INSERT INTO kb_identity (customer_id, channel, external_id, verified_at) SELECT id, 'sms', $1, now() FROM c "    \
+    "WITH c AS (INSERT INTO kb_customer (phone, email) SELECT CASE WHEN strpos($1, '@') = 0 THEN $1 END,"            \
+    "  CASE WHEN strpos($1, '@') > 0 THEN $1 END WHERE " cond " AND NOT EXISTS (SELECT 1 FROM kb_identity"           \
+    "  WHERE channel = " HOME " AND external_id = $1 AND customer_id IS NOT NULL) RETURNING id) "                     \
+    "INSERT INTO kb_identity (customer_id, channel, external_id, verified_at) SELECT id, " HOME ", $1, now() FROM c " \
     "ON CONFLICT (channel, external_id) DO UPDATE SET customer_id = EXCLUDED.customer_id, verified_at = now()"
 /* Names parameters a statement does not need, so that every statement of a call takes the same list (always true). */
 #define ALSO_TAKES(list) " AND coalesce(" list ", '') IS NOT NULL"
@@ -168,21 +190,29 @@ static const char *const sql_verify[] = {
     "WITH " LATEST ", " FAILURES ", "
     "live AS (SELECT c.* FROM c, f WHERE c.used_at IS NULL AND c.expires_at > now() AND f.n < 5), "
     "ok AS (UPDATE kb_auth_code SET used_at = now() WHERE id = (SELECT id FROM live WHERE code_hmac = $2) RETURNING id), "
-    "bad AS (INSERT INTO kb_auth_failure (phone) SELECT $1 FROM live WHERE NOT EXISTS (SELECT 1 FROM ok) RETURNING 1) "
+    "bad AS (INSERT INTO kb_auth_failure (address) SELECT $1 FROM live WHERE NOT EXISTS (SELECT 1 FROM ok) RETURNING 1) "
     "INSERT INTO kb_audit (conv, event_id, what, details, actor) "
     "SELECT $3, '', 'login.wrong_code', '{}', 'customer' FROM bad",
+    /* a signed-in customer adding this address (customer_id given): it becomes theirs, and their email or phone */
+    "WITH i AS (INSERT INTO kb_identity (customer_id, channel, external_id, verified_at) "
+    "SELECT $6::bigint, " HOME ", $1, now() WHERE $6::bigint IS NOT NULL AND " LOGGED_IN
+    ALSO_TAKES("$2::text, $3::text, $4::text, $5::text")
+    " ON CONFLICT (channel, external_id) DO UPDATE SET customer_id = EXCLUDED.customer_id, verified_at = now(),"
+    " reachable = true, unreachable_why = NULL RETURNING customer_id) "
+    "UPDATE kb_customer k SET email = CASE WHEN strpos($1, '@') > 0 THEN $1 ELSE k.email END,"
+    " phone = CASE WHEN strpos($1, '@') = 0 THEN $1 ELSE k.phone END FROM i WHERE k.id = i.customer_id",
     NEW_CUSTOMER(LOGGED_IN),
     /* the identity the customer came from joins them */
     "INSERT INTO kb_identity (customer_id, channel, external_id, verified_at) "
-    "SELECT i.customer_id, $4, $5, now() FROM kb_identity i WHERE i.channel = 'sms' AND i.external_id = $1 AND " LOGGED_IN
+    "SELECT i.customer_id, $4, $5, now() FROM kb_identity i WHERE i.channel = " HOME " AND i.external_id = $1 AND " LOGGED_IN
     ALSO_TAKES("$2::text, $3::text") " ON CONFLICT (channel, external_id) DO UPDATE SET customer_id = EXCLUDED.customer_id, verified_at = now(),"
     " reachable = true, unreachable_why = NULL",
     "INSERT INTO kb_audit (conv, event_id, what, details, customer_id, actor) "
     "SELECT $3, '', 'login', json_build_object('channel', $4::text), i.customer_id, 'customer' FROM kb_identity i "
-    "WHERE i.channel = 'sms' AND i.external_id = $1 AND " LOGGED_IN ALSO_TAKES("$2::text"),
-    "WITH " LATEST ", " FAILURES ", mine AS (SELECT count(*) AS n FROM kb_auth_failure WHERE phone = $1 AND at = now()), "
+    "WHERE i.channel = " HOME " AND i.external_id = $1 AND " LOGGED_IN ALSO_TAKES("$2::text"),
+    "WITH " LATEST ", " FAILURES ", mine AS (SELECT count(*) AS n FROM kb_auth_failure WHERE address = $1 AND at = now()), "
     "who AS (SELECT k.id, k.created_at = now() AS new FROM kb_identity i JOIN kb_customer k ON k.id = i.customer_id"
-    "  WHERE i.channel = 'sms' AND i.external_id = $1) "
+    "  WHERE i.channel = " HOME " AND i.external_id = $1) "
     "SELECT (CASE WHEN c.used_at = now() THEN json_build_object('status', 'ok', 'customer_id', (SELECT id FROM who),"
     "   'new', (SELECT new FROM who))"
     " WHEN c.id IS NULL THEN json_build_object('status', 'no_code')"
@@ -194,20 +224,23 @@ static const char *const sql_verify[] = {
 
 static int code_verify(db_t *db, db_txn_t *txn, const char *conv, const cJSON *args, core_cb cb, void *data)
 {
-    const char *typed = core_arg_str(args, "phone"), *code = core_arg_str(args, "code"),
-               *channel = core_arg_str(args, "channel"), *external = core_arg_str(args, "external_id");
-    char phone[16], mac[65];
-    if (!typed || !code || !channel || !external)
+    const char *code = core_arg_str(args, "code"), *channel = core_arg_str(args, "channel"),
+               *external = core_arg_str(args, "external_id");
+    const cJSON *who = cJSON_GetObjectItem(args, "customer_id");
+    char phone[EMAIL_MAX + 1], mac[65], customer[24];
+    int bad = address(args, phone);
+    if (bad < 0 || !code || !channel || !external)
         return KB_ERR_INVAL;
-    if (phone_normalize(typed, phone, sizeof phone))
+    if (bad)
         return answer(db, txn, "invalid_phone", cb, data);
     if (strlen(code) != 6 || strspn(code, "0123456789") != 6)
         return answer(db, txn, "invalid_code", cb, data);
     int rc = code_hmac(phone, code, mac);
     if (rc)
         return rc;
-    const char *p[] = {phone, mac, conv, channel, external};
-    return core_json(db, txn, sizeof sql_verify / sizeof *sql_verify, sql_verify, 5, p, cb, data);
+    snprintf(customer, sizeof customer, "%lld", cJSON_IsNumber(who) ? (long long)who->valuedouble : 0LL);
+    const char *p[] = {phone, mac, conv, channel, external, cJSON_IsNumber(who) ? customer : NULL};
+    return core_json(db, txn, sizeof sql_verify / sizeof *sql_verify, sql_verify, 6, p, cb, data);
 }
 
 /* ---------------------------------------------------------------- auth.sms_login */
@@ -221,7 +254,7 @@ static const char *const sql_sms_login[] = {
     "SELECT $2, '', 'login', '{\"channel\": \"sms\"}', customer_id, 'customer' FROM kb_identity"
     " WHERE channel = 'sms' AND external_id = $1",
     "SELECT json_build_object('status', 'ok', 'customer_id', k.id, 'new', k.created_at = now())::text "
-    "FROM kb_identity i JOIN kb_customer k ON k.id = i.customer_id WHERE i.channel = 'sms' AND i.external_id = $1",
+    "FROM kb_identity i JOIN kb_customer k ON k.id = i.customer_id WHERE i.channel = " HOME " AND i.external_id = $1",
 };
 
 static int sms_login(db_t *db, db_txn_t *txn, const char *conv, const cJSON *args, core_cb cb, void *data)

@@ -4,7 +4,8 @@
  *
  * customer.settings {customer_id} → {"status": "ok", language, notifications, email_bills, paper_bills, email}
  * customer.set {customer_id, field: "language"|"notifications"|"email_bills"|"paper_bills", value} → {"status": "ok",
- *     field, value} | {"status": "no_email"} (bills by email need a confirmed email first) */
+ *     field, value} | {"status": "no_email"} (bills by email need a confirmed email first) | {"status": "no_primary"}
+ *     (paper bills are refused for the primary account only: without one there is nothing to refuse) */
 #include "core.h"
 
 static const core_sql_op_t op_settings = {
@@ -12,6 +13,10 @@ static const core_sql_op_t op_settings = {
     {"SELECT json_build_object('status', 'ok', 'language', language, 'notifications', notifications,"
      " 'email_bills', email_bills, 'paper_bills', paper_bills, 'email', email)::text "
      "FROM kb_customer WHERE id = $1::bigint"}};
+
+/* Paper bills can be refused only for a primary account (the customer's active primary link). */
+#define NO_PRIMARY "$2 = 'paper_bills' AND $3 = 'false' AND NOT EXISTS (SELECT 1 FROM kb_account_link"          \
+    " WHERE customer_id = $1::bigint AND is_primary AND status = 'active')"
 
 /* One field, as text: "ru"/"en" or "true"/"false". A bad value is refused by the table's checks (a malformed call). */
 static const core_sql_op_t op_set = {
@@ -22,10 +27,11 @@ static const core_sql_op_t op_set = {
      "  email_bills = CASE WHEN $2 = 'email_bills' THEN $3::boolean ELSE email_bills END,"
      "  paper_bills = CASE WHEN $2 = 'paper_bills' THEN $3::boolean ELSE paper_bills END"
      "  WHERE id = $1::bigint AND $2 IN ('language', 'notifications', 'email_bills', 'paper_bills')"
-     "  AND NOT ($2 = 'email_bills' AND $3 = 'true' AND email IS NULL) RETURNING id) "
+     "  AND NOT ($2 = 'email_bills' AND $3 = 'true' AND email IS NULL) AND NOT (" NO_PRIMARY ") RETURNING id) "
      "INSERT INTO kb_audit (conv, event_id, what, details, customer_id, actor) "
      "SELECT $4, coalesce($5, ''), 'settings.' || $2, json_build_object('value', $3::text), id, 'customer' FROM c",
      "SELECT CASE WHEN $2 = 'email_bills' AND $3 = 'true' AND email IS NULL THEN json_build_object('status', 'no_email')"
+     " WHEN " NO_PRIMARY " THEN json_build_object('status', 'no_primary')"
      " ELSE json_build_object('status', 'ok', 'field', $2::text, 'value', $3::text) END::text "
      "FROM kb_customer WHERE id = $1::bigint"}};
 

@@ -116,7 +116,7 @@ static const core_sql_op_t op_expire_due = {
 static const core_sql_op_t op_receipt_add = {
     {{"order_id", 's', 1}, {"kkt_reg", 's', 0}, {"fn", 's', 0}, {"fd", 's', 0}, {"fpd", 's', 0}, {"check_url", 's', 0},
      {"issued_at", 's', 0}},
-    {"WITH p AS (SELECT id, status, conv FROM kb_payment WHERE order_id = $1), "
+    {"WITH p AS (SELECT id, status, conv, lower(receipt_email) AS email FROM kb_payment WHERE order_id = $1), "
      "ins AS (INSERT INTO kb_receipt (payment_id, kkt_reg, fn_number, fd_number, fpd, check_url, issued_at)"
      "  SELECT id, $2, $3, $4, $5, $6, coalesce($7::timestamptz, now()) FROM p WHERE status IN ('paid', 'credited')"
      "  ON CONFLICT (payment_id) DO NOTHING RETURNING id), "
@@ -124,7 +124,11 @@ static const core_sql_op_t op_receipt_add = {
      "o AS (INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload)"
      " SELECT 'doc:' || p.conv, 'doc', 0, 'check:' || $1, 0, json_build_object('kind', 'check', 'payment_id', p.id)"
      " FROM p, ins"
-     " WHERE p.conv IS NOT NULL ON CONFLICT (conv, event_id, seq) DO NOTHING) "
+     " WHERE p.conv IS NOT NULL ON CONFLICT (conv, event_id, seq) DO NOTHING), "
+     /* and a copy to the email the payer gave for it */
+     "m AS (INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload)"
+     " SELECT 'doc:mail:' || p.email, 'doc', 0, 'check:' || $1, 0, json_build_object('kind', 'check', 'payment_id',"
+     " p.id, 'to', 'mail:' || p.email) FROM p, ins WHERE p.email IS NOT NULL ON CONFLICT (conv, event_id, seq) DO NOTHING) "
      "SELECT CASE WHEN EXISTS (SELECT 1 FROM ins) THEN json_build_object('status', 'added')"
      " WHEN p.status NOT IN ('paid', 'credited') THEN json_build_object('status', 'not_paid')"
      " ELSE json_build_object('status', 'exists') END::text FROM p"}};

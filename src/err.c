@@ -17,6 +17,8 @@ const char *kb_strerror(int err)
     case KB_ERR_AGAIN: return "try again later";
     case KB_ERR_IO: return "error reply";
     case KB_ERR_PROTO: return "protocol error";
+    case KB_ERR_TOOBIG: return "too large";
+    case KB_ERR_REFUSED: return "refused";
     case KB_ERR_STATE: return "unrecoverable state";
     default: return err < 0 ? strerror(-err) : "unknown";
     }

@@ -19,6 +19,8 @@
 #define KB_ERR_AGAIN (-EAGAIN)             /* the peer could not answer now (5xx, 429, timeout): ask again later */
 #define KB_ERR_IO (-EIO)                   /* the peer answered with an error (SQL error, Redis error reply, …) */
 #define KB_ERR_PROTO (-EPROTO)             /* the peer answered something we cannot understand */
+#define KB_ERR_TOOBIG (-EFBIG)             /* more than the limit (a message, an answer) */
+#define KB_ERR_REFUSED (-EPERM)            /* the peer refused for good (a mail server's 5xx, a failed login) */
 #define KB_ERR_STATE (-ENOTRECOVERABLE)    /* e.g. the database holds a migration this binary does not know */
 
 /* Returns a short English description of an error code (never NULL). */

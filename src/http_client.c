@@ -1,4 +1,5 @@
-/* http_client.c — libcurl multi on libuv (see http_client.h): socket and timer callbacks, transfer bookkeeping. */
+/* http_client.c — libcurl multi on libuv (see http_client.h): socket and timer callbacks, transfer bookkeeping;
+ * HTTP, and the mail protocols (SMTP uploads, IMAP commands) on the same loop. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -32,19 +33,21 @@ typedef struct http_xfer_s {
     CURL *easy;
     struct curl_slist *headers;
     char *body;                    /* request body copy */
+    size_t body_len, body_at;      /* an SMTP upload reads body from body_at */
+    struct curl_slist *rcpt;
     char *resp, *resp_headers;
-    size_t resp_len, resp_cap, resph_len, resph_cap;
-    int too_big;
+    size_t resp_len, resp_cap, resph_len, resph_cap, max_response;
+    int too_big, mail;
     http_cb cb;
     void *data;
 } http_xfer_t;
 
 /* ---------------------------------------------------------------- buffers */
 
-/* Appends to a growing buffer, keeping it NUL-terminated. Returns 0, or -1 past HTTP_MAX_RESPONSE. */
-static int buf_append(char **buf, size_t *len, size_t *cap, const char *p, size_t n)
+/* Appends to a growing buffer, keeping it NUL-terminated. Returns 0, or -1 past max bytes. */
+static int buf_append(char **buf, size_t *len, size_t *cap, const char *p, size_t n, size_t max)
 {
-    if (*len + n + 1 > HTTP_MAX_RESPONSE)
+    if (*len + n + 1 > max)
         return -1;
     if (*len + n + 1 > *cap) {
         size_t nc = *cap ? *cap * 2 : 1024;
@@ -65,7 +68,7 @@ static int buf_append(char **buf, size_t *len, size_t *cap, const char *p, size_
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
     http_xfer_t *x = ud;
-    if (buf_append(&x->resp, &x->resp_len, &x->resp_cap, p, size * n)) {
+    if (buf_append(&x->resp, &x->resp_len, &x->resp_cap, p, size * n, x->max_response)) {
         x->too_big = 1;
         return 0;
     }
@@ -75,7 +78,17 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
     http_xfer_t *x = ud;
-    return buf_append(&x->resp_headers, &x->resph_len, &x->resph_cap, p, size * n) ? 0 : size * n;
+    return buf_append(&x->resp_headers, &x->resph_len, &x->resph_cap, p, size * n, HTTP_MAX_RESPONSE) ? 0 : size * n;
+}
+
+/* An SMTP upload: the message, piece by piece. */
+static size_t on_read(char *p, size_t size, size_t n, void *ud)
+{
+    http_xfer_t *x = ud;
+    size_t left = x->body_len - x->body_at, take = size * n < left ? size * n : left;
+    memcpy(p, x->body + x->body_at, take);
+    x->body_at += take;
+    return take;
 }
 
 /* ---------------------------------------------------------------- completion */
@@ -98,6 +111,7 @@ static int map_curl_error(CURLcode rc)
 static void xfer_free(http_xfer_t *x)
 {
     curl_slist_free_all(x->headers);
+    curl_slist_free_all(x->rcpt);
     free(x->body);
     free(x->resp);
     free(x->resp_headers);
@@ -109,9 +123,11 @@ static void xfer_done(http_xfer_t *x, int err)
 {
     http_client_t *hc = x->hc;
     http_response_t res = {0};
-    if (x->too_big)
-        err = KB_ERR_PROTO;
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &res.status);
+    if (x->too_big)
+        err = KB_ERR_TOOBIG;
+    else if (err && x->mail && (res.status >= 500 || x->mail == 2)) /* a 5xx reply, or a failed login */
+        err = KB_ERR_REFUSED;
     curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME, &res.seconds);
     res.body = x->resp ? x->resp : "";
     res.body_len = x->resp_len;
@@ -147,6 +163,8 @@ static void check_done(http_client_t *hc)
         http_xfer_t *x;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
         CURLcode rc = msg->data.result;
+        if (x->mail && rc == CURLE_LOGIN_DENIED)
+            x->mail = 2;
         xfer_done(x, rc == CURLE_OK ? 0 : map_curl_error(rc));
     }
 }
@@ -278,8 +296,34 @@ int http_request(http_client_t *hc, const http_request_t *req, http_cb cb, void 
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(req->timeout_ms > 0 ? req->timeout_ms : hc->default_timeout_ms));
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    x->max_response = req->max_response ? req->max_response + 1 : HTTP_MAX_RESPONSE;
+    x->mail = !strncmp(req->url, "smtp", 4) || !strncmp(req->url, "imap", 4);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, x->mail ? "smtp,smtps,imap,imaps" : "http,https");
     curl_easy_setopt(e, CURLOPT_USERAGENT, "kabinetd/0.1");
+    if (req->ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file);
+    if (x->mail)
+        curl_easy_setopt(e, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
+    if (x->mail && req->mail_from) { /* SMTP: envelope, then the message as an upload */
+        curl_easy_setopt(e, CURLOPT_MAIL_FROM, req->mail_from);
+        for (const char *const *r = req->mail_rcpt; r && *r; r++)
+            x->rcpt = curl_slist_append(x->rcpt, *r);
+        curl_easy_setopt(e, CURLOPT_MAIL_RCPT, x->rcpt);
+        x->body = malloc(req->body_len ? req->body_len : 1);
+        if (!x->body) {
+            curl_easy_cleanup(e);
+            xfer_free(x);
+            return KB_ERR_NOMEM;
+        }
+        memcpy(x->body, req->body, req->body_len);
+        x->body_len = req->body_len;
+        curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(e, CURLOPT_READDATA, x);
+        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len);
+        static const http_request_t no_http; /* no HTTP body, headers or method below */
+        req = &no_http;
+    }
     for (const char *const *h = req->headers; h && *h; h++)
         x->headers = curl_slist_append(x->headers, *h);
     if (req->body) {

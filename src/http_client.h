@@ -19,6 +19,11 @@ typedef struct {
     const char *body;              /* copied */
     size_t body_len;
     int timeout_ms;                /* 0: the client's default */
+    /* mail URLs (smtp://, smtps://, imap://, imaps://; TLS by STARTTLS when the server offers it): */
+    const char *mail_from;         /* SMTP: the envelope sender; body is the message, uploaded */
+    const char *const *mail_rcpt;  /* SMTP: NULL-terminated envelope recipients */
+    const char *ca_file;           /* a CA bundle to verify the server by (NULL: the system's) */
+    size_t max_response;           /* a larger answer ends the transfer with KB_ERR_TOOBIG (0: 16 MiB) */
 } http_request_t;
 
 typedef struct {
@@ -31,7 +36,8 @@ typedef struct {
 } http_response_t;
 
 /* err: 0 with a response, KB_ERR_TIMEOUT, KB_ERR_NOTCONN (could not connect), KB_ERR_CONNRESET (broke mid-way),
- * KB_ERR_PROTO (malformed or oversized answer), KB_ERR_CANCELED (client closed). res is valid during the call. */
+ * KB_ERR_PROTO (malformed answer), KB_ERR_TOOBIG (past max_response), KB_ERR_REFUSED (a mail server refused for
+ * good: a 5xx reply, failed login), KB_ERR_CANCELED (client closed). res is valid during the call. */
 typedef void (*http_cb)(int err, const http_response_t *res, void *data);
 
 /* Makes a client. Returns 0 or a negative error. */

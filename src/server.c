@@ -14,6 +14,7 @@
 #include "kv.h"
 #include "local.h"
 #include "sms.h"
+#include "mail.h"
 #include "telegram.h"
 #include "docs.h"
 #include "form.h"
@@ -39,6 +40,7 @@ typedef struct {
     pay_t *pay;                /* payment links (KABINET_PAY_PROVIDER) */
     docs_t *docs;              /* documents for customers: checks, bills */
     sms_t *sms;                /* SMS through the gateway KABINET_SMS_PROVIDER names */
+    mail_t *mail;              /* email: SMTP out, IMAP and a webhook in (KABINET_SMTP_URL, …) */
     relay_t *relay;            /* events from one conversation to another (staff → customer) */
     uv_signal_t sigterm, sigint;
     uv_timer_t drain;
@@ -197,6 +199,9 @@ static void close_modules(server_t *s)
     if (s->sms)
         sms_close(s->sms);
     s->sms = NULL;
+    if (s->mail)
+        mail_close(s->mail);
+    s->mail = NULL;
     if (s->relay)
         relay_close(s->relay);
     s->relay = NULL;
@@ -250,7 +255,8 @@ static void on_drain_tick(uv_timer_t *t)
            out = http_client_pending(s->http), engine = engine_busy(s->engine),
            sender = (s->local ? outbox_busy(local_outbox(s->local)) : 0) + (s->tg ? tg_busy(s->tg) : 0) +
                     (s->pay ? outbox_busy(pay_outbox(s->pay)) : 0) + (s->docs ? outbox_busy(docs_outbox(s->docs)) : 0) +
-                    (s->sms ? outbox_busy(sms_outbox(s->sms)) : 0) + (s->relay ? outbox_busy(relay_outbox(s->relay)) : 0);
+                    (s->sms ? outbox_busy(sms_outbox(s->sms)) : 0) + (s->relay ? outbox_busy(relay_outbox(s->relay)) : 0) +
+                    (s->mail && mail_outbox(s->mail) ? outbox_busy(mail_outbox(s->mail)) : 0);
     int idle = http_in == 0 && pg == 0 && redis == 0 && out == 0 && engine == 0 && sender == 0;
     if (!idle && uv_now(s->loop) < s->drain_deadline)
         return;
@@ -288,6 +294,8 @@ static void on_signal(uv_signal_t *sig, int signum)
         outbox_stop(docs_outbox(s->docs));
     if (s->sms)
         outbox_stop(sms_outbox(s->sms));
+    if (s->mail && mail_outbox(s->mail))
+        outbox_stop(mail_outbox(s->mail));
     if (s->relay)
         outbox_stop(relay_outbox(s->relay));
     s->drain_deadline = uv_now(s->loop) + (uint64_t)s->cfg->shutdown_timeout_ms;
@@ -304,6 +312,8 @@ static void kick_sender(void *ctx, const char *channel)
         outbox_kick(local_outbox(s->local));
     if (s->sms && !strcmp(channel, "sms"))
         outbox_kick(sms_outbox(s->sms));
+    if (s->mail && mail_outbox(s->mail) && !strcmp(channel, "mail"))
+        outbox_kick(mail_outbox(s->mail));
     if (s->tg && !strcmp(channel, "tg"))
         outbox_kick(tg_outbox(s->tg));
     if (s->pay && !strcmp(channel, "pay"))
@@ -447,6 +457,14 @@ int server_run(const cfg_t *cfg)
     docs_new(s.loop, s.httpd, s.db, base, kick_sender, &s, &s.docs);
     if ((rc = start_sms(&s, cfg)) != 0)
         goto fail;
+    if (cfg->smtp_url[0] || cfg->imap_url[0] || cfg->mail_webhook_secret[0]) {
+        mail_options_t mo = {cfg->smtp_url, cfg->mail_from, cfg->imap_url, cfg->imap_poll_s, cfg->mail_webhook_secret,
+                             base, cfg->code_key, cfg->mail_ca_file, (size_t)cfg->mail_max_bytes};
+        if ((rc = mail_new(s.loop, s.httpd, s.http, s.db, s.engine, &mo, &s.mail)) != 0) {
+            fprintf(stderr, "kabinetd: cannot set up the email channel: %s\n", kb_strerror(rc));
+            goto fail;
+        }
+    }
     relay_new(s.loop, s.db, s.engine, &s.relay);
     engine_set_outbox_hook(s.engine, kick_sender, &s);
     if ((rc = httpd_start(s.httpd)) != 0) {
@@ -460,6 +478,8 @@ int server_run(const cfg_t *cfg)
     engine_start(s.engine);
     if (s.tg)
         tg_start(s.tg);
+    if (s.mail)
+        mail_start(s.mail);
 
     uv_signal_init(s.loop, &s.sigterm);
     uv_signal_init(s.loop, &s.sigint);
