@@ -166,8 +166,9 @@ int reg_step(cust_t *c)
         cust_call(c, "auth.sms_login", args);
         return 0;
     }
-    if (by_mail(c) && !strcmp(step, "reg.code") && c->ev->kind == EV_COMMAND && !strncmp(c->text, "/confirm ", 9)) {
-        verify(c, c->text + 9); /* the one-click link */
+    if (by_mail(c) && !strcmp(step, "reg.code") && c->ev->kind == EV_COMMAND && c->ev->text &&
+        !strncmp(c->ev->text, "/confirm ", 9)) {
+        verify(c, c->ev->text + 9); /* the one-click link */
         return 0;
     }
     if (by_mail(c) && strcmp(step, "reg.code")) {

@@ -304,6 +304,11 @@ int http_request(http_client_t *hc, const http_request_t *req, http_cb cb, void 
         curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file);
     if (x->mail)
         curl_easy_setopt(e, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
+    if (!strncmp(req->url, "imap", 4)) { /* libcurl skips the SELECT on a reused connection: UIDVALIDITY would be
+                                          * stale, so each IMAP transfer logs in afresh */
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    }
     if (x->mail && req->mail_from) { /* SMTP: envelope, then the message as an upload */
         curl_easy_setopt(e, CURLOPT_MAIL_FROM, req->mail_from);
         for (const char *const *r = req->mail_rcpt; r && *r; r++)

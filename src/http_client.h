@@ -19,7 +19,8 @@ typedef struct {
     const char *body;              /* copied */
     size_t body_len;
     int timeout_ms;                /* 0: the client's default */
-    /* mail URLs (smtp://, smtps://, imap://, imaps://; TLS by STARTTLS when the server offers it): */
+    /* mail URLs (smtp://, smtps://, imap://, imaps://; TLS by STARTTLS when the server offers it; an IMAP transfer
+     * has a connection of its own, so that its SELECT shows the folder's UIDVALIDITY as it is now): */
     const char *mail_from;         /* SMTP: the envelope sender; body is the message, uploaded */
     const char *const *mail_rcpt;  /* SMTP: NULL-terminated envelope recipients */
     const char *ca_file;           /* a CA bundle to verify the server by (NULL: the system's) */
