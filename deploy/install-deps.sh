@@ -7,7 +7,8 @@ pkgs=(build-essential cmake pkg-config
       libuv1-dev libcurl4-openssl-dev libcjson-dev libhiredis-dev libpq-dev libh2o-dev
       libssl-dev libhpdf-dev libqrencode-dev libcmocka-dev
       redis-server postgresql-15 postgresql-client-15 curl python3
-      fonts-dejavu-core poppler-utils zbar-tools python3-yaml systemd)
+      fonts-dejavu-core poppler-utils zbar-tools python3-yaml systemd
+      dovecot-imapd python3-aiosmtpd openssl)
 
 missing=()
 for p in "${pkgs[@]}"; do
