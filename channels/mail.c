@@ -22,6 +22,13 @@ void mail_token(const mail_t *m, const char *conv, char out[MAIL_TOKEN_LEN + 1])
         snprintf(out + 2 * i, 3, "%02x", mac[i]);
 }
 
+int64_t mail_now_ms(void)
+{
+    uv_timeval64_t tv;
+    uv_gettimeofday(&tv);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
 void mail_job_done(mail_t *m)
 {
     if (--m->jobs == 0 && m->closing && !m->timer_open) {
@@ -280,10 +287,11 @@ static void on_confirm_conv(int err, PGresult *res, void *data)
     }
     char conv[128], id[64], text[24];
     snprintf(conv, sizeof conv, "%s", PQgetvalue(res, 0, 0));
-    snprintf(id, sizeof id, "mail:confirm:%s:%s", p->token, p->code);
+    /* a press is one event; a second press later is another (it hears that the customer is signed in) */
+    snprintf(id, sizeof id, "mail:confirm:%s:%s:%lld", p->token, p->code, (long long)mail_now_ms());
     snprintf(text, sizeof text, "/confirm %s", p->code);
     event_t ev = {.id = id, .channel = "mail", .conv = conv, .sender = conv + 5, .text = text, .kind = EV_COMMAND};
-    ev.ts_ms = (int64_t)metrics_now() * 1000;
+    ev.ts_ms = mail_now_ms();
     if (engine_intake(p->m->e, &ev, on_confirm_taken, p) != 0)
         on_confirm_taken(KB_ERR_BUSY, 0, p);
 }

@@ -89,7 +89,7 @@ static void submit(take_t *t, dlg_event_kind_t kind, const char *text, int64_t v
                   .version = version};
     size_t n = event_text_cut(text, EVENT_MAX_TEXT);
     ev.text = strndup(text, n);
-    ev.ts_ms = (int64_t)metrics_now() * 1000;
+    ev.ts_ms = mail_now_ms();
     if (!ev.text || engine_intake(t->m->e, &ev, on_accepted, t) != 0)
         on_accepted(ev.text ? KB_ERR_BUSY : KB_ERR_NOMEM, 0, t);
     free(ev.text);

@@ -40,6 +40,9 @@ void mail_take(mail_t *m, const mime_msg_t *msg, mail_take_cb cb, void *data);
 void mail_in_setup(mail_t *m);
 void mail_imap_tick(uv_timer_t *t);
 
+/* Now, in milliseconds since the epoch (an event's ts_ms). */
+int64_t mail_now_ms(void);
+
 /* Ends a job of the channel (the last one frees it once closing). */
 void mail_job_done(mail_t *m);
 

@@ -312,6 +312,11 @@ static int customer_step(const dlg_state_t *st, const dlg_event_t *ev, dlg_resul
         sup_start(&c);
         return 0;
     }
+    if (c.customer && is_command(ev, "/confirm")) { /* an email's confirmation link pressed again: already in */
+        cust_say(&c, "reg.done", NULL, NULL);
+        cust_menu(&c);
+        return 0;
+    }
     if (c.customer && kw_is_command(ev)) {
         kw_run(&c, ev->text);
         return 0;

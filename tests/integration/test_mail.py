@@ -196,6 +196,9 @@ def webhook_phase(tg, db, _):
         st = http("POST", link.group(0).split("?")[0], q.encode(), {"Content-Type": "application/x-www-form-urlencoded"})[0]
         check(st == 200 and wait_until(lambda: "reg.done_new" in tmpls(db, "mail:anna@example.ru"), 15),
               "pressing it completes the registration")
+        st = http("POST", link.group(0).split("?")[0], q.encode(), {"Content-Type": "application/x-www-form-urlencoded"})[0]
+        check(st == 200 and wait_until(lambda: tmpls(db, "mail:anna@example.ru").endswith("reg.done,menu.main"), 15),
+              "pressing it again says the customer is signed in (%s)" % tmpls(db, "mail:anna@example.ru"))
         check(http("POST", k.url + "/mail/confirm", b"t=00000000000000000000&c=123456",
                    {"Content-Type": "application/x-www-form-urlencoded"})[0] == 404, "an unknown token: 404")
         # malformed posts change nothing
