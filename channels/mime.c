@@ -379,7 +379,7 @@ static int walk_multipart(walk_t *w, const char *body, size_t blen, const char *
             }
             if (closing)
                 return parts ? 0 : (snprintf(w->err, sizeof w->err, "broken MIME: a multipart without parts"), -1);
-            start = body + eol + 1;
+            start = eol < blen ? body + eol + 1 : body + blen; /* a delimiter on the last line: an empty part */
         }
         i = eol + 1;
     }

@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
 #include "err.h"
+#include "event.h"
 #include "form.h"
 #include "log.h"
 #include "smsprov.h"
@@ -58,9 +59,9 @@ static void on_sent(int err, const http_response_t *res, void *data)
         cJSON *o = cJSON_ParseWithLength(res->body, res->body_len);
         const cJSON *v = cJSON_GetObjectItem(o, "id"), *code = cJSON_GetObjectItem(o, "error_code");
         if (cJSON_IsNumber(code)) {
-            int c = (int)code->valuedouble;
+            int64_t c = event_json_int(code);
             rc = c == 3 || c == 4 || c == 9 ? KB_ERR_AGAIN : KB_ERR_INVAL;
-            log_warn("sms", "smsc refused a message: error %d (%s)", c,
+            log_warn("sms", "smsc refused a message: error %lld (%s)", (long long)c,
                      cJSON_GetStringValue(cJSON_GetObjectItem(o, "error")) ?: "");
         } else if (cJSON_IsNumber(v)) {
             snprintf(id, sizeof id, "%.0f", v->valuedouble);

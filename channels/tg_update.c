@@ -279,7 +279,8 @@ int tg_update_from(const cJSON *j, tg_update_t *u)
         if (m)
             add_caption(u, m);
         fill_event(u, "tg");
-        u->ev.ts_ms = cJSON_IsNumber(date) && !cq ? (int64_t)date->valuedouble * 1000 : 0;
+        int64_t secs = cq ? 0 : event_json_int(date);
+        u->ev.ts_ms = secs > 0 && secs < 100000000000LL ? secs * 1000 : 0; /* a date within reason, in ms */
         if (!u->text) /* out of memory */
             return KB_ERR_NOMEM;
         if (!event_utf8_valid(u->text, strlen(u->text)))

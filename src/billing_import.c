@@ -6,6 +6,7 @@
 #include <string.h>
 #include <libpq-fe.h>
 #include "billing.h"
+#include "csv.h"
 #include "err.h"
 #include "event.h"
 #include "pgcli.h"
@@ -121,19 +122,6 @@ static int parse_header(import_t *im, char *line, char *err, size_t errlen)
 
 /* ---------------------------------------------------------------- records into COPY */
 
-/* Fields of a CSV record (quotes respected), or -1 when a quote is still open. */
-static int count_fields(const char *rec, size_t len)
-{
-    int fields = 1, quoted = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (rec[i] == '"')
-            quoted = !quoted;
-        else if (rec[i] == ',' && !quoted)
-            fields++;
-    }
-    return quoted ? -1 : fields;
-}
-
 /* Sends one record, prefixed with its line number; or notes why it cannot go. */
 static int send_record(import_t *im, PGconn *pg, long line, char *rec, size_t len)
 {
@@ -143,7 +131,7 @@ static int send_record(import_t *im, PGconn *pg, long line, char *rec, size_t le
         return 0; /* blank lines are not rows */
     im->rows++;
     char why[160];
-    int fields = count_fields(rec, len);
+    int fields = csv_fields(rec, len);
     if (!event_utf8_valid(rec, len) || memchr(rec, 0, len))
         snprintf(why, sizeof why, "not UTF-8 text (save the file as UTF-8)");
     else if (fields != im->nheader)
@@ -159,40 +147,27 @@ static int send_record(import_t *im, PGconn *pg, long line, char *rec, size_t le
     return 0;
 }
 
+typedef struct {
+    import_t *im;
+    PGconn *pg;
+} stream_t;
+
+static int on_record(void *ctx, long line, char *rec, size_t len)
+{
+    stream_t *st = ctx;
+    return send_record(st->im, st->pg, line, rec, len);
+}
+
 /* Streams the records after the header into the open COPY. */
 static int stream(import_t *im, PGconn *pg, FILE *f)
 {
-    char *line = NULL, *rec = NULL;
-    size_t cap = 0, rlen = 0, rcap = 0;
-    ssize_t n;
-    long lineno = 1, start = 0;
-    int rc = 0, open_quote = 0;
-    while (rc == 0 && (n = getline(&line, &cap, f)) > 0) {
-        lineno++;
-        if (!open_quote)
-            start = lineno, rlen = 0;
-        if (rlen + (size_t)n + 1 > rcap) {
-            rcap = (rlen + (size_t)n + 1) * 2;
-            char *r = realloc(rec, rcap);
-            if (!r) {
-                rc = KB_ERR_NOMEM;
-                break;
-            }
-            rec = r;
-        }
-        memcpy(rec + rlen, line, (size_t)n);
-        rlen += (size_t)n;
-        for (ssize_t i = 0; i < n; i++)
-            open_quote ^= line[i] == '"';
-        if (!open_quote)
-            rc = send_record(im, pg, start, rec, rlen);
-    }
-    if (rc == 0 && open_quote) {
+    stream_t st = {im, pg};
+    long open_at = 0;
+    int rc = csv_read(f, 1, on_record, &st, &open_at);
+    if (rc == 0 && open_at) {
         im->rows++;
-        problem(im, start, "a quoted field is not closed");
+        problem(im, open_at, "a quoted field is not closed");
     }
-    free(line);
-    free(rec);
     return rc;
 }
 

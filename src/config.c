@@ -255,7 +255,18 @@ static int set_value(cfg_t *cfg, const cfg_var_t *v, const char *val, char *err,
 /* ---------------------------------------------------------------- public */
 
 /* Loads every variable (VAR, else VAR_FILE, else the default) and then checks the values that depend on parsing. */
+static int load(cfg_t *cfg, char *err, size_t errlen);
+
 int cfg_load(cfg_t *cfg, char *err, size_t errlen)
+{
+    int rc = load(cfg, err, errlen);
+    if (rc) /* what was read before the error goes */
+        cfg_free(cfg);
+    return rc;
+}
+
+/* Reads and checks every variable (cfg_load, which frees what was read when this fails). */
+static int load(cfg_t *cfg, char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof *cfg);
     for (size_t i = 0; i < NVARS; i++) {

@@ -92,8 +92,8 @@ int event_from_json(const char *json, size_t len, event_t *out)
     free(kind);
     const cJSON *ver = cJSON_GetObjectItemCaseSensitive(j, "ver");
     const cJSON *ts = cJSON_GetObjectItemCaseSensitive(j, "ts");
-    out->version = cJSON_IsNumber(ver) ? (int64_t)ver->valuedouble : 0;
-    out->ts_ms = cJSON_IsNumber(ts) ? (int64_t)ts->valuedouble : 0;
+    out->version = event_json_int(ver);
+    out->ts_ms = event_json_int(ts);
     const cJSON *payload = cJSON_GetObjectItemCaseSensitive(j, "payload");
     if (payload)
         out->payload = cJSON_Duplicate(payload, 1);
@@ -165,4 +165,12 @@ const char *event_said(const event_t *ev, char *buf, size_t size)
         return buf;
     default: return NULL;
     }
+}
+
+int64_t event_json_int(const cJSON *n)
+{
+    if (!cJSON_IsNumber(n))
+        return 0;
+    double v = n->valuedouble;
+    return v == v && v < 9007199254740992.0 && v > -9007199254740992.0 ? (int64_t)v : 0;
 }

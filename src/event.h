@@ -16,6 +16,8 @@ typedef struct {
     int64_t version, ts_ms;
 } event_t;
 
+/* A JSON number as an integer when it is one within ±2^53 (as JSON integers travel safely), else 0. */
+int64_t event_json_int(const cJSON *n);
 /* Serializes ev; the string is malloc'ed. NULL on allocation failure. */
 char *event_to_json(const event_t *ev);
 /* Parses an event; fills out (free with event_free). Returns 0 or KB_ERR_INVAL naming nothing of the content. */

@@ -50,6 +50,8 @@ struct httpd_req_s {
     size_t body_len;
     int nheaders;
     char *hname[HTTPD_MAX_HEADERS], *hvalue[HTTPD_MAX_HEADERS];
+    int detached, status;       /* a detached request: its request headers below, its answer's status recorded */
+    char **in_headers;
 };
 
 typedef struct {
@@ -70,6 +72,9 @@ static void req_unref(httpd_req_t *r)
         free(r->hname[i]);
         free(r->hvalue[i]);
     }
+    for (char **h = r->in_headers; h && *h; h++)
+        free(*h);
+    free(r->in_headers);
     free(r);
 }
 
@@ -326,6 +331,18 @@ const char *httpd_body(const httpd_req_t *r, size_t *len)
 
 int httpd_header(const httpd_req_t *r, const char *name, char *out, size_t outlen)
 {
+    if (r->detached) {
+        size_t n = strlen(name);
+        for (char **h = r->in_headers; h && *h; h++)
+            if (!strncasecmp(*h, name, n) && (*h)[n] == ':') {
+                const char *v = *h + n + 1;
+                while (*v == ' ')
+                    v++;
+                snprintf(out, outlen, "%s", v);
+                return 0;
+            }
+        return KB_ERR_INVAL;
+    }
     if (!r->req)
         return KB_ERR_NOTCONN;
     ssize_t i = h2o_find_header_by_str(&r->req->headers, name, strlen(name), -1);
@@ -357,6 +374,11 @@ void httpd_set_header(httpd_req_t *r, const char *name, const char *value)
 
 void httpd_respond(httpd_req_t *r, int status, const char *content_type, const char *body, size_t len)
 {
+    if (r->detached) {
+        r->status = status;
+        req_unref(r);
+        return;
+    }
     httpd_t *h = r->h;
     h2o_req_t *req = r->req;
     h->inflight--;
@@ -383,5 +405,45 @@ void httpd_respond(httpd_req_t *r, int status, const char *content_type, const c
         req->res.content_length = len;
         h2o_send_inline(req, body, len);
     }
+    req_unref(r);
+}
+
+/* ---------------------------------------------------------------- detached requests */
+
+httpd_req_t *httpd_req_detached(const char *method, const char *path, const char *query, const char *const *headers,
+                                const char *body, size_t len, const char *peer)
+{
+    httpd_req_t *r = calloc(1, sizeof *r);
+    size_t nh = 0;
+    while (headers && headers[nh])
+        nh++;
+    if (!r || !(r->in_headers = calloc(nh + 1, sizeof *r->in_headers))) {
+        free(r);
+        return NULL;
+    }
+    r->detached = 1;
+    r->refs = 2; /* one for the handler's answer, one for the caller */
+    snprintf(r->method, sizeof r->method, "%s", method);
+    snprintf(r->peer, sizeof r->peer, "%s", peer ? peer : "");
+    r->path = strdup(path);
+    r->query = strdup(query ? query : "");
+    r->body = malloc(len + 1);
+    for (size_t i = 0; i < nh; i++)
+        r->in_headers[i] = strdup(headers[i]);
+    if (r->body) {
+        memcpy(r->body, body, len);
+        r->body[len] = 0;
+        r->body_len = len;
+    }
+    r->started = metrics_now();
+    return r;
+}
+
+int httpd_req_detached_status(const httpd_req_t *r) { return r->status; }
+
+void httpd_req_detached_free(httpd_req_t *r)
+{
+    if (r->refs > 1) /* never answered: the handler's reference goes too */
+        r->refs = 1;
     req_unref(r);
 }

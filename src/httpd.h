@@ -55,4 +55,16 @@ void httpd_set_header(httpd_req_t *r, const char *name, const char *value);
 /* Sends the answer (the body is copied) and releases r. */
 void httpd_respond(httpd_req_t *r, int status, const char *content_type, const char *body, size_t len);
 
+/* ---------------------------------------------------------------- detached requests (fuzzing, direct tests) */
+
+/* A request that came over no connection, for calling a handler directly: method, path, query (or ""), request
+ * headers as NULL-terminated "Name: value" lines (or NULL), body and peer. Its answer is recorded, not sent. Returns
+ * NULL when out of memory. Free with httpd_req_detached_free, after the handler answered or not. */
+httpd_req_t *httpd_req_detached(const char *method, const char *path, const char *query, const char *const *headers,
+                                const char *body, size_t len, const char *peer);
+/* The status the handler answered a detached request with, or 0 while it has not. */
+int httpd_req_detached_status(const httpd_req_t *r);
+/* Frees a detached request. */
+void httpd_req_detached_free(httpd_req_t *r);
+
 #endif

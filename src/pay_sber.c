@@ -13,6 +13,7 @@
 #include <time.h>
 #include <cjson/cJSON.h>
 #include "err.h"
+#include "event.h"
 #include "log.h"
 #include "payprov.h"
 #include "payprov_int.h"
@@ -64,9 +65,9 @@ static int read_answer(sb_kind_t kind, const cJSON *o, payprov_result_t *r)
         const cJSON *st = cJSON_GetObjectItem(o, "orderStatus"), *amount = cJSON_GetObjectItem(o, "amount");
         if (!cJSON_IsNumber(st) || !cJSON_IsNumber(amount))
             return KB_ERR_INVAL;
-        int s = (int)st->valuedouble;
+        int64_t s = event_json_int(st);
         r->state = s == 2 ? PAYPROV_PAID : (s == 3 || s == 6) ? PAYPROV_CANCELED : PAYPROV_PENDING;
-        r->amount_kopecks = (int64_t)amount->valuedouble;
+        r->amount_kopecks = event_json_int(amount);
         copy_str(r->order_id, sizeof r->order_id, cJSON_GetObjectItem(o, "orderNumber"));
         const cJSON *at = cJSON_GetObjectItem(o, "authDateTime");
         if (cJSON_IsNumber(at)) { /* milliseconds since the epoch */

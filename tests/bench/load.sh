@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# End-to-end load: CHATS signed-in customers, each a closed loop of "menu, balance", through kabinetd's real
+# End-to-end load: CHATS signed-in customers, each a closed loop of journeys (balance, a history page, a reading, a
+# payment link, the menu; LOAD_JOURNEY=balance: only "menu, balance"), through kabinetd's real
 # Telegram webhook (tests/bench/loadgen: the customers and the Bot API, time-stamping every reply), on Redis and
 # PostgreSQL in their production configuration (appendonly, fsync and synchronous_commit on); then the same load
 # against tests/bench/trivial_bot (h2o in, libcurl out, no state): the machine's ceiling, and kabinetd's ratio to it.
 # Prints one line per figure: updates/s, latency p50/p95/p99, CPU µs per update and RSS of the bot, Redis commands
 # and Postgres transactions per update, Redis bytes per conversation, outbox lag.
+# LOAD_SWEEP=N then visits N new chats once each ("/start", 200 at a time) and prints Redis bytes per idle
+# conversation and kabinetd's RSS after them.
 # Usage: tests/bench/load.sh BUILD_DIR [CHATS] [SECONDS]   (LOAD_FAST=1: fsync off, for a small run in CI)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -52,7 +55,7 @@ cmds0=$(stat stats total_commands_processed) mem0=$(stat memory used_memory)
 xact0=$(pg "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'postgres'")
 t0=$(pg "SELECT now()")
 out=$("$build/tests/loadgen" "http://127.0.0.1:$hport/telegram/webhook" "$secret" "$aport" "$chats" "$secs" \
-      --first-uid "$first" --pid "$kpid" --label kabinetd)
+      --first-uid "$first" --pid "$kpid" --label kabinetd --journey "${LOAD_JOURNEY:-all}")
 echo "$out"
 n=$(sed -n 's/.* \([0-9]*\) updates answered.*/\1/p' <<<"$out" | head -1)
 cmds1=$(stat stats total_commands_processed) mem1=$(stat memory used_memory)
@@ -67,6 +70,13 @@ pg "SELECT 'kabinetd: outbox lag (row written -> sent) p50 ' || round((percentil
     || ' ms, p99 ' || round((percentile_cont(0.99) WITHIN GROUP (ORDER BY s) * 1000)::numeric, 2) || ' ms'
     FROM (SELECT extract(epoch FROM sent_at - created_at) AS s FROM kb_outbox WHERE channel = 'tg' AND created_at >= '$t0'
           AND sent_at IS NOT NULL) l"
+if [ "${LOAD_SWEEP:-0}" -gt 0 ]; then
+  m0=$(stat memory used_memory) k0=$(redis-cli -p "$rport" dbsize)
+  "$build/tests/loadgen" "http://127.0.0.1:$hport/telegram/webhook" "$secret" "$aport" 200 3600 \
+    --first-uid $((first + 10000000)) --pid "$kpid" --label kabinetd-sweep --sweep "$LOAD_SWEEP"
+  m1=$(stat memory used_memory) k1=$(redis-cli -p "$rport" dbsize)
+  echo "kabinetd: Redis $(( (m1 - m0) / LOAD_SWEEP )) bytes and $(awk -v a=$((k1 - k0)) -v n="$LOAD_SWEEP" 'BEGIN { printf "%.1f", a / n }') keys per idle conversation after $LOAD_SWEEP new conversations (used_memory $((m0 / 1048576)) -> $((m1 / 1048576)) MB)"
+fi
 kill -TERM "$kpid"; wait "$kpid" || true
 kab=$(sed -n 's/.*, \([0-9]*\) updates\/s$/\1/p' <<<"$out" | head -1)
 
@@ -77,7 +87,7 @@ tpid=$!
 pids+=("$tpid")
 sleep 0.3
 tout=$("$build/tests/loadgen" "http://127.0.0.1:$tport/telegram/webhook" "$secret" "$aport" "$chats" "$secs" \
-       --first-uid "$first" --pid "$tpid" --label trivial-bot)
+       --first-uid "$first" --pid "$tpid" --label trivial-bot --journey "${LOAD_JOURNEY:-all}")
 echo "$tout"
 kill "$tpid" 2>/dev/null || true
 triv=$(sed -n 's/.*, \([0-9]*\) updates\/s$/\1/p' <<<"$tout" | head -1)

@@ -1,15 +1,20 @@
 /* loadgen.c — the load generator: many simulated Telegram customers against a bot's real webhook, and the Bot API
  * the bot answers through (a fake one, here, on the same loop), so that every reply is time-stamped where it lands.
  *
- * Each chat runs a closed loop of the journey "menu, then balance": it sends "/menu" as an Update, waits for the
- * reply that carries the menu (a "balance" button), presses that button (a callback_query with the button's own
- * callback_data), waits for the balance and the menu after it, and so on. The latency of a step is from the webhook
- * POST to the first reply for that chat (sendMessage or editMessageText); the next step starts when the step's last
- * reply (the one with the menu) has arrived. A webhook answer other than 200 is retried, as Telegram does.
+ * Each chat runs a closed loop of journeys, starting at a different one per chat so that all run at once: the
+ * balance (press "balance" in the menu), a history page (press "history", "h_charges", then "menu"), a reading
+ * ("/reading 99999 99999": one value per zone, confirming when asked), a payment link (press "pay", type "100",
+ * until the reply with the link's URL button) and back to the menu ("/menu"). An action presses a button of the
+ * latest reply (a callback_query with the button's own callback_data) or types a text; a journey ends with the
+ * menu (a reply with a "balance" button) or, for the payment, the link. The latency of an update is from its webhook
+ * POST to the first reply for that chat (sendMessage or editMessageText). A webhook answer other than 200 is
+ * retried, as Telegram does; a chat stuck for 5 s starts over with "/menu".
  *
- * It prints one line per figure: steps (updates) per second, latency p50/p95/p99, webhook retries, and, with --pid,
- * the bot process's CPU µs per update and its RSS.
- *   loadgen WEBHOOK_URL SECRET API_PORT CHATS SECONDS [--first-uid N] [--pid PID] [--label NAME] */
+ * It prints one line per figure: updates per second, latency p50/p95/p99, webhook retries, and, with --pid, the bot
+ * process's CPU µs per update and its RSS. --journey balance keeps to the menu and the balance (the old loop).
+ * --sweep N visits N chats (uids from --first-uid on), each once with "/start", CHATS at a time: the bot's memory
+ * and Redis's per conversation after many conversations.
+ *   loadgen WEBHOOK_URL SECRET API_PORT CHATS SECONDS [--first-uid N] [--pid PID] [--label NAME] [--journey all|balance] [--sweep N] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,17 +24,35 @@
 #include "http_client.h"
 #include "httpd.h"
 
+/* A journey: its actions ("press:<button>" or "type:<text>") and how it ends (the menu, or a URL button). */
+typedef struct {
+    const char *name;
+    const char *actions[4];
+    int ends_with_url;
+} journey_t;
+
+static const journey_t journeys[] = {
+    {"balance", {"press:balance", NULL}, 0},
+    {"history", {"press:history", "press:h_charges", "press:menu", NULL}, 0},
+    {"reading", {"type:/reading 99999 99999", NULL}, 0},
+    {"pay", {"press:pay", "type:100", NULL}, 1},
+    {"menu", {"type:/menu", NULL}, 0},
+};
+#define NJOURNEYS ((int)(sizeof journeys / sizeof *journeys))
+#define J_MENU (NJOURNEYS - 1)
+
 typedef struct {
     long long uid;
-    int step;                      /* 0: /menu next, 1: balance next */
-    int waiting;                   /* an update is out, its replies not all in */
-    int got_first;
+    int j, a;                      /* the journey, and its next action */
+    int start;                     /* the journey after the first menu (chats spread over them), then -1 */
+    int waiting;                   /* an update is out, its first reply not in */
     uint64_t sent_at;              /* µs */
-    char data[72];                 /* the balance button's callback_data */
-    long long button_msg;          /* the message that carries it */
+    uint64_t moved_at;             /* the last update sent, for stalls */
     long long next_msg;            /* message ids this fake hands out */
 } chat_t;
 
+static int only_balance;
+static long long sweep, swept;      /* --sweep N: N chats in all, each one "/start", CHATS at a time */
 static uv_loop_t *loop;
 static http_client_t *http;
 static httpd_t *api;
@@ -64,27 +87,26 @@ static void on_webhook(int err, const http_response_t *res, void *data)
     }
 }
 
-/* Sends the chat's next update: "/menu", or a press of the balance button. */
-static void send_step(chat_t *c)
+/* Sends an update: a typed text, or a press of the button whose callback_data is data on message mid. */
+static void send_update(chat_t *c, const char *text, const char *data, long long mid)
 {
-    char body[700];
+    char body[900];
     long long id = update_id++;
-    if (c->step == 0 || !c->data[0])
+    if (text)
         snprintf(body, sizeof body,
                  "{\"update_id\":%lld,\"message\":{\"message_id\":%lld,\"date\":%ld,\"chat\":{\"id\":%lld,\"type\":"
-                 "\"private\"},\"from\":{\"id\":%lld,\"is_bot\":false,\"first_name\":\"L\"},\"text\":\"/menu\"}}",
-                 id, id, (long)time(NULL), c->uid, c->uid);
+                 "\"private\"},\"from\":{\"id\":%lld,\"is_bot\":false,\"first_name\":\"L\"},\"text\":\"%s\"}}",
+                 id, id, (long)time(NULL), c->uid, c->uid, text);
     else
         snprintf(body, sizeof body,
                  "{\"update_id\":%lld,\"callback_query\":{\"id\":\"q%lld\",\"from\":{\"id\":%lld,\"is_bot\":false,"
                  "\"first_name\":\"L\"},\"chat_instance\":\"1\",\"message\":{\"message_id\":%lld,\"date\":0,\"chat\":"
                  "{\"id\":%lld,\"type\":\"private\"}},\"data\":\"%s\"}}",
-                 id, id, c->uid, c->button_msg, c->uid, c->data);
+                 id, id, c->uid, mid, c->uid, data);
     const char *headers[] = {"Content-Type: application/json", secret_header, NULL};
     http_request_t req = {"POST", webhook, headers, body, strlen(body), 10000};
     c->waiting = 1;
-    c->got_first = 0;
-    c->sent_at = now_us();
+    c->sent_at = c->moved_at = now_us();
     steps_started++;
     if (http_request(http, &req, on_webhook, c) != 0) {
         retries++;
@@ -92,27 +114,92 @@ static void send_step(chat_t *c)
     }
 }
 
+/* Starts over from the menu (in sweep mode: the chat's "/start" again). */
+static void send_step(chat_t *c)
+{
+    if (sweep) {
+        send_update(c, "/start", NULL, 0);
+        return;
+    }
+    c->j = J_MENU;
+    c->a = 1;
+    send_update(c, "/menu", NULL, 0);
+}
+
 /* ---------------------------------------------------------------- the Bot API side */
 
 static chat_t *find_chat(long long uid)
 {
     long long i = uid - first_uid;
-    return i >= 0 && i < nchats ? &chats[i] : NULL;
+    if (sweep) /* a slot serves uids i, i + CHATS, i + 2 CHATS, … */
+        i %= nchats;
+    return i >= 0 && i < nchats && chats[i].uid == uid ? &chats[i] : NULL;
 }
 
-/* The callback_data of the "balance" button in a reply's markup, if it has one. */
-static const char *balance_button(const cJSON *markup)
+/* The callback_data of button id in a reply's markup, or NULL; *url is set when the markup has a URL button. */
+static const char *button(const cJSON *markup, const char *id, int *url)
 {
     const cJSON *row, *b;
+    const char *found = NULL;
+    size_t il = strlen(id);
     cJSON_ArrayForEach(row, cJSON_GetObjectItem(markup, "inline_keyboard"))
         cJSON_ArrayForEach(b, row)
         {
             const char *d = cJSON_GetStringValue(cJSON_GetObjectItem(b, "callback_data"));
             size_t n = d ? strlen(d) : 0;
-            if (n > 8 && !strcmp(d + n - 8, ":balance"))
-                return d;
+            if (n > il && d[n - il - 1] == ':' && !strcmp(d + n - il, id))
+                found = d;
+            if (url && cJSON_GetObjectItem(b, "url"))
+                *url = 1;
         }
-    return NULL;
+    return found;
+}
+
+/* A reply for chat c landed (markup may be NULL, mid is its message id): the journey's next action, or its end
+ * and the next journey's first action. */
+static void on_reply(chat_t *c, const cJSON *markup, long long mid)
+{
+    if (sweep) { /* the first reply ends a chat's visit; the slot moves on to its next chat */
+        swept++;
+        if (c->uid + nchats < first_uid + sweep) {
+            c->uid += nchats;
+            send_update(c, "/start", NULL, 0);
+        } else {
+            c->moved_at = UINT64_MAX / 2;
+        }
+        return;
+    }
+    int url = 0;
+    const char *menu = button(markup, "balance", &url);
+    const journey_t *jr = &journeys[c->j];
+    for (int pass = 0; pass < 2; pass++) {
+        const char *act = jr->actions[c->a];
+        if (act && !strncmp(act, "type:", 5)) {
+            c->a++;
+            send_update(c, act + 5, NULL, 0);
+            return;
+        }
+        if (act) { /* press: when this reply offers the button */
+            const char *d = button(markup, act + 6, NULL);
+            if (d) {
+                c->a++;
+                send_update(c, NULL, d, mid);
+            }
+            return;
+        }
+        const char *yes = button(markup, "yes", NULL);
+        if (yes) { /* asked to confirm (a reading past a rollover, say) */
+            send_update(c, NULL, yes, mid);
+            return;
+        }
+        if (!(jr->ends_with_url ? url : menu != NULL))
+            return;
+        /* the journey has ended: the next one starts from this reply */
+        c->j = only_balance ? (c->j == 0 ? J_MENU : 0) : c->start >= 0 ? c->start : (c->j + 1) % NJOURNEYS;
+        c->start = -1;
+        c->a = 0;
+        jr = &journeys[c->j];
+    }
 }
 
 static void record(uint64_t us)
@@ -142,21 +229,14 @@ static void on_api(httpd_req_t *r, void *data)
         long long mid = !strcmp(method, "/editMessageText") && cJSON_IsNumber(cJSON_GetObjectItem(b, "message_id"))
                             ? (long long)cJSON_GetObjectItem(b, "message_id")->valuedouble
                             : ++c->next_msg;
-        if (c->waiting && !c->got_first) {
-            c->got_first = 1;
+        if (c->waiting) {
+            c->waiting = 0;
             record(now_us() - c->sent_at);
         }
         const cJSON *markup = cJSON_GetObjectItem(b, "reply_markup");
         cJSON *parsed = cJSON_IsString(markup) ? cJSON_Parse(markup->valuestring) : NULL;
-        const char *d = balance_button(parsed ? parsed : markup);
-        if (d && c->waiting) { /* the step's last reply: the menu again */
-            snprintf(c->data, sizeof c->data, "%s", d);
-            c->button_msg = mid;
-            c->waiting = 0;
-            c->step = !c->step;
-            if (!stopping)
-                send_step(c);
-        }
+        if (!stopping)
+            on_reply(c, parsed ? parsed : markup, mid);
         cJSON_Delete(parsed);
         snprintf(out, sizeof out, "{\"ok\":true,\"result\":{\"message_id\":%lld,\"date\":0,\"chat\":{\"id\":%lld,"
                                   "\"type\":\"private\"},\"text\":\"x\"}}", mid, c->uid);
@@ -209,9 +289,8 @@ static void on_stall(uv_timer_t *t)
 {
     uint64_t now = now_us();
     for (int i = 0; i < nchats && !stopping; i++)
-        if (chats[i].waiting && now - chats[i].sent_at > 5000000) {
+        if (now - chats[i].moved_at > 5000000 && now > chats[i].moved_at) {
             retries++;
-            chats[i].step = 0;
             send_step(&chats[i]);
         }
 }
@@ -233,8 +312,19 @@ static void on_warm(uv_timer_t *t)
         proc_usage(pid, &cpu0, &rss);
 }
 
+static void on_end(uv_timer_t *t);
+
+/* Sweep mode: ends once every chat has had its visit (or the time is up). */
+static void on_sweep_check(uv_timer_t *t)
+{
+    if (swept >= sweep)
+        on_end(&end_timer);
+}
+
 static void on_end(uv_timer_t *t)
 {
+    if (stopping)
+        return;
     double secs = (double)(now_us() - t0) / 1e6;
     long done = (long)nlat;
     stopping = 1;
@@ -244,6 +334,8 @@ static void on_end(uv_timer_t *t)
     printf("%s: latency (update sent -> first reply) p50 %.2f ms, p95 %.2f ms, p99 %.2f ms, max %.2f ms\n", label,
            pct(0.50), pct(0.95), pct(0.99), pct(1.0));
     printf("%s: webhook retries and restarted steps %ld\n", label, retries - retries0);
+    if (sweep)
+        printf("%s: %lld chats visited once each\n", label, swept);
     if (pid) {
         double cpu1;
         long rss;
@@ -273,6 +365,10 @@ int main(int argc, char **argv)
             pid = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--label"))
             label = argv[i + 1];
+        else if (!strcmp(argv[i], "--sweep"))
+            sweep = atoll(argv[i + 1]);
+        else if (!strcmp(argv[i], "--journey"))
+            only_balance = !strcmp(argv[i + 1], "balance");
     }
     snprintf(secret_header, sizeof secret_header, "X-Telegram-Bot-Api-Secret-Token: %s", secret);
     signal(SIGPIPE, SIG_IGN);
@@ -287,7 +383,11 @@ int main(int argc, char **argv)
     chats = calloc((size_t)nchats, sizeof *chats);
     for (int i = 0; i < nchats; i++) {
         chats[i].uid = first_uid + i;
-        send_step(&chats[i]);
+        chats[i].start = only_balance ? -1 : i % (NJOURNEYS - 1); /* the chats spread over the journeys */
+        if (sweep)
+            send_update(&chats[i], "/start", NULL, 0);
+        else
+            send_step(&chats[i]);
     }
     /* a warm-up of 1 s (connections, caches), then the measured window */
     measuring = 0;
@@ -297,6 +397,13 @@ int main(int argc, char **argv)
     uv_timer_start(&end_timer, on_end, 1000 + (uint64_t)secs * 1000, 0);
     uv_timer_init(loop, &stall_timer);
     uv_timer_start(&stall_timer, on_stall, 500, 500);
+    static uv_timer_t sweep_timer;
+    if (sweep) { /* measured from the start: every visit counts */
+        uv_timer_stop(&warm_timer);
+        on_warm(&warm_timer);
+        uv_timer_init(loop, &sweep_timer);
+        uv_timer_start(&sweep_timer, on_sweep_check, 200, 200);
+    }
     uv_run(loop, UV_RUN_DEFAULT);
     return nlat ? 0 : 1;
 }

@@ -29,9 +29,13 @@ static void on_update(httpd_req_t *r, void *data)
     const cJSON *chat = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "chat"), "id");
     httpd_respond(r, 200, "application/json", "{\"ok\":true}", 11);
     if (cJSON_IsNumber(chat)) {
-        char reply[300];
+        char reply[800]; /* a keyboard with every button the generator's journeys press, and a URL button */
         int n = snprintf(reply, sizeof reply, "{\"chat_id\":%lld,\"text\":\"ok\",\"reply_markup\":{\"inline_keyboard\":"
-                                              "[[{\"text\":\"Balance\",\"callback_data\":\"1:balance\"}]]}}",
+                                              "[[{\"text\":\"Balance\",\"callback_data\":\"1:balance\"},{\"text\":\"History\","
+                                              "\"callback_data\":\"1:history\"},{\"text\":\"Charges\",\"callback_data\":"
+                                              "\"1:h_charges\"}],[{\"text\":\"Menu\",\"callback_data\":\"1:menu\"},"
+                                              "{\"text\":\"Pay\",\"callback_data\":\"1:pay\"},{\"text\":\"Open\","
+                                              "\"url\":\"https://example.ru/p\"}]]}}",
                          (long long)chat->valuedouble);
         const char *headers[] = {"Content-Type: application/json", NULL};
         http_request_t req = {"POST", send_url, headers, reply, (size_t)n, 10000};

@@ -113,6 +113,14 @@ static void test_malformed(void **state)
         assert_non_null(strstr(err, bad[i].why));
         mime_msg_free(&m);
     }
+    /* a delimiter on the very last line, no line end after it (found by fuzz_mime): an empty part, no overread */
+    {
+        const char *raw = "From: a@b.ru\r\nContent-Type: multipart/mixed; boundary=zz\r\n\r\n--zz";
+        mime_msg_t m;
+        char err[160] = "";
+        mime_parse(raw, strlen(raw), &m, err, sizeof err);
+        mime_msg_free(&m);
+    }
     /* nested too deep */
     char deep[4096] = "From: a@b.ru\r\n";
     for (int i = 0; i < MIME_MAX_DEPTH + 2; i++)
