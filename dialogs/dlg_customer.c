@@ -19,10 +19,17 @@ void cust_say(cust_t *c, const char *tmpl, cJSON *params, const char *const *but
     cJSON_AddStringToObject(e, "lang", c->lang);
 }
 
+/* The question is remembered as small as it goes (every idle conversation keeps it in Redis): its template,
+ * parameters when there are any, and buttons; the rest comes back when it is shown again (customer_render). */
 void cust_ask(cust_t *c, const char *tmpl, cJSON *params, const char *const *buttons)
 {
     cust_say(c, tmpl, params, buttons);
-    cust_set(c, "ask", cJSON_Duplicate(cJSON_GetArrayItem(c->out->effects, cJSON_GetArraySize(c->out->effects) - 1), 1));
+    cJSON *ask = cJSON_Duplicate(cJSON_GetArrayItem(c->out->effects, cJSON_GetArraySize(c->out->effects) - 1), 1);
+    cJSON_DeleteItemFromObject(ask, "type");
+    cJSON_DeleteItemFromObject(ask, "lang");
+    if (!cJSON_GetObjectItem(ask, "params") || !cJSON_GetObjectItem(ask, "params")->child)
+        cJSON_DeleteItemFromObject(ask, "params");
+    cust_set(c, "ask", ask);
 }
 
 const cJSON *cust_get(const cust_t *c, const char *name) { return cJSON_GetObjectItemCaseSensitive(c->out->data, name); }
@@ -389,9 +396,15 @@ static int customer_render(const dlg_state_t *st, dlg_result_t *out)
     dlg_result_init(out, st);
     init(&c, st, &none, out);
     const cJSON *ask = cJSON_GetObjectItem(st->data, "ask");
-    if (st->step[0] && ask) {
-        cJSON *e = cJSON_Duplicate(ask, 1);
-        cJSON_AddItemToArray(out->effects, e);
+    if (st->step[0] && cJSON_IsString(cJSON_GetObjectItem(ask, "tmpl"))) {
+        const cJSON *params = cJSON_GetObjectItem(ask, "params"), *b;
+        const char *buttons[16];
+        int n = 0;
+        cJSON_ArrayForEach(b, cJSON_GetObjectItem(ask, "buttons")) if (cJSON_IsString(b) && n < 15) buttons[n++] =
+            b->valuestring;
+        buttons[n] = NULL;
+        cust_say(&c, cJSON_GetObjectItem(ask, "tmpl")->valuestring, params ? cJSON_Duplicate(params, 1) : NULL,
+                 cJSON_GetObjectItem(ask, "buttons") ? buttons : NULL);
         return 0;
     }
     cust_say(&c, c.customer ? "menu.main" : "reg.welcome", NULL, c.customer ? menu_buttons : NULL);

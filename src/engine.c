@@ -19,13 +19,20 @@
 
 /* ---------------------------------------------------------------- scripts (each touches one hash tag) */
 
-/* dedupe and enqueue in one step: KEYS seen, queue; ARGV id, event, seen_max, seen_ttl_ms */
+/* dedupe and enqueue in one step: KEYS state, queue; ARGV id, event, seen_max, seen_ttl_ms, now_ms, state_ttl_ms.
+ * The recent ids live in the state hash (fields seen, a JSON array newest first, and seen_at, the last intake): one
+ * key per conversation, not two. They are forgotten seen_ttl after the last intake; a conversation's first event
+ * creates its state with the state's TTL. */
 static const char *const lua_intake =
-    "if redis.call('LPOS', KEYS[1], ARGV[1]) then return 0 end\n"
+    "local s = redis.call('HMGET', KEYS[1], 'seen', 'seen_at')\n"
+    "local ids = {}\n"
+    "if s[1] and s[2] and tonumber(ARGV[5]) - tonumber(s[2]) <= tonumber(ARGV[4]) then ids = cjson.decode(s[1]) end\n"
+    "for _, v in ipairs(ids) do if v == ARGV[1] then return 0 end end\n"
     "redis.call('RPUSH', KEYS[2], ARGV[2])\n"
-    "redis.call('LPUSH', KEYS[1], ARGV[1])\n"
-    "redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[3]) - 1)\n"
-    "redis.call('PEXPIRE', KEYS[1], ARGV[4])\n"
+    "table.insert(ids, 1, ARGV[1])\n"
+    "while #ids > tonumber(ARGV[3]) do table.remove(ids) end\n"
+    "redis.call('HSET', KEYS[1], 'seen', cjson.encode(ids), 'seen_at', ARGV[5])\n"
+    "if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[6]) end\n"
     "return 1\n";
 /* claim due members of a schedule set, hiding them until the claim score: KEYS set; ARGV now, claim_score, n */
 static const char *const lua_claim =
@@ -907,10 +914,10 @@ static void on_intake(int err, const redisReply *r, void *data)
 
 int engine_intake(engine_t *e, const event_t *ev, engine_intake_cb cb, void *data)
 {
-    char k_seen[160], k_queue[160];
+    char k_state[160], k_queue[160];
     if (!ev->id || !ev->id[0] || strlen(ev->id) > 128 || !event_conv_valid(ev->conv))
         return KB_ERR_INVAL;
-    if (keys_conv(k_seen, sizeof k_seen, ev->conv, KEY_SEEN) < 0 ||
+    if (keys_conv(k_state, sizeof k_state, ev->conv, KEY_STATE) < 0 ||
         keys_conv(k_queue, sizeof k_queue, ev->conv, KEY_QUEUE) < 0)
         return KB_ERR_INVAL;
     intake_t *in = calloc(1, sizeof *in);
@@ -924,11 +931,13 @@ int engine_intake(engine_t *e, const event_t *ev, engine_intake_cb cb, void *dat
     in->cb = cb;
     in->data = data;
     snprintf(in->conv, sizeof in->conv, "%s", ev->conv);
-    char seen_max[16], seen_ttl[24];
+    char seen_max[16], seen_ttl[24], now[24], state_ttl[24];
     snprintf(seen_max, sizeof seen_max, "%d", e->opt.seen_max);
     snprintf(seen_ttl, sizeof seen_ttl, "%lld", (long long)e->opt.seen_ttl_s * 1000);
-    const char *a[] = {k_seen, k_queue, ev->id, json, seen_max, seen_ttl};
-    int rc = eval(e, &e->s_intake, 2, 6, a, on_intake, in);
+    snprintf(now, sizeof now, "%lld", (long long)now_ms());
+    snprintf(state_ttl, sizeof state_ttl, "%lld", (long long)e->opt.state_ttl_s * 1000);
+    const char *a[] = {k_state, k_queue, ev->id, json, seen_max, seen_ttl, now, state_ttl};
+    int rc = eval(e, &e->s_intake, 2, 8, a, on_intake, in);
     free(json);
     if (rc) {
         free(in);

@@ -13,7 +13,7 @@
 typedef enum {
     KEY_STATE,      /* hash: dialog, step, data, version, updated */
     KEY_QUEUE,      /* list: the conversation's pending events */
-    KEY_SEEN,       /* set/list: recent external ids, for dedupe */
+    KEY_SEEN,       /* (unused since the recent ids moved into the state hash: fields seen, seen_at) */
     KEY_LEASE,      /* string: which process handles the conversation now */
     KEY_RATE,       /* string: per-conversation rate limit counter */
     KEY__COUNT

@@ -12,8 +12,9 @@ as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; 
 
 start_redis() {
   local port; port=$(cat "$dir/redis.port")
+  # hash-max-listpack-value: a conversation's state hash (its question, recent ids) stays in the compact encoding
   redis-server --port "$port" --bind 127.0.0.1 --dir "$dir/redis" --appendonly yes --appendfsync "${KABINET_REDIS_APPENDFSYNC:-everysec}" \
-    --save "" --daemonize yes --pidfile "$dir/redis/redis.pid" --logfile "$dir/redis/redis.log" >/dev/null
+    --hash-max-listpack-value 1024 --save "" --daemonize yes --pidfile "$dir/redis/redis.pid" --logfile "$dir/redis/redis.log" >/dev/null
   for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && return 0; sleep 0.05; done
   echo "harness: redis did not start (see $dir/redis/redis.log)" >&2; return 1
 }

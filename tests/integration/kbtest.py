@@ -95,7 +95,8 @@ class Redis:
 
     def start(self):
         self.proc = subprocess.Popen(["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1",
-                                      "--dir", self.dir, "--appendonly", "yes", "--save", ""],
+                                      "--dir", self.dir, "--appendonly", "yes", "--save", "",
+                                      "--hash-max-listpack-value", "1024"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(lambda: subprocess.run(["redis-cli", "-p", str(REDIS_PORT), "ping"], capture_output=True,
                                           text=True).stdout.strip() == "PONG", 10)

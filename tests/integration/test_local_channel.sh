@@ -50,8 +50,8 @@ t "a 40 KB message is accepted and cut to 16 KB on a character boundary (the rep
 t "the same id twice → one transition" 'ev e e1 text again; sleep 0.3; [ "$(tmpls e)" = demo.echo ]'
 ttl=$(redis-cli -p "$KB_TEST_REDIS_PORT" -n $rdb pttl "kb:{local:$run-a}:state")
 t "state has its sliding TTL (30 days)" '[ "$ttl" -gt 2500000000 ]'
-seen=$(redis-cli -p "$KB_TEST_REDIS_PORT" -n $rdb pttl "kb:{local:$run-a}:seen")
-t "dedupe ids expire (1 day)" '[ "$seen" -gt 80000000 ] && [ "$seen" -le 86400000 ]'
+seen=$(redis-cli -p "$KB_TEST_REDIS_PORT" -n $rdb hget "kb:{local:$run-e}:state" seen)
+t "the recent ids live in the state (one key per conversation)" '[ "$seen" = "[\"e1\"]" ] && [ "$(redis-cli -p $KB_TEST_REDIS_PORT -n $rdb exists "kb:{local:$run-e}:seen")" = 0 ]'
 kill -TERM $pid; wait $pid; rc=$?
 t "clean exit" '[ $rc = 0 ]'
 [ $fails -eq 0 ] || tail -20 "$log"

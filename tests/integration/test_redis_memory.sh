@@ -6,7 +6,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 rport=$((KB_TEST_REDIS_PORT + 300)) dir=/tmp/kabinet-mem-$((KB_TEST_REDIS_PORT + 300))
 rm -rf "$dir"; mkdir -p "$dir"
-redis-server --port $rport --bind 127.0.0.1 --dir "$dir" --appendonly yes --save "" --daemonize yes \
+redis-server --port $rport --bind 127.0.0.1 --dir "$dir" --appendonly yes --save "" --hash-max-listpack-value 1024 --daemonize yes \
   --pidfile "$dir/r.pid" --logfile "$dir/r.log" >/dev/null
 db=t_mem_$$
 psql -qX -h 127.0.0.1 -p "$KB_TEST_PG_PORT" -U postgres -d postgres -c "CREATE DATABASE $db TEMPLATE kb_template" >/dev/null
