@@ -20,6 +20,7 @@ struct outbox_s {
     outbox_ticket_t *held;         /* deliveries in flight, whose claims the poll timer renews */
     uint64_t renewed_at;
     int stopping, claiming[2], again[2];
+    int more[2];                   /* rows may be waiting that the last claim had no room for */
     size_t inflight[2];
     metrics_series_t *m_sent, *m_retries, *m_dead, *m_lag;
 };
@@ -81,7 +82,8 @@ static void on_settled(int err, PGresult *res, void *data)
     if (t->next)
         t->next->prev = t->prev;
     free(t);
-    claim(o, lane);
+    if (o->more[lane]) /* room again for what may be waiting; otherwise the next kick or poll looks */
+        claim(o, lane);
 }
 
 void outbox_done(outbox_ticket_t *t, outbox_result_t r, int retry_after_ms, const char *error)
@@ -145,17 +147,18 @@ static void settle(outbox_ticket_t *t)
 
 typedef struct {
     outbox_t *o;
-    int lane;
+    int lane, want;
 } claim_req_t;
 
 static void on_claimed(int err, PGresult *res, void *data)
 {
     claim_req_t *c = data;
     outbox_t *o = c->o;
-    int lane = c->lane;
+    int lane = c->lane, want = c->want;
     free(c);
     o->claiming[lane] = 0;
     int n = err ? 0 : PQntuples(res);
+    o->more[lane] = err || n >= want; /* a full batch: there may be more */
     for (int i = 0; i < n; i++) {
         outbox_ticket_t *t = calloc(1, sizeof *t);
         cJSON *payload = cJSON_Parse(PQgetvalue(res, i, 5));
@@ -179,7 +182,7 @@ static void on_claimed(int err, PGresult *res, void *data)
         o->fn(o->ctx, &m, t);
         cJSON_Delete(payload);
     }
-    if (n > 0 || o->again[lane])
+    if (o->more[lane] || o->again[lane])
         claim(o, lane);
 }
 
@@ -193,13 +196,16 @@ static void claim(outbox_t *o, int lane)
         return;
     }
     int room = o->opt.inflight[lane] - (int)o->inflight[lane];
-    if (room <= 0)
+    if (room <= 0) { /* the next delivery to end claims */
+        o->more[lane] = 1;
         return;
+    }
     claim_req_t *c = malloc(sizeof *c);
     if (!c)
         return;
     c->o = o;
     c->lane = lane;
+    c->want = room;
     char lanes[4], rooms[16], claim_s[16];
     snprintf(lanes, sizeof lanes, "%d", lane);
     snprintf(rooms, sizeof rooms, "%d", room);
@@ -215,8 +221,7 @@ static void claim(outbox_t *o, int lane)
 
 void outbox_kick(outbox_t *o)
 {
-    claim(o, 0);
-    claim(o, 1);
+    claim(o, 0); /* a live reply waits for this; pushes (lane 1) are claimed by the poll (each claim is a query) */
 }
 
 static void on_renewed(int err, PGresult *res, void *data)
@@ -252,7 +257,8 @@ static void renew(outbox_t *o)
 
 static void on_poll(uv_timer_t *t)
 {
-    outbox_kick(t->data);
+    claim(t->data, 0);
+    claim(t->data, 1);
     renew(t->data);
 }
 

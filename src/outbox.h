@@ -49,7 +49,8 @@ int outbox_new(uv_loop_t *loop, db_t *db, const char *channel, outbox_deliver_fn
  * anyway — but never a message, whose row the engine commits durably). NULL: each sender's own pool. */
 void outbox_set_bookkeeping_db(db_t *db);
 int outbox_start(outbox_t *o);
-/* Looks for work now (the engine calls it after a commit that wrote rows for this channel). */
+/* Looks for replies to send now (the engine calls it after a commit that wrote rows for this channel); pushes
+ * (lane 1) are looked for by the poll, every poll_ms. */
 void outbox_kick(outbox_t *o);
 /* Reports a delivery. retry_after_ms < 0 picks exponential backoff with jitter (for RETRY). error may be NULL. */
 void outbox_done(outbox_ticket_t *t, outbox_result_t r, int retry_after_ms, const char *error);

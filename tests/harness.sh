@@ -46,6 +46,8 @@ start)
       echo "max_connections = 200"
       echo "shared_buffers = ${KABINET_PG_SHARED_BUFFERS:-256MB}"
       if [ "$mode" = fast ]; then echo "fsync = off"; echo "full_page_writes = off"; fi
+      # KABINET_PG_STATS=1: pg_stat_statements, for a profile of where Postgres spends its time (tests/bench/load.sh)
+      if [ -n "${KABINET_PG_STATS:-}" ]; then echo "shared_preload_libraries = 'pg_stat_statements'"; fi
     } | as_pg tee -a "$dir/pg/postgresql.conf" >/dev/null
   fi
   start_pg

@@ -24,6 +24,7 @@ db="hostaddr=127.0.0.1 port=$pport user=postgres dbname=postgres"
 pg() { psql -qXtA -h 127.0.0.1 -p "$pport" -U postgres -d postgres -c "$1"; }
 export KABINET_DATABASE_URL="$db" KABINET_REDIS_URL="redis://127.0.0.1:$rport" KABINET_LOG_LEVEL=warn
 "$build/kabinetd" migrate
+[ -n "${KABINET_PG_STATS:-}" ] && pg "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
 empty=$(redis-cli -p "$rport" info memory | tr -d '\r' | awk -F: '$1 == "used_memory" { print $2 }')
 "$build/kabinetd" demo-data --accounts "$chats" --months 6 >/dev/null
 # the customers: signed in (their conversation state says who they are), each with one account
@@ -54,6 +55,7 @@ stat() { redis-cli -p "$rport" info "$1" | tr -d '\r' | awk -F: -v k="$2" '$1 ==
 cmds0=$(stat stats total_commands_processed) mem0=$(stat memory used_memory)
 xact0=$(pg "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'postgres'")
 t0=$(pg "SELECT now()")
+[ -n "${KABINET_PG_STATS:-}" ] && pg "SELECT pg_stat_statements_reset()" >/dev/null
 out=$("$build/tests/loadgen" "http://127.0.0.1:$hport/telegram/webhook" "$secret" "$aport" "$chats" "$secs" \
       --first-uid "$first" --pid "$kpid" --label kabinetd --journey "${LOAD_JOURNEY:-all}")
 echo "$out"
@@ -76,6 +78,13 @@ if [ "${LOAD_SWEEP:-0}" -gt 0 ]; then
     --first-uid $((first + 10000000)) --pid "$kpid" --label kabinetd-sweep --sweep "$LOAD_SWEEP"
   m1=$(stat memory used_memory) k1=$(redis-cli -p "$rport" dbsize)
   echo "kabinetd: Redis $(( (m1 - m0) / LOAD_SWEEP )) bytes and $(awk -v a=$((k1 - k0)) -v n="$LOAD_SWEEP" 'BEGIN { printf "%.1f", a / n }') keys per idle conversation after $LOAD_SWEEP new conversations (used_memory $((m0 / 1048576)) -> $((m1 / 1048576)) MB)"
+fi
+if [ -n "${KABINET_PG_STATS:-}" ]; then # the profile: Postgres's time by statement over the whole run
+  echo "kabinetd: Postgres time by statement (pg_stat_statements, whole run), top 8:"
+  pg "SELECT '  ' || round(100 * total_exec_time / sum(total_exec_time) OVER ())::text || '% ' || calls || ' calls, '
+      || round((total_exec_time / calls)::numeric, 3) || ' ms: ' || left(regexp_replace(query, '\s+', ' ', 'g'), 110)
+      FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'postgres')
+      ORDER BY total_exec_time DESC LIMIT 8"
 fi
 kill -TERM "$kpid"; wait "$kpid" || true
 kab=$(sed -n 's/.*, \([0-9]*\) updates\/s$/\1/p' <<<"$out" | head -1)
