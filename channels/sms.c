@@ -44,9 +44,9 @@ static void render(const cJSON *payload, char *text, size_t size)
     char key[96];
     if (!strncmp(tmpl, "menu.main", 9))
         snprintf(key, sizeof key, "sms.menu");
-    else if (!strcmp(tmpl, "pay.link") || !strcmp(tmpl, "pay.check") || !strcmp(tmpl, "bill.sent"))
+    else /* the SMS form of a template when the catalog has one ("pay.link_sms", "reg.consent_sms", …) */
         snprintf(key, sizeof key, "%s_sms", tmpl);
-    else
+    if (strncmp(tmpl, "menu.main", 9) && !txt_get(lang, key))
         snprintf(key, sizeof key, "%s", tmpl);
     txt_render(lang, key, params, text, size);
     if (cJSON_GetObjectItem(payload, "tg_file")) { /* a file staff sent: it cannot go by SMS; say so */

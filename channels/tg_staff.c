@@ -6,7 +6,8 @@
  * by their Telegram file_id. Each step is recorded in kb_appeal(_message) as it succeeds, so a retry goes on where
  * the last try stopped; a row with nothing left to post costs no call. Every post of a group takes a slot of the
  * group's rate limit (KABINET_STAFF_PER_MINUTE, shared by all processes); a topic deleted by staff is opened again.
- * Messages less than 1.5 s apart wait for the burst to end and go as one post. A 10-second timer exports appeal counts by status and ratings (kb_appeals, kb_appeal_ratings). */
+ * Messages less than 1.5 s apart wait for the burst to end and go as one post. A row for "forget:<chat>:<topic>"
+ * deletes that topic (deleteForumTopic): the customer's data was erased (/forget). A 10-second timer exports appeal counts by status and ratings (kb_appeals, kb_appeal_ratings). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,11 @@ static void on_answer(const tg_answer_t *a, void *data)
              a->description ? a->description : "");
     if (a->err) {
         post_done(p, OUTBOX_RETRY, -1, why);
+        return;
+    }
+    if (!strcmp(p->method, "deleteForumTopic") && (a->ok || (a->error_code == 400 && a->description &&
+                                                            strstr(a->description, "TOPIC_ID_INVALID")))) {
+        post_done(p, OUTBOX_SENT, -1, NULL); /* gone (or gone already) */
         return;
     }
     if (a->ok) {
@@ -462,6 +468,25 @@ static void on_appeal(int err, PGresult *res, void *data)
 void tg_staff_deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t)
 {
     tg_t *tg = ctx;
+    if (!strncmp(m->conv, "forget:", 7)) { /* a customer's data was erased: their topic goes */
+        post_t *p = calloc(1, sizeof *p);
+        const cJSON *chat = cJSON_GetObjectItem(m->payload, "chat"), *topic = cJSON_GetObjectItem(m->payload, "topic");
+        if (!p || !cJSON_IsNumber(chat) || !cJSON_IsNumber(topic)) {
+            free(p);
+            outbox_done(t, p ? OUTBOX_RETRY : OUTBOX_DEAD, -1, "not a topic to delete");
+            return;
+        }
+        p->tg = tg;
+        p->ticket = t;
+        tg->posting++;
+        snprintf(p->chat, sizeof p->chat, "%lld", (long long)chat->valuedouble);
+        snprintf(p->topic, sizeof p->topic, "%lld", (long long)topic->valuedouble);
+        cJSON *b = cJSON_CreateObject();
+        cJSON_AddRawToObject(b, "chat_id", p->chat);
+        cJSON_AddRawToObject(b, "message_thread_id", p->topic);
+        call(p, "deleteForumTopic", print(b));
+        return;
+    }
     if (strncmp(m->conv, "appeal:", 7)) { /* the staff dialog's reply in a topic */
         tg_send_deliver(ctx, m, t);
         return;

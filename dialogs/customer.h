@@ -64,6 +64,10 @@ long long cust_chosen(const cust_t *c);
 
 void reg_start(cust_t *c);
 int reg_step(cust_t *c);
+/* /logout, /forget and their steps (dlg_privacy.c): 1 when the event was theirs. */
+int priv_step(cust_t *c);
+/* The customer's data was erased from another conversation: this one forgets who it was, silently. */
+void priv_signed_out(cust_t *c);
 void acc_start(cust_t *c);
 int acc_step(cust_t *c);
 void rd_start(cust_t *c);

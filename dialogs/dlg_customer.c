@@ -283,9 +283,18 @@ static int customer_step(const dlg_state_t *st, const dlg_event_t *ev, dlg_resul
     dlg_result_init(out, st);
     init(&c, st, ev, out);
     const char *step = out->step;
+    if (ev->kind == EV_STAFF && ev->text && !strcmp(ev->text, "signed_out")) { /* erased from another chat */
+        priv_signed_out(&c);
+        return 0;
+    }
     if (ev->kind == EV_STAFF) { /* staff acted on this conversation's appeal */
         app_staff(&c);
         return 0;
+    }
+    if (!strncmp(cust_op(&c), "privacy.", 8) || !strncmp(step, "priv.", 5) || is_command(ev, "/logout") ||
+        is_command(ev, "/forget")) {
+        if (priv_step(&c))
+            return 0;
     }
     if (!strcmp(cust_op(&c), "appeal.add")) {
         app_result(&c);

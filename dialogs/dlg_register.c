@@ -1,7 +1,8 @@
 /* dlg_register.c — registration and login by phone: the customer shares the contact (Telegram) or types a number,
  * gets a code by SMS (auth.code_send; the code goes out as a send to the "sms" channel), and types it
- * (auth.code_verify). In the SMS channel the sender's number is the identity: the first message signs in
- * (auth.sms_login). By email the sender's address must be confirmed: the first message gets a reply with a code
+ * (auth.code_verify). Before any of it the customer accepts the processing of personal data and the user
+ * agreement (consent.terms / consent.accept: once per identity and texts' version; a no stops politely). In the SMS
+ * channel the sender's number is the identity: once consent is given, it signs in (auth.sms_login). By email the sender's address must be confirmed: the first message gets a reply with a code
  * (and the channel adds a one-click link that sends "/confirm <code>"); the customer answers with the code. The
  * command the first message carried (an SMS or email keyword) runs once signed in. The code policy lives in the
  * core; this part turns its answers into words. */
@@ -17,10 +18,100 @@ static const char *const mail_buttons[] = {"resend", NULL};
 /* 1 when the event came by email from an address (the identity to confirm). */
 static int by_mail(const cust_t *c) { return c->ev->channel && !strcmp(c->ev->channel, "mail") && c->ev->sender; }
 
+static const char *const consent_buttons[] = {"consent_yes", "consent_no", NULL};
+
+/* 1 when the event came by SMS from a number (the identity itself). */
+static int by_sms(const cust_t *c) { return c->ev->channel && !strcmp(c->ev->channel, "sms") && c->ev->sender; }
+
+/* The identity this conversation speaks for: {channel, external_id} added to args. */
+static cJSON *identity(const cust_t *c, cJSON *args)
+{
+    cJSON_AddStringToObject(args, "channel", c->ev->channel ? c->ev->channel : "local");
+    cJSON_AddStringToObject(args, "external_id", c->ev->sender && c->ev->sender[0] ? c->ev->sender : c->ev->conv);
+    return args;
+}
+
+/* Moves to step keeping the command the first message came with (an SMS or email keyword). */
+static void goto_keeping(cust_t *c, const char *step)
+{
+    cJSON *pending = cJSON_Duplicate(cust_get(c, "pending"), 1);
+    cust_goto(c, step);
+    if (pending)
+        cust_set(c, "pending", pending);
+}
+
+/* Before anything personal is asked for: whether this identity accepted the current texts (consent.terms). */
 void reg_start(cust_t *c)
 {
-    cust_goto(c, "reg.phone");
-    cust_ask(c, "reg.welcome", NULL, share);
+    goto_keeping(c, "reg.consent");
+    cust_call(c, "consent.terms", identity(c, cJSON_CreateObject()));
+}
+
+/* Consent given (now or before): the phone is asked for; by SMS the number signs in; by email a code goes out. */
+static void after_consent(cust_t *c)
+{
+    if (by_sms(c)) { /* the sender's number is the identity: signed in, no code */
+        goto_keeping(c, "reg.sms");
+        cust_set(c, "phone", cJSON_CreateString(c->ev->sender));
+        cJSON *args = cJSON_CreateObject();
+        cJSON_AddStringToObject(args, "phone", c->ev->sender);
+        cust_call(c, "auth.sms_login", args);
+    } else if (by_mail(c)) {
+        goto_keeping(c, "reg.mail");
+        cJSON *args = cJSON_CreateObject();
+        cJSON_AddStringToObject(args, "email", c->ev->sender);
+        cust_call(c, "auth.code_send", args);
+    } else {
+        cust_goto(c, "reg.phone");
+        cust_ask(c, "reg.welcome", NULL, share);
+    }
+}
+
+/* The texts' links, for the question. */
+static cJSON *terms_params(const cust_t *c)
+{
+    cJSON *p = cJSON_CreateObject();
+    const char *pd = cust_res(c, "pd_url");
+    cJSON_AddStringToObject(p, "pd_url", pd[0] ? pd : cJSON_GetStringValue(cust_get(c, "pd_url")) ?: "");
+    const char *terms = cust_res(c, "terms_url");
+    cJSON_AddStringToObject(p, "terms_url", terms[0] ? terms : cJSON_GetStringValue(cust_get(c, "terms_url")) ?: "");
+    return p;
+}
+
+/* The consent step: the answer to consent.terms, a yes (button or word), a no, or anything else. */
+static void consent_step(cust_t *c)
+{
+    const char *op = cust_op(c);
+    char low[16] = "";
+    for (size_t i = 0; c->text[i] && i < sizeof low - 1; i++)
+        low[i] = (char)(c->text[i] >= 'A' && c->text[i] <= 'Z' ? c->text[i] + 32 : c->text[i]);
+    int yes = cust_button(c, "consent_yes") || (c->ev->kind == EV_TEXT && (!strncmp(low, "yes", 3) ||
+              !strncmp(c->text, "да", strlen("да")) || !strncmp(c->text, "Да", strlen("Да")) ||
+              !strncmp(c->text, "ДА", strlen("ДА")) || !strncmp(c->text, "Принимаю", strlen("Принимаю"))));
+    int no = cust_button(c, "consent_no") || (c->ev->kind == EV_TEXT && (!strncmp(low, "no", 2) ||
+             !strncmp(c->text, "нет", strlen("нет")) || !strncmp(c->text, "Нет", strlen("Нет")) ||
+             !strncmp(c->text, "НЕТ", strlen("НЕТ"))));
+    if (!strcmp(op, "consent.terms")) {
+        if (!strcmp(cust_res(c, "accepted"), "true")) {
+            after_consent(c);
+            return;
+        }
+        cJSON *p = terms_params(c);
+        cust_set(c, "pd_url", cJSON_CreateString(cJSON_GetStringValue(cJSON_GetObjectItem(p, "pd_url"))));
+        cust_set(c, "terms_url", cJSON_CreateString(cJSON_GetStringValue(cJSON_GetObjectItem(p, "terms_url"))));
+        cust_ask(c, "reg.consent", p, consent_buttons);
+    } else if (!strcmp(op, "consent.accept")) {
+        after_consent(c);
+    } else if (yes) {
+        cJSON *a = identity(c, cJSON_CreateObject());
+        cJSON_AddStringToObject(a, "event_id", c->ev->id ? c->ev->id : "");
+        cust_call(c, "consent.accept", a);
+    } else if (no) {
+        cust_say(c, "reg.consent_declined", NULL, NULL);
+        cust_goto(c, "");
+    } else {
+        cust_fail(c, "reg.consent_first", terms_params(c), consent_buttons);
+    }
 }
 
 static cJSON *param(const char *name, const char *value)
@@ -155,28 +246,21 @@ int reg_step(cust_t *c)
         on_verified(c);
         return 0;
     }
-    if (c->ev->channel && !strcmp(c->ev->channel, "sms") && c->ev->sender) {
-        /* by SMS the sender's number is the identity: signed in by the first message, no code */
-        cJSON *args = cJSON_CreateObject();
-        cJSON_AddStringToObject(args, "phone", c->ev->sender);
-        cust_goto(c, "reg.sms");
-        cust_set(c, "phone", cJSON_CreateString(c->ev->sender));
+    if (!strcmp(step, "reg.consent") || !strcmp(op, "consent.terms") || !strcmp(op, "consent.accept")) {
+        consent_step(c);
+        return 0;
+    }
+    if ((by_sms(c) && strcmp(step, "reg.sms")) || (by_mail(c) && strcmp(step, "reg.code") && strcmp(step, "reg.mail"))) {
+        /* the first message by SMS or email: the consent, then the sign-in; what it asked for waits for them */
+        cust_goto(c, "");
         if (kw_is_command(c->ev))
             cust_set(c, "pending", cJSON_CreateString(c->ev->text));
-        cust_call(c, "auth.sms_login", args);
+        reg_start(c);
         return 0;
     }
     if (by_mail(c) && !strcmp(step, "reg.code") && c->ev->kind == EV_COMMAND && c->ev->text &&
         !strncmp(c->ev->text, "/confirm ", 9)) {
         verify(c, c->ev->text + 9); /* the one-click link */
-        return 0;
-    }
-    if (by_mail(c) && strcmp(step, "reg.code")) {
-        /* by email: the sender's address gets a code; what the first message asked for waits for the sign-in */
-        cust_goto(c, "reg.mail");
-        if (kw_is_command(c->ev))
-            cust_set(c, "pending", cJSON_CreateString(c->ev->text));
-        send_code(c, c->ev->sender);
         return 0;
     }
     if (!strcmp(step, "reg.phone") && (c->ev->kind == EV_TEXT || c->ev->kind == EV_CONTACT) && c->text[0]) {

@@ -200,6 +200,7 @@ void core_register_all(void)
     core_payments_register();
     core_auth_register();
     core_customer_register();
+    core_privacy_register();
     core_appeals_register();
 }
 

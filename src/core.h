@@ -72,6 +72,8 @@ void core_money_register(void);
 void core_payments_register(void);
 /* Registers customer.settings, customer.set (core_customer.c). */
 void core_customer_register(void);
+/* Registers consent.terms, consent.accept, privacy.logout, privacy.forget (core_privacy.c). */
+void core_privacy_register(void);
 /* Registers appeal.add, appeal.staff, appeal.rate, staff.ls (core_appeals.c). */
 void core_appeals_register(void);
 /* Registers auth.code_send, auth.code_verify and auth.sms_login (core_auth.c). */

@@ -334,6 +334,18 @@ def m_createForumTopic(p):
     return {"message_thread_id": tid, "name": name, "icon_color": 7322096}
 
 
+def m_deleteForumTopic(p):
+    cid = chat_of(p)
+    tid = int(p.get("message_thread_id") or 0)
+    if not S["chats"][cid].get("_bot_topics"):
+        raise ApiError(400, "Bad Request: not enough rights to delete the topic")
+    if tid not in S["topics"].get(cid, {}):
+        raise ApiError(400, "Bad Request: TOPIC_ID_INVALID")
+    del S["topics"][cid][tid]
+    log(cid, "topic_deleted", thread=tid)
+    return True
+
+
 def m_getChatMember(p):
     cid = chat_of(p)
     uid = int(p.get("user_id") or 0)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The console chat driven by a script through a pipe, as a newcomer would use it: registration (the code read from
+# The console chat driven by a script through a pipe, as a newcomer would use it: the consent, registration (the code read from
 # the SMS the chat shows) → link the seeds' account → readings → balance, all on demo data.
 set -uo pipefail
 port=$((KB_TEST_PG_PORT + 600)) rdb=8
@@ -30,7 +30,8 @@ button() { grep -E "^  \[[0-9]+\] $1\$" "$out" | tail -1 | sed 's/^  \[\([0-9]*\
 
 ok=1
 expect "chat as" || ok=0
-send "/start";                  expect "пришлите номер телефона" || ok=0
+send "/start";                  expect "] Принимаю" || ok=0
+send "$(button 'Принимаю')";    expect "пришлите номер телефона" || ok=0
 send "8 916 555 00 11";         expect "[SMS sms:+79165550011] Код для входа" || ok=0
 code=$(grep -o 'Код для входа в личный кабинет: [0-9]*' <<<"$seen" | grep -o '[0-9]*$')
 expect "Введите 6 цифр" || ok=0

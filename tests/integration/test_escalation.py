@@ -10,10 +10,13 @@ topic as one post → a note stays internal → /ls is audited → /close tells 
 /metrics) → the customer's next message reopens the same appeal in the same topic.
 Outsiders: someone who left the group, a staff command in a private chat and one in another group change nothing
 and are logged. A meter photo: the link waits, the photo reaches a topic in the account's branch group
-(KABINET_STAFF_BRANCHES), /approve makes the link active and tells the customer. SMS: ОПЕРАТОР → the appeal with a
+(KABINET_STAFF_BRANCHES), /approve makes the link active and tells the customer. /forget (after a confirmation)
+erases that customer's personal data: their topic is deleted in the staff group (deleteForumTopic), identities,
+phone and message texts go from Postgres and the conversation's state from Redis; billing rows and a hashed consent
+record remain; /start asks for the consent again. SMS: ОПЕРАТОР (after the consent) → the appeal with a
 "support is closed now" notice once → /take, a staff answer and the customer's reply cross between the topic and
 the phone → /close → the customer rates 4 with a digit."""
-import os, sys, time, datetime
+import os, subprocess, sys, time, datetime
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kbtest  # noqa: E402
@@ -87,6 +90,8 @@ def register(tg, db, gw, uid, phone):
     """A Telegram customer signs in with the code that reached their phone through the SMS gateway."""
     u = User(tg, uid, db)
     u.say("/start")
+    u.expect("reg.consent")
+    u.press("consent_yes")
     u.expect("reg.welcome")
     u.send(contact={"phone": phone})
     u.expect("reg.code_sent")
@@ -298,6 +303,36 @@ def photo(tg, db, carry):
     check(psql(db, "SELECT l.status FROM kb_account_link l JOIN kb_account a ON a.id = l.account_id WHERE "
                    "a.number = '1800000004' AND l.customer_id = (SELECT customer_id FROM kb_appeal WHERE id = %s)"
                    % aid) == "removed", "/reject removes the pending link and tells the customer")
+    return k, gw, v, topic, aid
+
+
+# ---------------------------------------------------------------- /forget: the customer's data erased
+
+def forget(tg, db, carry):
+    k, gw, v, topic, aid = carry
+    cust = psql(db, "SELECT customer_id FROM kb_identity WHERE channel = 'tg' AND external_id = '7000000202'")
+    links = psql(db, "SELECT count(*) FROM kb_account_link WHERE customer_id = %s" % cust)
+    v.say("/forget")
+    v.expect("privacy.forget_confirm")
+    v.press("forget_yes")
+    v.expect("privacy.forgotten")
+    gone = wait_until(lambda: [e for e in tg.log(BRANCH) if e["op"] == "topic_deleted" and e.get("thread") == topic], 15)
+    check(bool(gone), "the customer's topic in the staff group is deleted (deleteForumTopic)")
+    check(psql(db, "SELECT count(*) FROM kb_identity WHERE customer_id = %s" % cust) == "0" and
+          psql(db, "SELECT coalesce(phone, '') || coalesce(email, '') FROM kb_customer WHERE id = %s" % cust) == "",
+          "the customer's identities, phone and email are gone from Postgres")
+    check(psql(db, "SELECT count(*) FROM kb_appeal_message WHERE appeal_id = %s AND (body <> '' OR attachment_file IS "
+                   "NOT NULL)" % aid) == "0", "the appeal's texts and files are erased")
+    check(psql(db, "SELECT count(*) FROM kb_account_link WHERE customer_id = %s" % cust) == links and
+          psql(db, "SELECT count(*) FROM kb_appeal WHERE id = %s" % aid) == "1",
+          "billing rows (links to accounts) and the appeal itself remain")
+    check(psql(db, "SELECT count(*) FROM kb_consent WHERE customer_id = %s AND external_id ~ '^[0-9a-f]{64}$'" % cust)
+          != "0", "the consent record remains, its identity hashed")
+    keep = subprocess.run(["redis-cli", "-p", str(kbtest.REDIS_PORT), "hget", "kb:{tg:7000000202}:state", "keep"],
+                          capture_output=True, text=True).stdout.strip()
+    check("customer_id" not in keep and "+7916" not in keep, "the conversation's state in Redis forgot them (%s)" % keep)
+    v.say("/start")
+    v.expect("reg.consent")
     return k, gw
 
 
@@ -313,6 +348,8 @@ def sms(tg, db, carry):
         hours(db, "1234567", start, end if end != "00:00" else "24:00")
         p = Phone(gw, "+79160002203")
         p.say("ОПЕРАТОР")
+        p.until("reg.consent_sms")
+        p.say("Да")
         p.until("sup.ask")
         p.say("Прошу сделать перерасчёт за сентябрь")
         p.expect("sup.sent", "sup.after_hours")
@@ -365,7 +402,7 @@ CLEAN = Cleanup()
 
 def main():
     with CLEAN:
-        run("escalation", telegram, outsiders, photo, sms)
+        run("escalation", telegram, outsiders, photo, forget, sms)
 
 
 if __name__ == "__main__":

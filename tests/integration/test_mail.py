@@ -67,9 +67,19 @@ def imap_phase(tg, db, _):
         first = mail("Иван Петров <Ivan@Example.RU>", "БАЛАНС", "Здравствуйте!")
         imap.append(first)
         got = smtp.wait("ivan@example.ru", 1)
-        if not check(len(got) == 1, "a first message by IMAP brings a code by email"):
+        if not check(len(got) == 1 and CATALOG["reg.consent"][:40] in body(got[0][1]) and
+                     "1 — " + CATALOG["btn.consent_yes"] in body(got[0][1]),
+                     "a first message by IMAP brings the consent question, with numbered choices"):
             return
-        env, m = got[0]
+        consent = got[0][1]
+        imap.append(mail("ivan@example.ru", "Re: " + str(consent["Subject"]), "Да\n\n> " + CATALOG["reg.consent"][:30],
+                         In_Reply_To=str(consent["Message-ID"])))
+        got = smtp.wait("ivan@example.ru", 2)
+        if not check(len(got) == 2, "answering yes brings a code by email"):
+            return
+        check(psql(db, "SELECT count(*) FROM kb_consent WHERE channel = 'mail' AND external_id = 'ivan@example.ru'")
+              == "1", "the consent by email is stored for the address")
+        env, m = got[1]
         code = code_of(m)
         check(len(code) == 6 and env["auth"] and env["from"] == OUR, "the code mail: 6 digits, sent with SMTP AUTH "
               "from our address (%r, %s)" % (code, env))
@@ -81,26 +91,28 @@ def imap_phase(tg, db, _):
         check(token is not None, "our Message-ID carries the conversation's token (%s)" % mid)
         token = token.group(1) if token else ""
         check(str(m["Reply-To"]) == "reply+%s@kabinet.test" % token and str(m["Auto-Submitted"]) == "auto-replied"
-              and str(m["In-Reply-To"]) == first["Message-ID"], "Reply-To reply+token, Auto-Submitted, In-Reply-To "
-              "the customer's message (%s, %s, %s)" % (m["Reply-To"], m["Auto-Submitted"], m["In-Reply-To"]))
+              and str(consent["In-Reply-To"]) == first["Message-ID"], "Reply-To reply+token, Auto-Submitted, "
+              "In-Reply-To the customer's message (%s, %s, %s)" % (m["Reply-To"], m["Auto-Submitted"],
+                                                                  consent["In-Reply-To"]))
         link = re.search(r"(http://\S+/mail/confirm\?t=[0-9a-f]{20}&c=\d{6})", body(m))
         check(link is not None, "the code mail carries a one-click confirmation link")
         # the reply with the code, history quoted below it
         imap.append(mail("Ivan <ivan@example.ru>", "Re: " + str(m["Subject"]),
                          "%s\n\n-- \nИван\n\nOn Mon, Nov 30 2026 bot@kabinet.test wrote:\n> Ваш код: 000000\n" % code,
                          In_Reply_To=mid, References=mid))
-        done = wait_until(lambda: "reg.done_new" in tmpls(db, ivan) and rows(db, ivan) >= 3, 20)
+        done = wait_until(lambda: "reg.done_new" in tmpls(db, ivan) and rows(db, ivan) >= 4, 20)
         check(done, "the code by email completes the registration (%s)" % tmpls(db, ivan))
         check(psql(db, "SELECT count(*) FROM kb_customer c JOIN kb_identity i ON i.customer_id = c.id WHERE "
                        "i.channel = 'mail' AND i.external_id = 'ivan@example.ru' AND c.email = 'ivan@example.ru' "
                        "AND i.verified_at IS NOT NULL") == "1", "a customer with the confirmed email identity")
         after = tmpls(db, ivan).split(",")
-        check(after.index("reg.done_new") + 1 < len(after) and after[after.index("reg.done_new") + 1] != "menu.main",
+        check("reg.done_new" in after and after.index("reg.done_new") + 1 < len(after) and
+              after[after.index("reg.done_new") + 1] != "menu.main",
               "then the balance the first message asked for (БАЛАНС in its subject) runs (%s)" % after)
         check(psql(db, "SELECT payload->'params'->>'code' FROM kb_outbox WHERE conv = '%s' AND payload->>'tmpl' = "
                        "'reg.code_mail'" % ivan) == "", "once mailed, the code is blanked in the outbox")
-        n = len(smtp.wait("ivan@example.ru", 3))
-        check(n >= 3, "the answers went out by email (%d)" % n)
+        n = len(smtp.wait("ivan@example.ru", 4))
+        check(n >= 4, "the answers went out by email (%d)" % n)
         replies = smtp.messages("ivan@example.ru")
         check(all(str(r["In-Reply-To"]) != first["Message-ID"] for _, r in replies[1:]),
               "later answers are In-Reply-To the customer's latest message")
@@ -176,10 +188,12 @@ def webhook_phase(tg, db, _):
         check(st == 401 and rows(db, "mail:petr@example.ru") == 0, "the webhook without its secret: 401, nothing")
         st = hook(k, postmark("petr@example.ru", "Привет", "Здравствуйте", "p1@example.ru"))[0]
         got = smtp.wait("petr@example.ru", 1)
-        check(st == 200 and len(got) == 1 and got[0][0]["tls"], "Postmark's JSON is taken (200) and the code goes out "
-              "over STARTTLS, the server's certificate checked (%s)" % (got[0][0] if got else None))
+        check(st == 200 and len(got) == 1 and got[0][0]["tls"], "Postmark's JSON is taken (200) and the answer goes "
+              "out over STARTTLS, the server's certificate checked (%s)" % (got[0][0] if got else None))
         st = hook(k, postmark("petr@example.ru", "Привет", "Здравствуйте", "p1@example.ru"))[0]
         check(st == 200 and quiet(db, "mail:petr@example.ru", 1, 2), "the same post again: 200, not answered twice")
+        hook(k, postmark("petr@example.ru", "Re: Личный кабинет", "1", "p2@example.ru"))
+        got = smtp.wait("petr@example.ru", 2)[1:]
         code = code_of(got[0][1]) if got else ""
         raw = mail("petr@example.ru", "Re: код", "%s\n\n> quoted" % code, In_Reply_To=str(got[0][1]["Message-ID"]))
         st = hook(k, raw.as_bytes(), "message/rfc822")[0]
@@ -187,7 +201,9 @@ def webhook_phase(tg, db, _):
               "a raw message/rfc822 reply with the code completes the registration")
         # the one-click link
         hook(k, postmark("anna@example.ru", "Hello", "hi", "a1@example.ru"))
-        got = smtp.wait("anna@example.ru", 1)
+        smtp.wait("anna@example.ru", 1)
+        hook(k, postmark("anna@example.ru", "Re: Hello", "Принимаю", "a2@example.ru"))
+        got = smtp.wait("anna@example.ru", 2)[1:]
         link = re.search(r"http://\S+/mail/confirm\?t=[0-9a-f]{20}&c=\d{6}", body(got[0][1]) if got else "")
         st, page, _ = http("GET", link.group(0)) if link else (0, b"", {})
         check(st == 200 and b"<form method=\"post\"" in page and "reg.done_new" not in tmpls(db, "mail:anna@example.ru"),
@@ -231,6 +247,8 @@ def bills_phase(tg, db, _):
     try:
         u = User(tg, 7100000001, db)
         u.say("/start")
+        u.expect("reg.consent")
+        u.press("consent_yes")
         u.expect("reg.welcome")
         u.send(contact={"phone": "+79160002211"})
         u.expect("reg.code_sent")

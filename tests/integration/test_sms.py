@@ -37,6 +37,8 @@ def smsru(tg, db, _):
         phone = "+79160001155"
         u = User(tg, 7000000001, db)
         u.say("/start")
+        u.expect("reg.consent")
+        u.press("consent_yes")
         u.expect("reg.welcome")
         u.send(contact={"phone": phone})
         u.expect("reg.code_sent")
@@ -90,7 +92,12 @@ def smsc(tg, db, _):
         surname = psql(db, "SELECT holder_surname FROM kb_account WHERE number = '%s'" % number)
         st = p.say("БАЛАНС")
         check(st == 200, "an incoming SMS is accepted (200 once durable)")
+        consent = p.expect("reg.consent_sms")[0]
+        check("1 " + CATALOG["btn.consent_yes"] in consent, "the consent comes first, with numbered choices (%r)" % consent)
+        p.say("1")
         p.expect("reg.done_new", "bal.no_accounts", "acc.ask_number")
+        check(psql(db, "SELECT count(*) FROM kb_consent WHERE channel = 'sms' AND external_id = '%s'" % p.number) == "1",
+              "the consent by SMS is stored for the number")
         p.say(number)
         proof = p.expect("acc.ask_proof")[0]
         digit = proof.split("\n")[-1].split(CATALOG["btn.surname"])[0].strip().split(" ")[-1]
@@ -141,6 +148,8 @@ def smsc(tg, db, _):
         check(dead and len(gw.messages(p.number)) == p.seen, "after СТОП a reminder is not sent")
         u = User(tg, 7000000002, db)
         u.say("/start")
+        u.expect("reg.consent")
+        u.press("consent_yes")
         u.expect("reg.welcome")
         u.send(contact={"phone": p.number})
         u.expect("reg.code_sent")

@@ -21,7 +21,12 @@ def scenario(fake, db, uid, phone):
     """Registration to balance and a payment, as a customer does it."""
     u = User(fake, uid, db)
     u.say("/start")
+    u.expect("reg.consent")
+    u.press("consent_yes")
     first = u.expect("reg.welcome")[0]
+    check(psql(db, "SELECT count(*) FROM kb_consent WHERE channel = 'tg' AND external_id = '%d' AND version = "
+                   "(SELECT value #>> '{}' FROM kb_setting WHERE key = 'legal.version')" % uid) == "1",
+          "the consent is stored for the Telegram user with the texts' version")
     kb = (first.get("reply_markup") or {}).get("keyboard", [[{}]])[0][0]
     check(kb.get("request_contact") is True, "the phone step asks for the contact with a reply keyboard")
     u.send(contact={"phone": "+7 916 000-11-22", "forwarded": True})

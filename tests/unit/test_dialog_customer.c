@@ -38,8 +38,8 @@ static dlg_result_t run(long customer, const char *step, const char *data, dlg_e
 static void test_timeouts_send_home(void **state)
 {
     dlg_result_t r = run(0, "reg.code", "{\"phone\":\"+79161234567\"}", EV_TIMEOUT, NULL);
-    assert_string_equal(tmpls, "common.timeout,timeout,reg.welcome");
-    assert_string_equal(r.step, "reg.phone");
+    assert_string_equal(tmpls, "common.timeout,timeout,core"); /* the welcome asks about the consent first */
+    assert_string_equal(r.step, "reg.consent");
     dlg_result_free(&r);
     r = run(5, "rd.value", "{\"queue\":[]}", EV_TIMEOUT, NULL);
     assert_string_equal(tmpls, "common.timeout,core"); /* the menu asks for its warnings first */
@@ -66,7 +66,7 @@ static void test_cancel_from_every_step(void **state)
         dlg_result_free(&r);
     }
     dlg_result_t r = run(0, "reg.code", NULL, EV_COMMAND, "/cancel"); /* before login: back to the welcome */
-    assert_string_equal(tmpls, "timeout,reg.welcome");
+    assert_string_equal(tmpls, "timeout,core");
     dlg_result_free(&r);
 }
 
@@ -162,18 +162,30 @@ static void test_long_messages(void **state)
     dlg_result_free(&r);
 }
 
-/* In the SMS channel the first message signs in by the sender's number, without a code. */
+/* In the SMS channel the first message asks whether the consent was given (it was: consent.terms says so), then
+ * signs in by the sender's number, without a code, keeping the keyword it came with. */
 static void test_sms_sender_signs_in(void **state)
 {
     cJSON *keep = cJSON_CreateObject(), *data = cJSON_CreateObject();
     dlg_state_t st = {"customer", "", keep, data, 1};
-    dlg_event_t ev = {"s1", "sms", "sms:+79161234567", "+79161234567", EV_TEXT, "ПОКАЗАНИЯ", NULL, 1, 0};
+    dlg_event_t ev = {"s1", "sms", "sms:+79161234567", "+79161234567", EV_COMMAND, "/reading", NULL, 1, 0};
     dlg_result_t out;
     assert_int_equal(dlg_customer.step(&st, &ev, &out), 0);
     const cJSON *fx = cJSON_GetArrayItem(out.effects, 1);
+    assert_string_equal(cJSON_GetObjectItem(fx, "op")->valuestring, "consent.terms");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(fx, "args"), "external_id")->valuestring, "+79161234567");
+    cJSON *result = cJSON_Parse("{\"status\":\"ok\",\"accepted\":true,\"version\":\"1\"}");
+    dlg_state_t st2 = {"customer", out.step, out.keep, out.data, 2};
+    dlg_event_t ev2 = {"s1", "sms", "sms:+79161234567", "+79161234567", EV_CORE_RESULT, NULL, result, 2, 0};
+    dlg_result_t out2;
+    assert_int_equal(dlg_customer.step(&st2, &ev2, &out2), 0);
+    fx = cJSON_GetArrayItem(out2.effects, 1);
     assert_string_equal(cJSON_GetObjectItem(fx, "op")->valuestring, "auth.sms_login");
     assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(fx, "args"), "phone")->valuestring, "+79161234567");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(out2.data, "pending")), "/reading");
+    dlg_result_free(&out2);
     dlg_result_free(&out);
+    cJSON_Delete(result);
     cJSON_Delete(keep);
     cJSON_Delete(data);
 }
