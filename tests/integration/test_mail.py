@@ -25,6 +25,7 @@ from kbtest import Kabinetd, User, CATALOG, check, http, psql, wait_until, run  
 from mailtest import OUR, Dovecot, Smtp, mail, body, pdf_text  # noqa: E402
 
 HOOK_SECRET = "mail-hook-secret-0123"
+kbtest.SECRETS += [HOOK_SECRET, "imap-password", "smtp-password"]
 
 
 def start(db, tg, smtp, imap=None, name="mail", extra=None):

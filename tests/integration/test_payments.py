@@ -23,6 +23,7 @@ from kbtest import (ROOT, TOKEN, FakeServer, Kabinetd, User, check, free_port, h
                     run, is_tmpl)
 
 SHOP, SECRET, KEY = "100500", "test_secret-key", "callback-key"
+kbtest.SECRETS += [SECRET, KEY]
 
 
 class Provider(FakeServer):
