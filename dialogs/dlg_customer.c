@@ -283,6 +283,13 @@ static int customer_step(const dlg_state_t *st, const dlg_event_t *ev, dlg_resul
     dlg_result_init(out, st);
     init(&c, st, ev, out);
     const char *step = out->step;
+    if (is_command(ev, "/throttled")) { /* over the conversation's limits (the engine): told once, nothing else */
+        long secs = ev->text[10] ? atol(ev->text + 11) : 60;
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddNumberToObject(p, secs < 120 ? "seconds" : "minutes", secs < 120 ? secs : (secs + 59) / 60);
+        cust_say(&c, secs < 120 ? "common.throttled_s" : "common.throttled_m", p, NULL);
+        return 0;
+    }
     if (ev->kind == EV_STAFF && ev->text && !strcmp(ev->text, "signed_out")) { /* erased from another chat */
         priv_signed_out(&c);
         return 0;

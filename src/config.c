@@ -64,6 +64,11 @@ static const cfg_var_t cfg_vars[] = {
      "Recent external ids remembered per conversation to drop redelivered updates."},
     {"KABINET_DEDUPE_TTL_S", CFG_INT, "86400", 0, 60, 2592000, OFF(dedupe_ttl_s),
      "How long those ids are remembered after the conversation's last event."},
+    {"KABINET_LIMIT_PER_MINUTE", CFG_INT, "60", 0, 0, 100000, OFF(limit_per_minute),
+     "Messages one customer's conversation may send a minute (a burst of as many, then one every 60/N s); over it "
+     "they are told once when to try again and the rest is dropped. 0: no limit (benchmarks)."},
+    {"KABINET_LIMIT_PER_DAY", CFG_INT, "2000", 0, 0, 10000000, OFF(limit_per_day),
+     "Messages one customer's conversation may send a UTC day, the same way. 0: no limit."},
     {"KABINET_LOCAL_CHANNEL", CFG_BOOL, "off", 0, 0, 1, OFF(local_channel),
      "The local channel (`POST /local/events`, `GET /local/replies`) for development and tests; refused in production."},
     {"KABINET_LOG_LEVEL", CFG_STR, "info", 0, 0, 0, OFF(log_level_name), "`debug`, `info`, `warn` or `error`."},

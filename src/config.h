@@ -33,6 +33,8 @@ typedef struct cfg_s {
     int step_ttl_s;               /* KABINET_STEP_TTL_S */
     int dedupe_ids;               /* KABINET_DEDUPE_IDS */
     int dedupe_ttl_s;             /* KABINET_DEDUPE_TTL_S */
+    int limit_per_minute;         /* KABINET_LIMIT_PER_MINUTE */
+    int limit_per_day;            /* KABINET_LIMIT_PER_DAY */
     int local_channel;            /* KABINET_LOCAL_CHANNEL */
     char *code_key;               /* KABINET_CODE_KEY (secret) */
     char *start_dialog;           /* KABINET_START_DIALOG: customer | demo */

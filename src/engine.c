@@ -19,20 +19,48 @@
 
 /* ---------------------------------------------------------------- scripts (each touches one hash tag) */
 
-/* dedupe and enqueue in one step: KEYS state, queue; ARGV id, event, seen_max, seen_ttl_ms, now_ms, state_ttl_ms.
- * The recent ids live in the state hash (fields seen, a JSON array newest first, and seen_at, the last intake): one
- * key per conversation, not two. They are forgotten seen_ttl after the last intake; a conversation's first event
- * creates its state with the state's TTL. */
+/* dedupe, the conversation's limits, and enqueue in one step: KEYS state, queue; ARGV id, event, seen_max,
+ * seen_ttl_ms, now_ms, state_ttl_ms, per_minute, per_day. The recent ids live in the state hash (fields seen, a JSON
+ * array newest first, and seen_at, the last intake): one key per conversation. They are forgotten seen_ttl after the
+ * last intake; a conversation's first event creates its state with the state's TTL. Limits (0: none): per minute a
+ * GCRA (field rl: its theoretical arrival time; a burst of per_minute, then one every 60/per_minute s), per UTC day
+ * a count (dd, dn). Over a limit the event goes no further; the first one over is replaced by the command
+ * "/throttled <seconds until allowed>" so the customer hears it once (field told: until when they know).
+ * Returns 0 duplicate, 1 queued, 2 over a limit and told, 3 over a limit, dropped. */
 static const char *const lua_intake =
-    "local s = redis.call('HMGET', KEYS[1], 'seen', 'seen_at')\n"
+    "local s = redis.call('HMGET', KEYS[1], 'seen', 'seen_at', 'rl', 'dd', 'dn', 'told')\n"
+    "local now = tonumber(ARGV[5])\n"
     "local ids = {}\n"
-    "if s[1] and s[2] and tonumber(ARGV[5]) - tonumber(s[2]) <= tonumber(ARGV[4]) then ids = cjson.decode(s[1]) end\n"
+    "if s[1] and s[2] and now - tonumber(s[2]) <= tonumber(ARGV[4]) then ids = cjson.decode(s[1]) end\n"
     "for _, v in ipairs(ids) do if v == ARGV[1] then return 0 end end\n"
-    "redis.call('RPUSH', KEYS[2], ARGV[2])\n"
     "table.insert(ids, 1, ARGV[1])\n"
     "while #ids > tonumber(ARGV[3]) do table.remove(ids) end\n"
     "redis.call('HSET', KEYS[1], 'seen', cjson.encode(ids), 'seen_at', ARGV[5])\n"
     "if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[6]) end\n"
+    "local pm, pd, wait = tonumber(ARGV[7]), tonumber(ARGV[8]), 0\n"
+    "if pm > 0 then\n"
+    "  local t = 60000 / pm\n"
+    "  local tat = math.max(tonumber(s[3] or '0'), now)\n"
+    "  if tat - now > 60000 - t then wait = tat - now - (60000 - t)\n"
+    "  else redis.call('HSET', KEYS[1], 'rl', string.format('%d', tat + t)) end\n"
+    "end\n"
+    "local day = math.floor(now / 86400000)\n"
+    "if wait == 0 and pd > 0 then\n"
+    "  local n = 0\n"
+    "  if tonumber(s[4] or '-1') == day then n = tonumber(s[5] or '0') end\n"
+    "  if n >= pd then wait = (day + 1) * 86400000 - now else redis.call('HSET', KEYS[1], 'dd', day, 'dn', n + 1) end\n"
+    "end\n"
+    "if wait > 0 then\n"
+    "  if now < tonumber(s[6] or '0') then return 3 end\n"
+    "  redis.call('HSET', KEYS[1], 'told', string.format('%d', now + wait))\n"
+    "  local ev = cjson.decode(ARGV[2])\n"
+    "  ev.kind = 'command'\n"
+    "  ev.text = '/throttled ' .. math.ceil(wait / 1000)\n"
+    "  ev.payload = nil\n"
+    "  redis.call('RPUSH', KEYS[2], cjson.encode(ev))\n"
+    "  return 2\n"
+    "end\n"
+    "redis.call('RPUSH', KEYS[2], ARGV[2])\n"
     "return 1\n";
 /* claim due members of a schedule set, hiding them until the claim score: KEYS set; ARGV now, claim_score, n */
 static const char *const lua_claim =
@@ -105,7 +133,7 @@ struct engine_s {
     char owner[64], k_ready[32], k_timers[32];
     engine_outbox_hook hook;
     void *hook_ctx;
-    metrics_series_t *m_events, *m_dups, *m_latency, *m_conflicts, *m_failures, *m_stale;
+    metrics_series_t *m_events, *m_dups, *m_latency, *m_conflicts, *m_failures, *m_stale, *m_throttled;
 };
 
 struct job_s {
@@ -897,8 +925,10 @@ static void on_intake(int err, const redisReply *r, void *data)
         return;
     }
     crash_point("after_dedupe");
-    in->is_new = r->integer == 1;
-    if (in->is_new)
+    in->is_new = r->integer == 1 || r->integer == 2;
+    if (r->integer >= 2)
+        metrics_inc(e->m_throttled);
+    else if (in->is_new)
         metrics_inc(e->m_events);
     else
         metrics_inc(e->m_dups);
@@ -931,13 +961,18 @@ int engine_intake(engine_t *e, const event_t *ev, engine_intake_cb cb, void *dat
     in->cb = cb;
     in->data = data;
     snprintf(in->conv, sizeof in->conv, "%s", ev->conv);
-    char seen_max[16], seen_ttl[24], now[24], state_ttl[24];
+    char seen_max[16], seen_ttl[24], now[24], state_ttl[24], per_min[16], per_day[16];
+    /* limits are for what people write: not staff groups, nor staff's or the engine's own events */
+    int limited = strncmp(ev->conv, "staff:", 6) != 0 && ev->kind != EV_STAFF && ev->kind != EV_TIMEOUT &&
+                  ev->kind != EV_CORE_RESULT;
     snprintf(seen_max, sizeof seen_max, "%d", e->opt.seen_max);
     snprintf(seen_ttl, sizeof seen_ttl, "%lld", (long long)e->opt.seen_ttl_s * 1000);
     snprintf(now, sizeof now, "%lld", (long long)now_ms());
     snprintf(state_ttl, sizeof state_ttl, "%lld", (long long)e->opt.state_ttl_s * 1000);
-    const char *a[] = {k_state, k_queue, ev->id, json, seen_max, seen_ttl, now, state_ttl};
-    int rc = eval(e, &e->s_intake, 2, 8, a, on_intake, in);
+    snprintf(per_min, sizeof per_min, "%d", limited ? e->opt.per_minute : 0);
+    snprintf(per_day, sizeof per_day, "%d", limited ? e->opt.per_day : 0);
+    const char *a[] = {k_state, k_queue, ev->id, json, seen_max, seen_ttl, now, state_ttl, per_min, per_day};
+    int rc = eval(e, &e->s_intake, 2, 10, a, on_intake, in);
     free(json);
     if (rc) {
         free(in);
@@ -991,6 +1026,8 @@ int engine_new(uv_loop_t *loop, kv_t *kv, db_t *db, const engine_options_t *opt,
     e->tick.data = e;
     e->m_events = metrics_counter("kb_engine_events_total", "Events accepted (intake) and handled (ack)", "");
     e->m_dups = metrics_counter("kb_engine_duplicates_total", "Events refused as already seen", "");
+    e->m_throttled = metrics_counter("kb_engine_throttled_total", "Events over a conversation's limits (per minute, "
+                                                                  "per day): not handled", "");
     e->m_latency = metrics_histogram("kb_engine_event_seconds", "Time to handle one event, transaction included", "");
     e->m_conflicts = metrics_counter("kb_engine_cas_conflicts_total", "State compare-and-set lost, event re-run", "");
     e->m_failures = metrics_counter("kb_engine_retries_total", "Events put back for a retry after a failure", "");

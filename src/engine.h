@@ -36,6 +36,8 @@ typedef struct {
     int step_ttl_s;        /* an unfinished step resets after this long without events */
     int seen_max;          /* external ids remembered per conversation for dedupe */
     int seen_ttl_s;        /* and for how long */
+    int per_minute;        /* a conversation's events a minute at most (a burst of as many), 0: no limit */
+    int per_day;           /* and a UTC day, 0: no limit */
 } engine_options_t;
 
 /* The intake's answer: err 0 and is_new 1 (queued) or 0 (a duplicate, already queued or handled). */

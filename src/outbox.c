@@ -82,8 +82,7 @@ static void on_settled(int err, PGresult *res, void *data)
     if (t->next)
         t->next->prev = t->prev;
     free(t);
-    if (o->more[lane]) /* room again for what may be waiting; otherwise the next kick or poll looks */
-        claim(o, lane);
+    claim(o, lane); /* room again, and the next message of this conversation may be claimable now */
 }
 
 void outbox_done(outbox_ticket_t *t, outbox_result_t r, int retry_after_ms, const char *error)

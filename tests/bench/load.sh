@@ -6,6 +6,8 @@
 # against tests/bench/trivial_bot (h2o in, libcurl out, no state): the machine's ceiling, and kabinetd's ratio to it.
 # Prints one line per figure: updates/s, latency p50/p95/p99, CPU µs per update and RSS of the bot, Redis commands
 # and Postgres transactions per update, Redis bytes per conversation, outbox lag.
+# LOAD_FLOOD=N instead: the customers pause 1 s between journeys and a conversation's limits are on; the same run
+# twice, the second with one more chat writing N updates a minute: the others' p99 with and without it.
 # LOAD_SWEEP=N then visits N new chats once each ("/start", 200 at a time) and prints Redis bytes per idle
 # conversation and kabinetd's RSS after them.
 # Usage: tests/bench/load.sh BUILD_DIR [CHATS] [SECONDS]   (LOAD_FAST=1: fsync off, for a small run in CI)
@@ -42,7 +44,12 @@ pg "SELECT customer_id, external_id FROM kb_identity WHERE channel = 'tg' AND ex
   redis-cli -p "$rport" >/dev/null
 echo "machine: $(nproc) cores; $chats chats, $secs s measured after 1 s of warm-up; stores: Redis appendonly, Postgres $(
   [ -n "${LOAD_FAST:-}" ] && echo 'fsync off (CI size)' || echo 'fsync and synchronous_commit on')"
-echo "limits: Telegram's per-chat pace off (KABINET_TELEGRAM_CHAT_LIMIT=off: the generator's Bot API has no limits); dedupe, ordering, compare-and-set on"
+if [ -n "${LOAD_FLOOD:-}" ]; then
+  echo "limits: Telegram's per-chat pace off; a conversation's own limits ON (defaults: 60 a minute, 2000 a day); customers pause 1 s between journeys, as people do; dedupe, ordering, compare-and-set on"
+else
+  echo "limits: Telegram's per-chat pace off (KABINET_TELEGRAM_CHAT_LIMIT=off: the generator's Bot API has no limits); a conversation's own limits off (KABINET_LIMIT_PER_MINUTE=0, KABINET_LIMIT_PER_DAY=0: each simulated customer writes far faster than a person); dedupe, ordering, compare-and-set on"
+  export KABINET_LIMIT_PER_MINUTE=0 KABINET_LIMIT_PER_DAY=0
+fi
 
 # ---------------------------------------------------------------- kabinetd
 KABINET_HTTP_LISTEN=127.0.0.1:$hport KABINET_TELEGRAM_TOKEN=123456:LOAD-token KABINET_TELEGRAM_MODE=webhook \
@@ -56,6 +63,17 @@ cmds0=$(stat stats total_commands_processed) mem0=$(stat memory used_memory)
 xact0=$(pg "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'postgres'")
 t0=$(pg "SELECT now()")
 [ -n "${KABINET_PG_STATS:-}" ] && pg "SELECT pg_stat_statements_reset()" >/dev/null
+if [ -n "${LOAD_FLOOD:-}" ]; then # one chat floods while the others go on: their p99 with and without it
+  lg() { "$build/tests/loadgen" "http://127.0.0.1:$hport/telegram/webhook" "$secret" "$aport" "$chats" "$secs" \
+           --first-uid "$first" --pid "$kpid" --think 1000 "$@"; }
+  base=$(lg --label without-flood); echo "$base"
+  flood=$(lg --label with-flood --flood "$LOAD_FLOOD"); echo "$flood"
+  p99() { sed -n 's/.*p99 \([0-9.]*\) ms.*/\1/p' <<<"$1" | head -1; }
+  awk -v a="$(p99 "$base")" -v b="$(p99 "$flood")" 'BEGIN { if (a > 0) printf "flood: the other chats'"'"' p99 %.2f ms without, %.2f ms with the flooding chat (%+.0f%%)\n", a, b, (b - a) / a * 100 }'
+  echo "flood: the engine counted $(curl -s "http://127.0.0.1:$hport/metrics" | awk '$1 == "kb_engine_throttled_total" { print $2 }') updates over the limits"
+  kill -TERM "$kpid"; wait "$kpid" || true
+  exit 0
+fi
 out=$("$build/tests/loadgen" "http://127.0.0.1:$hport/telegram/webhook" "$secret" "$aport" "$chats" "$secs" \
       --first-uid "$first" --pid "$kpid" --label kabinetd --journey "${LOAD_JOURNEY:-all}")
 echo "$out"

@@ -12,9 +12,11 @@
  *
  * It prints one line per figure: updates per second, latency p50/p95/p99, webhook retries, and, with --pid, the bot
  * process's CPU µs per update and its RSS. --journey balance keeps to the menu and the balance (the old loop).
- * --sweep N visits N chats (uids from --first-uid on), each once with "/start", CHATS at a time: the bot's memory
+ * --think MS pauses each chat MS between journeys (people do); --flood N adds one chat that writes "/help" N times
+ * a minute whatever it is answered, and reports how many replies it got. --sweep N visits N chats (uids from --first-uid on), each once with "/start", CHATS at a time: the bot's memory
  * and Redis's per conversation after many conversations.
- *   loadgen WEBHOOK_URL SECRET API_PORT CHATS SECONDS [--first-uid N] [--pid PID] [--label NAME] [--journey all|balance] [--sweep N] */
+ *   loadgen WEBHOOK_URL SECRET API_PORT CHATS SECONDS [--first-uid N] [--pid PID] [--label NAME] [--journey all|balance] [--sweep N]
+ *           [--think MS] [--flood N] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +47,9 @@ typedef struct {
     long long uid;
     int j, a;                      /* the journey, and its next action */
     int start;                     /* the journey after the first menu (chats spread over them), then -1 */
+    uv_timer_t think;              /* --think: the pause before the next journey */
+    char next_text[64], next_data[72];
+    long long next_mid;
     int waiting;                   /* an update is out, its first reply not in */
     uint64_t sent_at;              /* µs */
     uint64_t moved_at;             /* the last update sent, for stalls */
@@ -52,6 +57,9 @@ typedef struct {
 } chat_t;
 
 static int only_balance;
+static int think_ms;                /* --think MS: a pause between journeys, as people make */
+static int flood_per_min;           /* --flood N: one more chat sends N updates a minute, open loop */
+static long long flood_uid, flood_sent, flood_replies;
 static long long sweep, swept;      /* --sweep N: N chats in all, each one "/start", CHATS at a time */
 static uv_loop_t *loop;
 static http_client_t *http;
@@ -155,6 +163,39 @@ static const char *button(const cJSON *markup, const char *id, int *url)
     return found;
 }
 
+/* The pause is over: the next journey's first action. */
+static void on_think(uv_timer_t *t)
+{
+    chat_t *c = t->data;
+    if (stopping)
+        return;
+    if (c->next_text[0])
+        send_update(c, c->next_text, NULL, 0);
+    else if (c->next_data[0])
+        send_update(c, NULL, c->next_data, c->next_mid);
+    else
+        send_step(c);
+}
+
+static void on_flood_sent(int err, const http_response_t *res, void *data) { (void)err, (void)res, (void)data; }
+
+/* --flood: one more chat writes "/help" at a steady pace whatever it is answered. */
+static void on_flood(uv_timer_t *t)
+{
+    if (stopping || !measuring)
+        return;
+    char body[400];
+    long long id = update_id++;
+    snprintf(body, sizeof body,
+             "{\"update_id\":%lld,\"message\":{\"message_id\":%lld,\"date\":%ld,\"chat\":{\"id\":%lld,\"type\":"
+             "\"private\"},\"from\":{\"id\":%lld,\"is_bot\":false,\"first_name\":\"F\"},\"text\":\"/help\"}}",
+             id, id, (long)time(NULL), flood_uid, flood_uid);
+    const char *headers[] = {"Content-Type: application/json", secret_header, NULL};
+    http_request_t req = {"POST", webhook, headers, body, strlen(body), 10000};
+    if (http_request(http, &req, on_flood_sent, NULL) == 0)
+        flood_sent++;
+}
+
 /* A reply for chat c landed (markup may be NULL, mid is its message id): the journey's next action, or its end
  * and the next journey's first action. */
 static void on_reply(chat_t *c, const cJSON *markup, long long mid)
@@ -199,6 +240,19 @@ static void on_reply(chat_t *c, const cJSON *markup, long long mid)
         c->start = -1;
         c->a = 0;
         jr = &journeys[c->j];
+        if (think_ms > 0) { /* after a pause: what the next journey starts with, kept for the timer */
+            const char *act = jr->actions[0], *d = act && !strncmp(act, "press:", 6) ? button(markup, act + 6, NULL) : NULL;
+            c->next_text[0] = c->next_data[0] = 0;
+            if (act && !strncmp(act, "type:", 5))
+                snprintf(c->next_text, sizeof c->next_text, "%s", act + 5);
+            else if (d)
+                snprintf(c->next_data, sizeof c->next_data, "%s", d);
+            c->next_mid = mid;
+            c->a = 1;
+            c->moved_at = now_us() + (uint64_t)think_ms * 1000;
+            uv_timer_start(&c->think, on_think, (uint64_t)think_ms, 0);
+            return;
+        }
     }
 }
 
@@ -225,6 +279,8 @@ static void on_api(httpd_req_t *r, void *data)
     int is_send = method && (!strcmp(method, "/sendMessage") || !strcmp(method, "/editMessageText") ||
                              !strcmp(method, "/sendDocument") || !strcmp(method, "/sendPhoto"));
     chat_t *c = cJSON_IsNumber(chat_id) ? find_chat((long long)chat_id->valuedouble) : NULL;
+    if (is_send && flood_uid && cJSON_IsNumber(chat_id) && (long long)chat_id->valuedouble == flood_uid && measuring)
+        flood_replies++;
     if (is_send && c) {
         long long mid = !strcmp(method, "/editMessageText") && cJSON_IsNumber(cJSON_GetObjectItem(b, "message_id"))
                             ? (long long)cJSON_GetObjectItem(b, "message_id")->valuedouble
@@ -336,6 +392,9 @@ static void on_end(uv_timer_t *t)
     printf("%s: webhook retries and restarted steps %ld\n", label, retries - retries0);
     if (sweep)
         printf("%s: %lld chats visited once each\n", label, swept);
+    if (flood_per_min)
+        printf("%s: the flooding chat sent %lld updates (%d a minute), got %lld replies\n", label, flood_sent,
+               flood_per_min, flood_replies);
     if (pid) {
         double cpu1;
         long rss;
@@ -365,6 +424,10 @@ int main(int argc, char **argv)
             pid = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--label"))
             label = argv[i + 1];
+        else if (!strcmp(argv[i], "--think"))
+            think_ms = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--flood"))
+            flood_per_min = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--sweep"))
             sweep = atoll(argv[i + 1]);
         else if (!strcmp(argv[i], "--journey"))
@@ -384,6 +447,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < nchats; i++) {
         chats[i].uid = first_uid + i;
         chats[i].start = only_balance ? -1 : i % (NJOURNEYS - 1); /* the chats spread over the journeys */
+        uv_timer_init(loop, &chats[i].think);
+        chats[i].think.data = &chats[i];
         if (sweep)
             send_update(&chats[i], "/start", NULL, 0);
         else
@@ -397,7 +462,13 @@ int main(int argc, char **argv)
     uv_timer_start(&end_timer, on_end, 1000 + (uint64_t)secs * 1000, 0);
     uv_timer_init(loop, &stall_timer);
     uv_timer_start(&stall_timer, on_stall, 500, 500);
-    static uv_timer_t sweep_timer;
+    static uv_timer_t sweep_timer, flood_timer;
+    if (flood_per_min > 0) {
+        flood_uid = first_uid - 1;
+        uv_timer_init(loop, &flood_timer);
+        uint64_t every = 60000 / (uint64_t)flood_per_min;
+        uv_timer_start(&flood_timer, on_flood, every ? every : 1, every ? every : 1);
+    }
     if (sweep) { /* measured from the start: every visit counts */
         uv_timer_stop(&warm_timer);
         on_warm(&warm_timer);
