@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <libpq-fe.h>
 #include <unistd.h>
 #include <uv.h>
 #include "core.h"
@@ -392,6 +393,31 @@ static int start_pay(server_t *s, const cfg_t *cfg)
     return pay_new(s->loop, s->httpd, s->db, prov, &po, kick_sender, s, &s->pay);
 }
 
+/* In production, Postgres on another machine should be reached over TLS with its certificate and name checked
+ * (sslmode=verify-full, sslrootcert=…): says so at start when it is not. */
+static void warn_plain_postgres(const cfg_t *cfg)
+{
+    char *errmsg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(cfg->database_url, &errmsg);
+    const char *mode = NULL, *host = NULL, *addr = NULL;
+    for (PQconninfoOption *o = opts; o && o->keyword; o++) {
+        if (!strcmp(o->keyword, "sslmode"))
+            mode = o->val;
+        else if (!strcmp(o->keyword, "host"))
+            host = o->val;
+        else if (!strcmp(o->keyword, "hostaddr"))
+            addr = o->val;
+    }
+    const char *where = addr && addr[0] ? addr : host ? host : "";
+    int local = !where[0] || where[0] == '/' || !strcmp(where, "localhost") || !strncmp(where, "127.", 4) ||
+                !strcmp(where, "::1");
+    if (cfg->production && !local && (!mode || strcmp(mode, "verify-full")))
+        log_warn("server", "KABINET_DATABASE_URL reaches Postgres on another machine without sslmode=verify-full: "
+                           "add sslmode=verify-full and sslrootcert (and host= for the name the certificate carries)");
+    PQconninfoFree(opts);
+    PQfreemem(errmsg);
+}
+
 int server_run(const cfg_t *cfg)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -418,6 +444,7 @@ int server_run(const cfg_t *cfg)
         fprintf(stderr, "kabinetd: KABINET_REDIS_URL must be redis://[:password@]IP[:port][/db]\n");
         goto fail;
     }
+    warn_plain_postgres(cfg);
     /* a schema check now, before serving; a database that is down only delays readiness */
     rc = migrate_check(cfg->database_url, migrate_builtin, err, sizeof err);
     if (rc == KB_ERR_STATE) {
