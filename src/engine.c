@@ -23,9 +23,10 @@
  * seen_ttl_ms, now_ms, state_ttl_ms, per_minute, per_day. The recent ids live in the state hash (fields seen, a JSON
  * array newest first, and seen_at, the last intake): one key per conversation. They are forgotten seen_ttl after the
  * last intake; a conversation's first event creates its state with the state's TTL. Limits (0: none): per minute a
- * GCRA (field rl: its theoretical arrival time; a burst of per_minute, then one every 60/per_minute s), per UTC day
- * a count (dd, dn). Over a limit the event goes no further; the first one over is replaced by the command
- * "/throttled <seconds until allowed>" so the customer hears it once (field told: until when they know).
+ * GCRA (field rl: its theoretical arrival time; a burst of per_minute, then one every 60/per_minute s; an event over
+ * the limit counts too, up to two minutes ahead, so a flood stays out until it stops), per UTC day a count (dd, dn).
+ * Over a limit the event goes no further; the first one over is replaced by the command "/throttled <seconds until
+ * allowed>" so the customer hears it once (field told, cleared once the conversation is back under its limit).
  * Returns 0 duplicate, 1 queued, 2 over a limit and told, 3 over a limit, dropped. */
 static const char *const lua_intake =
     "local s = redis.call('HMGET', KEYS[1], 'seen', 'seen_at', 'rl', 'dd', 'dn', 'told')\n"
@@ -41,8 +42,10 @@ static const char *const lua_intake =
     "if pm > 0 then\n"
     "  local t = 60000 / pm\n"
     "  local tat = math.max(tonumber(s[3] or '0'), now)\n"
-    "  if tat - now > 60000 - t then wait = tat - now - (60000 - t)\n"
-    "  else redis.call('HSET', KEYS[1], 'rl', string.format('%d', tat + t)) end\n"
+    "  local over = tat - now > 60000 - t\n"
+    "  tat = math.min(tat + t, now + 120000)\n"
+    "  redis.call('HSET', KEYS[1], 'rl', string.format('%d', tat))\n"
+    "  if over then wait = math.max(tat - now - (60000 - t), 1000) end\n"
     "end\n"
     "local day = math.floor(now / 86400000)\n"
     "if wait == 0 and pd > 0 then\n"
@@ -51,8 +54,8 @@ static const char *const lua_intake =
     "  if n >= pd then wait = (day + 1) * 86400000 - now else redis.call('HSET', KEYS[1], 'dd', day, 'dn', n + 1) end\n"
     "end\n"
     "if wait > 0 then\n"
-    "  if now < tonumber(s[6] or '0') then return 3 end\n"
-    "  redis.call('HSET', KEYS[1], 'told', string.format('%d', now + wait))\n"
+    "  if s[6] then return 3 end\n"
+    "  redis.call('HSET', KEYS[1], 'told', '1')\n"
     "  local ev = cjson.decode(ARGV[2])\n"
     "  ev.kind = 'command'\n"
     "  ev.text = '/throttled ' .. math.ceil(wait / 1000)\n"
@@ -60,6 +63,7 @@ static const char *const lua_intake =
     "  redis.call('RPUSH', KEYS[2], cjson.encode(ev))\n"
     "  return 2\n"
     "end\n"
+    "if s[6] then redis.call('HDEL', KEYS[1], 'told') end\n"
     "redis.call('RPUSH', KEYS[2], ARGV[2])\n"
     "return 1\n";
 /* claim due members of a schedule set, hiding them until the claim score: KEYS set; ARGV now, claim_score, n */
