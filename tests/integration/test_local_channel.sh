@@ -54,6 +54,7 @@ seen=$(redis-cli -p "$KB_TEST_REDIS_PORT" -n $rdb hget "kb:{local:$run-e}:state"
 t "the recent ids live in the state (one key per conversation)" '[ "$seen" = "[\"e1\"]" ] && [ "$(redis-cli -p $KB_TEST_REDIS_PORT -n $rdb exists "kb:{local:$run-e}:seen")" = 0 ]'
 kill -TERM $pid; wait $pid; rc=$?
 t "clean exit" '[ $rc = 0 ]'
+t "no phone number or email address in clear in the log" '! grep -qE "\+7[0-9]{10}|[A-Za-z0-9._%+-]*[A-Za-z0-9]@[a-z0-9.-]+\.[a-z]{2,}" "$log"'
 [ $fails -eq 0 ] || tail -20 "$log"
 echo "$passed passed, $fails failed"
 [ $fails -eq 0 ]
