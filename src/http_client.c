@@ -309,11 +309,7 @@ int http_request(http_client_t *hc, const http_request_t *req, http_cb cb, void 
         curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
         curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
     }
-    if (x->mail && req->mail_from) { /* SMTP: envelope, then the message as an upload */
-        curl_easy_setopt(e, CURLOPT_MAIL_FROM, req->mail_from);
-        for (const char *const *r = req->mail_rcpt; r && *r; r++)
-            x->rcpt = curl_slist_append(x->rcpt, *r);
-        curl_easy_setopt(e, CURLOPT_MAIL_RCPT, x->rcpt);
+    if (req->body) { /* the body is copied: the caller's may go once this returns */
         x->body = malloc(req->body_len ? req->body_len : 1);
         if (!x->body) {
             curl_easy_cleanup(e);
@@ -322,6 +318,12 @@ int http_request(http_client_t *hc, const http_request_t *req, http_cb cb, void 
         }
         memcpy(x->body, req->body, req->body_len);
         x->body_len = req->body_len;
+    }
+    if (x->mail && req->mail_from) { /* SMTP: envelope, then the message as an upload */
+        curl_easy_setopt(e, CURLOPT_MAIL_FROM, req->mail_from);
+        for (const char *const *r = req->mail_rcpt; r && *r; r++)
+            x->rcpt = curl_slist_append(x->rcpt, *r);
+        curl_easy_setopt(e, CURLOPT_MAIL_RCPT, x->rcpt);
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
         curl_easy_setopt(e, CURLOPT_READDATA, x);
@@ -337,13 +339,6 @@ int http_request(http_client_t *hc, const http_request_t *req, http_cb cb, void 
             has_expect |= strncasecmp(*h, "Expect:", 7) == 0;
         if (!has_expect) /* no 100-continue round trip unless the caller asks for one */
             x->headers = curl_slist_append(x->headers, "Expect:");
-        x->body = malloc(req->body_len ? req->body_len : 1);
-        if (!x->body) {
-            curl_easy_cleanup(e);
-            xfer_free(x);
-            return KB_ERR_NOMEM;
-        }
-        memcpy(x->body, req->body, req->body_len);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->body);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
     }

@@ -290,6 +290,13 @@ class User:
     def say(self, text, **kw):
         return self.fake.post("message", dict(user_id=self.uid, text=text, **kw))
 
+    def welcome(self):
+        """/start, the consent to process personal data given: the welcome that asks for the phone."""
+        self.say("/start")
+        self.expect("reg.consent")
+        self.press("consent_yes")
+        return self.expect("reg.welcome")[0]
+
     def send(self, **kw):
         return self.fake.post("message", dict(user_id=self.uid, **kw))
 

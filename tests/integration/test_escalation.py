@@ -89,10 +89,7 @@ def hours(db, days, start, end):
 def register(tg, db, gw, uid, phone):
     """A Telegram customer signs in with the code that reached their phone through the SMS gateway."""
     u = User(tg, uid, db)
-    u.say("/start")
-    u.expect("reg.consent")
-    u.press("consent_yes")
-    u.expect("reg.welcome")
+    u.welcome()
     u.send(contact={"phone": phone})
     u.expect("reg.code_sent")
     sms = wait_until(lambda: gw.messages(phone), 15)

@@ -247,10 +247,7 @@ def bills_phase(tg, db, _):
     k = start(db, tg, smtp, None, "mail-bills")
     try:
         u = User(tg, 7100000001, db)
-        u.say("/start")
-        u.expect("reg.consent")
-        u.press("consent_yes")
-        u.expect("reg.welcome")
+        u.welcome()
         u.send(contact={"phone": "+79160002211"})
         u.expect("reg.code_sent")
         u.say(u.code())

@@ -55,10 +55,7 @@ def start(db, tg, kind, name):
 
 def register(tg, db, uid, phone):
     u = User(tg, uid, db)
-    u.say("/start")
-    u.expect("reg.consent")
-    u.press("consent_yes")
-    u.expect("reg.welcome")
+    u.welcome()
     u.send(contact={"phone": phone})
     u.expect("reg.code_sent")
     u.say(u.code())

@@ -36,10 +36,7 @@ def smsru(tg, db, _):
     try:
         phone = "+79160001155"
         u = User(tg, 7000000001, db)
-        u.say("/start")
-        u.expect("reg.consent")
-        u.press("consent_yes")
-        u.expect("reg.welcome")
+        u.welcome()
         u.send(contact={"phone": phone})
         u.expect("reg.code_sent")
         sms = wait_until(lambda: gw.messages(phone), 15)
@@ -147,10 +144,7 @@ def smsc(tg, db, _):
         dead = wait_until(lambda: psql(db, "SELECT dead FROM kb_outbox WHERE event_id = 'reminder-1'") == "t", 10)
         check(dead and len(gw.messages(p.number)) == p.seen, "after СТОП a reminder is not sent")
         u = User(tg, 7000000002, db)
-        u.say("/start")
-        u.expect("reg.consent")
-        u.press("consent_yes")
-        u.expect("reg.welcome")
+        u.welcome()
         u.send(contact={"phone": p.number})
         u.expect("reg.code_sent")
         code = p.expect("reg.code_sms")[0]

@@ -20,10 +20,7 @@ from kbtest import *  # noqa: F401,F403 (the shared harness)
 def scenario(fake, db, uid, phone):
     """Registration to balance and a payment, as a customer does it."""
     u = User(fake, uid, db)
-    u.say("/start")
-    u.expect("reg.consent")
-    u.press("consent_yes")
-    first = u.expect("reg.welcome")[0]
+    first = u.welcome()
     check(psql(db, "SELECT count(*) FROM kb_consent WHERE channel = 'tg' AND external_id = '%d' AND version = "
                    "(SELECT value #>> '{}' FROM kb_setting WHERE key = 'legal.version')" % uid) == "1",
           "the consent is stored for the Telegram user with the texts' version")
