@@ -115,17 +115,18 @@ static void on_last(int err, PGresult *res, void *data)
     cJSON_Delete(payload);
 }
 
-/* The subject without "Re:", "Fwd:", "Ответ:" and the like. */
+/* The subject without "Re:", "Fwd:", "Ответ:" and the like (strncasecmp folds Latin letters only: the Cyrillic
+ * prefixes are listed as mail clients write them). */
 static const char *bare_subject(const char *s)
 {
-    static const char *const prefixes[] = {"re:", "fw:", "fwd:", "aw:", "ответ:", "отв:", "пересл:", NULL};
+    static const char *const prefixes[] = {"re:", "fw:", "fwd:", "aw:", "ответ:", "Ответ:", "ОТВЕТ:", "отв:", "Отв:",
+                                           "ОТВ:", "пересл:", "Пересл:", "ПЕРЕСЛ:", NULL};
     for (int again = 1; again;) {
         again = 0;
         while (*s == ' ')
             s++;
         for (int i = 0; prefixes[i]; i++)
-            if (!strncasecmp(s, prefixes[i], strlen(prefixes[i])) ||
-                (!strncmp(prefixes[i], "ответ", 10) && !strncmp(s, "Ответ:", strlen("Ответ:")))) {
+            if (!strncasecmp(s, prefixes[i], strlen(prefixes[i]))) {
                 s += strlen(prefixes[i]);
                 again = 1;
             }

@@ -18,20 +18,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     payprov_t *p = data[0] & 1 ? sber : yk;
-    const char *rest = (const char *)data + 1, *nl = memchr(rest, '\n', size - 1);
-    size_t qlen = nl ? (size_t)(nl - rest) : 0;
-    char *query = fuzz_str((const uint8_t *)rest, qlen);
-    const char *body = nl ? nl + 1 : rest;
-    size_t blen = size - 1 - (size_t)(body - rest);
-    const char *headers[] = {"Content-Type: application/json", NULL};
-    httpd_req_t *r = query ? httpd_req_detached(p->ops->notice_method ? p->ops->notice_method : "POST",
-                                                p->ops->notice_path ? p->ops->notice_path : "/", query, headers,
-                                                body, blen, "127.0.0.1") : NULL;
+    httpd_req_t *r = fuzz_request(data, size, p->ops->notice_method ? p->ops->notice_method : "POST",
+                                  p->ops->notice_path ? p->ops->notice_path : "/", "application/json");
     if (r) {
         payprov_notice_t n;
         p->ops->notice(p, r, &n);
         httpd_req_detached_free(r);
     }
-    free(query);
     return 0;
 }

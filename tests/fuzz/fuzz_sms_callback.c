@@ -17,14 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     smsprov_t *p = data[0] & 1 ? smsru : smsc;
-    const char *rest = (const char *)data + 1, *nl = memchr(rest, '\n', size - 1);
-    size_t qlen = nl ? (size_t)(nl - rest) : 0;
-    char *query = fuzz_str((const uint8_t *)rest, qlen);
-    const char *body = nl ? nl + 1 : rest;
-    size_t blen = size - 1 - (size_t)(body - rest);
-    const char *headers[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
     const char *path = p == smsru ? "/sms/smsru/callback/smsru-token-0123456789" : "/sms/smsc/callback";
-    httpd_req_t *r = query ? httpd_req_detached("POST", path, query, headers, body, blen, "127.0.0.1") : NULL;
+    httpd_req_t *r = fuzz_request(data, size, "POST", path, "application/x-www-form-urlencoded");
     if (r) {
         smsprov_in_t items[32];
         char answer[64];
@@ -32,6 +26,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         p->ops->callback(p, r, items, 32, &n, answer, sizeof answer);
         httpd_req_detached_free(r);
     }
-    free(query);
     return 0;
 }
