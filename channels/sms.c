@@ -8,19 +8,25 @@
 #include "log.h"
 #include "metrics.h"
 #include "phone.h"
+#include "rate.h"
 #include "sms.h"
 #include "sms_text.h"
+#include "keys.h"
 #include "text.h"
 
 #define SMS_MAX_ITEMS 32
 
 struct sms_s {
+    uv_loop_t *loop;
     db_t *db;
+    kv_t *kv;                      /* the pushes' rate and daily cost cap (sms_set_push_limits), or NULL */
+    double push_rate;
+    int64_t push_cap, price;
     engine_t *e;
     smsprov_t *prov;
     outbox_t *out;
     int jobs, closing;
-    metrics_series_t *m_sent, *m_segments, *m_failed, *m_in;
+    metrics_series_t *m_sent, *m_segments, *m_failed, *m_in, *m_capped;
     const db_stmt_t *q_optout, *q_sent, *q_status, *q_last;
 };
 
@@ -71,17 +77,30 @@ typedef struct {
     sms_t *s;
     outbox_ticket_t *t;
     char id[24], to[24], text[1600];
-    int segments;
+    int segments, timed;
+    uv_timer_t timer;              /* a push waiting for its slot of the rate */
 } send_t;
 
-static void send_done(send_t *j, outbox_result_t r, const char *error)
+static void send_free(send_t *j)
 {
     sms_t *s = j->s;
-    outbox_done(j->t, r, -1, error);
     free(j);
     s->jobs--;
     maybe_free(s);
 }
+
+static void on_timer_closed(uv_handle_t *h) { send_free(h->data); }
+
+static void send_done_after(send_t *j, outbox_result_t r, int retry_ms, const char *error)
+{
+    outbox_done(j->t, r, retry_ms, error);
+    if (j->timed)
+        uv_close((uv_handle_t *)&j->timer, on_timer_closed);
+    else
+        send_free(j);
+}
+
+static void send_done(send_t *j, outbox_result_t r, const char *error) { send_done_after(j, r, -1, error); }
 
 static void on_recorded(int err, PGresult *res, void *data)
 {
@@ -118,6 +137,90 @@ static void send_now(send_t *j)
         send_done(j, OUTBOX_RETRY, "cannot reach the gateway");
 }
 
+/* ---------------------------------------------------------------- pushes: opt-out, cost cap, rate */
+
+#define MAX_WAIT_MS 5000           /* a longer wait for the rate gives the push back to the outbox */
+#define CAP_OFFSET_MIN 180         /* the cap's day is Moscow's */
+
+static void on_slot_time(uv_timer_t *t) { send_now(t->data); }
+
+/* The push's slot of KABINET_SMS_PUSH_RATE (all processes together): wait for it, or give the push back. */
+static void on_slot(int err, int64_t wait_ms, void *data)
+{
+    send_t *j = data;
+    if (err)
+        send_done(j, OUTBOX_RETRY, "redis unavailable");
+    else if (wait_ms < 0)
+        send_done_after(j, OUTBOX_LATER, (int)-wait_ms, "the push rate");
+    else if (wait_ms == 0)
+        send_now(j);
+    else {
+        uv_timer_init(j->s->loop, &j->timer);
+        j->timer.data = j;
+        j->timed = 1;
+        uv_timer_start(&j->timer, on_slot_time, (uint64_t)wait_ms, 0);
+    }
+}
+
+static void take_slot(send_t *j)
+{
+    rate_limit_t lim = {j->s->push_rate, 1, MAX_WAIT_MS};
+    char key[64];
+    keys_global(key, sizeof key, "sms-push");
+    if (rate_reserve(j->s->kv, key, &lim, on_slot, j) != 0)
+        send_done(j, OUTBOX_RETRY, "redis unavailable");
+}
+
+/* Milliseconds until the cap's next day begins. */
+static int64_t ms_to_next_day(void)
+{
+    uv_timeval64_t tv;
+    uv_gettimeofday(&tv);
+    int64_t local_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000 + (int64_t)CAP_OFFSET_MIN * 60000;
+    return 86400000 - local_ms % 86400000;
+}
+
+/* Within the day's cap: on to the rate; over it: back to the outbox until the next day. */
+static void on_spent(int err, int64_t total, void *data)
+{
+    send_t *j = data;
+    if (err)
+        send_done(j, OUTBOX_RETRY, "redis unavailable");
+    else if (total < 0) {
+        metrics_inc(j->s->m_capped);
+        send_done_after(j, OUTBOX_LATER, (int)ms_to_next_day() + 1000, "the day's SMS push cap");
+    } else
+        take_slot(j);
+}
+
+/* A push goes only within the day's cost cap and the push rate, when they are set. */
+static void push_gate(send_t *j)
+{
+    sms_t *s = j->s;
+    if (!s->kv) {
+        send_now(j);
+        return;
+    }
+    if (s->push_cap <= 0) {
+        take_slot(j);
+        return;
+    }
+    int ucs2;
+    char key[64], day[16];
+    uv_timeval64_t tv;
+    uv_gettimeofday(&tv);
+    time_t local = (time_t)tv.tv_sec + CAP_OFFSET_MIN * 60;
+    struct tm tm;
+    gmtime_r(&local, &tm);
+    strftime(day, sizeof day, "%Y-%m-%d", &tm);
+    snprintf(key, sizeof key, "sms-spend:%s", day);
+    char full[80];
+    keys_global(full, sizeof full, key);
+    if (rate_spend(s->kv, full, (int64_t)sms_segments(j->text, &ucs2) * s->price, s->push_cap, 2 * 86400, on_spent,
+                   j) != 0)
+        send_done(j, OUTBOX_RETRY, "redis unavailable");
+}
+
 /* A push to someone who sent СТОП is not sent. */
 static void on_optout(int err, PGresult *res, void *data)
 {
@@ -127,7 +230,7 @@ static void on_optout(int err, PGresult *res, void *data)
     else if (PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't')
         send_done(j, OUTBOX_DEAD, "the customer opted out (СТОП)");
     else
-        send_now(j);
+        push_gate(j);
 }
 
 static void deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t)
@@ -323,6 +426,7 @@ int sms_new(uv_loop_t *loop, httpd_t *h, db_t *db, engine_t *e, smsprov_t *prov,
     sms_t *s = calloc(1, sizeof *s);
     if (!s)
         return KB_ERR_NOMEM;
+    s->loop = loop;
     s->db = db;
     s->e = e;
     s->prov = prov;
@@ -330,6 +434,8 @@ int sms_new(uv_loop_t *loop, httpd_t *h, db_t *db, engine_t *e, smsprov_t *prov,
     s->m_segments = metrics_counter("kb_sms_segments_total", "SMS segments sent (what SMS costs)", NULL);
     s->m_failed = metrics_counter("kb_sms_failed_total", "SMS the gateway did not take (retried or not)", NULL);
     s->m_in = metrics_counter("kb_sms_incoming_total", "incoming SMS taken as events", NULL);
+    s->m_capped = metrics_counter("kb_sms_push_capped_total", "SMS pushes put off to the next day by the cost cap",
+                                  NULL);
     s->q_optout = db_prepare(db, "SELECT NOT c.notifications FROM kb_identity i JOIN kb_customer c ON c.id = i.customer_id"
                                  " WHERE i.channel = 'sms' AND i.external_id = $1 LIMIT 1");
     /* sent: the gateway's id and the segments; a login code no longer needed is blanked (the code policy keeps
@@ -359,6 +465,14 @@ int sms_new(uv_loop_t *loop, httpd_t *h, db_t *db, engine_t *e, smsprov_t *prov,
 }
 
 outbox_t *sms_outbox(sms_t *s) { return s->out; }
+
+void sms_set_push_limits(sms_t *s, kv_t *kv, double rate, int64_t cap_kopecks, int64_t price_kopecks)
+{
+    s->kv = kv;
+    s->push_rate = rate > 0 ? rate : 10;
+    s->push_cap = cap_kopecks;
+    s->price = price_kopecks;
+}
 
 void sms_close(sms_t *s)
 {

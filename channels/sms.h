@@ -15,6 +15,7 @@
 #define KB_SMS_H
 
 #include "db.h"
+#include "kv.h"
 #include "engine.h"
 #include "httpd.h"
 #include "outbox.h"
@@ -24,6 +25,9 @@ typedef struct sms_s sms_t;
 
 /* Makes the channel around gateway prov (owned from now on): its sender, and the gateway's callback route on h. */
 int sms_new(uv_loop_t *loop, httpd_t *h, db_t *db, engine_t *e, smsprov_t *prov, sms_t **out);
+/* Pushes (lane 1) go at most rate a second (all processes together, through Redis kv) and, with cap_kopecks > 0,
+ * cost at most that a day (Moscow's; segments × price_kopecks), the rest waiting for the next day. */
+void sms_set_push_limits(sms_t *s, kv_t *kv, double rate, int64_t cap_kopecks, int64_t price_kopecks);
 /* The sender (kicked after commits that wrote "sms" rows). */
 outbox_t *sms_outbox(sms_t *s);
 /* Stops the sender; frees everything (the gateway too) once the work in flight has ended. */

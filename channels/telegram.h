@@ -44,6 +44,7 @@ typedef struct {
     int max_connections;           /* setWebhook's max_connections */
     int max_inflight;              /* webhook requests being accepted before 429 */
     double broadcast_rate;         /* lane 1 messages a second, all processes together */
+    double paid_rate;              /* paid broadcasts' messages a second (0: paid broadcasts off: sent as others) */
     int chat_limit;                /* 1: Telegram's per-chat pace (a burst of 3, then 1 a second); 0: off */
     int64_t staff_chat;            /* the staff supergroup with forum topics (0: no escalation channel) */
     const char *staff_branches;    /* "<branch code>=<chat id>,…": branches whose appeals go to their own group */

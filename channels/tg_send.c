@@ -14,6 +14,8 @@
 #include "tg_internal.h"
 #include "tg_render.h"
 
+#define RATE_MARGIN 0.97           /* the broadcast limits are kept 3 % under the rate set, so that Telegram, counting
+                                    * at its end after the network's jitter, never sees more than the rate in a second */
 #define MAX_WAIT_MS 5000           /* longer waits give the message back (OUTBOX_LATER) instead of holding it: a
                                     * held message must not outlast a drain (KABINET_SHUTDOWN_TIMEOUT_MS, 10 s) */
 
@@ -23,6 +25,7 @@ typedef struct {
     char conv[80], chat[32];
     int64_t thread;                /* a staff group's forum topic, or 0 */
     int staff;                     /* 1: to the staff group */
+    int paid;                      /* 1: a paid broadcast's message (allow_paid_broadcast, its own rate) */
     int waits, part, refused;
     int64_t wait_ms, edit_id;
     cJSON *payload;
@@ -161,10 +164,11 @@ static void on_answer(const tg_answer_t *a, void *data)
 
 /* ---------------------------------------------------------------- sending */
 
-/* Rendered calls for a forum topic carry its message_thread_id (edits address the message itself). */
-static int in_thread(tg_job_t *j)
+/* Rendered messages for a forum topic carry its message_thread_id (edits address the message itself); those of a
+ * paid broadcast carry allow_paid_broadcast. */
+static int add_fields(tg_job_t *j)
 {
-    if (!j->thread)
+    if (!j->thread && !j->paid)
         return 0;
     for (int i = 0; i < j->calls.n; i++) {
         if (strcmp(j->calls.call[i].method, "sendMessage"))
@@ -172,7 +176,10 @@ static int in_thread(tg_job_t *j)
         cJSON *b = cJSON_Parse(j->calls.call[i].body);
         if (!b)
             return KB_ERR_NOMEM;
-        cJSON_AddNumberToObject(b, "message_thread_id", (double)j->thread);
+        if (j->thread)
+            cJSON_AddNumberToObject(b, "message_thread_id", (double)j->thread);
+        if (j->paid)
+            cJSON_AddBoolToObject(b, "allow_paid_broadcast", 1);
         char *body = cJSON_PrintUnformatted(b);
         cJSON_Delete(b);
         if (!body)
@@ -187,7 +194,7 @@ static int in_thread(tg_job_t *j)
 static int render(tg_job_t *j, int64_t edit_id, int with_document)
 {
     int rc = tg_render(j->payload, j->chat, edit_id, with_document, &j->calls);
-    return rc ? rc : in_thread(j);
+    return rc ? rc : add_fields(j);
 }
 
 /* Sends the next rendered call, then the document, then settles. */
@@ -394,7 +401,9 @@ void tg_send_deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t)
     /* the slots: per chat always, the broadcast limit for lane 1 */
     char key[96];
     keys_conv(key, sizeof key, m->conv, KEY_RATE);
-    rate_limit_t per_chat = {1.0, 3, MAX_WAIT_MS}, global = {tg->opt.broadcast_rate, 1, MAX_WAIT_MS};
+    j->paid = m->lane == 1 && tg->opt.paid_rate > 0 && cJSON_IsTrue(cJSON_GetObjectItem(m->payload, "paid"));
+    rate_limit_t per_chat = {1.0, 3, MAX_WAIT_MS},
+                 global = {(j->paid ? tg->opt.paid_rate : tg->opt.broadcast_rate) * RATE_MARGIN, 1, MAX_WAIT_MS};
     if (j->staff) /* every topic of a group shares the group's budget */
         tg_staff_rate(tg, chat, key, sizeof key, &per_chat);
     j->waits = m->lane == 1 ? 2 : 1;
@@ -403,7 +412,7 @@ void tg_send_deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t)
     else if (rate_reserve(tg->kv, key, &per_chat, on_reserved, j) != 0)
         on_reserved(KB_ERR_NOTCONN, 0, j);
     if (m->lane == 1) {
-        keys_global(key, sizeof key, "tg-broadcast");
+        keys_global(key, sizeof key, j->paid ? "tg-broadcast-paid" : "tg-broadcast");
         if (rate_reserve(tg->kv, key, &global, on_reserved, j) != 0)
             on_reserved(KB_ERR_NOTCONN, 0, j);
     }

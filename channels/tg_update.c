@@ -173,7 +173,9 @@ static void from_callback(tg_update_t *u, const cJSON *q)
     u->ev.kind = EV_BUTTON;
     u->ev.version = atoll(d);
     set_text(u, colon + 1);
-    snprintf(u->id + strlen(u->id), sizeof u->id - strlen(u->id), ":m%lld", (long long)mid);
+    /* the pressed message, which the reply may replace; a push's (version 0) keeps its text: the answer comes below */
+    if (u->ev.version != 0)
+        snprintf(u->id + strlen(u->id), sizeof u->id - strlen(u->id), ":m%lld", (long long)mid);
 }
 
 int tg_update_from(const cJSON *j, tg_update_t *u)

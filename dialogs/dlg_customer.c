@@ -298,6 +298,8 @@ static int customer_step(const dlg_state_t *st, const dlg_event_t *ev, dlg_resul
         app_staff(&c);
         return 0;
     }
+    if (ev->kind == EV_BUTTON && ev->version == 0) /* a push's button (notify.h) leads on from wherever one is */
+        cust_goto(&c, "");
     if (!strncmp(cust_op(&c), "privacy.", 8) || !strncmp(step, "priv.", 5) || is_command(ev, "/logout") ||
         is_command(ev, "/forget")) {
         if (priv_step(&c))

@@ -164,6 +164,32 @@ static const cfg_var_t cfg_vars[] = {
      "CA bundle the SMTP and IMAP servers' certificates are checked against (empty: the system's)."},
     {"KABINET_MAIL_MAX_BYTES", CFG_INT, "10485760", 0, 65536, 52428800, OFF(mail_max_bytes),
      "The largest inbound message taken; larger ones are refused with a log line."},
+    {"KABINET_NOTIFY", CFG_BOOL, "on", 0, 0, 1, OFF(notify),
+     "Notifications: the scheduler that plans reminders, warnings and broadcasts and pushes them (sql/014_notify.sql; "
+     "the retailer's rules are kb_setting notify.*). Off: no process of this configuration runs jobs."},
+    {"KABINET_SCHED_TICK_MS", CFG_INT, "1000", 0, 50, 60000, OFF(sched_tick_ms),
+     "How often the scheduler offers every job a step."},
+    {"KABINET_FAKE_CLOCK", CFG_BOOL, "off", 0, 0, 1, OFF(fake_clock),
+     "Tests: the scheduler's clock is kb_setting `test.clock` instead of the time. Refused in production."},
+    {"KABINET_NOTIFY_LEAD_S", CFG_INT, "3", 0, 1, 60, OFF(notify_lead_s),
+     "Pushes moved into the outbox ahead of sending, in seconds of each channel's rate (pausing takes effect "
+     "within this; quiet hours are kept with this margin)."},
+    {"KABINET_RETENTION_DAYS", CFG_INT, "90", 0, 7, 3650, OFF(retention_days),
+     "Sent outbox rows and handled events older than this are deleted by the daily prune job."},
+    {"KABINET_TELEGRAM_PAID_BROADCAST", CFG_BOOL, "off", 0, 0, 1, OFF(tg_paid_broadcast),
+     "Lets a broadcast be made paid (`notify broadcast --paid`): sent with allow_paid_broadcast, at "
+     "KABINET_TELEGRAM_PAID_RATE, for Telegram Stars the bot's balance pays."},
+    {"KABINET_TELEGRAM_PAID_RATE", CFG_INT, "1000", 0, 1, 1000, OFF(tg_paid_rate),
+     "Paid broadcast messages a second, all processes together (Telegram allows up to 1000)."},
+    {"KABINET_SMS_PUSH_RATE", CFG_INT, "10", 0, 1, 1000, OFF(sms_push_rate),
+     "Pushes by SMS sent per second by all processes together (codes and replies are not counted)."},
+    {"KABINET_SMS_PUSH_CAP_KOPECKS", CFG_INT, "0", 0, 0, 2000000000, OFF(sms_push_cap),
+     "What pushes by SMS may cost a day (Moscow time), all processes together; over it they wait for the next "
+     "day. 0: no cap."},
+    {"KABINET_SMS_PRICE_KOPECKS", CFG_INT, "400", 0, 0, 100000, OFF(sms_price),
+     "The price of one SMS segment, for the cap."},
+    {"KABINET_MAIL_PUSH_RATE", CFG_INT, "10", 0, 1, 1000, OFF(mail_push_rate),
+     "Pushes by email moved into the outbox per second."},
     {"KABINET_STAFF_PER_MINUTE", CFG_INT, "20", 0, 1, 60, OFF(staff_per_minute),
      "Posts a minute to one staff group, all processes together (Telegram allows a group about 20)."},
 };
@@ -318,6 +344,10 @@ static int load(cfg_t *cfg, char *err, size_t errlen)
     }
     if (cfg->production && cfg->local_channel) {
         snprintf(err, errlen, "KABINET_LOCAL_CHANNEL must be off when KABINET_ENV is production");
+        return KB_ERR_INVAL;
+    }
+    if (cfg->production && cfg->fake_clock) {
+        snprintf(err, errlen, "KABINET_FAKE_CLOCK must be off when KABINET_ENV is production");
         return KB_ERR_INVAL;
     }
     if (cfg->production && getenv("KABINET_KILL_AT")) {

@@ -81,6 +81,17 @@ typedef struct cfg_s {
     char *mail_webhook_secret;    /* KABINET_MAIL_WEBHOOK_SECRET (secret; "" = no inbound webhook) */
     char *mail_ca_file;           /* KABINET_MAIL_CA_FILE */
     int mail_max_bytes;           /* KABINET_MAIL_MAX_BYTES */
+    int notify;                   /* KABINET_NOTIFY */
+    int sched_tick_ms;            /* KABINET_SCHED_TICK_MS */
+    int fake_clock;               /* KABINET_FAKE_CLOCK */
+    int notify_lead_s;            /* KABINET_NOTIFY_LEAD_S */
+    int retention_days;           /* KABINET_RETENTION_DAYS */
+    int tg_paid_broadcast;        /* KABINET_TELEGRAM_PAID_BROADCAST */
+    int tg_paid_rate;             /* KABINET_TELEGRAM_PAID_RATE */
+    int sms_push_rate;            /* KABINET_SMS_PUSH_RATE */
+    int sms_push_cap;             /* KABINET_SMS_PUSH_CAP_KOPECKS */
+    int sms_price;                /* KABINET_SMS_PRICE_KOPECKS */
+    int mail_push_rate;           /* KABINET_MAIL_PUSH_RATE */
     char *log_level_name;         /* KABINET_LOG_LEVEL */
     log_level_t log_level;
 } cfg_t;

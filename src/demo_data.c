@@ -3,7 +3,8 @@
  * three tariffs (single-rate, day/night, rural), N accounts (every 10th without a meter, day/night meters on the
  * two-zone tariff, ratio 200 on every 50th (5, 55, …), 5- and 6-digit meters, verification dates from past due to years
  * ahead), M months (24 by default) of billing's readings, charges and credited payments, a few debts with
- * penalties, overpayments, and 20 registered customers with their accounts linked. The seeds' own cases come first:
+ * penalties, overpayments, and registered customers with their accounts linked (20 by default, reached by SMS;
+ * --customers N adds Telegram users up to N, user id 5000000000 + the account's ordinal). The seeds' own cases come first:
  * account 1800000001 (Абакан) has a 5-digit meter whose last reading is 29700; account 1800000002 is overpaid;
  * account 1800000003 owes penalties of 118,95. Set-based SQL in one transaction: a million accounts take minutes,
  * not hours. */
@@ -13,7 +14,7 @@
 #include "err.h"
 #include "pgcli.h"
 
-/* $1: accounts, $2: months. g is an account's ordinal, derived from its number 18NNNNNNNN. */
+/* $1: accounts, $2: months, $3: customers. g is an account's ordinal, derived from its number 18NNNNNNNN. */
 static const char *const steps[] = {
     "INSERT INTO kb_branch (code, name, utc_offset_min, window_from, window_to, outside_window, bank) VALUES "
     "('stv', 'Ставропольский филиал', 180, 15, 26, 'review', '{\"recipient\": \"АО «Демо-энергосбыт»\","
@@ -92,30 +93,33 @@ static const char *const steps[] = {
     "SELECT a.id, date_trunc('month', now() - interval '1 month')::date, CASE WHEN g = 3 THEN 11895 ELSE 2000 + g % 9000 END "
     "FROM kb_account a, LATERAL (SELECT a.number::bigint - 1800000000 AS g) n WHERE g = 3 OR g % 5 = 0",
 
-    /* twenty registered customers, each with their account linked (primary) */
+    /* the registered customers, each with their account linked (primary): the first twenty by SMS, the rest
+     * Telegram users */
     "WITH c AS (INSERT INTO kb_customer (full_name, phone) "
     " SELECT a.holder_surname || ' (демо ' || g || ')', '+7999' || lpad(g::text, 7, '0') FROM kb_account a,"
-    "  LATERAL (SELECT a.number::bigint - 1800000000 AS g) n WHERE g <= least($1::int, 20) RETURNING id, phone), "
+    "  LATERAL (SELECT a.number::bigint - 1800000000 AS g) n WHERE g <= least($1::int, $3::int) RETURNING id, phone), "
     "i AS (INSERT INTO kb_identity (customer_id, channel, external_id, verified_at)"
-    " SELECT id, 'sms', phone, now() FROM c) "
+    " SELECT id, CASE WHEN right(phone, 7)::int <= 20 THEN 'sms' ELSE 'tg' END,"
+    "  CASE WHEN right(phone, 7)::int <= 20 THEN phone ELSE (5000000000 + right(phone, 7)::int)::text END, now() FROM c) "
     "INSERT INTO kb_account_link (customer_id, account_id, is_primary, status, proof, approved_by) "
     "SELECT c.id, a.id, true, 'active', 'import', 'demo-data' FROM c JOIN kb_account a"
     " ON a.number = (1800000000 + right(c.phone, 7)::int)::text",
 };
 
-int demo_data_run(const char *conninfo, int accounts, int months, FILE *report, char *err, size_t errlen)
+int demo_data_run(const char *conninfo, int accounts, int months, int customers, FILE *report, char *err, size_t errlen)
 {
-    if (accounts < 3 || accounts > 50000000 || months < 2 || months > 120) {
-        snprintf(err, errlen, "--accounts must be 3 to 50000000 and --months 2 to 120");
+    if (accounts < 3 || accounts > 50000000 || months < 2 || months > 120 || customers < 0 || customers > 9999999) {
+        snprintf(err, errlen, "--accounts must be 3 to 50000000, --months 2 to 120 and --customers 0 to 9999999");
         return KB_ERR_INVAL;
     }
     PGconn *pg = pgcli_connect(conninfo, err, errlen);
     if (!pg)
         return KB_ERR_NOTCONN;
-    char n[16], m[16];
+    char n[16], m[16], c[16];
     snprintf(n, sizeof n, "%d", accounts);
     snprintf(m, sizeof m, "%d", months);
-    const char *p[] = {n, m};
+    snprintf(c, sizeof c, "%d", customers);
+    const char *p[] = {n, m, c};
     int rc = KB_ERR_IO;
     PGresult *r = pgcli_exec(pg, "SELECT count(*) FROM kb_account", 0, NULL, err, errlen);
     if (r && atol(PQgetvalue(r, 0, 0)) > 0) {
@@ -124,9 +128,9 @@ int demo_data_run(const char *conninfo, int accounts, int months, FILE *report, 
     } else if (r && pgcli_run(pg, "BEGIN", 0, NULL, err, errlen) == 0) {
         size_t i = 0;
         for (; i < sizeof steps / sizeof *steps; i++) {
-            /* both parameters typed (int4), so that a step may leave one unnamed */
-            static const Oid types[] = {23, 23};
-            PGresult *s = PQexecParams(pg, steps[i], 2, types, p, NULL, NULL, 0);
+            /* every parameter typed (int4), so that a step may leave some unnamed */
+            static const Oid types[] = {23, 23, 23};
+            PGresult *s = PQexecParams(pg, steps[i], 3, types, p, NULL, NULL, 0);
             int ok = PQresultStatus(s) == PGRES_COMMAND_OK;
             if (!ok)
                 snprintf(err, errlen, "step %zu: %s", i + 1, PQresultErrorMessage(s));
@@ -135,7 +139,8 @@ int demo_data_run(const char *conninfo, int accounts, int months, FILE *report, 
                 break;
         }
         if (i == sizeof steps / sizeof *steps && pgcli_run(pg, "COMMIT", 0, NULL, err, errlen) == 0) {
-            fprintf(report, "demo-data: %d accounts with %d months of history\n", accounts, months);
+            fprintf(report, "demo-data: %d accounts with %d months of history, %d customers\n", accounts, months,
+                    customers < accounts ? customers : accounts);
             rc = 0;
         }
     }

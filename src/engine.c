@@ -701,7 +701,8 @@ static void job_transition(job_t *j)
         job_ack(j);
         return;
     }
-    if (ev.kind == EV_BUTTON && ev.version != j->version) { /* a stale button: say so, show the current screen */
+    /* a stale button: say so, show the current screen (version 0: a push's button, made for no screen) */
+    if (ev.kind == EV_BUTTON && ev.version != j->version && ev.version != 0) {
         metrics_inc(e->m_stale);
         dlg_result_init(&j->res, &st);
         dlg_reply(&j->res, "common.stale_menu", NULL, NULL);

@@ -6,10 +6,11 @@
  *   kabinetd version   print the version
  *   kabinetd import <kind> <file.csv> [--skip-bad]           load a billing file (README, "Billing files")
  *   kabinetd export <kind> [--since <cursor>] [--out <file>]   what customers did, for billing
- *   kabinetd demo-data [--accounts N] [--months M]          a realistic retailer in an empty database
+ *   kabinetd demo-data [--accounts N] [--months M] [--customers C]  a realistic retailer in an empty database
  *   kabinetd chat [--as NAME] [--url URL]                    be a customer in the terminal (local channel)
  *   kabinetd tg-file FILE_ID > file                        a file a customer sent by Telegram, for staff to check
- *   kabinetd bill NUMBER [YYYY-MM] > bill.pdf              an account's bill (квитанция) with its payment QR */
+ *   kabinetd bill NUMBER [YYYY-MM] > bill.pdf              an account's bill (квитанция) with its payment QR
+ *   kabinetd notify status|broadcast|pause|resume|cancel   notifications and broadcasts (notify_cli.c) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
+#include "notify.h"
 #include "server.h"
 
 #define KABINET_VERSION "0.1.0"
@@ -32,10 +34,12 @@ static int usage(void)
     fprintf(stderr, "usage: kabinetd [serve|migrate|config|version]\n"
                     "       kabinetd import <kind> <file.csv> [--skip-bad]\n"
                     "       kabinetd export readings|payments|links [--since <cursor>] [--out <file>]\n"
-                    "       kabinetd demo-data [--accounts N] [--months M]\n"
+                    "       kabinetd demo-data [--accounts N] [--months M] [--customers C]\n"
                     "       kabinetd chat [--as NAME] [--url http://127.0.0.1:8080]\n"
                     "       kabinetd tg-file FILE_ID > file\n"
-                    "       kabinetd bill NUMBER [YYYY-MM] > bill.pdf\n");
+                    "       kabinetd bill NUMBER [YYYY-MM] > bill.pdf\n"
+                    "       kabinetd notify status | broadcast --name N --text T [--text-en T] [--channels tg,mail,sms]"
+                    " [--paid] | pause|resume <broadcast id|job> | cancel <broadcast id>\n");
     return 64;
 }
 
@@ -67,7 +71,7 @@ static int is_number(const char *s)
     return 1;
 }
 
-/* import, export, demo-data: exit 0, 1 (refused input: nothing changed), 2 (cannot reach the database) */
+/* import, export, demo-data, bill, notify: exit 0, 1 (refused input: nothing changed), 2 (cannot reach the database) */
 static int data_command(const cfg_t *cfg, const char *cmd, int argc, char **argv)
 {
     char err[600] = "";
@@ -97,11 +101,15 @@ static int data_command(const cfg_t *cfg, const char *cmd, int argc, char **argv
         if (argc < 3 || argc > 4 || (argc == 4 && (strlen(argv[3]) != 7 || argv[3][4] != '-')))
             return usage();
         rc = doc_bill_run(cfg->database_url, argv[2], argc == 4 ? argv[3] : NULL, stdout, err, sizeof err);
+    } else if (!strcmp(cmd, "notify")) {
+        rc = notify_cli(cfg, argc, argv, stdout, err, sizeof err);
     } else {
-        const char *n = option(argc, argv, 2, "--accounts"), *m = option(argc, argv, 2, "--months");
-        if ((n && !is_number(n)) || (m && !is_number(m)))
+        const char *n = option(argc, argv, 2, "--accounts"), *m = option(argc, argv, 2, "--months"),
+                   *c = option(argc, argv, 2, "--customers");
+        if ((n && !is_number(n)) || (m && !is_number(m)) || (c && !is_number(c)))
             return usage();
-        rc = demo_data_run(cfg->database_url, n ? atoi(n) : 1000, m ? atoi(m) : 24, stdout, err, sizeof err);
+        rc = demo_data_run(cfg->database_url, n ? atoi(n) : 1000, m ? atoi(m) : 24, c ? atoi(c) : 20, stdout, err,
+                           sizeof err);
     }
     if (rc)
         fprintf(stderr, "kabinetd: %s: %s\n", cmd, err);
@@ -131,7 +139,8 @@ int main(int argc, char **argv)
         return usage();
     if (tgfile) /* needs only the Telegram settings */
         setenv("KABINET_DATABASE_URL", "hostaddr=127.0.0.1", 0);
-    int data = !strcmp(cmd, "import") || !strcmp(cmd, "export") || !strcmp(cmd, "demo-data") || !strcmp(cmd, "bill");
+    int data = !strcmp(cmd, "import") || !strcmp(cmd, "export") || !strcmp(cmd, "demo-data") || !strcmp(cmd, "bill") ||
+               !strcmp(cmd, "notify");
     if (strcmp(cmd, "serve") && strcmp(cmd, "migrate") && !data && !tgfile)
         return usage();
 

@@ -22,6 +22,17 @@ static const char lua_reserve[] =
 
 static kv_script_t s_reserve;
 
+/* KEYS[1] the total; ARGV: cost, cap, ttl s. Returns the new total, or -1 when the cost would pass the cap. */
+static const char lua_spend[] =
+    "local used = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+    "local cost, cap = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
+    "if used + cost > cap then return -1 end\n"
+    "redis.call('INCRBY', KEYS[1], cost)\n"
+    "redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))\n"
+    "return used + cost\n";
+
+static kv_script_t s_spend;
+
 typedef struct {
     rate_cb cb;
     void *data;
@@ -57,6 +68,38 @@ int rate_reserve(kv_t *kv, const char *key, const rate_limit_t *lim, rate_cb cb,
     const char *argv[] = {key, interval, burst, maxw};
     size_t lens[] = {strlen(key), strlen(interval), strlen(burst), strlen(maxw)};
     int rc = kv_eval(kv, &s_reserve, 1, 4, argv, lens, on_reserved, q);
+    if (rc)
+        free(q);
+    return rc;
+}
+
+static void on_spent(int err, const redisReply *reply, void *data)
+{
+    rate_req_t *q = data;
+    if (!err && (!reply || reply->type != REDIS_REPLY_INTEGER))
+        err = KB_ERR_PROTO;
+    q->cb(err, err ? 0 : (int64_t)reply->integer, q->data);
+    free(q);
+}
+
+int rate_spend(kv_t *kv, const char *key, int64_t cost, int64_t cap, int ttl_s, rate_cb cb, void *data)
+{
+    if (cost < 0 || cap < 0 || ttl_s < 1)
+        return KB_ERR_INVAL;
+    if (!s_spend.src)
+        kv_script_init(&s_spend, lua_spend);
+    rate_req_t *q = malloc(sizeof *q);
+    if (!q)
+        return KB_ERR_NOMEM;
+    q->cb = cb;
+    q->data = data;
+    char c[32], m[32], t[16];
+    snprintf(c, sizeof c, "%lld", (long long)cost);
+    snprintf(m, sizeof m, "%lld", (long long)cap);
+    snprintf(t, sizeof t, "%d", ttl_s);
+    const char *argv[] = {key, c, m, t};
+    size_t lens[] = {strlen(key), strlen(c), strlen(m), strlen(t)};
+    int rc = kv_eval(kv, &s_spend, 1, 4, argv, lens, on_spent, q);
     if (rc)
         free(q);
     return rc;

@@ -22,5 +22,8 @@ typedef void (*rate_cb)(int err, int64_t wait_ms, void *data);
 
 /* Reserves the next slot of key's limit. Returns 0 (callback follows) or a negative error (no callback). */
 int rate_reserve(kv_t *kv, const char *key, const rate_limit_t *lim, rate_cb cb, void *data);
+/* A budget (what SMS pushes cost a day): adds cost to key's total unless that would pass cap; the key expires
+ * after ttl_s. The callback's value is the new total, or -1 when the cost did not fit (nothing added). */
+int rate_spend(kv_t *kv, const char *key, int64_t cost, int64_t cap, int ttl_s, rate_cb cb, void *data);
 
 #endif

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
+#include "notify.h"
 #include "outbox.h"
 #include "relay.h"
 #include "server.h"
@@ -43,6 +44,7 @@ typedef struct {
     sms_t *sms;                /* SMS through the gateway KABINET_SMS_PROVIDER names */
     mail_t *mail;              /* email: SMTP out, IMAP and a webhook in (KABINET_SMTP_URL, …) */
     relay_t *relay;            /* events from one conversation to another (staff → customer) */
+    notify_t *notify;          /* the scheduler's notification jobs (KABINET_NOTIFY) */
     uv_signal_t sigterm, sigint;
     uv_timer_t drain;
     uint64_t drain_deadline;
@@ -186,6 +188,9 @@ static void close_walk(uv_handle_t *h, void *arg)
 /* Closes whichever modules exist, channels and engine first (they use the clients), the clients last. */
 static void close_modules(server_t *s)
 {
+    if (s->notify)
+        notify_close(s->notify);
+    s->notify = NULL;
     if (s->local)
         local_close(s->local);
     if (s->tg)
@@ -257,7 +262,8 @@ static void on_drain_tick(uv_timer_t *t)
            sender = (s->local ? outbox_busy(local_outbox(s->local)) : 0) + (s->tg ? tg_busy(s->tg) : 0) +
                     (s->pay ? outbox_busy(pay_outbox(s->pay)) : 0) + (s->docs ? outbox_busy(docs_outbox(s->docs)) : 0) +
                     (s->sms ? outbox_busy(sms_outbox(s->sms)) : 0) + (s->relay ? outbox_busy(relay_outbox(s->relay)) : 0) +
-                    (s->mail && mail_outbox(s->mail) ? outbox_busy(mail_outbox(s->mail)) : 0);
+                    (s->mail && mail_outbox(s->mail) ? outbox_busy(mail_outbox(s->mail)) : 0) +
+                    (s->notify ? (size_t)notify_busy(s->notify) : 0);
     int idle = http_in == 0 && pg == 0 && redis == 0 && out == 0 && engine == 0 && sender == 0;
     if (!idle && uv_now(s->loop) < s->drain_deadline)
         return;
@@ -285,6 +291,8 @@ static void on_signal(uv_signal_t *sig, int signum)
     log_info("server", "signal %d: draining (up to %d ms)", signum, s->cfg->shutdown_timeout_ms);
     httpd_stop(s->httpd);
     engine_stop(s->engine);
+    if (s->notify)
+        notify_stop(s->notify);
     if (s->local)
         outbox_stop(local_outbox(s->local));
     if (s->tg)
@@ -354,7 +362,10 @@ static int start_sms(server_t *s, const cfg_t *cfg)
                         "long)\n");
         return rc;
     }
-    return sms_new(s->loop, s->httpd, s->db, s->engine, prov, &s->sms);
+    if ((rc = sms_new(s->loop, s->httpd, s->db, s->engine, prov, &s->sms)) != 0)
+        return rc;
+    sms_set_push_limits(s->sms, s->kv, cfg->sms_push_rate, cfg->sms_push_cap, cfg->sms_price);
+    return 0;
 }
 
 /* How customers reach this server, without a trailing slash (KABINET_PUBLIC_URL, else the listen address). */
@@ -474,7 +485,7 @@ int server_run(const cfg_t *cfg)
     if (cfg->tg_token[0]) {
         tg_options_t to = {cfg->tg_token, cfg->tg_api_url, !strcmp(cfg->tg_mode, "webhook"), cfg->tg_webhook_url,
                            cfg->tg_secret, cfg->tg_poll_timeout_s, cfg->tg_max_connections, cfg->tg_max_inflight,
-                           cfg->tg_broadcast_rate, cfg->tg_chat_limit, cfg->staff_chat, cfg->staff_branches, cfg->staff_per_minute};
+                           cfg->tg_broadcast_rate, cfg->tg_paid_broadcast ? cfg->tg_paid_rate : 0, cfg->tg_chat_limit, cfg->staff_chat, cfg->staff_branches, cfg->staff_per_minute};
         tg_new(s.loop, s.httpd, s.http, s.kv, s.db, s.engine, &to, &s.tg);
     }
     if (strcmp(cfg->pay_provider, "none") && (rc = start_pay(&s, cfg)) != 0)
@@ -493,6 +504,8 @@ int server_run(const cfg_t *cfg)
         }
     }
     relay_new(s.loop, s.db, s.engine, &s.relay);
+    if (cfg->notify && (rc = notify_new(s.loop, s.db, cfg, engine_owner(s.engine), &s.notify)) != 0)
+        goto fail;
     engine_set_outbox_hook(s.engine, kick_sender, &s);
     if ((rc = httpd_start(s.httpd)) != 0) {
         fprintf(stderr, "kabinetd: cannot listen on %s (KABINET_HTTP_LISTEN): %s\n", cfg->http_listen, uv_strerror(rc));
@@ -507,6 +520,8 @@ int server_run(const cfg_t *cfg)
         tg_start(s.tg);
     if (s.mail)
         mail_start(s.mail);
+    if (s.notify)
+        notify_start(s.notify);
 
     uv_signal_init(s.loop, &s.sigterm);
     uv_signal_init(s.loop, &s.sigint);

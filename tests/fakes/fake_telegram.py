@@ -258,7 +258,8 @@ def m_sendMessage(p):
     msg = new_message(cid, text=plain, **in_topic(thread),
                       **({"reply_markup": markup} if markup and "inline_keyboard" in markup else {}))
     S["messages"][(cid, msg["message_id"])]["_markup"] = markup
-    log(cid, "send", message_id=msg["message_id"], text=plain, reply_markup=markup, thread=thread)
+    log(cid, "send", message_id=msg["message_id"], text=plain, reply_markup=markup, thread=thread,
+        **({"paid": True} if p.get("allow_paid_broadcast") in (True, "true", "True") else {}))
     return public({k: v for k, v in msg.items() if not k.startswith("_")})
 
 
@@ -468,9 +469,9 @@ def c_update(c):
 
 
 def c_chat(c):
-    """A chat the bot may write to (a user who pressed Start once, or a group it is in)."""
-    cid = int(c["id"])
-    S["chats"].setdefault(cid, {"id": cid, "type": c.get("type", "private")})
+    """A chat the bot may write to (a user who pressed Start once, or a group it is in); "ids": many at once."""
+    for cid in [int(x) for x in c.get("ids", [])] + ([int(c["id"])] if "id" in c else []):
+        S["chats"].setdefault(cid, {"id": cid, "type": c.get("type", "private")})
     return True
 
 

@@ -353,17 +353,17 @@ def update_json(uid, update_id, text):
             "text": text}}
 
 
-def new_db(name, accounts=30):
+def new_db(name, accounts=30, customers=20):
     psql("postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
     psql("postgres", "CREATE DATABASE %s TEMPLATE kb_template" % name)
     env = dict(os.environ, KABINET_DATABASE_URL="hostaddr=127.0.0.1 port=%d user=postgres dbname=%s" % (PG_PORT, name),
                KABINET_REDIS_URL="redis://127.0.0.1:%d/0" % REDIS_PORT)
-    subprocess.run([KABINETD, "demo-data", "--accounts", str(accounts), "--months", "6"], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run([KABINETD, "demo-data", "--accounts", str(accounts), "--months", "6", "--customers", str(customers)],
+                   env=env, check=True, stdout=subprocess.DEVNULL)
     return name
 
 
-def run(name, *phases):
+def run(name, *phases, accounts=30, customers=20):
     """A test's whole run: its own Redis, the fake Bot API, a database with demo data; then each phase(tg, db, carry)
     in turn, each given what the one before returned; the verdict at the end (finish)."""
     redis = Redis()
@@ -372,7 +372,7 @@ def run(name, *phases):
     tg = Fake()
     db = None
     try:
-        db = new_db("t_%s_%d" % (name, os.getpid()))
+        db = new_db("t_%s_%d" % (name, os.getpid()), accounts, customers)
         carry = None
         for phase in phases:
             carry = phase(tg, db, carry)
