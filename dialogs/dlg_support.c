@@ -1,7 +1,7 @@
 /* dlg_support.c — support: what the customer writes (text, or a photo or document up to 2 MB) joins their open
  * appeal (dlg_appeal.c; the first message opens one, and staff answer in the same chat), and settings
- * (customer.settings, customer.set): the language of replies, notifications on or off, monthly bills by email
- * (the first time without a confirmed email: the address is asked for and confirmed with a code sent to it,
+ * (customer.settings, customer.set): the language of replies, notifications on or off and where they come,
+ * monthly bills by email (the first time without a confirmed email: the address is asked for and confirmed with a code sent to it,
  * auth.code_send / auth.code_verify with customer_id) and paper bills off or on (the primary account's). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,9 +107,14 @@ int set_step(cust_t *c)
         email_step(c);
     } else if (!strcmp(op, "customer.settings")) {
         int on = !strcmp(cust_res(c, "notifications"), "true");
+        /* pushes come here: offered in a channel that can take them and does not already */
+        const char *ch = c->ev->channel ? c->ev->channel : "";
+        int here = on && (!strcmp(ch, "tg") || !strcmp(ch, "sms") || !strcmp(ch, "mail")) &&
+                   strcmp(cust_res(c, "notify_channel"), ch);
         const char *buttons[] = {"lang_switch", on ? "notify_off" : "notify_on",
                                  !strcmp(cust_res(c, "email_bills"), "true") ? "ebill_off" : "ebill_on",
-                                 !strcmp(cust_res(c, "paper_bills"), "true") ? "paper_off" : "paper_on", "menu", NULL};
+                                 !strcmp(cust_res(c, "paper_bills"), "true") ? "paper_off" : "paper_on",
+                                 here ? "notify_here" : "menu", here ? "menu" : NULL, NULL};
         cust_ask(c, on ? "set.show_on" : "set.show_off", NULL, buttons);
     } else if (!strcmp(op, "customer.set") && !strcmp(cust_res(c, "status"), "no_email")) {
         cust_goto(c, "set.email");
@@ -123,6 +128,8 @@ int set_step(cust_t *c)
         char tmpl[48];
         if (!strcmp(field, "email_bills") || !strcmp(field, "paper_bills"))
             snprintf(tmpl, sizeof tmpl, "set.%s_%s", field, on);
+        else if (!strcmp(field, "notify_channel"))
+            snprintf(tmpl, sizeof tmpl, "set.notify_here");
         else
             snprintf(tmpl, sizeof tmpl, "%s", kw ? (!strcmp(kw, "stop") ? "set.stopped" : "set.resumed") : "set.saved");
         cust_say(c, tmpl, NULL, NULL);
@@ -137,6 +144,8 @@ int set_step(cust_t *c)
         cJSON_AddStringToObject(c->out->keep, "lang", to);
         c->lang = to;
         set(c, "language", to);
+    } else if (cust_button(c, "notify_here") && c->ev->channel) {
+        set(c, "notify_channel", c->ev->channel);
     } else if (cust_button(c, "notify_on") || cust_button(c, "notify_off")) {
         set(c, "notifications", cust_button(c, "notify_on") ? "true" : "false");
     } else {

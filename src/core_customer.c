@@ -2,8 +2,10 @@
  * notifications on or off, bills by email and paper bills (paper only on the primary account's holder's word, as the
  * portals do). Each change leaves an audit row. (Appeals to support are core_appeals.c.)
  *
- * customer.settings {customer_id} → {"status": "ok", language, notifications, email_bills, paper_bills, email}
- * customer.set {customer_id, field: "language"|"notifications"|"email_bills"|"paper_bills", value} → {"status": "ok",
+ * customer.settings {customer_id} → {"status": "ok", language, notifications, notify_channel, email_bills, paper_bills,
+ *     email}
+ * customer.set {customer_id, field: "language"|"notifications"|"notify_channel"|"email_bills"|"paper_bills", value}
+ *     (notify_channel: "tg", "sms" or "mail", where pushes go, notify.h) → {"status": "ok",
  *     field, value} | {"status": "no_email"} (bills by email need a confirmed email first) | {"status": "no_primary"}
  *     (paper bills are refused for the primary account only: without one there is nothing to refuse) */
 #include "core.h"
@@ -11,7 +13,7 @@
 static const core_sql_op_t op_settings = {
     {{"customer_id", 'i', 1}},
     {"SELECT json_build_object('status', 'ok', 'language', language, 'notifications', notifications,"
-     " 'email_bills', email_bills, 'paper_bills', paper_bills, 'email', email)::text "
+     " 'notify_channel', notify_channel, 'email_bills', email_bills, 'paper_bills', paper_bills, 'email', email)::text "
      "FROM kb_customer WHERE id = $1::bigint"}};
 
 /* Paper bills can be refused only for a primary account (the customer's active primary link). */
@@ -24,9 +26,10 @@ static const core_sql_op_t op_set = {
     {"WITH c AS (UPDATE kb_customer SET"
      "  language = CASE WHEN $2 = 'language' THEN $3 ELSE language END,"
      "  notifications = CASE WHEN $2 = 'notifications' THEN $3::boolean ELSE notifications END,"
+     "  notify_channel = CASE WHEN $2 = 'notify_channel' THEN $3 ELSE notify_channel END,"
      "  email_bills = CASE WHEN $2 = 'email_bills' THEN $3::boolean ELSE email_bills END,"
      "  paper_bills = CASE WHEN $2 = 'paper_bills' THEN $3::boolean ELSE paper_bills END"
-     "  WHERE id = $1::bigint AND $2 IN ('language', 'notifications', 'email_bills', 'paper_bills')"
+     "  WHERE id = $1::bigint AND $2 IN ('language', 'notifications', 'notify_channel', 'email_bills', 'paper_bills')"
      "  AND NOT ($2 = 'email_bills' AND $3 = 'true' AND email IS NULL) AND NOT (" NO_PRIMARY ") RETURNING id) "
      "INSERT INTO kb_audit (conv, event_id, what, details, customer_id, actor) "
      "SELECT $4, coalesce($5, ''), 'settings.' || $2, json_build_object('value', $3::text), id, 'customer' FROM c",

@@ -119,7 +119,14 @@ def rules(tg, db, _):
         u.press("readings")
         u.expect("rd.ask")
         u.say("30500")
-        u.expect("rd.accepted*", "rd.done")
+        u.expect("rd.accepted*", "rd.done", "menu.main*")
+        # where pushes go: "here" from the settings of a chat
+        u.press("settings")
+        u.expect("set.show_on")
+        u.press("notify_here")
+        u.expect("set.notify_here", "menu.main*")
+        check(psql(db, "SELECT notify_channel FROM kb_customer WHERE phone = '+79990000001'") == "tg",
+              "Settings → Notifications here: the customer's pushes come to Telegram")
 
         # a Ставрополь customer sends readings before their morning: their reminder is not sent
         psql(db, "INSERT INTO kb_reading (meter_id, zone, value, local_day, source, customer_id) "
@@ -147,6 +154,7 @@ def rules(tg, db, _):
         again = {c: n for c, n in pushes(db, "notify.reading").items() if n > 1}
         check(not again, "a reminder goes once per customer and month (%d twice)" % len(again))
         r2 = month_after(r, 1)
+        psql(db, "UPDATE kb_customer SET notify_channel = 'sms' WHERE phone = '+79990000001'")   # as if chosen by SMS
         set_clock(db, "%s-16T07:00:00Z" % r2)
         ran_at(db, "plan.reading", "%s-16 07:00:00+00" % r2)
         settled(db)
@@ -154,6 +162,8 @@ def rules(tg, db, _):
         sent = pushes(db, "notify.reading")
         check(sent.get(sms_conv(2)) == 2 and sent.get(sms_conv(4)) == 1 and sent.get(sms_conv(3)) is None,
               "the next month's window: reminded again, once (%s, %s)" % (sent.get(sms_conv(2)), sent.get(sms_conv(4))))
+        check(sent.get(sms_conv(1)) == 1 and sent.get("tg:7300000001") == 1,
+              "…in the channel the customer chose: account 1's by SMS this time (%s)" % sent.get(sms_conv(1)))
 
         # the other notices, each once: verification, debt, new bill, payment credited
         for j in PLANNERS[1:]:
