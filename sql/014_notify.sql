@@ -48,6 +48,8 @@ $$;
 ALTER TABLE kb_customer ADD COLUMN notify_channel text CHECK (notify_channel IN ('tg', 'sms', 'mail'));
 
 CREATE INDEX kb_payment_credited ON kb_payment (credited_at) WHERE status = 'credited';
+-- a customer's identities (where a push goes): without it every push scans them all
+CREATE INDEX kb_identity_customer ON kb_identity (customer_id);
 
 -- jobs: every_s = 0 runs at every tick (the dispatcher, the broadcast planner); others when next_run_at (on the
 -- scheduler's clock) has come, in steps (cursor: how far the run got) until a step says done
@@ -110,12 +112,14 @@ CREATE TABLE kb_notice (
     params         jsonb NOT NULL DEFAULT '{}',
     state          text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'held', 'queued', 'skipped')),
     why            text,
-    conv           text,
+    lane           text,                              -- routed: tg, tg_paid, sms, mail (NULL: not yet)
+    conv           text,                              -- routed: the conversation it goes to
     created_at     timestamptz NOT NULL DEFAULT now(),
     queued_at      timestamptz,
     UNIQUE (customer_id, key)
 );
-CREATE INDEX kb_notice_pending ON kb_notice (utc_offset_min, due_at, id) WHERE state = 'pending';
+CREATE INDEX kb_notice_unrouted ON kb_notice (id) WHERE state = 'pending' AND lane IS NULL;
+CREATE INDEX kb_notice_pending ON kb_notice (lane, utc_offset_min, due_at, id) WHERE state = 'pending';
 CREATE INDEX kb_notice_broadcast ON kb_notice (broadcast_id, state) WHERE broadcast_id IS NOT NULL;
 CREATE INDEX kb_notice_age ON kb_notice (created_at);
 
@@ -270,11 +274,26 @@ BEGIN
 END $$;
 
 -- ---------------------------------------------------------------- the dispatcher
--- Due notices into the outbox's push lane (event "notice:<id>"), earlier due first, within each channel's room: its
+-- Where a customer's push goes: the identity in the channel they chose, else Telegram, then email, then SMS (which
+-- costs money); only reachable ones, only in the channels allowed (a broadcast's). Its lane: the channel, and
+-- "tg_paid" for a paid broadcast's Telegram messages.
+CREATE FUNCTION kb_notice_route(p_customer bigint, p_channels text[], p_paid boolean)
+RETURNS TABLE (lane text, conv text) LANGUAGE sql STABLE AS $$
+    SELECT i.channel || CASE WHEN p_paid AND i.channel = 'tg' THEN '_paid' ELSE '' END, i.channel || ':' || i.external_id
+    FROM kb_identity i JOIN kb_customer c ON c.id = i.customer_id
+    WHERE i.customer_id = p_customer AND i.reachable AND i.channel IN ('tg', 'sms', 'mail')
+      AND (p_channels IS NULL OR i.channel = ANY (p_channels))
+    ORDER BY (i.channel IS NOT DISTINCT FROM c.notify_channel) DESC, array_position(ARRAY['tg', 'mail', 'sms'], i.channel),
+             i.id DESC
+    LIMIT 1
+$$;
+
+-- Due notices into the outbox's push lane (event "notice:<id>"), earlier due first, each lane within its room: its
 -- rate (p_opts.rate: tg, tg_paid, sms, mail, per second) times p_opts.lead_s, less what the lane still holds unsent —
--- so the outbox never holds more than a few seconds of pushes, and a notice is looked at again just before it goes
--- (readings sent meanwhile, a debt paid, a customer who opted out). Quiet hours are checked for now and for now +
--- lead_s on the notice's clock.
+-- so the outbox never holds more than a few seconds of pushes, and one slow lane (SMS at its cost cap) never holds
+-- up another. New notices are routed first (lane and conversation); a notice is looked at again just before it goes
+-- (readings sent meanwhile, a debt paid, a customer who opted out or chose another channel). Quiet hours are checked
+-- for now and for now + lead_s on the notice's clock.
 CREATE FUNCTION kb_notify_dispatch(p_now timestamptz, p_opts jsonb,
                                    OUT result jsonb, OUT next_cursor bigint, OUT done boolean) LANGUAGE plpgsql AS $$
 DECLARE
@@ -282,62 +301,73 @@ DECLARE
     lead int := coalesce((p_opts ->> 'lead_s')::int, 3);
     dflt int := kb_setting_int('notify.default_utc_offset_min', 180);
     debt_min bigint := kb_setting_int('notify.debt_min_kopecks', 50000);
+    room jsonb;
+    routed int;
 BEGIN
+    -- routing: new notices get their lane and conversation (or are skipped: nobody to reach, opted out)
+    WITH u AS (
+        SELECT n.id, c.notifications, r.lane, r.conv
+        FROM (SELECT * FROM kb_notice WHERE state = 'pending' AND lane IS NULL ORDER BY id LIMIT 5000) n
+        JOIN kb_customer c ON c.id = n.customer_id LEFT JOIN kb_broadcast bc ON bc.id = n.broadcast_id
+        LEFT JOIN LATERAL kb_notice_route(n.customer_id, n.channels, coalesce(bc.paid, false)) r ON true)
+    UPDATE kb_notice n SET lane = u.lane, conv = u.conv,
+           state = CASE WHEN NOT u.notifications OR u.conv IS NULL THEN 'skipped' ELSE 'pending' END,
+           why = CASE WHEN NOT u.notifications THEN 'opted_out' WHEN u.conv IS NULL THEN 'unreachable' END
+    FROM u WHERE n.id = u.id;
+    GET DIAGNOSTICS routed = ROW_COUNT;
+    -- each lane's room: its rate times the lead, less what it still holds unsent
+    WITH backlog AS (
+        SELECT channel || CASE WHEN channel = 'tg' AND payload ->> 'paid' = 'true' THEN '_paid' ELSE '' END AS k, count(*) AS n
+        FROM kb_outbox WHERE channel IN ('tg', 'sms', 'mail') AND lane = 1 AND sent_at IS NULL AND NOT dead GROUP BY 1)
+    SELECT jsonb_object_agg(r.key, least(greatest(r.value::int * lead - coalesce(b.n, 0), 0), lim))
+    INTO room FROM jsonb_each_text(p_opts -> 'rate') r LEFT JOIN backlog b ON b.k = r.key;
     WITH offs AS (
         SELECT o FROM (SELECT utc_offset_min FROM kb_branch UNION SELECT dflt UNION SELECT generate_series(120, 720, 60)) x(o)
         WHERE NOT kb_notify_quiet(p_now, o) AND NOT kb_notify_quiet(p_now + make_interval(secs => lead), o)),
-    pick AS (
-        SELECT n.* FROM offs CROSS JOIN LATERAL (SELECT * FROM kb_notice n WHERE n.state = 'pending' AND n.utc_offset_min = offs.o
-                                                 ORDER BY n.due_at, n.id LIMIT lim) n
-        ORDER BY n.due_at, n.id LIMIT lim),
-    route AS (
-        SELECT p.id, p.kind, p.account_id, p.due_at, p.until, p.tmpl, p.params, p.utc_offset_min, c.notifications,
-               c.language, c.email_bills, r.channel, r.conv, coalesce(bc.paid, false) AS paid
-        FROM pick p JOIN kb_customer c ON c.id = p.customer_id LEFT JOIN kb_broadcast bc ON bc.id = p.broadcast_id
-        LEFT JOIN LATERAL (SELECT i.channel, i.channel || ':' || i.external_id AS conv FROM kb_identity i
-                           WHERE i.customer_id = c.id AND i.reachable AND i.channel IN ('tg', 'sms', 'mail')
-                             AND (p.channels IS NULL OR i.channel = ANY (p.channels))
-                           ORDER BY (i.channel IS NOT DISTINCT FROM c.notify_channel) DESC,
-                                    array_position(ARRAY['tg', 'mail', 'sms'], i.channel), i.id DESC LIMIT 1) r ON true),
+    lanes AS (SELECT key AS lane, value::int AS room FROM jsonb_each_text(room) WHERE value::int > 0),
+    pick AS (   -- per lane, the earliest due of the offsets outside their quiet hours, up to the lane's room
+        SELECT p.* FROM lanes CROSS JOIN LATERAL (
+            SELECT n.* FROM offs CROSS JOIN LATERAL (
+                SELECT * FROM kb_notice n WHERE n.state = 'pending' AND n.lane = lanes.lane AND n.utc_offset_min = offs.o
+                ORDER BY n.due_at, n.id LIMIT lanes.room) n
+            ORDER BY n.due_at, n.id LIMIT lanes.room) p),
     judged AS (
-        SELECT r.*, CASE WHEN NOT r.notifications THEN 'opted_out' WHEN r.conv IS NULL THEN 'unreachable'
-                         WHEN r.until IS NOT NULL AND r.until <= p_now THEN 'expired'
-                         WHEN r.kind = 'reading' AND kb_reading_missing(r.account_id, kb_local_day(p_now, r.utc_offset_min)) IS NULL THEN 'done'
-                         WHEN r.kind = 'debt' AND (SELECT balance_kopecks FROM kb_account_money(r.account_id)) <= debt_min THEN 'paid'
-                         WHEN r.kind = 'bill' AND r.email_bills AND r.channel = 'mail' THEN 'ebill' END AS why,
-               r.channel || CASE WHEN r.paid AND r.channel = 'tg' THEN '_paid' ELSE '' END AS lane_key
-        FROM route r),
-    backlog AS (
-        SELECT channel || CASE WHEN channel = 'tg' AND payload ->> 'paid' = 'true' THEN '_paid' ELSE '' END AS k, count(*) AS n
-        FROM kb_outbox WHERE channel IN ('tg', 'sms', 'mail') AND lane = 1 AND sent_at IS NULL AND NOT dead GROUP BY 1),
-    ranked AS (
-        SELECT j.*, row_number() OVER (PARTITION BY j.lane_key ORDER BY j.due_at, j.id) AS k FROM judged j WHERE j.why IS NULL),
-    go AS (
-        SELECT r.* FROM ranked r
-        WHERE r.k <= coalesce((p_opts -> 'rate' ->> r.lane_key)::int, 10) * lead - coalesce((SELECT n FROM backlog WHERE backlog.k = r.lane_key), 0)),
+        SELECT p.id, p.kind, p.lane, p.conv, p.tmpl, p.params, p.broadcast_id, c.language, r.lane AS now_lane,
+               CASE WHEN NOT c.notifications THEN 'opted_out'
+                    WHEN p.until IS NOT NULL AND p.until <= p_now THEN 'expired'
+                    WHEN p.kind = 'reading' AND kb_reading_missing(p.account_id, kb_local_day(p_now, p.utc_offset_min)) IS NULL THEN 'done'
+                    WHEN p.kind = 'debt' AND (SELECT balance_kopecks FROM kb_account_money(p.account_id)) <= debt_min THEN 'paid'
+                    WHEN p.kind = 'bill' AND c.email_bills AND p.lane = 'mail' THEN 'ebill' END AS why,
+               r.conv IS DISTINCT FROM p.conv AS moved   -- the customer chose another channel, or this one broke
+        FROM pick p JOIN kb_customer c ON c.id = p.customer_id LEFT JOIN kb_broadcast bc ON bc.id = p.broadcast_id
+        LEFT JOIN LATERAL kb_notice_route(p.customer_id, p.channels, coalesce(bc.paid, false)) r ON true),
+    go AS (SELECT * FROM judged WHERE why IS NULL AND NOT moved),
     ins AS (
         INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload)
-        SELECT conv, channel, 1, 'notice:' || id, 0, jsonb_build_object('tmpl', tmpl, 'lang', language, 'params', params)
-               || CASE WHEN paid THEN '{"paid": true}'::jsonb ELSE '{}'::jsonb END
+        SELECT conv, split_part(lane, '_', 1), 1, 'notice:' || id, 0,
+               jsonb_build_object('tmpl', tmpl, 'lang', language, 'params', params)
+               || CASE WHEN lane = 'tg_paid' THEN '{"paid": true}'::jsonb ELSE '{}'::jsonb END
                -- Telegram shows buttons that lead on (a push's buttons carry no screen version: valid at any time)
-               || CASE WHEN channel <> 'tg' THEN '{}'::jsonb WHEN kind = 'reading' THEN '{"buttons": ["readings"]}'
+               || CASE WHEN lane NOT LIKE 'tg%' THEN '{}'::jsonb WHEN kind = 'reading' THEN '{"buttons": ["readings"]}'
                        WHEN kind = 'debt' THEN '{"buttons": ["pay"]}' WHEN kind = 'bill' THEN '{"buttons": ["bills", "pay"]}'
                        WHEN kind = 'credited' THEN '{"buttons": ["balance"]}' ELSE '{}'::jsonb END
         FROM go ON CONFLICT (conv, event_id, seq) DO NOTHING),
     q AS (
-        UPDATE kb_notice n SET state = 'queued', conv = go.conv, queued_at = now() FROM go WHERE n.id = go.id
-        RETURNING n.kind, n.broadcast_id, go.channel),
+        UPDATE kb_notice n SET state = 'queued', queued_at = now() FROM go WHERE n.id = go.id
+        RETURNING n.kind, n.broadcast_id, split_part(go.lane, '_', 1) AS channel),
     s AS (
-        UPDATE kb_notice n SET state = 'skipped', why = j.why, queued_at = now() FROM judged j
-        WHERE n.id = j.id AND j.why IS NOT NULL RETURNING j.kind, j.why)
+        UPDATE kb_notice n SET state = CASE WHEN j.why IS NULL THEN 'pending' ELSE 'skipped' END, why = j.why,
+               lane = CASE WHEN j.why IS NULL THEN NULL ELSE n.lane END, queued_at = CASE WHEN j.why IS NOT NULL THEN now() END
+        FROM judged j WHERE n.id = j.id AND (j.why IS NOT NULL OR j.moved) RETURNING j.kind, coalesce(j.why, 'moved') AS why)
     SELECT jsonb_build_object(
+        'routed', routed,
         'picked', (SELECT count(*) FROM pick),
         'queued', (SELECT coalesce(jsonb_object_agg(kind, k), '{}') FROM (SELECT kind, count(*) AS k FROM q GROUP BY kind) x),
         'channels', (SELECT coalesce(jsonb_object_agg(channel, k), '{}') FROM (SELECT channel, count(*) AS k FROM q GROUP BY channel) x),
-        'skipped', (SELECT coalesce(jsonb_object_agg(why, k), '{}') FROM (SELECT why, count(*) AS k FROM s GROUP BY why) x),
+        'skipped', (SELECT coalesce(jsonb_object_agg(why, k), '{}') FROM (SELECT why, count(*) AS k FROM s WHERE why <> 'moved' GROUP BY why) x),
         'broadcasts', (SELECT coalesce(jsonb_object_agg(broadcast_id::text, k), '{}')
                        FROM (SELECT broadcast_id, count(*) AS k FROM q WHERE broadcast_id IS NOT NULL GROUP BY broadcast_id) x),
-        'more', (SELECT count(*) FROM q) >= lim)
+        'more', routed >= 5000)   -- more to route; what is routed goes as the lanes drain, tick by tick
     INTO result;
     -- a running broadcast with nothing left to queue is done
     UPDATE kb_broadcast b SET status = 'done', finished_at = now()
@@ -409,6 +439,10 @@ BEGIN
         SELECT * INTO r FROM kb_prune(clk, p_opts);
     ELSE
         RAISE EXCEPTION 'unknown job %', j.name;
+    END IF;
+    -- many new notices: fresh statistics, so that the dispatcher's plans stay index scans (autovacuum comes later)
+    IF coalesce((r.result ->> 'planned')::int, 0) >= 1000 THEN
+        ANALYZE kb_notice;
     END IF;
     IF j.every_s = 0 THEN
         UPDATE kb_job SET runs = runs + 1, last_run_at = clk, last_by = p_by, last_result = r.result WHERE name = j.name;

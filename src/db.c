@@ -6,6 +6,12 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include "db.h"
+
+/* The bookkeeping pool's sessions (async_commit): commits without waiting for the disk, and every statement planned
+ * for the tables as they are at that moment — the outbox's claim runs against a table that is nearly empty most of
+ * the time and holds thousands of rows during a broadcast, and a plan cached while it was small (a nested loop over
+ * every unsent row for each unsent row) would take seconds then. */
+#define ASYNC_OPTIONS "-c synchronous_commit=off -c plan_cache_mode=force_custom_plan"
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
@@ -629,10 +635,10 @@ int db_new(uv_loop_t *loop, const db_options_t *opt, db_t **out, char *errbuf, s
         if (o->val && strcmp(o->keyword, "hostaddr") != 0) {
             db->keys[k] = strdup(o->keyword);
             if (opt->async_commit && !strcmp(o->keyword, "options")) { /* the caller's options, and ours */
-                size_t n = strlen(o->val) + 40;
+                size_t n = strlen(o->val) + sizeof ASYNC_OPTIONS + 2;
                 char *v = malloc(n);
                 if (v)
-                    snprintf(v, n, "%s -c synchronous_commit=off", o->val);
+                    snprintf(v, n, "%s %s", o->val, ASYNC_OPTIONS);
                 db->vals[k++] = v;
                 has_options = 1;
             } else {
@@ -641,7 +647,7 @@ int db_new(uv_loop_t *loop, const db_options_t *opt, db_t **out, char *errbuf, s
         }
     if (opt->async_commit && !has_options) {
         db->keys[k] = strdup("options");
-        db->vals[k++] = strdup("-c synchronous_commit=off");
+        db->vals[k++] = strdup(ASYNC_OPTIONS);
     }
     PQconninfoFree(opts);
     if (hostaddr) {

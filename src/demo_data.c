@@ -138,7 +138,9 @@ int demo_data_run(const char *conninfo, int accounts, int months, int customers,
             if (!ok)
                 break;
         }
-        if (i == sizeof steps / sizeof *steps && pgcli_run(pg, "COMMIT", 0, NULL, err, errlen) == 0) {
+        /* then fresh statistics: a database filled at once has none until autovacuum comes, and plans suffer */
+        if (i == sizeof steps / sizeof *steps && pgcli_run(pg, "COMMIT", 0, NULL, err, errlen) == 0 &&
+            pgcli_run(pg, "ANALYZE", 0, NULL, err, errlen) == 0) {
             fprintf(report, "demo-data: %d accounts with %d months of history, %d customers\n", accounts, months,
                     customers < accounts ? customers : accounts);
             rc = 0;

@@ -282,7 +282,7 @@ int outbox_new(uv_loop_t *loop, db_t *db, const char *channel, outbox_deliver_fn
         " AND NOT c.dead AND c.next_attempt_at <= now() AND (c.claimed_until IS NULL OR c.claimed_until < now())"
         " AND NOT EXISTS (SELECT 1 FROM kb_outbox p WHERE p.conv = c.conv AND p.lane = c.lane"
         "   AND p.sent_at IS NULL AND NOT p.dead AND p.id < c.id)"
-        " ORDER BY c.id LIMIT $3::int FOR UPDATE SKIP LOCKED) "
+        " ORDER BY c.next_attempt_at, c.id LIMIT $3::int FOR UPDATE SKIP LOCKED) "
         "RETURNING o.id, o.conv, o.event_id, o.lane, o.attempts, o.payload, "
         "extract(epoch FROM clock_timestamp() - o.created_at), o.seq");
     o->q_sent = db_prepare(db, "UPDATE kb_outbox SET sent_at = now(), claimed_until = NULL WHERE id = $1::bigint");
