@@ -33,6 +33,8 @@ struct tg_s {
     uv_timer_t hook_timer;
     /* sender */
     uint64_t pause_until;          /* after a 429: nothing goes out before this (loop time, ms) */
+    uint64_t sent_ns[2][1000];     /* pushes: when each of the last `rate` went (free, paid; a ring, uv_hrtime) */
+    int sent_pos[2];
     size_t sending;
     const db_stmt_t *q_file, *q_file_id, *q_unreachable;
     metrics_series_t *m_updates, *m_refused, *m_possible_dups, *m_unreachable, *m_flood, *m_wait, *m_conflicts;

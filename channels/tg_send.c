@@ -26,6 +26,7 @@ typedef struct {
     int64_t thread;                /* a staff group's forum topic, or 0 */
     int staff;                     /* 1: to the staff group */
     int paid;                      /* 1: a paid broadcast's message (allow_paid_broadcast, its own rate) */
+    int push;                      /* 1: lane 1 (counted by the broadcast limits) */
     int waits, part, refused;
     int64_t wait_ms, edit_id;
     cJSON *payload;
@@ -289,6 +290,22 @@ static void on_file(int err, PGresult *res, void *data)
 }
 
 /* The slots are ours: render and send (a document's file first). */
+/* The last guard of the broadcast limits, in this process: no more than the rate in any second of sending, even
+ * when the loop was held up and slots reserved in the past all come due at once. Returns 0, or the milliseconds to
+ * wait. */
+static uint64_t push_window(tg_job_t *j)
+{
+    tg_t *tg = j->tg;
+    double rate = (j->paid ? tg->opt.paid_rate : tg->opt.broadcast_rate) * RATE_MARGIN;
+    int n = rate < 1 ? 1 : rate > 1000 ? 1000 : (int)rate, k = j->paid;
+    uint64_t now = uv_hrtime(), *oldest = &tg->sent_ns[k][tg->sent_pos[k] % n];
+    if (*oldest && now - *oldest < 1000000000ull)
+        return (1000000000ull - (now - *oldest)) / 1000000 + 1;
+    *oldest = now;
+    tg->sent_pos[k] = (tg->sent_pos[k] + 1) % n;
+    return 0;
+}
+
 static void job_go(tg_job_t *j)
 {
     tg_t *tg = j->tg;
@@ -298,6 +315,11 @@ static void job_go(tg_job_t *j)
     }
     if (tg->pause_until > uv_now(tg->loop)) { /* a 429 came meanwhile */
         uv_timer_start(&j->timer, on_timer, tg->pause_until - uv_now(tg->loop), 0);
+        return;
+    }
+    uint64_t wait = j->push ? push_window(j) : 0;
+    if (wait) {
+        uv_timer_start(&j->timer, on_timer, wait, 0);
         return;
     }
     if (j->direct) { /* a file Telegram has: its caption is the text */
@@ -401,7 +423,8 @@ void tg_send_deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t)
     /* the slots: per chat always, the broadcast limit for lane 1 */
     char key[96];
     keys_conv(key, sizeof key, m->conv, KEY_RATE);
-    j->paid = m->lane == 1 && tg->opt.paid_rate > 0 && cJSON_IsTrue(cJSON_GetObjectItem(m->payload, "paid"));
+    j->push = m->lane == 1 && !j->staff;
+    j->paid = j->push && tg->opt.paid_rate > 0 && cJSON_IsTrue(cJSON_GetObjectItem(m->payload, "paid"));
     rate_limit_t per_chat = {1.0, 3, MAX_WAIT_MS},
                  global = {(j->paid ? tg->opt.paid_rate : tg->opt.broadcast_rate) * RATE_MARGIN, 1, MAX_WAIT_MS};
     if (j->staff) /* every topic of a group shares the group's budget */

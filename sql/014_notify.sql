@@ -407,7 +407,10 @@ END $$;
 -- kb_sched_step(job, fake clock?, process, options) runs one step of the job when it is due and no other process
 -- holds it (FOR UPDATE SKIP LOCKED); NULL when it was not run. Returns {job, result, done}. The clock is now(), or
 -- with p_fake the instant in kb_setting test.clock (tests move it; kabinetd refuses a fake clock in production).
-CREATE FUNCTION kb_sched_step(p_job text, p_fake boolean, p_by text, p_opts jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+-- JIT is off for the step: its statements' estimates run high (a lane's room, a planner's chunk), and compiling them
+-- took a second each time for work of a few milliseconds.
+CREATE FUNCTION kb_sched_step(p_job text, p_fake boolean, p_by text, p_opts jsonb) RETURNS jsonb LANGUAGE plpgsql
+SET jit = off AS $$
 DECLARE
     clk timestamptz := CASE WHEN p_fake THEN coalesce((SELECT (value #>> '{}')::timestamptz FROM kb_setting
                                                        WHERE key = 'test.clock'), now()) ELSE now() END;
