@@ -1,6 +1,7 @@
 /* test_dialog_customer.c — the customer's dialog as a pure function, for what the end-to-end transcripts cannot
  * reach quickly: a step timeout (15 minutes) sends the customer home with a word; /cancel from every step returns
- * to the menu; a stale button re-asks the current question; every template the dialog names is in both catalogs. */
+ * to the menu; a stale button re-asks the current question; a push's button leads on; every template the dialog
+ * names is in both catalogs. */
 #include <stdarg.h>
 #include <setjmp.h>
 #include <stddef.h>
@@ -82,6 +83,22 @@ static void test_stale_button_re_asks(void **state)
     dlg_result_free(&out);
     cJSON_Delete(keep);
     cJSON_Delete(data);
+}
+
+/* A push's button (notify.h: made for no screen, version 0) leads to its area from wherever the customer is. */
+static void test_push_button_leads_on(void **state)
+{
+    (void)state;
+    cJSON *keep = cJSON_CreateObject(), *d = cJSON_CreateObject();
+    cJSON_AddNumberToObject(keep, "customer_id", 5);
+    dlg_state_t st = {"customer", "acc.number", keep, d, 7};
+    dlg_event_t ev = {"e1", "tg", "tg:1", "1", EV_BUTTON, "readings", NULL, 0, 0};
+    dlg_result_t r;
+    assert_int_equal(dlg_customer.step(&st, &ev, &r), 0);
+    assert_true(!strncmp(r.step, "rd.", 3));   /* the readings dialog, not the account number asked before */
+    dlg_result_free(&r);
+    cJSON_Delete(keep);
+    cJSON_Delete(d);
 }
 
 static void test_help_and_language(void **state)
@@ -196,6 +213,7 @@ int main(void)
         cmocka_unit_test(test_timeouts_send_home),
         cmocka_unit_test(test_cancel_from_every_step),
         cmocka_unit_test(test_stale_button_re_asks),
+        cmocka_unit_test(test_push_button_leads_on),
         cmocka_unit_test(test_help_and_language),
         cmocka_unit_test(test_menu_warnings),
         cmocka_unit_test(test_history_ranges),
