@@ -294,6 +294,15 @@ static int customer_step(const dlg_state_t *st, const dlg_event_t *ev, dlg_resul
         priv_signed_out(&c);
         return 0;
     }
+    if (ev->kind == EV_STAFF && ev->text && !strcmp(ev->text, "rebind")) { /* merged into the customer who proved
+                                                                              * one of this chat's addresses */
+        const cJSON *from = cJSON_GetObjectItem(ev->payload, "from"), *to = cJSON_GetObjectItem(ev->payload, "customer_id");
+        if (c.customer && cJSON_IsNumber(from) && cJSON_IsNumber(to) && c.customer == (long long)from->valuedouble) {
+            cJSON_DeleteItemFromObject(out->keep, "customer_id");
+            cJSON_AddNumberToObject(out->keep, "customer_id", to->valuedouble);
+        }
+        return 0;
+    }
     if (ev->kind == EV_STAFF) { /* staff acted on this conversation's appeal */
         app_staff(&c);
         return 0;

@@ -2,8 +2,10 @@
  * gets a code by SMS (auth.code_send; the code goes out as a send to the "sms" channel), and types it
  * (auth.code_verify). Before any of it the customer accepts the processing of personal data and the user
  * agreement (consent.terms / consent.accept: once per identity and texts' version; a no stops politely). In the SMS
- * channel the sender's number is the identity: once consent is given, it signs in (auth.sms_login). By email the sender's address must be confirmed: the first message gets a reply with a code
- * (and the channel adds a one-click link that sends "/confirm <code>"); the customer answers with the code. The
+ * channel the sender's number is the identity: once consent is given, it signs in (auth.sms_login). By email an
+ * address confirmed before (at registration or in Settings) signs in the same way (auth.mail_login); a new one must
+ * be confirmed: the first message gets a reply with a code (and the channel adds a one-click link that sends
+ * "/confirm <code>"); the customer answers with the code. The
  * command the first message carried (an SMS or email keyword) runs once signed in. The code policy lives in the
  * core; this part turns its answers into words. */
 #include <stdio.h>
@@ -56,11 +58,12 @@ static void after_consent(cust_t *c)
         cJSON *args = cJSON_CreateObject();
         cJSON_AddStringToObject(args, "phone", c->ev->sender);
         cust_call(c, "auth.sms_login", args);
-    } else if (by_mail(c)) {
+    } else if (by_mail(c)) { /* an address confirmed before signs in (auth.mail_login); a new one gets a code */
         goto_keeping(c, "reg.mail");
+        cust_set(c, "email", cJSON_CreateString(c->ev->sender));
         cJSON *args = cJSON_CreateObject();
         cJSON_AddStringToObject(args, "email", c->ev->sender);
-        cust_call(c, "auth.code_send", args);
+        cust_call(c, "auth.mail_login", args);
     } else {
         cust_goto(c, "reg.phone");
         cust_ask(c, "reg.welcome", NULL, share);
@@ -242,7 +245,11 @@ int reg_step(cust_t *c)
         on_sent(c);
         return 0;
     }
-    if (!strcmp(op, "auth.code_verify") || !strcmp(op, "auth.sms_login")) {
+    if (!strcmp(op, "auth.mail_login") && strcmp(cust_res(c, "status"), "ok")) { /* not known yet: a code */
+        send_code(c, c->ev->sender);
+        return 0;
+    }
+    if (!strcmp(op, "auth.code_verify") || !strcmp(op, "auth.sms_login") || !strcmp(op, "auth.mail_login")) {
         on_verified(c);
         return 0;
     }

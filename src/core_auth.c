@@ -11,7 +11,9 @@
  *
  * Wherever "phone" is named below, "email" may stand instead: the code goes by email, the identity is a "mail" one,
  * and the countries and number prefixes do not apply. auth.code_verify with customer_id adds the address to that
- * (signed-in) customer, as their email or phone.
+ * (signed-in) customer, as their email or phone, with the consent they gave in the conversation that asked; when the
+ * address was another customer's (the same person, registered twice), the two become one (kb_customer_merge) and
+ * "merged" says {from, convs} — the other customer's conversations, to be told who they speak for now.
  *
  * auth.code_send {phone (as typed)} → {"status": "sent", phone, code, expires_in_s} | {"status": "too_soon",
  *     retry_in_s} | {"status": "hour_limit"} | {"status": "day_limit"} | {"status": "invalid_phone"} (also a country
@@ -21,7 +23,10 @@
  * auth.code_verify {phone, code, channel, external_id[, customer_id]} → {"status": "ok", customer_id, new} | {"status": "wrong",
  *     attempts_left} | {"status": "locked"} | {"status": "expired"} | {"status": "no_code"}
  *     | {"status": "invalid_phone"} | {"status": "invalid_code"} (not 6 digits: no try is spent)
- * auth.sms_login {phone (the SMS sender)} → {"status": "ok", customer_id, new} | {"status": "invalid_phone"} */
+ * auth.sms_login {phone (the SMS sender)} → {"status": "ok", customer_id, new} | {"status": "invalid_phone"}
+ * auth.mail_login {email (the sender)} → {"status": "ok", customer_id, new: false} | {"status": "unknown"}: an address
+ *     confirmed by a code before (at registration, or added in Settings) signs its conversation in as SMS numbers do;
+ *     what is answered goes to that address only. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +75,7 @@ static int code_hmac(const char *phone, const char *code, char out[65])
 static int answer(db_t *db, db_txn_t *txn, const char *status, core_cb cb, void *data)
 {
     const char *sql = !strcmp(status, "invalid_phone") ? "SELECT '{\"status\": \"invalid_phone\"}'"
+                      : !strcmp(status, "unknown")     ? "SELECT '{\"status\": \"unknown\"}'"
                                                        : "SELECT '{\"status\": \"invalid_code\"}'";
     return core_json(db, txn, 1, &sql, 0, NULL, cb, data);
 }
@@ -193,6 +199,10 @@ static const char *const sql_verify[] = {
     "bad AS (INSERT INTO kb_auth_failure (address) SELECT $1 FROM live WHERE NOT EXISTS (SELECT 1 FROM ok) RETURNING 1) "
     "INSERT INTO kb_audit (conv, event_id, what, details, actor) "
     "SELECT $3, '', 'login.wrong_code', '{}', 'customer' FROM bad",
+    /* the address was another customer's: the same person, registered twice — now one (kb_customer_merge) */
+    "SELECT kb_customer_merge($6::bigint, i.customer_id, $3, '') FROM kb_identity i WHERE $6::bigint IS NOT NULL"
+    " AND " LOGGED_IN " AND i.channel = " HOME " AND i.external_id = $1 AND i.customer_id IS NOT NULL"
+    " AND i.customer_id <> $6::bigint" ALSO_TAKES("$2::text, $4::text, $5::text"),
     /* a signed-in customer adding this address (customer_id given): it becomes theirs, and their email or phone */
     "WITH i AS (INSERT INTO kb_identity (customer_id, channel, external_id, verified_at) "
     "SELECT $6::bigint, " HOME ", $1, now() WHERE $6::bigint IS NOT NULL AND " LOGGED_IN
@@ -201,6 +211,11 @@ static const char *const sql_verify[] = {
     " reachable = true, unreachable_why = NULL RETURNING customer_id) "
     "UPDATE kb_customer k SET email = CASE WHEN strpos($1, '@') > 0 THEN $1 ELSE k.email END,"
     " phone = CASE WHEN strpos($1, '@') = 0 THEN $1 ELSE k.phone END FROM i WHERE k.id = i.customer_id",
+    /* …with the consent the customer gave here: the new channel does not ask it again */
+    "INSERT INTO kb_consent (channel, external_id, customer_id, version, conv) "
+    "SELECT " HOME ", $1, $6::bigint, coalesce((SELECT value #>> '{}' FROM kb_setting WHERE key = 'legal.version'), ''),"
+    " $3 WHERE $6::bigint IS NOT NULL AND " LOGGED_IN ALSO_TAKES("$2::text, $4::text, $5::text")
+    " ON CONFLICT (channel, external_id, version) DO NOTHING",
     NEW_CUSTOMER(LOGGED_IN),
     /* the identity the customer came from joins them */
     "INSERT INTO kb_identity (customer_id, channel, external_id, verified_at) "
@@ -214,12 +229,13 @@ static const char *const sql_verify[] = {
     "who AS (SELECT k.id, k.created_at = now() AS new FROM kb_identity i JOIN kb_customer k ON k.id = i.customer_id"
     "  WHERE i.channel = " HOME " AND i.external_id = $1) "
     "SELECT (CASE WHEN c.used_at = now() THEN json_build_object('status', 'ok', 'customer_id', (SELECT id FROM who),"
-    "   'new', (SELECT new FROM who))"
+    "   'new', (SELECT new FROM who), 'merged', (SELECT details FROM kb_audit WHERE what = 'customer.merged'"
+    "   AND customer_id = $6::bigint AND at = now() ORDER BY id DESC LIMIT 1))"
     " WHEN c.id IS NULL THEN json_build_object('status', 'no_code')"
     " WHEN mine.n > 0 THEN json_build_object('status', 'wrong', 'attempts_left', greatest(0, 5 - f.n))"
     " WHEN f.n >= 5 THEN json_build_object('status', 'locked')"
     " ELSE json_build_object('status', 'expired') END)::text "
-    "FROM (SELECT 1) x LEFT JOIN c ON true, f, mine",
+    "FROM (SELECT 1) x LEFT JOIN c ON true, f, mine WHERE true" ALSO_TAKES("$2::text, $3::text, $4::text, $5::text"),
 };
 
 static int code_verify(db_t *db, db_txn_t *txn, const char *conv, const cJSON *args, core_cb cb, void *data)
@@ -269,9 +285,33 @@ static int sms_login(db_t *db, db_txn_t *txn, const char *conv, const cJSON *arg
     return core_json(db, txn, sizeof sql_sms_login / sizeof *sql_sms_login, sql_sms_login, 2, p, cb, data);
 }
 
+/* ---------------------------------------------------------------- auth.mail_login */
+
+static const char *const sql_mail_login[] = {
+    "INSERT INTO kb_audit (conv, event_id, what, details, customer_id, actor) "
+    "SELECT $2, '', 'login', '{\"channel\": \"mail\"}', customer_id, 'customer' FROM kb_identity"
+    " WHERE channel = 'mail' AND external_id = $1 AND customer_id IS NOT NULL AND verified_at IS NOT NULL",
+    "SELECT coalesce((SELECT json_build_object('status', 'ok', 'customer_id', customer_id, 'new', false) FROM kb_identity"
+    " WHERE channel = 'mail' AND external_id = $1 AND customer_id IS NOT NULL AND verified_at IS NOT NULL),"
+    " json_build_object('status', 'unknown'))::text WHERE $2::text IS NOT NULL",
+};
+
+static int mail_login(db_t *db, db_txn_t *txn, const char *conv, const cJSON *args, core_cb cb, void *data)
+{
+    char email[EMAIL_MAX + 1];
+    const char *typed = core_arg_str(args, "email");
+    if (!typed)
+        return KB_ERR_INVAL;
+    if (email_normalize(typed, email, sizeof email))
+        return answer(db, txn, "unknown", cb, data);
+    const char *p[] = {email, conv};
+    return core_json(db, txn, sizeof sql_mail_login / sizeof *sql_mail_login, sql_mail_login, 2, p, cb, data);
+}
+
 void core_auth_register(void)
 {
     core_register("auth.code_send", code_send);
     core_register("auth.code_verify", code_verify);
     core_register("auth.sms_login", sms_login);
+    core_register("auth.mail_login", mail_login);
 }

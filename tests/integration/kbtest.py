@@ -383,7 +383,8 @@ def run(name, *phases, accounts=30, customers=20):
         tg.stop()
         redis.stop()
         if db:
-            psql("postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % db)
+            if not os.environ.get("KB_KEEP_DB"):
+                psql("postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % db)
     finish()
 
 

@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""The rest of the portal (sql/015_portal.sql) through a real kabinetd, the fake Bot API, the fake SMS gateway
+(SMSC.ru) and a real SMTP server (aiosmtpd) with the inbound mail webhook.
+
+channels: a customer registered in Telegram adds an email in Settings (a code mailed to it), then writes БАЛАНС by
+email and gets the same balance Telegram shows, without a new code (the address was confirmed); then adds a phone
+that another customer — the same person, registered by SMS with their own account — had: the two become one (every
+link, reading and consent moves; the other row points to the one kept), and the SMS conversation, told, now speaks
+for the merged customer and sees both accounts."""
+import base64, json, os, re, sys, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kbtest  # noqa: E402
+
+kbtest.REDIS_PORT = int(os.environ["KB_TEST_REDIS_PORT"]) + 1400
+from kbtest import (Gateway, Kabinetd, Phone, User, check, free_port, http, psql, run, sms_env, sms_notify,  # noqa
+                    wait_until)
+from mailtest import OUR, Smtp, body  # noqa: E402
+
+HOOK_SECRET = "portal-hook-secret-0123"
+kbtest.SECRETS += [HOOK_SECRET, "smtp-password"]
+
+
+def start(db, tg, smtp, name, extra=None):
+    port = free_port()
+    env = dict(sms_env("smsc", port), KABINET_SMTP_URL=smtp.url, KABINET_MAIL_FROM="Энергосбыт <%s>" % OUR,
+               KABINET_MAIL_WEBHOOK_SECRET=HOOK_SECRET)
+    env.update(extra or {})
+    k = Kabinetd(db, tg, "polling", name, env)
+    return k, Gateway("smsc", port, sms_notify("smsc", k.url))
+
+
+def hook(k, frm, subject, text, mid):
+    data = {"From": frm, "FromFull": {"Email": frm, "Name": ""}, "To": OUR, "Subject": subject, "TextBody": text,
+            "MessageID": "pm-" + mid, "Headers": [{"Name": "Message-ID", "Value": "<%s>" % mid}], "Attachments": []}
+    h = {"Content-Type": "application/json",
+         "Authorization": "Basic " + base64.b64encode(("postmark:" + HOOK_SECRET).encode()).decode()}
+    return http("POST", k.url + "/mail/inbound", json.dumps(data).encode(), h)[0]
+
+
+def code_in(text):
+    m = re.search(r"\b(\d{6})\b", text)
+    return m.group(1) if m else ""
+
+
+def balance_line(text, number):
+    """The balance's line for account number ("Счёт 1800000002: задолженность 1 234,56 ₽.")."""
+    for line in text.splitlines():
+        if number in line:
+            return line.strip()
+    return None
+
+
+def channels(tg, db, _):
+    smtp = Smtp()
+    k, gw = start(db, tg, smtp, "portal-channels")
+    try:
+        # the same person as account 7's SMS customer, first writing by SMS with their own number
+        p = Phone(gw, "+79990000007")
+        p.say("БАЛАНС")
+        p.expect("reg.consent_sms")
+        p.say("1")
+        p.until("bal.*")
+        old = psql(db, "SELECT customer_id FROM kb_identity WHERE channel = 'sms' AND external_id = '+79990000007'")
+
+        # a customer registered in Telegram with another phone, account 2 linked
+        u = User(tg, 7400000001, db)
+        u.welcome()
+        u.send(contact={"phone": "+79161230001"})
+        u.expect("reg.code_sent")
+        sms = wait_until(lambda: gw.messages("+79161230001"), 15)
+        u.say(code_in(sms[-1]["text"]) if sms else "")
+        u.expect("reg.done_new", "menu.main*")
+        u.press("accounts")
+        u.expect("acc.none")
+        u.link("1800000002", psql(db, "SELECT holder_surname FROM kb_account WHERE number = '1800000002'"))
+        u.press("balance")
+        tg_balance = u.expect("bal.*", "menu.main*")[0]["text"]
+        me = psql(db, "SELECT customer_id FROM kb_identity WHERE channel = 'tg' AND external_id = '7400000001'")
+
+        # Settings → add an email: a code mailed to it, typed in Telegram
+        u.press("settings")
+        u.expect("set.show_on")
+        u.press("add_email")
+        u.expect("set.email_ask_add")
+        u.say("Anna@Example.ru")
+        u.expect("set.email_code_sent")
+        got = smtp.wait("anna@example.ru", 1)
+        u.say(code_in(body(got[0][1])) if got else "")
+        u.expect("set.email_added", "menu.main*")
+        check(psql(db, "SELECT customer_id FROM kb_identity WHERE channel = 'mail' AND external_id = 'anna@example.ru'")
+              == me, "the address is the Telegram customer's identity now")
+
+        # БАЛАНС by email: signed in by the confirmed address (no new code), the same balance
+        check(hook(k, "anna@example.ru", "БАЛАНС", "", "b1@example.ru") == 200, "the email is taken")
+        got = smtp.wait("anna@example.ru", 3)[1:]        # "signed in", then the balance
+        text = "\n".join(body(m) for _, m in got)
+        line = balance_line(tg_balance, "1800000002")
+        check(line is not None and line in text, "by email the same balance as in Telegram (%r in %r)" % (line, text[:300]))
+        check(not code_in(text.split("1800000002")[0]), "…with no code asked: the address was confirmed in Settings")
+
+        # Settings → add a phone that was another customer's: the two become one
+        u.press("settings")
+        u.expect("set.show_on")
+        u.press("add_phone")
+        u.expect("set.phone_ask")
+        u.say("+7 999 000-00-07")
+        u.expect("reg.code_sent")
+        sms = wait_until(lambda: [m for m in gw.messages("+79990000007") if code_in(m["text"])], 15)
+        u.say(code_in(sms[-1]["text"]) if sms else "")
+        u.expect("set.address_merged", "menu.main*")
+        links = psql(db, "SELECT string_agg(a.number, ',' ORDER BY a.number) FROM kb_account_link l JOIN kb_account a "
+                         "ON a.id = l.account_id WHERE l.customer_id = %s AND l.status = 'active'" % me)
+        check(links == "1800000002,1800000007", "merged: both accounts are the customer's now (%s)" % links)
+        check(psql(db, "SELECT merged_into FROM kb_customer WHERE id = %s" % old) == me,
+              "the other customer points to the one kept")
+        check(psql(db, "SELECT count(*) FROM kb_consent WHERE customer_id = %s" % old) == "0" and
+              psql(db, "SELECT count(*) FROM kb_identity WHERE customer_id = %s" % old) == "0",
+              "their identities and consents moved")
+        check(psql(db, "SELECT count(*) FROM kb_audit WHERE what = 'customer.merged' AND customer_id = %s" % me) == "1",
+              "the merge is in the audit trail")
+        # the SMS conversation, told of it, speaks for the merged customer: two accounts to choose from
+        p.seen = len(gw.messages("+79990000007"))
+        p.say("БАЛАНС")
+        p.expect("bal.pick_account")
+        k.stop()
+    finally:
+        if k.proc.poll() is None:
+            k.stop()
+        gw.stop()
+        smtp.stop()
+
+
+if __name__ == "__main__":
+    run("portal", channels)
