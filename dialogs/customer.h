@@ -87,6 +87,9 @@ void pay_start(cust_t *c);
 int pay_step(cust_t *c);
 void bill_start(cust_t *c);
 int bill_step(cust_t *c);
+/* The calculator (dlg_calc.c): kWh per zone → rubles at the account's tariff. Steps "calc.*". */
+void calc_start(cust_t *c);
+int calc_step(cust_t *c);
 /* One-shot commands (dlg_keywords.c): whether ev is one; runs text as one (1), or 0 when it is not. */
 int kw_is_command(const dlg_event_t *ev);
 int kw_run(cust_t *c, const char *text);

@@ -91,7 +91,10 @@ static void address_step(cust_t *c)
         }
         const char *addr = is_phone_step(c) ? cust_res(c, "phone") : cust_res(c, "address");
         cJSON_AddStringToObject(sent, key, addr);
-        cust_goto(c, is_phone_step(c) ? "set.phone_code" : "set.email_code");
+        if (is_phone_step(c))
+            cust_goto(c, "set.phone_code");
+        else
+            cust_goto(c, "set.email_code");
         cust_set(c, key, cJSON_CreateString(addr));
         cust_set(c, "purpose", cJSON_CreateString(add ? "add" : "ebill"));
         cust_ask(c, is_phone_step(c) ? "reg.code_sent" : "set.email_code_sent", sent, again);
@@ -141,7 +144,10 @@ static void address_step(cust_t *c)
 /* Settings → add an email or a phone. */
 static void add_address(cust_t *c, int phone)
 {
-    cust_goto(c, phone ? "set.phone" : "set.email");
+    if (phone)
+        cust_goto(c, "set.phone");
+    else
+        cust_goto(c, "set.email");
     cust_set(c, "purpose", cJSON_CreateString("add"));
     cust_ask(c, phone ? "set.phone_ask" : "set.email_ask_add", NULL, back);
 }

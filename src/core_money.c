@@ -3,8 +3,8 @@
  * charges, payments and readings with ranges and pages, and the monthly ledger (свод). Only a customer with an
  * active link to the account sees them (a staff member passes "staff" instead). Every range is on the account's
  * local calendar; the defaults are the seeds': charges and readings for the current and previous year, payments
- * for the last 3 months, the ledger for the last 12 months (at most 60). Amounts are integer kopecks, kWh and
- * readings exact decimal text.
+ * for the last 3 months, the ledger for the last 12 months (at most 60); and the calculator (kWh per zone at the
+ * account's tariff in force on a date). Amounts are integer kopecks, kWh and readings exact decimal text.
  *
  * account.balance {customer_id | staff, account_id} → {"status": "ok", number, address, balance_kopecks,
  *     to_pay_kopecks, penalties_kopecks, duties_kopecks, uncredited_kopecks, last_month} | {"status": "not_linked"}
@@ -152,12 +152,41 @@ static const core_sql_op_t op_bill_send = {
      " acc.number) ELSE json_build_object('status', 'queued', 'number', acc.number, 'month', to_char(m.month,"
      " 'MM.YYYY')) END FROM acc, m), " NOT_LINKED ")::text"}};
 
+/* ---------------------------------------------------------------- tariff.calculate */
+
+/* tariff.calculate {customer_id | staff, account_id, kwh1, kwh2, kwh3, date} → {"status": "tariff", number, tariff,
+ * zones, date} without kwh1 (what to ask for) | {"status": "ok", number, tariff, zones, date, lines: [{zone, kwh,
+ * rate, amount_kopecks}], total_kopecks} | {"status": "invalid"} (a kWh value of a zone the tariff has is not a
+ * number with at most 3 decimals) | {"status": "no_tariff"} | {"status": "not_linked"}: kWh per zone at the rates
+ * of the account's tariff in force on date (today on the account's clock by default); each zone's amount rounded to
+ * the kopeck, exactly. */
+static const core_sql_op_t op_calculate = {
+    {WHO, {"kwh1", 's', 0}, {"kwh2", 's', 0}, {"kwh3", 's', 0}, {"date", 'd', 0}},
+    {"WITH " ACCOUNT_CTE ", "
+     "t AS (SELECT t.id, t.name, t.zones, coalesce($7::date, acc.today) AS on_day FROM acc JOIN kb_account a ON a.id = acc.id"
+     "  JOIN kb_tariff t ON t.code = a.tariff_code AND t.valid_from <= coalesce($7::date, acc.today)"
+     "  AND (t.valid_to IS NULL OR t.valid_to >= coalesce($7::date, acc.today)) ORDER BY t.valid_from DESC LIMIT 1), "
+     "k AS (SELECT z, v FROM (VALUES (1, $4::text), (2, $5::text), (3, $6::text)) x(z, v), t WHERE z <= t.zones), "
+     "l AS (SELECT r.zone, replace(k.v, ',', '.')::numeric AS kwh, r.rate,"
+     "  round(replace(k.v, ',', '.')::numeric * r.rate * 100)::bigint AS amount FROM t JOIN kb_tariff_rate r"
+     "  ON r.tariff_id = t.id JOIN k ON k.z = r.zone WHERE kb_is_decimal(coalesce(k.v, ''))) "
+     "SELECT (CASE WHEN NOT EXISTS (SELECT 1 FROM acc) THEN " NOT_LINKED
+     " WHEN NOT EXISTS (SELECT 1 FROM t) THEN json_build_object('status', 'no_tariff')"
+     " WHEN $4 IS NULL THEN (SELECT json_build_object('status', 'tariff', 'number', acc.number, 'tariff', t.name,"
+     "  'zones', t.zones, 'date', to_char(t.on_day, 'DD.MM.YYYY')) FROM acc, t)"
+     " WHEN EXISTS (SELECT 1 FROM k WHERE NOT kb_is_decimal(coalesce(k.v, ''))) THEN json_build_object('status', 'invalid')"
+     " ELSE (SELECT json_build_object('status', 'ok', 'number', acc.number, 'tariff', t.name, 'zones', t.zones,"
+     "  'date', to_char(t.on_day, 'DD.MM.YYYY'), 'lines', (SELECT json_agg(json_build_object('zone', zone, 'kwh',"
+     "  replace(kwh::text, '.', ','), 'rate', replace(rate::text, '.', ','), 'amount_kopecks', amount) ORDER BY zone)"
+     "  FROM l), 'total_kopecks', (SELECT sum(amount) FROM l)) FROM acc, t) END)::text"}};
+
 /* ---------------------------------------------------------------- registration */
 
 CORE_SQL_OP(account_balance, op_balance)
 CORE_SQL_OP(account_ledger, op_ledger)
 CORE_SQL_OP(customer_warnings, op_warnings)
 CORE_SQL_OP(bill_send, op_bill_send)
+CORE_SQL_OP(tariff_calculate, op_calculate)
 
 void core_money_register(void)
 {
@@ -166,4 +195,5 @@ void core_money_register(void)
     core_register("account.ledger", account_ledger);
     core_register("customer.warnings", customer_warnings);
     core_register("bill.send", bill_send);
+    core_register("tariff.calculate", tariff_calculate);
 }

@@ -6,8 +6,11 @@ channels: a customer registered in Telegram adds an email in Settings (a code ma
 email and gets the same balance Telegram shows, without a new code (the address was confirmed); then adds a phone
 that another customer — the same person, registered by SMS with their own account — had: the two become one (every
 link, reading and consent moves; the other row points to the one kept), and the SMS conversation, told, now speaks
-for the merged customer and sees both accounts."""
+for the merged customer and sees both accounts.
+calc: the calculator on a day/night account (tariff city-2): 150,5 kWh by day and 80 by night come to the hand
+calculation from the tariff's rates in the database, each zone rounded to the kopeck; letters are refused politely."""
 import base64, json, os, re, sys, time
+from decimal import Decimal, ROUND_HALF_UP
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kbtest  # noqa: E402
@@ -131,5 +134,46 @@ def channels(tg, db, _):
         smtp.stop()
 
 
+def rub(kopecks):
+    return "{:,}".format(kopecks // 100).replace(",", " ") + ",%02d ₽" % (kopecks % 100)
+
+
+def flat(text):
+    return re.sub(r"\s", "", text)
+
+
+def calc(tg, db, _):
+    smtp = Smtp()
+    k, gw = start(db, tg, smtp, "portal-calc")
+    try:
+        u = User(tg, 7400000002, db)   # the demo customer of account 4: a day/night meter on city-2
+        u.welcome()
+        u.send(contact={"phone": "+79990000004"})
+        u.expect("reg.code_sent")
+        sms = wait_until(lambda: gw.messages("+79990000004"), 15)
+        u.say(code_in(sms[-1]["text"]) if sms else "")
+        u.expect("reg.done", "menu.main*")
+        u.press("calc")
+        u.expect("calc.ask_zone")
+        u.say("сто")
+        u.expect("calc.invalid")
+        u.say("150,5")
+        u.expect("calc.ask_zone")
+        u.say("80")
+        text = u.expect("calc.result", "menu.main*")[0]["text"]
+        rates = [Decimal(x) for x in psql(db, "SELECT r.rate FROM kb_tariff_rate r JOIN kb_tariff t ON t.id = "
+                                              "r.tariff_id WHERE t.code = 'city-2' ORDER BY r.zone").split()]
+        zones = [int((Decimal(kwh) * rate * 100).quantize(Decimal(1), ROUND_HALF_UP))
+                 for kwh, rate in zip(("150.5", "80"), rates)]
+        check(flat(rub(sum(zones))) in flat(text) and all(flat(rub(z)) in flat(text) for z in zones),
+              "two zones: %s + %s = %s, as by hand (%r)" % (rub(zones[0]), rub(zones[1]), rub(sum(zones)), text))
+        k.stop()
+    finally:
+        if k.proc.poll() is None:
+            k.stop()
+        gw.stop()
+        smtp.stop()
+
+
 if __name__ == "__main__":
-    run("portal", channels)
+    run("portal", channels, calc)
