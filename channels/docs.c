@@ -1,8 +1,11 @@
-/* docs.c — the "doc" channel's sender: data → PDF off the loop → kb_file → the reply with its document (docs.h). */
+/* docs.c — the "doc" channel's sender: data → PDF (or the ledger's PNG chart) off the loop → kb_file → the reply with
+ * its document (docs.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "chart.h"
 #include "core.h"
+#include "doc.h"
 #include "doc_bill.h"
 #include "doc_receipt.h"
 #include "docs.h"
@@ -24,11 +27,11 @@ struct docs_s {
 typedef struct {
     docs_t *d;
     outbox_ticket_t *t;
-    int bill;                      /* a bill, else a check */
+    enum { DOC_CHECK, DOC_BILL, DOC_CHART } kind;
     cJSON *data;                   /* receipt.get's answer or the bill's data */
     char conv[160], event[200], lang[4], name[64], tmpl[32], to[128];
     int lane;                      /* the request's: an e-bill is a push */
-    unsigned char *pdf;
+    unsigned char *pdf;            /* the file: a PDF, or the chart's PNG */
     size_t pdf_len;
     char err[160];
     uv_work_t work;
@@ -76,8 +79,9 @@ static void write_reply(doc_job_t *j, const char *tmpl, cJSON *params)
     }
     char *pj = cJSON_PrintUnformatted(params);
     cJSON_Delete(params);
-    const char *qp[] = {j->name, hex, j->conv, j->event, tmpl, j->lang, pj, j->d->file_base, j->lane ? "1" : "0"};
-    if (!pj || db_exec(j->d->db, 0, j->d->q_reply, 9, qp, on_written, j) != 0)
+    const char *qp[] = {j->name, hex, j->conv, j->event, tmpl, j->lang, pj, j->d->file_base, j->lane ? "1" : "0",
+                        j->kind == DOC_CHART ? "image/png" : "application/pdf"};
+    if (!pj || db_exec(j->d->db, 0, j->d->q_reply, 10, qp, on_written, j) != 0)
         job_done(j, OUTBOX_RETRY, "postgres unavailable");
     free(pj);
     free(hex);
@@ -85,11 +89,27 @@ static void write_reply(doc_job_t *j, const char *tmpl, cJSON *params)
 
 /* ---------------------------------------------------------------- rendering */
 
+/* The ledger's rows (account.ledger) as the chart's months. */
+static int chart(doc_job_t *j)
+{
+    chart_month_t m[CHART_MAX_MONTHS];
+    int n = 0;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItem(j->data, "rows")) if (n < CHART_MAX_MONTHS)
+    {
+        m[n].charged_kopecks = doc_num(r, "charged_kopecks");
+        m[n].paid_kopecks = doc_num(r, "paid_kopecks");
+        m[n++].consumed_kwh = atof(doc_str(r, "consumed_kwh"));
+    }
+    return n ? chart_png(m, n, &j->pdf, &j->pdf_len) : KB_ERR_INVAL;
+}
+
 static void render(uv_work_t *w)
 {
     doc_job_t *j = w->data;
-    int rc = j->bill ? doc_bill_pdf(j->data, j->lang, &j->pdf, &j->pdf_len, j->err, sizeof j->err)
-                     : doc_receipt_pdf(j->data, j->lang, &j->pdf, &j->pdf_len, j->err, sizeof j->err);
+    int rc = j->kind == DOC_BILL    ? doc_bill_pdf(j->data, j->lang, &j->pdf, &j->pdf_len, j->err, sizeof j->err)
+             : j->kind == DOC_CHART ? chart(j)
+                                    : doc_receipt_pdf(j->data, j->lang, &j->pdf, &j->pdf_len, j->err, sizeof j->err);
     if (rc) {
         free(j->pdf);
         j->pdf = NULL;
@@ -103,7 +123,13 @@ static void rendered(uv_work_t *w, int status)
         job_done(j, OUTBOX_RETRY, "canceled");
         return;
     }
-    if (j->bill) {
+    if (j->kind == DOC_CHART) {
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddNumberToObject(p, "months", cJSON_GetArraySize(cJSON_GetObjectItem(j->data, "rows")));
+        write_reply(j, j->pdf ? "his.chart" : "his.empty", p);
+        return;
+    }
+    if (j->kind == DOC_BILL) {
         cJSON *p = cJSON_CreateObject();
         cJSON_AddStringToObject(p, "account", cJSON_GetStringValue(cJSON_GetObjectItem(j->data, "account")) ?: "");
         cJSON_AddStringToObject(p, "month", cJSON_GetStringValue(cJSON_GetObjectItem(j->data, "month")) ?: "");
@@ -154,6 +180,18 @@ static void on_receipt(int err, cJSON *result, void *data)
     start_render(j);
 }
 
+static void on_ledger(int err, cJSON *result, void *data)
+{
+    doc_job_t *j = data;
+    if (err || !result) {
+        cJSON_Delete(result);
+        job_done(j, OUTBOX_RETRY, "postgres unavailable");
+        return;
+    }
+    j->data = result;
+    start_render(j);
+}
+
 static void on_bill(int err, PGresult *res, void *data)
 {
     doc_job_t *j = data;
@@ -199,12 +237,30 @@ static void deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t)
             job_done(j, OUTBOX_DEAD, "a bill request without account or conversation");
             return;
         }
-        j->bill = 1;
+        j->kind = DOC_BILL;
         snprintf(j->conv, sizeof j->conv, "%s", conv);
         snprintf(j->lang, sizeof j->lang, "%s", lang && !strcmp(lang, "en") ? "en" : "ru");
         snprintf(j->event, sizeof j->event, "bill:%s", m->event_id);
         const char *params[] = {account, month};
         rc = db_exec(d->db, 0, d->q_bill, 2, params, on_bill, j);
+    } else if (!strcmp(kind, "chart")) { /* the ledger as a picture, for the conversation that asked */
+        const char *conv = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "conv"));
+        const char *lang = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "lang"));
+        const cJSON *account = cJSON_GetObjectItem(m->payload, "account_id");
+        if (!conv || !cJSON_IsNumber(account)) {
+            job_done(j, OUTBOX_DEAD, "a chart request without account or conversation");
+            return;
+        }
+        j->kind = DOC_CHART;
+        snprintf(j->conv, sizeof j->conv, "%s", conv);
+        snprintf(j->lang, sizeof j->lang, "%s", lang && !strcmp(lang, "en") ? "en" : "ru");
+        snprintf(j->event, sizeof j->event, "chart:%s", m->event_id);
+        snprintf(j->name, sizeof j->name, "ledger-%lld.png", (long long)account->valuedouble);
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddItemToObject(a, "account_id", cJSON_Duplicate(account, 1));
+        cJSON_AddStringToObject(a, "staff", "doc"); /* the request was made by the linked customer's dialog */
+        rc = core_run(d->db, "account.ledger", m->conv, a, on_ledger, j);
+        cJSON_Delete(a);
     } else {
         const cJSON *id = cJSON_GetObjectItem(m->payload, "payment_id");
         cJSON *a = cJSON_CreateObject();
@@ -288,7 +344,7 @@ int docs_new(uv_loop_t *loop, httpd_t *h, db_t *db, const char *public_url, engi
     d->q_bill = db_prepare(db, doc_bill_sql);
     /* the reply, once (keyed by the request); the PDF stored once per content */
     d->q_reply = db_prepare(db,
-        "WITH t AS (SELECT p.id, p.token FROM kb_file_put($1, 'application/pdf', decode($2, 'hex')) p) "
+        "WITH t AS (SELECT p.id, p.token FROM kb_file_put($1, $10, decode($2, 'hex')) p) "
         "INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload) "
         "SELECT $3, split_part($3, ':', 1), $9::smallint, $4, 0, jsonb_build_object('tmpl', $5::text, 'lang', $6::text, 'params',"
         " $7::jsonb || CASE WHEN t.token IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('file_url', $8 || t.token) END)"

@@ -110,8 +110,13 @@ static void on_answer(const tg_answer_t *a, void *data)
     }
     int edit = !strcmp(method, "editMessageText");
     if (a->ok || (edit && strstr(a->description, "message is not modified"))) {
-        if (!strcmp(method, "sendDocument") && !j->tg_file_id) { /* remember the upload's file_id for next time */
-            const cJSON *doc = cJSON_GetObjectItem(a->result, "document"), *fid = cJSON_GetObjectItem(doc, "file_id");
+        if ((!strcmp(method, "sendDocument") || !strcmp(method, "sendPhoto")) && !j->tg_file_id && j->file_id) {
+            /* remember the upload's file_id for next time (a photo's: its largest size, the last) */
+            const cJSON *doc = !strcmp(method, "sendPhoto")
+                                   ? cJSON_GetArrayItem(cJSON_GetObjectItem(a->result, "photo"),
+                                                        cJSON_GetArraySize(cJSON_GetObjectItem(a->result, "photo")) - 1)
+                                   : cJSON_GetObjectItem(a->result, "document");
+            const cJSON *fid = cJSON_GetObjectItem(doc, "file_id");
             if (cJSON_IsString(fid)) {
                 char id[24];
                 snprintf(id, sizeof id, "%lld", (long long)j->file_id);
@@ -206,7 +211,7 @@ static void job_send_next(tg_job_t *j)
     if (j->part < j->calls.n) {
         rc = tg_api_call(tg->api, j->calls.call[j->part].method, j->calls.call[j->part].body, 0, on_answer, j);
     } else if ((j->file_id || j->direct) && j->part == j->calls.n) {
-        int photo = j->direct && !strcmp(j->direct, "photo");
+        int photo = (j->direct && !strcmp(j->direct, "photo")) || (j->file_mime && !strncmp(j->file_mime, "image/", 6));
         tg_field_t f[4];
         int nf = 0;
         f[nf++] = (tg_field_t){"chat_id", j->chat};
@@ -231,8 +236,8 @@ static void job_send_next(tg_job_t *j)
             rc = body ? tg_api_call(tg->api, photo ? "sendPhoto" : "sendDocument", body, 0, on_answer, j) : KB_ERR_NOMEM;
             free(body);
         } else {
-            rc = tg_api_upload(tg->api, "sendDocument", f, nf, "document", j->file_name, j->file_mime, j->bytes,
-                               j->nbytes, on_answer, j);
+            rc = tg_api_upload(tg->api, photo ? "sendPhoto" : "sendDocument", f, nf, photo ? "photo" : "document",
+                               j->file_name, j->file_mime, j->bytes, j->nbytes, on_answer, j);
         }
     } else {
         job_done(j, OUTBOX_SENT, 0, NULL);
@@ -289,7 +294,6 @@ static void on_file(int err, PGresult *res, void *data)
     job_send_next(j);
 }
 
-/* The slots are ours: render and send (a document's file first). */
 /* The last guard of the broadcast limits, in this process: no more than the rate in any second of sending, even
  * when the loop was held up and slots reserved in the past all come due at once. Returns 0, or the milliseconds to
  * wait. */
@@ -306,6 +310,7 @@ static uint64_t push_window(tg_job_t *j)
     return 0;
 }
 
+/* The slots are ours: render and send (a document's file first). */
 static void job_go(tg_job_t *j)
 {
     tg_t *tg = j->tg;

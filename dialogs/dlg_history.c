@@ -1,8 +1,10 @@
 /* dlg_history.c — histories of an account (asked which only when there are several): readings, charges or
  * payments, five at a time, newest first, with "more" while there are more (account.history; its default ranges:
- * this and last year for readings and charges, the last 3 months for payments); and the ledger (свод) of the last
- * 12 months (account.ledger). A period of the customer's choosing ("01.01.2026-31.03.2026" or "03.2026") narrows
- * the histories. */
+ * this and last year for readings and charges, the last 3 months for payments); the ledger (свод) of the last
+ * 12 months (account.ledger) and, from it, the same as a chart (ledger.chart: a picture the "doc" channel draws);
+ * and the account's own history (seed 001's «История аккаунта», customer.activity): sign-ins, links, readings,
+ * payments, settings, newest first. A period of the customer's choosing ("01.01.2026-31.03.2026" or "03.2026")
+ * narrows the histories. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +12,8 @@
 
 #define PAGE 5
 
-static const char *const kinds[] = {"h_readings", "h_charges", "h_payments", "h_ledger", "h_range", "menu", NULL};
+static const char *const kinds[] = {"h_readings", "h_charges", "h_payments", "h_ledger", "h_account", "h_range",
+                                    "menu", NULL};
 
 void his_start(cust_t *c) { cust_list_accounts(c, "his.account"); }
 
@@ -120,7 +123,20 @@ int his_step(cust_t *c)
             cJSON_AddItemToArray(items, it);
         }
         cJSON_AddItemToObject(p, "items", items);
-        cust_say(c, "his.ledger", p, kinds);
+        static const char *const ledger[] = {"h_chart", "h_readings", "h_charges", "h_payments", "h_account", "menu", NULL};
+        cust_say(c, "his.ledger", p, ledger);
+        return 0;
+    }
+    if (!strcmp(op, "ledger.chart")) {
+        cust_say(c, !strcmp(cust_res(c, "status"), "queued") ? "his.chart_wait" : "bal.not_linked", NULL, kinds);
+        return 0;
+    }
+    if (!strcmp(op, "customer.activity")) {
+        const cJSON *r;
+        cJSON *items = cJSON_CreateArray(), *p = cJSON_CreateObject();
+        cJSON_ArrayForEach(r, cJSON_GetObjectItem(c->ev->payload, "rows")) cJSON_AddItemToArray(items, cJSON_Duplicate(r, 1));
+        cJSON_AddItemToObject(p, "items", items);
+        cust_say(c, cJSON_GetArraySize(items) ? "his.activity" : "his.empty", p, kinds);
         return 0;
     }
     if (!strcmp(step, "his.range") && c->ev->kind == EV_TEXT) {
@@ -155,6 +171,17 @@ int his_step(cust_t *c)
         cJSON_AddNumberToObject(a, "customer_id", (double)c->customer);
         cJSON_AddItemToObject(a, "account_id", cJSON_Duplicate(cust_get(c, "account_id"), 1));
         cust_call(c, "account.ledger", a);
+    } else if (cust_button(c, "h_chart")) {
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddNumberToObject(a, "customer_id", (double)c->customer);
+        cJSON_AddItemToObject(a, "account_id", cJSON_Duplicate(cust_get(c, "account_id"), 1));
+        cJSON_AddStringToObject(a, "lang", c->lang);
+        cJSON_AddStringToObject(a, "event_id", c->ev->id ? c->ev->id : "");
+        cust_call(c, "ledger.chart", a);
+    } else if (cust_button(c, "h_account")) {
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddNumberToObject(a, "customer_id", (double)c->customer);
+        cust_call(c, "customer.activity", a);
     } else if (cust_button(c, "more")) {
         const cJSON *page = cust_get(c, "page");
         fetch(c, cJSON_GetStringValue(cust_get(c, "kind")), cJSON_IsNumber(page) ? page->valueint + 1 : 1);

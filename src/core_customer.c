@@ -7,7 +7,11 @@
  * customer.set {customer_id, field: "language"|"notifications"|"notify_channel"|"email_bills"|"paper_bills", value}
  *     (notify_channel: "tg", "sms" or "mail", where pushes go, notify.h) → {"status": "ok",
  *     field, value} | {"status": "no_email"} (bills by email need a confirmed email first) | {"status": "no_primary"}
- *     (paper bills are refused for the primary account only: without one there is nothing to refuse) */
+ *     (paper bills are refused for the primary account only: without one there is nothing to refuse)
+ * customer.activity {customer_id, page (0)} → {"status": "ok", rows: [{line, at, channel, number, amount}]}: the
+ *     account's history (seed 001's «История аккаунта»): sign-ins with their channel, account links, unlinks and the
+ *     primary's changes, readings sent, payments made and settled, settings changed, merges and sign-outs, ten at a
+ *     time, newest first, in Moscow time (kb_setting notify.default_utc_offset_min); line names each row's template. */
 #include "core.h"
 
 static const core_sql_op_t op_settings = {
@@ -38,11 +42,28 @@ static const core_sql_op_t op_set = {
      " ELSE json_build_object('status', 'ok', 'field', $2::text, 'value', $3::text) END::text "
      "FROM kb_customer WHERE id = $1::bigint"}};
 
+static const core_sql_op_t op_activity = {
+    {{"customer_id", 'i', 1}, {"page", 'i', 0}},
+    {"WITH a AS (SELECT au.id, au.at, au.what, au.details FROM kb_audit au WHERE au.customer_id = $1::bigint"
+     "  AND (au.what IN ('login', 'account.link', 'account.unlink', 'account.set_primary', 'reading.submit',"
+     "  'payment.create', 'payment.settle', 'customer.merged', 'privacy.logout') OR au.what LIKE 'settings.%')"
+     "  ORDER BY au.at DESC, au.id DESC LIMIT 10 OFFSET 10 * greatest(coalesce($2::int, 0), 0)) "
+     "SELECT json_build_object('status', 'ok', 'rows', coalesce(json_agg(json_build_object("
+     " 'line', 'his.act_' || CASE WHEN a.what LIKE 'settings.%' THEN 'settings' ELSE replace(a.what, '.', '_') END,"
+     " 'at', to_char((a.at AT TIME ZONE 'UTC') + make_interval(mins => kb_setting_int('notify.default_utc_offset_min',"
+     "  180)), 'DD.MM.YYYY HH24:MI'), 'channel', coalesce(a.details ->> 'channel', ''),"
+     " 'number', coalesce((SELECT k.number FROM kb_account k WHERE k.id = coalesce((a.details ->> 'account_id')::bigint,"
+     "  (SELECT m.account_id FROM kb_meter m WHERE m.id = (a.details ->> 'meter_id')::bigint))), ''),"
+     " 'amount', coalesce((a.details ->> 'amount_kopecks')::bigint, 0)) ORDER BY a.at DESC, a.id DESC), '[]'))::text "
+     "FROM a"}};
+
 CORE_SQL_OP(customer_settings, op_settings)
+CORE_SQL_OP(customer_activity, op_activity)
 CORE_SQL_OP(customer_set, op_set)
 
 void core_customer_register(void)
 {
     core_register("customer.settings", customer_settings);
     core_register("customer.set", customer_set);
+    core_register("customer.activity", customer_activity);
 }

@@ -152,6 +152,18 @@ static const core_sql_op_t op_bill_send = {
      " acc.number) ELSE json_build_object('status', 'queued', 'number', acc.number, 'month', to_char(m.month,"
      " 'MM.YYYY')) END FROM acc, m), " NOT_LINKED ")::text"}};
 
+/* ledger.chart {customer_id | staff, account_id, lang} → {"status": "queued", number} | {"status": "not_linked"}: the
+ * ledger of the last 12 months as a picture (chart.h), queued for the "doc" channel, which draws it and sends it to
+ * this conversation as an image (once per request). */
+static const core_sql_op_t op_chart = {
+    {WHO, {"lang", 's', 0}, {"$conv"}, {"event_id", 's', 0}},
+    {"WITH " ACCOUNT_CTE ", "
+     "q AS (INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload)"
+     " SELECT 'doc:' || $5, 'doc', 0, coalesce($6, '') || '/chart/' || acc.number, 0, json_build_object('kind', 'chart',"
+     "  'account_id', acc.id, 'conv', $5, 'lang', CASE WHEN $4 = 'en' THEN 'en' ELSE 'ru' END) FROM acc WHERE $5 <> ''"
+     " ON CONFLICT (conv, event_id, seq) DO NOTHING) "
+     "SELECT coalesce((SELECT json_build_object('status', 'queued', 'number', acc.number) FROM acc), " NOT_LINKED ")::text"}};
+
 /* ---------------------------------------------------------------- tariff.calculate */
 
 /* tariff.calculate {customer_id | staff, account_id, kwh1, kwh2, kwh3, date} → {"status": "tariff", number, tariff,
@@ -187,6 +199,7 @@ CORE_SQL_OP(account_ledger, op_ledger)
 CORE_SQL_OP(customer_warnings, op_warnings)
 CORE_SQL_OP(bill_send, op_bill_send)
 CORE_SQL_OP(tariff_calculate, op_calculate)
+CORE_SQL_OP(ledger_chart, op_chart)
 
 void core_money_register(void)
 {
@@ -196,4 +209,5 @@ void core_money_register(void)
     core_register("customer.warnings", customer_warnings);
     core_register("bill.send", bill_send);
     core_register("tariff.calculate", tariff_calculate);
+    core_register("ledger.chart", ledger_chart);
 }

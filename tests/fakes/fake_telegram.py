@@ -5,7 +5,7 @@ users.
 
 Bot API (POST or GET /bot<token>/<method>, JSON, form or multipart parameters): getMe, setWebhook, deleteWebhook,
 getWebhookInfo, getUpdates (long polling, offset confirms, 409 while a webhook is set or when a second poll starts),
-sendMessage, editMessageText, sendDocument (upload or file_id), sendPhoto (file_id), answerCallbackQuery, getFile
+sendMessage, editMessageText, sendDocument (upload or file_id), sendPhoto (upload of a PNG or JPEG, or file_id), answerCallbackQuery, getFile
 and /file/bot<token>/.., and for staff groups createForumTopic (a supergroup with topics where the bot may manage
 them; the topic's id is its service message's id), message_thread_id on sends (400 "message thread not found" for
 a topic that does not exist) and getChatMember (creator, administrator, member, left, kicked).
@@ -310,6 +310,12 @@ def m_sendPhoto(p):
     thread = thread_of(cid, p)
     caption = message_text(p, "caption", 1024)
     fid = p.get("photo")
+    if isinstance(fid, dict):  # an upload: Telegram takes only what decodes as an image
+        data = fid["data"]
+        if not (data.startswith(b"\x89PNG\r\n\x1a\n") or data.startswith(b"\xff\xd8\xff")):
+            raise ApiError(400, "Bad Request: IMAGE_PROCESS_FAILED")
+        fid = "AgAC" + hashlib.sha256(data).hexdigest()[:40]
+        S["files"][fid] = {"data": data, "name": p["photo"]["filename"], "mime": p["photo"]["mime"]}
     if not isinstance(fid, str) or fid not in S["files"]:
         raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
     msg = new_message(cid, photo=[{"file_id": fid, "file_unique_id": fid[-8:], "width": 1280, "height": 960}],
@@ -626,7 +632,7 @@ class Handler(BaseHTTPRequestHandler):
     def handle_any(self):
         path = urlparse(self.path).path
         m = re.fullmatch(r"/bot([^/]+)/(\w+)", path)
-        f = re.fullmatch(r"/file/bot([^/]+)/documents/(.+)", path)
+        f = re.fullmatch(r"/file/bot([^/]+)/(?:documents|photos)/(.+)", path)
         try:
             if path.startswith("/control/"):
                 name = path[len("/control/"):]

@@ -8,16 +8,19 @@ that another customer — the same person, registered by SMS with their own acco
 link, reading and consent moves; the other row points to the one kept), and the SMS conversation, told, now speaks
 for the merged customer and sees both accounts.
 calc: the calculator on a day/night account (tariff city-2): 150,5 kWh by day and 80 by night come to the hand
-calculation from the tariff's rates in the database, each zone rounded to the kopeck; letters are refused politely."""
-import base64, json, os, re, sys, time
+calculation from the tariff's rates in the database, each zone rounded to the kopeck; letters are refused politely.
+history: the ledger, then its chart — a picture in Telegram that is a valid PNG (chunks' CRCs, the zlib stream)
+with one bar of charges, one of payments and one point of consumption for each month of the ledger; the account's
+history lists the sign-in and the calculator-free actions of the customer, newest first."""
+import base64, json, os, re, struct, sys, time, zlib
 from decimal import Decimal, ROUND_HALF_UP
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kbtest  # noqa: E402
 
 kbtest.REDIS_PORT = int(os.environ["KB_TEST_REDIS_PORT"]) + 1400
-from kbtest import (Gateway, Kabinetd, Phone, User, check, free_port, http, psql, run, sms_env, sms_notify,  # noqa
-                    wait_until)
+from kbtest import (TOKEN, Gateway, Kabinetd, Phone, User, check, free_port, http, psql, run, sms_env,  # noqa
+                    sms_notify, wait_until)
 from mailtest import OUR, Smtp, body  # noqa: E402
 
 HOOK_SECRET = "portal-hook-secret-0123"
@@ -175,5 +178,86 @@ def calc(tg, db, _):
         smtp.stop()
 
 
+def png_pixels(data):
+    """A PNG of ours decoded by the book: (width, height, palette, rows of palette indices); raises when invalid."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "PNG signature"
+    at, chunks = 8, {}
+    while at < len(data):
+        n, kind = struct.unpack(">I4s", data[at:at + 8])
+        body = data[at + 8:at + 8 + n]
+        assert struct.unpack(">I", data[at + 8 + n:at + 12 + n])[0] == zlib.crc32(kind + body), "CRC of " + kind.decode()
+        chunks.setdefault(kind, b"")
+        chunks[kind] += body
+        at += 12 + n
+    w, h, depth, ctype = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
+    assert depth == 4 and ctype == 3 and b"IEND" in chunks, "a 4-bit palette image"
+    raw = zlib.decompress(chunks[b"IDAT"])
+    stride = 1 + (w + 1) // 2
+    rows = []
+    for y in range(h):
+        r = raw[y * stride:(y + 1) * stride]
+        assert r[0] == 0, "filter 0"
+        rows.append([(r[1 + x // 2] >> (4 if x % 2 == 0 else 0)) & 15 for x in range(w)])
+    pal = [tuple(chunks[b"PLTE"][i:i + 3]) for i in range(0, len(chunks[b"PLTE"]), 3)]
+    return w, h, pal, rows
+
+
+def runs(cells, color):
+    """How many separate runs of color a row (or a column set) has."""
+    n, inside = 0, False
+    for v in cells:
+        if v == color and not inside:
+            n += 1
+        inside = v == color
+    return n
+
+
+def history(tg, db, _):
+    smtp = Smtp()
+    k, gw = start(db, tg, smtp, "portal-history")
+    try:
+        u = User(tg, 7400000002, db)   # signed in by the calc phase
+        u.cursor = max((e["n"] for e in tg.log(u.uid)), default=0)
+        u.say("/menu")
+        u.expect("menu.main*")
+        u.press("history")
+        u.expect("his.kind")
+        u.press("h_ledger")
+        ledger = u.expect("his.ledger")[0]["text"]
+        months = len(ledger.splitlines()) - 1
+        u.press("h_chart")
+        u.expect("his.chart_wait")
+        photo = wait_until(lambda: next((e for e in tg.log(u.uid, u.cursor) if e["op"] == "photo"), None), 20)
+        check(photo is not None and "%d" % months in (photo or {}).get("text", ""),
+              "the chart comes as a picture with its caption (%r)" % (photo or {}).get("text"))
+        data = http("GET", "%s/file/bot%s/photos/%s" % (tg.url, TOKEN, photo["file_id"]))[1] if photo else b""
+        try:
+            w, h, pal, rows = png_pixels(data)
+            ok = True
+        except (AssertionError, zlib.error, struct.error, KeyError) as e:
+            ok, w, h, pal, rows = False, 0, 0, [], []
+            print("invalid PNG: %r" % e)
+        check(ok, "a valid PNG (%d bytes, %dx%d)" % (len(data), w, h))
+        if ok:
+            red, green, blue = pal.index((205, 70, 60)), pal.index((60, 160, 90)), pal.index((40, 90, 200))
+            base = max(y for y in range(h) if any(v == red for v in rows[y]))   # the bars' bottom row
+            bars_c, bars_p = runs(rows[base], red), runs(rows[base], green)
+            cols = [blue if any(rows[y][x] == blue for y in range(h)) else 0 for x in range(w)]
+            points = runs(cols, blue)
+            check(bars_c == months and bars_p == months and points == months,
+                  "one bar of charges, one of payments and one point of consumption per month of the ledger "
+                  "(%d months: %d, %d, %d)" % (months, bars_c, bars_p, points))
+        u.cursor = max(e["n"] for e in tg.log(u.uid))
+        u.press("h_account")
+        text = u.expect("his.activity")[0]["text"]
+        check("вход (tg)" in text, "the account's history has the sign-in in Telegram (%r)" % text[:200])
+        k.stop()
+    finally:
+        if k.proc.poll() is None:
+            k.stop()
+        gw.stop()
+        smtp.stop()
+
+
 if __name__ == "__main__":
-    run("portal", channels, calc)
+    run("portal", channels, calc, history)
