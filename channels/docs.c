@@ -7,10 +7,12 @@
 #include "core.h"
 #include "doc.h"
 #include "doc_bill.h"
+#include "doc_biz.h"
 #include "doc_receipt.h"
 #include "docs.h"
 #include "err.h"
 #include "log.h"
+#include "text.h"
 
 struct docs_s {
     uv_loop_t *loop;
@@ -20,14 +22,14 @@ struct docs_s {
     void *kick_ctx;
     int jobs, closing;
     char file_base[300];           /* "<public_url>/f/": a file's short link is this and its token */
-    const db_stmt_t *q_bill, *q_reply, *q_file;
+    const db_stmt_t *q_bill, *q_biz, *q_reply, *q_file;
 };
 
 /* One document in the making. */
 typedef struct {
     docs_t *d;
     outbox_ticket_t *t;
-    enum { DOC_CHECK, DOC_BILL, DOC_CHART } kind;
+    enum { DOC_CHECK, DOC_BILL, DOC_CHART, DOC_BIZ } kind;
     cJSON *data;                   /* receipt.get's answer or the bill's data */
     char conv[160], event[200], lang[4], name[64], tmpl[32], to[128];
     int lane;                      /* the request's: an e-bill is a push */
@@ -109,6 +111,7 @@ static void render(uv_work_t *w)
     doc_job_t *j = w->data;
     int rc = j->kind == DOC_BILL    ? doc_bill_pdf(j->data, j->lang, &j->pdf, &j->pdf_len, j->err, sizeof j->err)
              : j->kind == DOC_CHART ? chart(j)
+             : j->kind == DOC_BIZ   ? doc_biz_pdf(j->data, j->lang, &j->pdf, &j->pdf_len, j->err, sizeof j->err)
                                     : doc_receipt_pdf(j->data, j->lang, &j->pdf, &j->pdf_len, j->err, sizeof j->err);
     if (rc) {
         free(j->pdf);
@@ -127,6 +130,20 @@ static void rendered(uv_work_t *w, int status)
         cJSON *p = cJSON_CreateObject();
         cJSON_AddNumberToObject(p, "months", cJSON_GetArraySize(cJSON_GetObjectItem(j->data, "rows")));
         write_reply(j, j->pdf ? "his.chart" : "his.empty", p);
+        return;
+    }
+    if (j->kind == DOC_BIZ) {
+        if (!j->pdf) {
+            log_error("doc", "cannot render a business document: %s", j->err);
+            job_done(j, OUTBOX_DEAD, "cannot render the document");
+            return;
+        }
+        char key[48], title[300];
+        snprintf(key, sizeof key, "doc.title_%s", doc_str(j->data, "kind"));
+        txt_render(j->lang, key, j->data, title, sizeof title);
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddStringToObject(p, "title", title);
+        write_reply(j, "doc.sent", p);
         return;
     }
     if (j->kind == DOC_BILL) {
@@ -192,6 +209,23 @@ static void on_ledger(int err, cJSON *result, void *data)
     start_render(j);
 }
 
+static void on_biz(int err, PGresult *res, void *data)
+{
+    doc_job_t *j = data;
+    if (err) {
+        job_done(j, OUTBOX_RETRY, "postgres unavailable");
+        return;
+    }
+    j->data = PQntuples(res) == 1 ? cJSON_Parse(PQgetvalue(res, 0, 0)) : NULL;
+    if (!j->data) {
+        job_done(j, OUTBOX_DEAD, "no such business account");
+        return;
+    }
+    snprintf(j->name, sizeof j->name, "%s-%s-%s.pdf", doc_str(j->data, "kind"), doc_str(j->data, "number"),
+             doc_str(j->data, "from"));
+    start_render(j);
+}
+
 static void on_bill(int err, PGresult *res, void *data)
 {
     doc_job_t *j = data;
@@ -243,6 +277,23 @@ static void deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t)
         snprintf(j->event, sizeof j->event, "bill:%s", m->event_id);
         const char *params[] = {account, month};
         rc = db_exec(d->db, 0, d->q_bill, 2, params, on_bill, j);
+    } else if (!strcmp(kind, "biz")) { /* a business's document for a period */
+        const char *account = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "account")),
+                   *doc = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "doc")),
+                   *from = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "from")),
+                   *to = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "to")),
+                   *conv = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "conv")),
+                   *lang = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "lang"));
+        if (!account || !doc || !from || !to || !conv) {
+            job_done(j, OUTBOX_DEAD, "a document request without its account, kind, period or conversation");
+            return;
+        }
+        j->kind = DOC_BIZ;
+        snprintf(j->conv, sizeof j->conv, "%s", conv);
+        snprintf(j->lang, sizeof j->lang, "%s", lang && !strcmp(lang, "en") ? "en" : "ru");
+        snprintf(j->event, sizeof j->event, "biz:%s", m->event_id);
+        const char *params[] = {account, doc, from, to};
+        rc = db_exec(d->db, 0, d->q_biz, 4, params, on_biz, j);
     } else if (!strcmp(kind, "chart")) { /* the ledger as a picture, for the conversation that asked */
         const char *conv = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "conv"));
         const char *lang = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "lang"));
@@ -342,6 +393,7 @@ int docs_new(uv_loop_t *loop, httpd_t *h, db_t *db, const char *public_url, engi
     d->kick = kick;
     d->kick_ctx = kick_ctx;
     d->q_bill = db_prepare(db, doc_bill_sql);
+    d->q_biz = db_prepare(db, doc_biz_sql);
     /* the reply, once (keyed by the request); the PDF stored once per content */
     d->q_reply = db_prepare(db,
         "WITH t AS (SELECT p.id, p.token FROM kb_file_put($1, $10, decode($2, 'hex')) p) "

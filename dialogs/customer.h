@@ -87,6 +87,9 @@ void pay_start(cust_t *c);
 int pay_step(cust_t *c);
 void bill_start(cust_t *c);
 int bill_step(cust_t *c);
+/* A business's documents for a period (dlg_docs.c). Steps "doc.*". */
+void docs_start(cust_t *c);
+int docs_step(cust_t *c);
 /* The calculator (dlg_calc.c): kWh per zone → rubles at the account's tariff. Steps "calc.*". */
 void calc_start(cust_t *c);
 int calc_step(cust_t *c);

@@ -8,7 +8,7 @@
 #define STEP_TIMEOUT_MS (15 * 60 * 1000)
 
 static const char *const menu_buttons[] = {"readings", "balance", "pay", "history", "bills", "accounts",
-                                           "by_number", "calc", "support", "settings", "help", NULL};
+                                           "by_number", "calc", "docs", "support", "settings", "help", NULL};
 static const char *const pick_ids[] = {"pick1", "pick2", "pick3", "pick4", "pick5", "pick6", "pick7", "pick8", "pick9"};
 
 /* ---------------------------------------------------------------- helpers */
@@ -392,6 +392,8 @@ static int customer_step(const dlg_state_t *st, const dlg_event_t *ev, dlg_resul
         return bill_step(&c);
     if (!strncmp(step, "calc.", 5))
         return calc_step(&c);
+    if (!strncmp(step, "doc.", 4))
+        return docs_step(&c);
     /* the menu */
     if (cust_button(&c, "readings"))
         rd_start(&c);
@@ -411,6 +413,8 @@ static int customer_step(const dlg_state_t *st, const dlg_event_t *ev, dlg_resul
         bill_start(&c);
     else if (cust_button(&c, "calc"))
         calc_start(&c);
+    else if (cust_button(&c, "docs"))
+        docs_start(&c);
     else {
         cust_say(&c, "common.not_understood", NULL, NULL);
         cust_menu(&c);

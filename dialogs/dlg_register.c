@@ -6,8 +6,10 @@
  * address confirmed before (at registration or in Settings) signs in the same way (auth.mail_login); a new one must
  * be confirmed: the first message gets a reply with a code (and the channel adds a one-click link that sends
  * "/confirm <code>"); the customer answers with the code. The
- * command the first message carried (an SMS or email keyword) runs once signed in. The code policy lives in the
- * core; this part turns its answers into words. */
+ * command the first message carried (an SMS or email keyword) runs once signed in. A business (/business where the
+ * phone is asked) signs in by its contract's number and INN, with a code sent to the contract's phone
+ * (auth.business_find, auth.business_verify). The code policy lives in the core; this part turns its answers into
+ * words. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,9 +240,73 @@ static void verify(cust_t *c, const char *text)
     cust_call(c, "auth.code_verify", args);
 }
 
+/* ---------------------------------------------------------------- a business: contract and INN */
+
+/* /business before signing in: the contract's number, its INN, then a code to the contract's phone. */
+static int biz_step(cust_t *c)
+{
+    static const char *const back[] = {"menu", NULL};
+    const char *op = cust_op(c), *step = c->out->step, *st = cust_res(c, "status");
+    if (!strcmp(op, "auth.business_find") && !strcmp(st, "found")) {
+        double id = atof(cust_res(c, "business_id"));
+        char phone[16];
+        snprintf(phone, sizeof phone, "%s", cust_res(c, "phone"));
+        cust_goto(c, "reg.biz_code");
+        cust_set(c, "business_id", cJSON_CreateNumber(id));
+        cust_set(c, "phone", cJSON_CreateString(phone));
+        cust_call(c, "auth.code_send", param("phone", phone));
+    } else if (!strcmp(op, "auth.business_find")) {
+        cust_goto(c, strcmp(st, "locked") ? "reg.biz_contract" : "reg.phone");
+        cust_say(c, !strcmp(st, "locked") ? "reg.biz_locked" : !strcmp(st, "no_phone") ? "reg.biz_no_phone"
+                                                                                       : "reg.biz_not_found", NULL, NULL);
+        if (strcmp(st, "locked"))
+            cust_ask(c, "reg.biz_contract", NULL, back);
+    } else if (!strcmp(op, "auth.code_send") && !strcmp(st, "sent")) {
+        char to[24];
+        snprintf(to, sizeof to, "sms:%s", cust_res(c, "phone"));
+        dlg_send(c->out, "sms", to, "reg.code_sms", param("code", cust_res(c, "code")), 0);
+        cust_ask(c, "reg.biz_code_sent", param("phone", cust_res(c, "phone")), back);
+    } else if (!strcmp(op, "auth.code_send")) {
+        on_sent(c); /* too soon, the limits: said as for a phone */
+    } else if (!strcmp(op, "auth.business_verify")) {
+        on_verified(c);
+    } else if (!strcmp(step, "reg.biz_contract") && c->ev->kind == EV_TEXT && c->text[0] && strlen(c->text) <= 40) {
+        cust_goto(c, "reg.biz_inn");
+        cust_set(c, "contract", cJSON_CreateString(c->text));
+        cust_ask(c, "reg.biz_inn", NULL, back);
+    } else if (!strcmp(step, "reg.biz_inn") && c->ev->kind == EV_TEXT &&
+               (strlen(c->text) == 10 || strlen(c->text) == 12) && strspn(c->text, "0123456789") == strlen(c->text)) {
+        cJSON *a = param("contract_no", cJSON_GetStringValue(cust_get(c, "contract")) ?: "");
+        cJSON_AddStringToObject(a, "inn", c->text);
+        cust_call(c, "auth.business_find", a);
+    } else if (!strcmp(step, "reg.biz_code") && c->ev->kind == EV_TEXT) {
+        char digits[16];
+        typed_code(c, c->text, digits);
+        cJSON *a = param("phone", cJSON_GetStringValue(cust_get(c, "phone")) ?: "");
+        cJSON_AddStringToObject(a, "code", digits[0] ? digits : "-");
+        cJSON_AddStringToObject(a, "channel", c->ev->channel ? c->ev->channel : "local");
+        cJSON_AddStringToObject(a, "external_id", c->ev->sender && c->ev->sender[0] ? c->ev->sender : c->ev->conv);
+        cJSON_AddItemToObject(a, "business_id", cJSON_Duplicate(cust_get(c, "business_id"), 1));
+        cust_call(c, "auth.business_verify", a);
+    } else {
+        cust_fail(c, !strcmp(step, "reg.biz_inn") ? "reg.biz_inn" : !strcmp(step, "reg.biz_code") ? "reg.code_format"
+                                                                                               : "reg.biz_contract",
+                  NULL, back);
+    }
+    return 0;
+}
+
 int reg_step(cust_t *c)
 {
     const char *op = cust_op(c), *step = c->out->step;
+    if (!strcmp(step, "reg.biz_contract") || !strcmp(step, "reg.biz_inn") || !strcmp(step, "reg.biz_code") ||
+        !strncmp(op, "auth.business", 13))
+        return biz_step(c);
+    if (c->ev->kind == EV_COMMAND && c->ev->text && !strcmp(c->ev->text, "/business") && !strcmp(step, "reg.phone")) {
+        cust_goto(c, "reg.biz_contract");
+        cust_ask(c, "reg.biz_contract", NULL, NULL);
+        return 0;
+    }
     if (!strcmp(op, "auth.code_send")) {
         on_sent(c);
         return 0;

@@ -26,7 +26,9 @@
  * auth.sms_login {phone (the SMS sender)} → {"status": "ok", customer_id, new} | {"status": "invalid_phone"}
  * auth.mail_login {email (the sender)} → {"status": "ok", customer_id, new: false} | {"status": "unknown"}: an address
  *     confirmed by a code before (at registration, or added in Settings) signs its conversation in as SMS numbers do;
- *     what is answered goes to that address only. */
+ *     what is answered goes to that address only.
+ * auth.business_find, auth.business_verify: a business signs in by contract number and INN, with a code sent to the
+ *     contract's phone (below). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,15 +192,27 @@ static int code_send(db_t *db, db_txn_t *txn, const char *conv, const cJSON *arg
 /* Names parameters a statement does not need, so that every statement of a call takes the same list (always true). */
 #define ALSO_TAKES(list) " AND coalesce(" list ", '') IS NOT NULL"
 
+/* the try: the live code matches (used now) or a wrong try is counted */
+#define TRY_CODE                                                                                                      \
+    "WITH " LATEST ", " FAILURES ", "                                                                                 \
+    "live AS (SELECT c.* FROM c, f WHERE c.used_at IS NULL AND c.expires_at > now() AND f.n < 5), "                  \
+    "ok AS (UPDATE kb_auth_code SET used_at = now() WHERE id = (SELECT id FROM live WHERE code_hmac = $2) RETURNING id), " \
+    "bad AS (INSERT INTO kb_auth_failure (address) SELECT $1 FROM live WHERE NOT EXISTS (SELECT 1 FROM ok) RETURNING 1) " \
+    "INSERT INTO kb_audit (conv, event_id, what, details, actor) "                                                    \
+    "SELECT $3, '', 'login.wrong_code', '{}', 'customer' FROM bad"
+/* the answer to a try; WHO: the customer signed in when it was right */
+#define TRY_RESULT(WHO)                                                                                               \
+    "WITH " LATEST ", " FAILURES ", mine AS (SELECT count(*) AS n FROM kb_auth_failure WHERE address = $1 AND at = now()) " \
+    "SELECT (CASE WHEN c.used_at = now() THEN " WHO                                                                   \
+    " WHEN c.id IS NULL THEN json_build_object('status', 'no_code')"                                                  \
+    " WHEN mine.n > 0 THEN json_build_object('status', 'wrong', 'attempts_left', greatest(0, 5 - f.n))"              \
+    " WHEN f.n >= 5 THEN json_build_object('status', 'locked')"                                                       \
+    " ELSE json_build_object('status', 'expired') END)::text "                                                        \
+    "FROM (SELECT 1) x LEFT JOIN c ON true, f, mine WHERE true"
+
 static const char *const sql_verify[] = {
     LOCK,
-    /* the try: the live code matches (used now) or a wrong try is counted */
-    "WITH " LATEST ", " FAILURES ", "
-    "live AS (SELECT c.* FROM c, f WHERE c.used_at IS NULL AND c.expires_at > now() AND f.n < 5), "
-    "ok AS (UPDATE kb_auth_code SET used_at = now() WHERE id = (SELECT id FROM live WHERE code_hmac = $2) RETURNING id), "
-    "bad AS (INSERT INTO kb_auth_failure (address) SELECT $1 FROM live WHERE NOT EXISTS (SELECT 1 FROM ok) RETURNING 1) "
-    "INSERT INTO kb_audit (conv, event_id, what, details, actor) "
-    "SELECT $3, '', 'login.wrong_code', '{}', 'customer' FROM bad",
+    TRY_CODE,
     /* the address was another customer's: the same person, registered twice — now one (kb_customer_merge) */
     "SELECT kb_customer_merge($6::bigint, i.customer_id, $3, '') FROM kb_identity i WHERE $6::bigint IS NOT NULL"
     " AND " LOGGED_IN " AND i.channel = " HOME " AND i.external_id = $1 AND i.customer_id IS NOT NULL"
@@ -225,18 +239,77 @@ static const char *const sql_verify[] = {
     "INSERT INTO kb_audit (conv, event_id, what, details, customer_id, actor) "
     "SELECT $3, '', 'login', json_build_object('channel', $4::text), i.customer_id, 'customer' FROM kb_identity i "
     "WHERE i.channel = " HOME " AND i.external_id = $1 AND " LOGGED_IN ALSO_TAKES("$2::text"),
-    "WITH " LATEST ", " FAILURES ", mine AS (SELECT count(*) AS n FROM kb_auth_failure WHERE address = $1 AND at = now()), "
-    "who AS (SELECT k.id, k.created_at = now() AS new FROM kb_identity i JOIN kb_customer k ON k.id = i.customer_id"
-    "  WHERE i.channel = " HOME " AND i.external_id = $1) "
-    "SELECT (CASE WHEN c.used_at = now() THEN json_build_object('status', 'ok', 'customer_id', (SELECT id FROM who),"
-    "   'new', (SELECT new FROM who), 'merged', (SELECT details FROM kb_audit WHERE what = 'customer.merged'"
-    "   AND customer_id = $6::bigint AND at = now() ORDER BY id DESC LIMIT 1))"
-    " WHEN c.id IS NULL THEN json_build_object('status', 'no_code')"
-    " WHEN mine.n > 0 THEN json_build_object('status', 'wrong', 'attempts_left', greatest(0, 5 - f.n))"
-    " WHEN f.n >= 5 THEN json_build_object('status', 'locked')"
-    " ELSE json_build_object('status', 'expired') END)::text "
-    "FROM (SELECT 1) x LEFT JOIN c ON true, f, mine WHERE true" ALSO_TAKES("$2::text, $3::text, $4::text, $5::text"),
+    TRY_RESULT("json_build_object('status', 'ok', 'customer_id', (SELECT k.id FROM kb_identity i JOIN kb_customer k"
+               " ON k.id = i.customer_id WHERE i.channel = " HOME " AND i.external_id = $1), 'new', (SELECT"
+               " k.created_at = now() FROM kb_identity i JOIN kb_customer k ON k.id = i.customer_id WHERE i.channel = "
+               HOME " AND i.external_id = $1), 'merged', (SELECT details FROM kb_audit WHERE what = 'customer.merged'"
+               " AND customer_id = $6::bigint AND at = now() ORDER BY id DESC LIMIT 1))")
+    ALSO_TAKES("$2::text, $3::text, $4::text, $5::text"),
 };
+
+/* ---------------------------------------------------------------- business sign-in */
+
+/* auth.business_find {contract_no, inn, $conv} → {"status": "found", business_id, phone} | {"status": "not_found"} |
+ * {"status": "no_phone"} | {"status": "locked"} (5 wrong pairs an hour from one conversation): the contract a
+ * business signs in with (seed 000: contract number and INN); the code then goes to the contract's phone. */
+static const char *const sql_business_find[] = {
+    "SELECT pg_advisory_xact_lock(hashtext('kb_auth:biz:' || $3)) WHERE coalesce($1::text, $2::text, '') IS NOT NULL",
+    "INSERT INTO kb_auth_failure (address) SELECT 'biz:' || $3 WHERE NOT EXISTS (SELECT 1 FROM kb_customer"
+    " WHERE kind = 'business' AND merged_into IS NULL AND upper(contract_no) = upper($1) AND inn = $2)",
+    /* five wrong pairs an hour; the sixth locks the conversation out for the hour, right or wrong */
+    "SELECT (CASE WHEN (SELECT count(*) FROM kb_auth_failure WHERE address = 'biz:' || $3"
+    "  AND at > now() - interval '1 hour') > 5 THEN json_build_object('status', 'locked')"
+    " ELSE coalesce((SELECT CASE WHEN phone IS NULL THEN json_build_object('status', 'no_phone') ELSE"
+    "  json_build_object('status', 'found', 'business_id', id, 'phone', phone) END FROM kb_customer WHERE kind = 'business'"
+    "  AND merged_into IS NULL AND upper(contract_no) = upper($1) AND inn = $2), json_build_object('status', 'not_found'))"
+    " END)::text",
+};
+
+static int business_find(db_t *db, db_txn_t *txn, const char *conv, const cJSON *args, core_cb cb, void *data)
+{
+    const char *contract = core_arg_str(args, "contract_no"), *inn = core_arg_str(args, "inn");
+    if (!contract || !inn || strlen(contract) > 40 || strlen(inn) > 12)
+        return KB_ERR_INVAL;
+    const char *p[] = {contract, inn, conv};
+    return core_json(db, txn, sizeof sql_business_find / sizeof *sql_business_find, sql_business_find, 3, p, cb, data);
+}
+
+/* auth.business_verify {phone, code, channel, external_id, business_id} → as auth.code_verify: the code sent to the
+ * contract's phone signs the conversation's identity in as the business. */
+static const char *const sql_business_verify[] = {
+    LOCK,
+    TRY_CODE,
+    "INSERT INTO kb_identity (customer_id, channel, external_id, verified_at) SELECT $6::bigint, $4, $5, now()"
+    " WHERE " LOGGED_IN ALSO_TAKES("$2::text, $3::text") " ON CONFLICT (channel, external_id) DO UPDATE SET"
+    " customer_id = EXCLUDED.customer_id, verified_at = now(), reachable = true, unreachable_why = NULL",
+    "INSERT INTO kb_audit (conv, event_id, what, details, customer_id, actor) "
+    "SELECT $3, '', 'login', json_build_object('channel', $4::text, 'business', true), $6::bigint, 'customer'"
+    " WHERE " LOGGED_IN ALSO_TAKES("$2::text, $5::text"),
+    TRY_RESULT("json_build_object('status', 'ok', 'customer_id', $6::bigint, 'new', false)")
+    ALSO_TAKES("$2::text, $3::text, $4::text, $5::text"),
+};
+
+static int business_verify(db_t *db, db_txn_t *txn, const char *conv, const cJSON *args, core_cb cb, void *data)
+{
+    const char *code = core_arg_str(args, "code"), *channel = core_arg_str(args, "channel"),
+               *external = core_arg_str(args, "external_id");
+    const cJSON *biz = cJSON_GetObjectItem(args, "business_id");
+    char phone[EMAIL_MAX + 1], mac[65], id[24];
+    int bad = address(args, phone);
+    if (bad < 0 || !code || !channel || !external || !cJSON_IsNumber(biz))
+        return KB_ERR_INVAL;
+    if (bad)
+        return answer(db, txn, "invalid_phone", cb, data);
+    if (strlen(code) != 6 || strspn(code, "0123456789") != 6)
+        return answer(db, txn, "invalid_code", cb, data);
+    int rc = code_hmac(phone, code, mac);
+    if (rc)
+        return rc;
+    snprintf(id, sizeof id, "%lld", (long long)biz->valuedouble);
+    const char *p[] = {phone, mac, conv, channel, external, id};
+    return core_json(db, txn, sizeof sql_business_verify / sizeof *sql_business_verify, sql_business_verify, 6, p, cb,
+                     data);
+}
 
 static int code_verify(db_t *db, db_txn_t *txn, const char *conv, const cJSON *args, core_cb cb, void *data)
 {
@@ -314,4 +387,6 @@ void core_auth_register(void)
     core_register("auth.code_verify", code_verify);
     core_register("auth.sms_login", sms_login);
     core_register("auth.mail_login", mail_login);
+    core_register("auth.business_find", business_find);
+    core_register("auth.business_verify", business_verify);
 }

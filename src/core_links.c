@@ -5,6 +5,7 @@
  * Each operation is SQL run in the caller's transaction (core_sql_op); "$conv" and "event_id" go to the audit.
  *
  * account.list       {customer_id} → {"status": "ok", "accounts": [{account_id, number, address, primary, status}]}
+ *                    (a business's supply point: its name and address as the address)
  * account.unlink     {customer_id, account_id, confirm} → {"status": "confirm", number, address} (nothing changed)
  *                    | {"status": "unlinked", "primary_account_id"} | {"status": "not_found"}
  * account.set_primary {customer_id, account_id} → {"status": "ok"} | {"status": "not_found"} (no active link)
@@ -17,9 +18,13 @@
 static const core_sql_op_t op_list = {
     {{"customer_id", 'i', 1}},
     {"SELECT json_build_object('status', 'ok', 'accounts', coalesce(json_agg(json_build_object("
-     " 'account_id', a.id, 'link_id', l.id, 'number', a.number, 'address', a.address, 'primary', l.is_primary,"
+     " 'account_id', a.id, 'link_id', l.id, 'number', a.number,"
+     /* a business's account is a supply point: its name first */
+     " 'address', coalesce(sp.name || ', ' || sp.address, a.address), 'primary', l.is_primary,"
      " 'status', l.status) ORDER BY l.is_primary DESC, l.status, l.created_at, l.id), '[]'))::text "
      "FROM kb_account_link l JOIN kb_account a ON a.id = l.account_id "
+     "LEFT JOIN LATERAL (SELECT p.name, p.address FROM kb_supply_point p WHERE p.account_id = a.id"
+     " AND p.customer_id = l.customer_id ORDER BY p.id LIMIT 1) sp ON true "
      "WHERE l.customer_id = $1::bigint AND l.status <> 'removed'"}};
 
 /* ---------------------------------------------------------------- account.unlink */

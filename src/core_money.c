@@ -164,6 +164,24 @@ static const core_sql_op_t op_chart = {
      " ON CONFLICT (conv, event_id, seq) DO NOTHING) "
      "SELECT coalesce((SELECT json_build_object('status', 'queued', 'number', acc.number) FROM acc), " NOT_LINKED ")::text"}};
 
+/* docs.request {customer_id, account_id, kind: "invoice"|"vat"|"act"|"recon", from, to (YYYY-MM-DD), lang} →
+ * {"status": "queued", number} | {"status": "business_only"} | {"status": "not_linked"}: a business's document for
+ * the period (doc_biz.h), queued for the "doc" channel, which renders it and sends it here as a PDF (once per
+ * request). */
+static const core_sql_op_t op_docs = {
+    {{"customer_id", 'i', 1}, {"account_id", 'i', 1}, {"kind", 's', 1}, {"from", 'd', 1}, {"to", 'd', 1},
+     {"lang", 's', 0}, {"$conv"}, {"event_id", 's', 0}},
+    {"WITH acc AS (SELECT a.id, a.number, a.customer_kind FROM kb_account a JOIN kb_account_link l ON l.account_id = a.id"
+     "  AND l.customer_id = $1::bigint AND l.status = 'active' WHERE a.id = $2::bigint), "
+     "q AS (INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload)"
+     " SELECT 'doc:' || $7, 'doc', 0, coalesce($8, '') || '/' || $3 || '/' || acc.number, 0, json_build_object('kind',"
+     "  'biz', 'doc', $3::text, 'account', acc.number, 'from', $4::text, 'to', $5::text, 'conv', $7::text, 'lang',"
+     "  CASE WHEN $6 = 'en' THEN 'en' ELSE 'ru' END) FROM acc WHERE acc.customer_kind = 'business' AND $7 <> ''"
+     "  AND $3 IN ('invoice', 'vat', 'act', 'recon') AND $4::date <= $5::date"
+     " ON CONFLICT (conv, event_id, seq) DO NOTHING) "
+     "SELECT coalesce((SELECT CASE WHEN acc.customer_kind <> 'business' THEN json_build_object('status', 'business_only')"
+     " ELSE json_build_object('status', 'queued', 'number', acc.number) END FROM acc), " NOT_LINKED ")::text"}};
+
 /* ---------------------------------------------------------------- tariff.calculate */
 
 /* tariff.calculate {customer_id | staff, account_id, kwh1, kwh2, kwh3, date} → {"status": "tariff", number, tariff,
@@ -200,6 +218,7 @@ CORE_SQL_OP(customer_warnings, op_warnings)
 CORE_SQL_OP(bill_send, op_bill_send)
 CORE_SQL_OP(tariff_calculate, op_calculate)
 CORE_SQL_OP(ledger_chart, op_chart)
+CORE_SQL_OP(docs_request, op_docs)
 
 void core_money_register(void)
 {
@@ -210,4 +229,5 @@ void core_money_register(void)
     core_register("bill.send", bill_send);
     core_register("tariff.calculate", tariff_calculate);
     core_register("ledger.chart", ledger_chart);
+    core_register("docs.request", docs_request);
 }

@@ -4,7 +4,9 @@
  * two-zone tariff, ratio 200 on every 50th (5, 55, …), 5- and 6-digit meters, verification dates from past due to years
  * ahead), M months (24 by default) of billing's readings, charges and credited payments, a few debts with
  * penalties, overpayments, and registered customers with their accounts linked (20 by default, reached by SMS;
- * --customers N adds Telegram users up to N, user id 5000000000 + the account's ordinal). The seeds' own cases come first:
+ * --customers N adds Telegram users up to N, user id 5000000000 + the account's ordinal); and a business, ООО
+ * «Ромашка» (contract 2600-0001, INN 2634012345, its phone +79990000900), with two supply points, accounts 2600000001
+ * (a shop) and 2600000002 (a warehouse metered through current transformers, ratio 200). The seeds' own cases come first:
  * account 1800000001 (Абакан) has a 5-digit meter whose last reading is 29700; account 1800000002 is overpaid;
  * account 1800000003 owes penalties of 118,95. Set-based SQL in one transaction: a million accounts take minutes,
  * not hours. */
@@ -27,10 +29,11 @@ static const char *const steps[] = {
     "WITH t AS (INSERT INTO kb_tariff (code, name, area, zones, valid_from) VALUES"
     " ('city-1', 'Население городское, одноставочный', 'city', 1, '2020-01-01'),"
     " ('city-2', 'Население городское, день/ночь', 'city', 2, '2020-01-01'),"
-    " ('rural-1', 'Население сельское, одноставочный', 'rural', 1, '2020-01-01') RETURNING id, code) "
+    " ('rural-1', 'Население сельское, одноставочный', 'rural', 1, '2020-01-01'),"
+    " ('biz-1', 'Прочие потребители, одноставочный', 'city', 1, '2020-01-01') RETURNING id, code) "
     "INSERT INTO kb_tariff_rate (tariff_id, zone, rate) SELECT t.id, v.zone, v.rate FROM t JOIN (VALUES"
-    " ('city-1', 1, 5.87), ('city-2', 1, 6.78), ('city-2', 2, 3.39), ('rural-1', 1, 4.11)) v(code, zone, rate)"
-    " ON v.code = t.code",
+    " ('city-1', 1, 5.87), ('city-2', 1, 6.78), ('city-2', 2, 3.39), ('rural-1', 1, 4.11), ('biz-1', 1, 8.52))"
+    " v(code, zone, rate) ON v.code = t.code",
 
     "INSERT INTO kb_account (number, settlement_code, holder_surname, address, branch_id, tariff_code, residents,"
     " area_m2, els_code) "
@@ -45,6 +48,25 @@ static const char *const steps[] = {
     " CASE WHEN g < 1000000 THEN '77МН' || lpad(g::text, 6, '0') END "
     "FROM generate_series(1, $1::int) g",
 
+    /* a business (seeds 000, 004): contract 2600-0001 of ООО «Ромашка», INN 2634012345, two supply points — a shop
+     * and a warehouse whose meter counts through current transformers (ratio 200); codes go to its phone */
+    "WITH c AS (INSERT INTO kb_customer (kind, org_name, inn, kpp, contract_no, contract_date, phone, email, address)"
+    " VALUES ('business', 'ООО «Ромашка»', '2634012345', '263401001', '2600-0001', '2021-03-01', '+79990000900',"
+    " 'buh@romashka.example', 'г. Ставрополь, ул. Ленина, д. 1') RETURNING id), "
+    "a AS (INSERT INTO kb_account (number, settlement_code, holder_surname, address, branch_id, tariff_code,"
+    " customer_kind) SELECT v.number, '26', 'ООО «Ромашка»', v.address, (SELECT id FROM kb_branch WHERE code = 'stv'),"
+    " 'biz-1', 'business' FROM (VALUES ('2600000001', 'г. Ставрополь, ул. Ленина, д. 1'),"
+    " ('2600000002', 'г. Ставрополь, ул. Промышленная, д. 7')) v(number, address) RETURNING id, number, address), "
+    "p AS (INSERT INTO kb_supply_point (customer_id, account_id, name, address)"
+    " SELECT c.id, a.id, CASE WHEN a.number = '2600000001' THEN 'Магазин' ELSE 'Склад' END, a.address FROM c, a) "
+    "INSERT INTO kb_account_link (customer_id, account_id, is_primary, status, proof, approved_by)"
+    " SELECT c.id, a.id, a.number = '2600000001', 'active', 'import', 'demo-data' FROM c, a",
+
+    "INSERT INTO kb_meter (account_id, serial, model, digits, ratio, zones, installed_on, verify_by) "
+    "SELECT a.id, CASE WHEN a.number = '2600000001' THEN 'МР-000001' ELSE 'ТТ-000200' END, 'Меркурий 230',"
+    " CASE WHEN a.number = '2600000001' THEN 6 ELSE 5 END, CASE WHEN a.number = '2600000001' THEN 1 ELSE 200 END, 1,"
+    " current_date - 1000, current_date + 2000 FROM kb_account a WHERE a.customer_kind = 'business'",
+
     "INSERT INTO kb_meter (account_id, serial, model, digits, ratio, zones, installed_on, verify_by) "
     "SELECT a.id, '01' || lpad(g::text, 8, '0'),"
     " CASE WHEN a.tariff_code = 'city-2' THEN 'Меркурий 200.02' WHEN g = 1 THEN 'СКАТ 101Э'"
@@ -52,7 +74,8 @@ static const char *const steps[] = {
     " CASE WHEN g % 3 = 0 THEN 6 ELSE 5 END, CASE WHEN g % 50 = 5 THEN 200 ELSE 1 END,"
     " CASE WHEN a.tariff_code = 'city-2' THEN 2 ELSE 1 END,"
     " current_date - (365 * (2 + g % 10))::int, current_date + ((g * 37) % 1500 - 200)::int "
-    "FROM kb_account a, LATERAL (SELECT a.number::bigint - 1800000000 AS g) n WHERE g % 10 <> 0",
+    "FROM kb_account a, LATERAL (SELECT a.number::bigint - 1800000000 AS g) n WHERE g % 10 <> 0"
+    " AND a.customer_kind = 'person'",
 
     /* monthly use u per zone; the last reading of account 1's meter is 29700 */
     "INSERT INTO kb_reading (meter_id, zone, value, local_day, taken_at, source, status, consumption) "

@@ -11,7 +11,11 @@ calc: the calculator on a day/night account (tariff city-2): 150,5 kWh by day an
 calculation from the tariff's rates in the database, each zone rounded to the kopeck; letters are refused politely.
 history: the ledger, then its chart — a picture in Telegram that is a valid PNG (chunks' CRCs, the zlib stream)
 with one bar of charges, one of payments and one point of consumption for each month of the ledger; the account's
-history lists the sign-in and the calculator-free actions of the customer, newest first."""
+history lists the sign-in of the customer, newest first.
+business: ООО «Ромашка» signs in by contract number and INN (a wrong pair refused, the code sent to the contract's
+phone), sees its two supply points, sends readings for the warehouse meter with ratio 200 (the consumption is the
+difference times 200), and gets an акт сверки and an invoice as PDFs whose totals (pdftotext) are the database's
+for the period: opening, turnovers and closing from the ledger, the charges' sum and VAT."""
 import base64, json, os, re, struct, sys, time, zlib
 from decimal import Decimal, ROUND_HALF_UP
 
@@ -21,7 +25,7 @@ import kbtest  # noqa: E402
 kbtest.REDIS_PORT = int(os.environ["KB_TEST_REDIS_PORT"]) + 1400
 from kbtest import (TOKEN, Gateway, Kabinetd, Phone, User, check, free_port, http, psql, run, sms_env,  # noqa
                     sms_notify, wait_until)
-from mailtest import OUR, Smtp, body  # noqa: E402
+from mailtest import OUR, Smtp, body, pdf_text  # noqa: E402
 
 HOOK_SECRET = "portal-hook-secret-0123"
 kbtest.SECRETS += [HOOK_SECRET, "smtp-password"]
@@ -259,5 +263,97 @@ def history(tg, db, _):
         smtp.stop()
 
 
+def document(tg, u, seconds=20):
+    """The next document in the chat: (its log entry, its bytes)."""
+    e = wait_until(lambda: next((x for x in tg.log(u.uid, u.cursor) if x["op"] == "document"), None), seconds)
+    if e:
+        u.cursor = e["n"]
+    return e, http("GET", "%s/file/bot%s/documents/%s" % (tg.url, TOKEN, e["file_id"]))[1] if e else b""
+
+
+def business(tg, db, _):
+    smtp = Smtp()
+    k, gw = start(db, tg, smtp, "portal-business")
+    try:
+        u = User(tg, 7400000003, db)
+        u.welcome()
+        u.say("/business")
+        u.expect("reg.biz_contract")
+        u.say("2600-9999")
+        u.expect("reg.biz_inn")
+        u.say("2634012345")
+        u.expect("reg.biz_not_found", "reg.biz_contract")
+        u.say("2600-0001")
+        u.expect("reg.biz_inn")
+        u.say("12345")
+        u.expect("reg.biz_inn")
+        u.say("2634012345")
+        u.expect("reg.biz_code_sent")
+        sms = wait_until(lambda: gw.messages("+79990000900"), 15)
+        u.say(code_in(sms[-1]["text"]) if sms else "")
+        u.expect("reg.done", "menu.main*")
+        biz = psql(db, "SELECT id FROM kb_customer WHERE contract_no = '2600-0001'")
+        check(psql(db, "SELECT customer_id FROM kb_identity WHERE channel = 'tg' AND external_id = '7400000003'") == biz,
+              "signed in as the business of the contract")
+        u.press("accounts")
+        text = u.expect("acc.list*")[0]["text"]
+        check("Магазин" in text and "Склад" in text, "its two supply points (%r)" % text)
+        # readings for the warehouse: ratio 200
+        u.say("/menu")
+        u.expect("menu.main*")
+        u.press("readings")
+        u.expect("rd.pick_account")
+        u.say("2")
+        prev = psql(db, "SELECT r.value FROM kb_reading r JOIN kb_meter m ON m.id = r.meter_id WHERE m.serial = "
+                        "'ТТ-000200' AND r.status = 'accepted' ORDER BY r.local_day DESC, r.id DESC LIMIT 1")
+        u.expect("rd.ask")
+        u.say(str(int(Decimal(prev)) + 100))
+        text = u.expect("rd.accepted*", "rd.done", "menu.main*")[0]["text"]
+        check("20000" in flat(text) or "20 000" in text, "consumption: 100 on the meter × ratio 200 = 20 000 kWh (%r)" % text)
+        check(psql(db, "SELECT consumption FROM kb_reading r JOIN kb_meter m ON m.id = r.meter_id WHERE m.serial = "
+                       "'ТТ-000200' AND r.source = 'bot'") in ("20000.000", "20000"), "stored with the ratio applied")
+        # the documents of the last three billed months
+        last = psql(db, "SELECT max(month) FROM kb_charge")
+        first = psql(db, "SELECT (date '%s' - interval '2 months')::date" % last)
+        end = psql(db, "SELECT (date '%s' + interval '1 month - 1 day')::date" % last)
+        period = "%s-%s" % (".".join(reversed(first.split("-"))), ".".join(reversed(end.split("-"))))
+        u.press("docs")
+        u.expect("doc.pick_account")
+        u.say("2")
+        u.expect("doc.ask_period")
+        u.say("31.13.2026")
+        u.expect("doc.period_invalid")
+        u.say(period)
+        u.expect("doc.pick")
+        u.press("doc_recon")
+        u.expect("doc.queued")
+        e, pdf = document(tg, u)
+        text = pdf_text(pdf) if pdf[:5] == b"%PDF-" else ""
+        led = psql(db, "SELECT sum(charged_kopecks), sum(paid_kopecks), (array_agg(opening_kopecks ORDER BY month))[1],"
+                       " (array_agg(closing_kopecks ORDER BY month DESC))[1] FROM kb_ledger_rows((SELECT id FROM kb_account"
+                       " WHERE number = '2600000002'), '%s', '%s')" % (first, last)).split("|")
+        debit, credit, opening, closing = (int(x) for x in led)
+        check(e is not None and "Акт сверки" in text, "the акт сверки comes as a PDF (%r)" % (e or {}).get("text"))
+        check(flat("дебет %s, кредит %s" % (rub(debit), rub(credit))) in flat(text),
+              "its turnovers are the ledger's: debit %s, credit %s" % (rub(debit), rub(credit)))
+        check(flat("Сальдо на конец периода: %s" % rub(closing)) in flat(text) and
+              flat("Сальдо на начало периода: %s" % rub(opening)) in flat(text),
+              "its opening %s and closing %s balances too" % (rub(opening), rub(closing)))
+        u.press("doc_invoice")
+        u.expect("doc.queued")
+        e, pdf = document(tg, u)
+        text = pdf_text(pdf) if pdf[:5] == b"%PDF-" else ""
+        total = int(psql(db, "SELECT sum(amount_kopecks + correction_kopecks + odn_kopecks) FROM kb_charge c JOIN kb_account"
+                             " a ON a.id = c.account_id WHERE a.number = '2600000002' AND c.month BETWEEN '%s' AND '%s'"
+                             % (first, last)))
+        check(flat("Итого к оплате: %s" % rub(total)) in flat(text), "the invoice's total is the charges' %s" % rub(total))
+        k.stop()
+    finally:
+        if k.proc.poll() is None:
+            k.stop()
+        gw.stop()
+        smtp.stop()
+
+
 if __name__ == "__main__":
-    run("portal", channels, calc, history)
+    run("portal", channels, calc, history, business)
