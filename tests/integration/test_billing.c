@@ -336,7 +336,12 @@ static void test_demo_data(void **state)
     assert_int_equal(kabinetd("demo-data --accounts 200 --months 24"), 0);
     assert_string_equal(tk_db_value("SELECT string_agg(code || ':' || utc_offset_min, ' ' ORDER BY code) FROM kb_branch"),
                         "khk:420 stv:180");
-    assert_string_equal(tk_db_value("SELECT count(*) FROM kb_account"), "200");
+    /* the households asked for, and the demo business's two supply points */
+    assert_string_equal(tk_db_value("SELECT string_agg(customer_kind || ':' || n, ' ' ORDER BY customer_kind) FROM"
+                                    " (SELECT customer_kind, count(*) AS n FROM kb_account GROUP BY 1) k"),
+                        "business:2 person:200");
+    assert_string_equal(tk_db_value("SELECT string_agg(m.ratio::text, ',' ORDER BY a.number) FROM kb_meter m JOIN"
+                                    " kb_account a ON a.id = m.account_id WHERE a.customer_kind = 'business'"), "1,200");
     assert_string_equal(tk_db_value("SELECT count(*) FROM kb_account a WHERE NOT EXISTS"
                                     " (SELECT 1 FROM kb_meter m WHERE m.account_id = a.id)"), "20");
     assert_string_equal(tk_db_value("SELECT count(DISTINCT ratio) || '/' || count(DISTINCT zones) FROM kb_meter"), "2/2");
@@ -359,12 +364,12 @@ static void test_demo_data(void **state)
                                     " WHERE a.number = '1800000002'"), "t");
     assert_string_equal(tk_db_value("SELECT m.penalties_kopecks FROM kb_account a, kb_account_money(a.id) m"
                                     " WHERE a.number = '1800000003'"), "11895");
-    assert_string_equal(tk_db_value("SELECT count(*) FROM kb_account_link WHERE status = 'active' AND is_primary"), "20");
+    assert_string_equal(tk_db_value("SELECT count(*) FROM kb_account_link WHERE status = 'active' AND is_primary"), "21");
     assert_string_equal(tk_totals_wrong(), "0");
     /* it fills an empty database only */
     assert_int_equal(kabinetd("demo-data --accounts 10"), 1);
     assert_non_null(strstr(out, "already has accounts"));
-    assert_string_equal(tk_db_value("SELECT count(*) FROM kb_account"), "200");
+    assert_string_equal(tk_db_value("SELECT count(*) FROM kb_account"), "202");
 }
 
 int main(void)
