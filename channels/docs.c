@@ -209,7 +209,8 @@ static void on_ledger(int err, cJSON *result, void *data)
     start_render(j);
 }
 
-static void on_biz(int err, PGresult *res, void *data)
+/* A bill's or a business document's data (one JSON row): named, then rendered; no row: there is nothing to send. */
+static void on_data(int err, PGresult *res, void *data)
 {
     doc_job_t *j = data;
     if (err) {
@@ -218,28 +219,14 @@ static void on_biz(int err, PGresult *res, void *data)
     }
     j->data = PQntuples(res) == 1 ? cJSON_Parse(PQgetvalue(res, 0, 0)) : NULL;
     if (!j->data) {
-        job_done(j, OUTBOX_DEAD, "no such business account");
+        job_done(j, OUTBOX_DEAD, j->kind == DOC_BIZ ? "no such business account" : "no such bill");
         return;
     }
-    snprintf(j->name, sizeof j->name, "%s-%s-%s.pdf", doc_str(j->data, "kind"), doc_str(j->data, "number"),
-             doc_str(j->data, "from"));
-    start_render(j);
-}
-
-static void on_bill(int err, PGresult *res, void *data)
-{
-    doc_job_t *j = data;
-    if (err) {
-        job_done(j, OUTBOX_RETRY, "postgres unavailable");
-        return;
-    }
-    j->data = PQntuples(res) == 1 ? cJSON_Parse(PQgetvalue(res, 0, 0)) : NULL;
-    if (!j->data) {
-        job_done(j, OUTBOX_DEAD, "no such bill");
-        return;
-    }
-    snprintf(j->name, sizeof j->name, "bill-%s-%s.pdf", cJSON_GetStringValue(cJSON_GetObjectItem(j->data, "account")) ?: "",
-             cJSON_GetStringValue(cJSON_GetObjectItem(j->data, "period")) ?: "");
+    if (j->kind == DOC_BIZ)
+        snprintf(j->name, sizeof j->name, "%s-%s-%s.pdf", doc_str(j->data, "kind"), doc_str(j->data, "number"),
+                 doc_str(j->data, "from"));
+    else
+        snprintf(j->name, sizeof j->name, "bill-%s-%s.pdf", doc_str(j->data, "account"), doc_str(j->data, "period"));
     start_render(j);
 }
 
@@ -276,7 +263,7 @@ static void deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t)
         snprintf(j->lang, sizeof j->lang, "%s", lang && !strcmp(lang, "en") ? "en" : "ru");
         snprintf(j->event, sizeof j->event, "bill:%s", m->event_id);
         const char *params[] = {account, month};
-        rc = db_exec(d->db, 0, d->q_bill, 2, params, on_bill, j);
+        rc = db_exec(d->db, 0, d->q_bill, 2, params, on_data, j);
     } else if (!strcmp(kind, "biz")) { /* a business's document for a period */
         const char *account = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "account")),
                    *doc = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "doc")),
@@ -293,7 +280,7 @@ static void deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t)
         snprintf(j->lang, sizeof j->lang, "%s", lang && !strcmp(lang, "en") ? "en" : "ru");
         snprintf(j->event, sizeof j->event, "biz:%s", m->event_id);
         const char *params[] = {account, doc, from, to};
-        rc = db_exec(d->db, 0, d->q_biz, 4, params, on_biz, j);
+        rc = db_exec(d->db, 0, d->q_biz, 4, params, on_data, j);
     } else if (!strcmp(kind, "chart")) { /* the ledger as a picture, for the conversation that asked */
         const char *conv = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "conv"));
         const char *lang = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "lang"));

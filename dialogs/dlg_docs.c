@@ -1,6 +1,7 @@
 /* dlg_docs.c — a business's documents (seeds 000, 004): the supply point (asked which only when there are several),
  * the period (a month "10.2026" or two dates), then any of счёт на оплату, счёт-фактура, акт приёма-передачи and акт
- * сверки, each sent as a PDF by the "doc" channel (docs.request, doc_biz.h). A household is pointed to its bills. */
+ * сверки, each sent as a PDF by the "doc" channel (docs.request, doc_biz.h). A household is pointed to its bills.
+ * A period is at most three years. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +42,8 @@ int docs_step(cust_t *c)
             cust_fail(c, "common.use_buttons", NULL, back);
     } else if (!strcmp(step, "doc.period") && c->ev->kind == EV_TEXT) {
         char from[11], to[11];
-        if (his_parse_range(c->text, from, to)) {
+        /* a period of at most three years: the documents stay a few pages */
+        if (his_parse_range(c->text, from, to) || atoi(to) - atoi(from) > 3) {
             cust_fail(c, "doc.period_invalid", NULL, back);
             return 0;
         }

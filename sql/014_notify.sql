@@ -125,7 +125,12 @@ CREATE INDEX kb_notice_age ON kb_notice (created_at);
 
 -- ---------------------------------------------------------------- planners
 -- Each takes (clock, cursor, limit) and returns (result, next_cursor, done); the customer planners walk customers by
--- id, limit at a time.
+-- id, limit at a time (kb_customer_chunk: the last id of the next chunk and how many it has).
+
+CREATE FUNCTION kb_customer_chunk(p_cursor bigint, p_limit integer, OUT last_id bigint, OUT scanned integer)
+LANGUAGE sql STABLE AS $$
+    SELECT max(id), count(*)::int FROM (SELECT id FROM kb_customer WHERE id > p_cursor ORDER BY id LIMIT p_limit) c
+$$;
 
 CREATE FUNCTION kb_plan_reading(p_now timestamptz, p_cursor bigint, p_limit integer,
                                 OUT result jsonb, OUT next_cursor bigint, OUT done boolean) LANGUAGE plpgsql AS $$
@@ -134,7 +139,7 @@ DECLARE
     wt int := kb_setting_int('notify.reading_to', 25);
     last_id bigint; scanned int; n int;
 BEGIN
-    SELECT max(id), count(*) INTO last_id, scanned FROM (SELECT id FROM kb_customer WHERE id > p_cursor ORDER BY id LIMIT p_limit) c;
+    SELECT * INTO last_id, scanned FROM kb_customer_chunk(p_cursor, p_limit);
     WITH due AS (
         SELECT l.customer_id, a.id AS account_id, a.number, b.utc_offset_min AS off, d.day,
                date_trunc('month', d.day)::date + coalesce(b.window_to, wt) AS closes, kb_reading_missing(a.id, d.day) AS meters
@@ -161,7 +166,7 @@ DECLARE
     ahead int := kb_setting_int('notify.verify_days', 90);
     last_id bigint; scanned int; n int;
 BEGIN
-    SELECT max(id), count(*) INTO last_id, scanned FROM (SELECT id FROM kb_customer WHERE id > p_cursor ORDER BY id LIMIT p_limit) c;
+    SELECT * INTO last_id, scanned FROM kb_customer_chunk(p_cursor, p_limit);
     INSERT INTO kb_notice (customer_id, key, kind, account_id, utc_offset_min, due_at, until, tmpl, params)
     SELECT l.customer_id, 'verify:' || m.id || ':' || to_char(d.day, 'YYYY-MM'), 'verify', a.id, b.utc_offset_min,
            kb_local_start(m.verify_by, b.utc_offset_min),
@@ -189,7 +194,7 @@ DECLARE
     debt_min bigint := kb_setting_int('notify.debt_min_kopecks', 50000);
     last_id bigint; scanned int; n int;
 BEGIN
-    SELECT max(id), count(*) INTO last_id, scanned FROM (SELECT id FROM kb_customer WHERE id > p_cursor ORDER BY id LIMIT p_limit) c;
+    SELECT * INTO last_id, scanned FROM kb_customer_chunk(p_cursor, p_limit);
     WITH due AS (
         SELECT l.customer_id, a.id AS account_id, a.number, b.utc_offset_min AS off, lm.month,
                (lm.month + interval '1 month')::date + after_days AS from_day, mo.balance_kopecks, mo.penalties_kopecks
@@ -253,7 +258,7 @@ BEGIN
         done := true;
         RETURN;
     END IF;
-    SELECT max(id), count(*) INTO last_id, scanned FROM (SELECT id FROM kb_customer WHERE id > bc.cursor ORDER BY id LIMIT p_limit) c;
+    SELECT * INTO last_id, scanned FROM kb_customer_chunk(bc.cursor, p_limit);
     INSERT INTO kb_notice (customer_id, key, kind, broadcast_id, channels, utc_offset_min, due_at, tmpl, params)
     SELECT c.id, 'broadcast:' || bc.id, 'broadcast', bc.id, bc.channels,
            coalesce((SELECT b.utc_offset_min FROM kb_account_link l JOIN kb_account a ON a.id = l.account_id

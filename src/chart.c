@@ -50,7 +50,7 @@ typedef struct {
 
 static void put(buf_t *b, const void *data, size_t n)
 {
-    if (b->oom)
+    if (b->oom || n == 0)
         return;
     if (b->len + n > b->cap) {
         size_t cap = (b->len + n) * 2;

@@ -289,34 +289,15 @@ static const char *const sql_business_verify[] = {
     ALSO_TAKES("$2::text, $3::text, $4::text, $5::text"),
 };
 
-static int business_verify(db_t *db, db_txn_t *txn, const char *conv, const cJSON *args, core_cb cb, void *data)
+/* A typed code against the address's live one: the statements sql (sql_verify or sql_business_verify) with $1 the
+ * address, $2 the code's HMAC, $3 the conversation, $4/$5 its identity and $6 id (the signed-in customer adding the
+ * address, or the business; NULL: none). */
+static int try_code(const char *const *sql, size_t n, db_t *db, db_txn_t *txn, const char *conv, const cJSON *args,
+                    const cJSON *id, core_cb cb, void *data)
 {
     const char *code = core_arg_str(args, "code"), *channel = core_arg_str(args, "channel"),
                *external = core_arg_str(args, "external_id");
-    const cJSON *biz = cJSON_GetObjectItem(args, "business_id");
-    char phone[EMAIL_MAX + 1], mac[65], id[24];
-    int bad = address(args, phone);
-    if (bad < 0 || !code || !channel || !external || !cJSON_IsNumber(biz))
-        return KB_ERR_INVAL;
-    if (bad)
-        return answer(db, txn, "invalid_phone", cb, data);
-    if (strlen(code) != 6 || strspn(code, "0123456789") != 6)
-        return answer(db, txn, "invalid_code", cb, data);
-    int rc = code_hmac(phone, code, mac);
-    if (rc)
-        return rc;
-    snprintf(id, sizeof id, "%lld", (long long)biz->valuedouble);
-    const char *p[] = {phone, mac, conv, channel, external, id};
-    return core_json(db, txn, sizeof sql_business_verify / sizeof *sql_business_verify, sql_business_verify, 6, p, cb,
-                     data);
-}
-
-static int code_verify(db_t *db, db_txn_t *txn, const char *conv, const cJSON *args, core_cb cb, void *data)
-{
-    const char *code = core_arg_str(args, "code"), *channel = core_arg_str(args, "channel"),
-               *external = core_arg_str(args, "external_id");
-    const cJSON *who = cJSON_GetObjectItem(args, "customer_id");
-    char phone[EMAIL_MAX + 1], mac[65], customer[24];
+    char phone[EMAIL_MAX + 1], mac[65], idtext[24];
     int bad = address(args, phone);
     if (bad < 0 || !code || !channel || !external)
         return KB_ERR_INVAL;
@@ -327,9 +308,24 @@ static int code_verify(db_t *db, db_txn_t *txn, const char *conv, const cJSON *a
     int rc = code_hmac(phone, code, mac);
     if (rc)
         return rc;
-    snprintf(customer, sizeof customer, "%lld", cJSON_IsNumber(who) ? (long long)who->valuedouble : 0LL);
-    const char *p[] = {phone, mac, conv, channel, external, cJSON_IsNumber(who) ? customer : NULL};
-    return core_json(db, txn, sizeof sql_verify / sizeof *sql_verify, sql_verify, 6, p, cb, data);
+    snprintf(idtext, sizeof idtext, "%lld", cJSON_IsNumber(id) ? (long long)id->valuedouble : 0LL);
+    const char *p[] = {phone, mac, conv, channel, external, cJSON_IsNumber(id) ? idtext : NULL};
+    return core_json(db, txn, n, sql, 6, p, cb, data);
+}
+
+static int business_verify(db_t *db, db_txn_t *txn, const char *conv, const cJSON *args, core_cb cb, void *data)
+{
+    const cJSON *biz = cJSON_GetObjectItem(args, "business_id");
+    if (!cJSON_IsNumber(biz))
+        return KB_ERR_INVAL;
+    return try_code(sql_business_verify, sizeof sql_business_verify / sizeof *sql_business_verify, db, txn, conv, args,
+                    biz, cb, data);
+}
+
+static int code_verify(db_t *db, db_txn_t *txn, const char *conv, const cJSON *args, core_cb cb, void *data)
+{
+    return try_code(sql_verify, sizeof sql_verify / sizeof *sql_verify, db, txn, conv, args,
+                    cJSON_GetObjectItem(args, "customer_id"), cb, data);
 }
 
 /* ---------------------------------------------------------------- auth.sms_login */

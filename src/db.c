@@ -7,14 +7,15 @@
 #include <arpa/inet.h>
 #include "db.h"
 
+#include "err.h"
+#include "log.h"
+#include "metrics.h"
+
 /* The bookkeeping pool's sessions (async_commit): commits without waiting for the disk, and every statement planned
  * for the tables as they are at that moment — the outbox's claim runs against a table that is nearly empty most of
  * the time and holds thousands of rows during a broadcast, and a plan cached while it was small (a nested loop over
  * every unsent row for each unsent row) would take seconds then. */
 #define ASYNC_OPTIONS "-c synchronous_commit=off -c plan_cache_mode=force_custom_plan"
-#include "err.h"
-#include "log.h"
-#include "metrics.h"
 
 #define DB_MAX_STMTS 1024
 #define DB_MAX_WAITING 200000

@@ -40,6 +40,24 @@ def start(db, tg, smtp, name, extra=None):
     return k, Gateway("smsc", port, sms_notify("smsc", k.url))
 
 
+class Portal:
+    """A phase's kabinetd with the fake SMS gateway and the SMTP server, all stopped however the phase ends."""
+
+    def __init__(self, tg, db, name):
+        self.tg, self.db, self.name = tg, db, name
+
+    def __enter__(self):
+        self.smtp = Smtp()
+        self.k, self.gw = start(self.db, self.tg, self.smtp, self.name)
+        return self.k, self.gw, self.smtp
+
+    def __exit__(self, *exc):
+        if self.k.proc.poll() is None:
+            self.k.stop()
+        self.gw.stop()
+        self.smtp.stop()
+
+
 def hook(k, frm, subject, text, mid):
     data = {"From": frm, "FromFull": {"Email": frm, "Name": ""}, "To": OUR, "Subject": subject, "TextBody": text,
             "MessageID": "pm-" + mid, "Headers": [{"Name": "Message-ID", "Value": "<%s>" % mid}], "Attachments": []}
@@ -62,9 +80,7 @@ def balance_line(text, number):
 
 
 def channels(tg, db, _):
-    smtp = Smtp()
-    k, gw = start(db, tg, smtp, "portal-channels")
-    try:
+    with Portal(tg, db, "portal-channels") as (k, gw, smtp):
         # the same person as account 7's SMS customer, first writing by SMS with their own number
         p = Phone(gw, "+79990000007")
         p.say("БАЛАНС")
@@ -134,11 +150,6 @@ def channels(tg, db, _):
         p.say("БАЛАНС")
         p.expect("bal.pick_account")
         k.stop()
-    finally:
-        if k.proc.poll() is None:
-            k.stop()
-        gw.stop()
-        smtp.stop()
 
 
 def rub(kopecks):
@@ -150,9 +161,7 @@ def flat(text):
 
 
 def calc(tg, db, _):
-    smtp = Smtp()
-    k, gw = start(db, tg, smtp, "portal-calc")
-    try:
+    with Portal(tg, db, "portal-calc") as (k, gw, smtp):
         u = User(tg, 7400000002, db)   # the demo customer of account 4: a day/night meter on city-2
         u.welcome()
         u.send(contact={"phone": "+79990000004"})
@@ -175,11 +184,6 @@ def calc(tg, db, _):
         check(flat(rub(sum(zones))) in flat(text) and all(flat(rub(z)) in flat(text) for z in zones),
               "two zones: %s + %s = %s, as by hand (%r)" % (rub(zones[0]), rub(zones[1]), rub(sum(zones)), text))
         k.stop()
-    finally:
-        if k.proc.poll() is None:
-            k.stop()
-        gw.stop()
-        smtp.stop()
 
 
 def png_pixels(data):
@@ -217,9 +221,7 @@ def runs(cells, color):
 
 
 def history(tg, db, _):
-    smtp = Smtp()
-    k, gw = start(db, tg, smtp, "portal-history")
-    try:
+    with Portal(tg, db, "portal-history") as (k, gw, smtp):
         u = User(tg, 7400000002, db)   # signed in by the calc phase
         u.cursor = max((e["n"] for e in tg.log(u.uid)), default=0)
         u.say("/menu")
@@ -256,11 +258,6 @@ def history(tg, db, _):
         text = u.expect("his.activity")[0]["text"]
         check("вход (tg)" in text, "the account's history has the sign-in in Telegram (%r)" % text[:200])
         k.stop()
-    finally:
-        if k.proc.poll() is None:
-            k.stop()
-        gw.stop()
-        smtp.stop()
 
 
 def document(tg, u, seconds=20):
@@ -272,9 +269,7 @@ def document(tg, u, seconds=20):
 
 
 def business(tg, db, _):
-    smtp = Smtp()
-    k, gw = start(db, tg, smtp, "portal-business")
-    try:
+    with Portal(tg, db, "portal-business") as (k, gw, smtp):
         u = User(tg, 7400000003, db)
         u.welcome()
         u.say("/business")
@@ -348,11 +343,6 @@ def business(tg, db, _):
                              % (first, last)))
         check(flat("Итого к оплате: %s" % rub(total)) in flat(text), "the invoice's total is the charges' %s" % rub(total))
         k.stop()
-    finally:
-        if k.proc.poll() is None:
-            k.stop()
-        gw.stop()
-        smtp.stop()
 
 
 if __name__ == "__main__":
