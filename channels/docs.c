@@ -230,6 +230,21 @@ static void on_data(int err, PGresult *res, void *data)
     start_render(j);
 }
 
+/* The request's kind, the conversation the document goes to, its language and the reply's event ("<prefix>:<the
+ * request's event>"); -1 when the request names no conversation. */
+static int addressed(doc_job_t *j, const outbox_msg_t *m, int kind, const char *prefix)
+{
+    const char *conv = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "conv")),
+               *lang = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "lang"));
+    if (!conv)
+        return -1;
+    j->kind = kind;
+    snprintf(j->conv, sizeof j->conv, "%s", conv);
+    snprintf(j->lang, sizeof j->lang, "%s", lang && !strcmp(lang, "en") ? "en" : "ru");
+    snprintf(j->event, sizeof j->event, "%s:%s", prefix, m->event_id);
+    return 0;
+}
+
 static void deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t)
 {
     docs_t *d = ctx;
@@ -252,47 +267,29 @@ static void deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t)
     if (!strcmp(kind, "bill")) {
         const char *account = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "account"));
         const char *month = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "month"));
-        const char *conv = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "conv"));
-        const char *lang = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "lang"));
-        if (!account || !conv) {
+        if (!account || addressed(j, m, DOC_BILL, "bill") != 0) {
             job_done(j, OUTBOX_DEAD, "a bill request without account or conversation");
             return;
         }
-        j->kind = DOC_BILL;
-        snprintf(j->conv, sizeof j->conv, "%s", conv);
-        snprintf(j->lang, sizeof j->lang, "%s", lang && !strcmp(lang, "en") ? "en" : "ru");
-        snprintf(j->event, sizeof j->event, "bill:%s", m->event_id);
         const char *params[] = {account, month};
         rc = db_exec(d->db, 0, d->q_bill, 2, params, on_data, j);
     } else if (!strcmp(kind, "biz")) { /* a business's document for a period */
         const char *account = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "account")),
                    *doc = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "doc")),
                    *from = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "from")),
-                   *to = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "to")),
-                   *conv = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "conv")),
-                   *lang = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "lang"));
-        if (!account || !doc || !from || !to || !conv) {
+                   *to = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "to"));
+        if (!account || !doc || !from || !to || addressed(j, m, DOC_BIZ, "biz") != 0) {
             job_done(j, OUTBOX_DEAD, "a document request without its account, kind, period or conversation");
             return;
         }
-        j->kind = DOC_BIZ;
-        snprintf(j->conv, sizeof j->conv, "%s", conv);
-        snprintf(j->lang, sizeof j->lang, "%s", lang && !strcmp(lang, "en") ? "en" : "ru");
-        snprintf(j->event, sizeof j->event, "biz:%s", m->event_id);
         const char *params[] = {account, doc, from, to};
         rc = db_exec(d->db, 0, d->q_biz, 4, params, on_data, j);
     } else if (!strcmp(kind, "chart")) { /* the ledger as a picture, for the conversation that asked */
-        const char *conv = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "conv"));
-        const char *lang = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "lang"));
         const cJSON *account = cJSON_GetObjectItem(m->payload, "account_id");
-        if (!conv || !cJSON_IsNumber(account)) {
+        if (!cJSON_IsNumber(account) || addressed(j, m, DOC_CHART, "chart") != 0) {
             job_done(j, OUTBOX_DEAD, "a chart request without account or conversation");
             return;
         }
-        j->kind = DOC_CHART;
-        snprintf(j->conv, sizeof j->conv, "%s", conv);
-        snprintf(j->lang, sizeof j->lang, "%s", lang && !strcmp(lang, "en") ? "en" : "ru");
-        snprintf(j->event, sizeof j->event, "chart:%s", m->event_id);
         snprintf(j->name, sizeof j->name, "ledger-%lld.png", (long long)account->valuedouble);
         cJSON *a = cJSON_CreateObject();
         cJSON_AddItemToObject(a, "account_id", cJSON_Duplicate(account, 1));

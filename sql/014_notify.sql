@@ -132,6 +132,17 @@ LANGUAGE sql STABLE AS $$
     SELECT max(id), count(*)::int FROM (SELECT id FROM kb_customer WHERE id > p_cursor ORDER BY id LIMIT p_limit) c
 $$;
 
+-- the active links of the chunk's customers who take notifications, with each account's branch and local day
+CREATE FUNCTION kb_plan_links(p_now timestamptz, p_cursor bigint, p_last bigint)
+RETURNS TABLE (customer_id bigint, account_id bigint, number text, off integer, day date, window_from smallint,
+               window_to smallint) LANGUAGE sql STABLE AS $$
+    SELECT l.customer_id, a.id, a.number, b.utc_offset_min, kb_local_day(p_now, b.utc_offset_min), b.window_from,
+           b.window_to
+    FROM kb_customer c JOIN kb_account_link l ON l.customer_id = c.id AND l.status = 'active'
+    JOIN kb_account a ON a.id = l.account_id JOIN kb_branch b ON b.id = a.branch_id
+    WHERE c.id > p_cursor AND c.id <= p_last AND c.notifications
+$$;
+
 CREATE FUNCTION kb_plan_reading(p_now timestamptz, p_cursor bigint, p_limit integer,
                                 OUT result jsonb, OUT next_cursor bigint, OUT done boolean) LANGUAGE plpgsql AS $$
 DECLARE
@@ -141,13 +152,11 @@ DECLARE
 BEGIN
     SELECT * INTO last_id, scanned FROM kb_customer_chunk(p_cursor, p_limit);
     WITH due AS (
-        SELECT l.customer_id, a.id AS account_id, a.number, b.utc_offset_min AS off, d.day,
-               date_trunc('month', d.day)::date + coalesce(b.window_to, wt) AS closes, kb_reading_missing(a.id, d.day) AS meters
-        FROM kb_customer c JOIN kb_account_link l ON l.customer_id = c.id AND l.status = 'active'
-        JOIN kb_account a ON a.id = l.account_id JOIN kb_branch b ON b.id = a.branch_id
-        CROSS JOIN LATERAL (SELECT kb_local_day(p_now, b.utc_offset_min) AS day) d
-        WHERE c.id > p_cursor AND c.id <= last_id AND c.notifications
-          AND extract(day FROM d.day) BETWEEN coalesce(b.window_from, wf) AND coalesce(b.window_to, wt))
+        SELECT k.customer_id, k.account_id, k.number, k.off, k.day,
+               date_trunc('month', k.day)::date + coalesce(k.window_to, wt) AS closes,
+               kb_reading_missing(k.account_id, k.day) AS meters
+        FROM kb_plan_links(p_now, p_cursor, last_id) k
+        WHERE extract(day FROM k.day) BETWEEN coalesce(k.window_from, wf) AND coalesce(k.window_to, wt))
     INSERT INTO kb_notice (customer_id, key, kind, account_id, utc_offset_min, due_at, until, tmpl, params)
     SELECT customer_id, 'reading:' || account_id || ':' || to_char(day, 'YYYY-MM'), 'reading', account_id, off,
            kb_local_start(closes, off), kb_local_start(closes, off), 'notify.reading',
@@ -168,16 +177,13 @@ DECLARE
 BEGIN
     SELECT * INTO last_id, scanned FROM kb_customer_chunk(p_cursor, p_limit);
     INSERT INTO kb_notice (customer_id, key, kind, account_id, utc_offset_min, due_at, until, tmpl, params)
-    SELECT l.customer_id, 'verify:' || m.id || ':' || to_char(d.day, 'YYYY-MM'), 'verify', a.id, b.utc_offset_min,
-           kb_local_start(m.verify_by, b.utc_offset_min),
-           kb_local_start((date_trunc('month', d.day) + interval '1 month')::date, b.utc_offset_min),
-           CASE WHEN m.verify_by <= d.day THEN 'notify.verify_passed' ELSE 'notify.verify_soon' END,
-           jsonb_build_object('account', a.number, 'serial', m.serial, 'date', to_char(m.verify_by, 'DD.MM.YYYY'))
-    FROM kb_customer c JOIN kb_account_link l ON l.customer_id = c.id AND l.status = 'active'
-    JOIN kb_account a ON a.id = l.account_id JOIN kb_branch b ON b.id = a.branch_id
-    JOIN kb_meter m ON m.account_id = a.id AND m.removed_on IS NULL
-    CROSS JOIN LATERAL (SELECT kb_local_day(p_now, b.utc_offset_min) AS day) d
-    WHERE c.id > p_cursor AND c.id <= last_id AND c.notifications AND m.verify_by < d.day + ahead
+    SELECT k.customer_id, 'verify:' || m.id || ':' || to_char(k.day, 'YYYY-MM'), 'verify', k.account_id, k.off,
+           kb_local_start(m.verify_by, k.off), kb_local_start((date_trunc('month', k.day) + interval '1 month')::date, k.off),
+           CASE WHEN m.verify_by <= k.day THEN 'notify.verify_passed' ELSE 'notify.verify_soon' END,
+           jsonb_build_object('account', k.number, 'serial', m.serial, 'date', to_char(m.verify_by, 'DD.MM.YYYY'))
+    FROM kb_plan_links(p_now, p_cursor, last_id) k
+    JOIN kb_meter m ON m.account_id = k.account_id AND m.removed_on IS NULL
+    WHERE m.verify_by < k.day + ahead
     ON CONFLICT (customer_id, key) DO NOTHING;
     GET DIAGNOSTICS n = ROW_COUNT;
     result := jsonb_build_object('planned', n);
@@ -196,16 +202,14 @@ DECLARE
 BEGIN
     SELECT * INTO last_id, scanned FROM kb_customer_chunk(p_cursor, p_limit);
     WITH due AS (
-        SELECT l.customer_id, a.id AS account_id, a.number, b.utc_offset_min AS off, lm.month,
+        SELECT k.customer_id, k.account_id, k.number, k.off, lm.month,
                (lm.month + interval '1 month')::date + after_days AS from_day, mo.balance_kopecks, mo.penalties_kopecks
-        FROM kb_customer c JOIN kb_account_link l ON l.customer_id = c.id AND l.status = 'active'
-        JOIN kb_account a ON a.id = l.account_id JOIN kb_branch b ON b.id = a.branch_id
-        CROSS JOIN LATERAL (SELECT kb_local_day(p_now, b.utc_offset_min) AS day) d
-        CROSS JOIN LATERAL (SELECT max(month) AS month FROM kb_charge WHERE account_id = a.id) lm
-        CROSS JOIN LATERAL kb_account_money(a.id) mo
-        WHERE c.id > p_cursor AND c.id <= last_id AND c.notifications AND lm.month IS NOT NULL
-          AND d.day >= (lm.month + interval '1 month')::date + after_days
-          AND d.day < (lm.month + interval '1 month')::date + after_days + span
+        FROM kb_plan_links(p_now, p_cursor, last_id) k
+        CROSS JOIN LATERAL (SELECT max(month) AS month FROM kb_charge WHERE kb_charge.account_id = k.account_id) lm
+        CROSS JOIN LATERAL kb_account_money(k.account_id) mo
+        WHERE lm.month IS NOT NULL
+          AND k.day >= (lm.month + interval '1 month')::date + after_days
+          AND k.day < (lm.month + interval '1 month')::date + after_days + span
           AND (p_kind <> 'debt' OR mo.balance_kopecks > debt_min))
     INSERT INTO kb_notice (customer_id, key, kind, account_id, utc_offset_min, due_at, until, tmpl, params)
     SELECT customer_id, p_kind || ':' || account_id || ':' || to_char(month, 'YYYY-MM'), p_kind, account_id, off,

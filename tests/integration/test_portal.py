@@ -66,6 +66,16 @@ def hook(k, frm, subject, text, mid):
     return http("POST", k.url + "/mail/inbound", json.dumps(data).encode(), h)[0]
 
 
+def sign_in(u, gw, phone, *then):
+    """A Telegram user's registration with phone, the code read at the SMS gateway; then the replies then."""
+    u.welcome()
+    u.send(contact={"phone": phone})
+    u.expect("reg.code_sent")
+    sms = wait_until(lambda: gw.messages(phone), 15)
+    u.say(code_in(sms[-1]["text"]) if sms else "")
+    u.expect(*then)
+
+
 def code_in(text):
     m = re.search(r"\b(\d{6})\b", text)
     return m.group(1) if m else ""
@@ -91,12 +101,7 @@ def channels(tg, db, _):
 
         # a customer registered in Telegram with another phone, account 2 linked
         u = User(tg, 7400000001, db)
-        u.welcome()
-        u.send(contact={"phone": "+79161230001"})
-        u.expect("reg.code_sent")
-        sms = wait_until(lambda: gw.messages("+79161230001"), 15)
-        u.say(code_in(sms[-1]["text"]) if sms else "")
-        u.expect("reg.done_new", "menu.main*")
+        sign_in(u, gw, "+79161230001", "reg.done_new", "menu.main*")
         u.press("accounts")
         u.expect("acc.none")
         u.link("1800000002", psql(db, "SELECT holder_surname FROM kb_account WHERE number = '1800000002'"))
@@ -163,12 +168,7 @@ def flat(text):
 def calc(tg, db, _):
     with Portal(tg, db, "portal-calc") as (k, gw, smtp):
         u = User(tg, 7400000002, db)   # the demo customer of account 4: a day/night meter on city-2
-        u.welcome()
-        u.send(contact={"phone": "+79990000004"})
-        u.expect("reg.code_sent")
-        sms = wait_until(lambda: gw.messages("+79990000004"), 15)
-        u.say(code_in(sms[-1]["text"]) if sms else "")
-        u.expect("reg.done", "menu.main*")
+        sign_in(u, gw, "+79990000004", "reg.done", "menu.main*")
         u.press("calc")
         u.expect("calc.ask_zone")
         u.say("сто")
