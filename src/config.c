@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include "err.h"
 #include "config.h"
+#include "kv.h"
 #include "payprov_int.h"
 #include "phone.h"
 
@@ -39,9 +40,16 @@ static const cfg_var_t cfg_vars[] = {
     {"KABINET_DATABASE_TIMEOUT_MS", CFG_INT, "10000", 0, 100, 600000, OFF(database_timeout_ms),
      "Connect timeout and the longest a query may wait and run; past it the connection is reset."},
     {"KABINET_REDIS_URL", CFG_STR, NULL, 1, 0, 0, OFF(redis_url),
-     "Redis: `redis://[:password@]host[:port][/db]`. A host name is resolved once at start."},
+     "Redis: `redis://[:password@]host[:port][/db]`; a cluster: `redis-cluster://host:port[,host:port…]` (seeds); "
+     "behind Sentinel: `redis-sentinel://host:port[,host:port…]/master[/db]`. Hosts are IP addresses or localhost."},
     {"KABINET_REDIS_TIMEOUT_MS", CFG_INT, "2000", 0, 50, 60000, OFF(redis_timeout_ms),
      "Connect and command timeout; a command past it resets the connection."},
+    {"KABINET_REDIS_WAIT_REPLICAS", CFG_INT, "1", 0, 0, 5, OFF(redis_wait_replicas),
+     "On a Redis Cluster or behind Sentinel: replicas an accepted update must reach (WAIT) before the provider is "
+     "answered, so that a failover loses none. 0 turns it off. Ignored for one server."},
+    {"KABINET_REDIS_WAIT_MS", CFG_INT, "100", 0, 1, 10000, OFF(redis_wait_ms),
+     "The longest an intake waits for those replicas; then it is accepted anyway and counted in "
+     "kb_engine_unreplicated_total (a replica down must not stop the service)."},
     {"KABINET_HTTP_LISTEN", CFG_STR, "127.0.0.1:8080", 0, 0, 0, OFF(http_listen),
      "Address and port of the HTTP server (webhooks, /healthz, /readyz, /metrics)."},
     {"KABINET_HTTP_MAX_BODY", CFG_INT, "4194304", 0, 1024, 64 * 1024 * 1024, OFF(http_max_body),
@@ -475,8 +483,10 @@ static int load(cfg_t *cfg, char *err, size_t errlen)
                  cfg->http_listen);
         return KB_ERR_INVAL;
     }
-    if (strncmp(cfg->redis_url, "redis://", 8) != 0) {
-        snprintf(err, errlen, "KABINET_REDIS_URL must start with redis:// (redis://[:password@]host[:port][/db])");
+    if (kv_url_check(cfg->redis_url) != 0) {
+        snprintf(err, errlen, "KABINET_REDIS_URL must be redis://[:password@]host[:port][/db], "
+                              "redis-cluster://[:password@]host:port[,host:port…] or "
+                              "redis-sentinel://[:password@]host:port[,host:port…]/master[/db] (hosts as IP addresses)");
         return KB_ERR_INVAL;
     }
     if (strcmp(cfg->sms_provider, "log") && strcmp(cfg->sms_provider, "smsc") && strcmp(cfg->sms_provider, "smsru")) {

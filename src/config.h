@@ -20,6 +20,8 @@ typedef struct cfg_s {
     int database_timeout_ms;      /* KABINET_DATABASE_TIMEOUT_MS */
     char *redis_url;              /* KABINET_REDIS_URL */
     int redis_timeout_ms;         /* KABINET_REDIS_TIMEOUT_MS */
+    int redis_wait_replicas;      /* KABINET_REDIS_WAIT_REPLICAS */
+    int redis_wait_ms;            /* KABINET_REDIS_WAIT_MS */
     char *http_listen;            /* KABINET_HTTP_LISTEN, split into the two below */
     char http_host[64];
     int http_port;

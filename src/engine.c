@@ -137,7 +137,7 @@ struct engine_s {
     char owner[64], k_ready[32], k_timers[32];
     engine_outbox_hook hook;
     void *hook_ctx;
-    metrics_series_t *m_events, *m_dups, *m_latency, *m_conflicts, *m_failures, *m_stale, *m_throttled;
+    metrics_series_t *m_events, *m_dups, *m_latency, *m_conflicts, *m_failures, *m_stale, *m_throttled, *m_unreplicated;
 };
 
 struct job_s {
@@ -906,12 +906,15 @@ typedef struct {
     engine_intake_cb cb;
     void *data;
     int is_new;
+    int waited;      /* the replicas' WAIT after the ready mark was answered */
     char conv[128];
 } intake_t;
 
-static void on_ready_touched(int err, const redisReply *r, void *data)
+static void on_ready_touched(int err, const redisReply *r, void *data);
+
+/* Answers the channel: the event is accepted (or not), and the intake is over. */
+static void intake_done(intake_t *in, int err)
 {
-    intake_t *in = data;
     engine_t *e = in->e;
     e->intakes--;
     in->cb(err, in->is_new, in->data);
@@ -919,14 +922,63 @@ static void on_ready_touched(int err, const redisReply *r, void *data)
     claim_tick(e);
 }
 
+/* With a replicated Redis, a write is durable once a replica has it too: WAIT on the node that holds key. Returns
+ * 1 when the wait was sent (the answer comes to cb), 0 when there is none to make. */
+static int replicate(intake_t *in, const char *key, kv_cb cb)
+{
+    engine_t *e = in->e;
+    if (e->opt.wait_replicas <= 0 || !kv_mode_replicated(e->kv))
+        return 0;
+    return kv_wait(e->kv, key, e->opt.wait_replicas, e->opt.wait_ms, cb, in) == 0;
+}
+
+/* A WAIT answered: fewer replicas than asked is counted, not refused (a replica down must not stop intake). */
+static void count_replicas(engine_t *e, int err, const redisReply *r)
+{
+    if (!err && r->type == REDIS_REPLY_INTEGER && r->integer < e->opt.wait_replicas)
+        metrics_inc(e->m_unreplicated);
+}
+
+/* Marks the conversation ready (also for a duplicate: heals a crash between the two steps on the provider's
+ * retry). */
+static void mark_ready(intake_t *in)
+{
+    engine_t *e = in->e;
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)now_ms());
+    if (kv_command(e->kv, on_ready_touched, in, "ZADD %s LT %s %s", e->k_ready, now, in->conv) != 0)
+        intake_done(in, KB_ERR_NOTCONN);
+}
+
+static void on_queue_replicated(int err, const redisReply *r, void *data)
+{
+    intake_t *in = data;
+    count_replicas(in->e, err, r);
+    if (err && err != KB_ERR_IO) /* the node went: the event may be lost with it, so it is not acknowledged */
+        intake_done(in, err);
+    else
+        mark_ready(in);
+}
+
+static void on_ready_touched(int err, const redisReply *r, void *data)
+{
+    intake_t *in = data;
+    if (in->waited) {
+        count_replicas(in->e, err, r);
+        intake_done(in, err == KB_ERR_IO ? 0 : err);
+        return;
+    }
+    in->waited = 1;
+    if (err || !replicate(in, in->e->k_ready, on_ready_touched))
+        intake_done(in, err);
+}
+
 static void on_intake(int err, const redisReply *r, void *data)
 {
     intake_t *in = data;
     engine_t *e = in->e;
     if (err || r->type != REDIS_REPLY_INTEGER) {
-        e->intakes--;
-        in->cb(err ? err : KB_ERR_PROTO, 0, in->data);
-        free(in);
+        intake_done(in, err ? err : KB_ERR_PROTO);
         return;
     }
     crash_point("after_dedupe");
@@ -937,14 +989,10 @@ static void on_intake(int err, const redisReply *r, void *data)
         metrics_inc(e->m_events);
     else
         metrics_inc(e->m_dups);
-    /* mark ready also for a duplicate: heals a crash between the two steps on the provider's retry */
-    char now[24];
-    snprintf(now, sizeof now, "%lld", (long long)now_ms());
-    if (kv_command(e->kv, on_ready_touched, in, "ZADD %s LT %s %s", e->k_ready, now, in->conv) != 0) {
-        e->intakes--;
-        in->cb(KB_ERR_NOTCONN, 0, in->data);
-        free(in);
-    }
+    char k_queue[160];
+    if (!in->is_new || keys_conv(k_queue, sizeof k_queue, in->conv, KEY_QUEUE) < 0 ||
+        !replicate(in, k_queue, on_queue_replicated))
+        mark_ready(in);
 }
 
 int engine_intake(engine_t *e, const event_t *ev, engine_intake_cb cb, void *data)
@@ -1030,6 +1078,8 @@ int engine_new(uv_loop_t *loop, kv_t *kv, db_t *db, const engine_options_t *opt,
     uv_timer_init(loop, &e->tick);
     e->tick.data = e;
     e->m_events = metrics_counter("kb_engine_events_total", "Events accepted (intake) and handled (ack)", "");
+    e->m_unreplicated = metrics_counter("kb_engine_unreplicated_total",
+                                        "Intakes acknowledged before reaching KABINET_REDIS_WAIT_REPLICAS replicas", "");
     e->m_dups = metrics_counter("kb_engine_duplicates_total", "Events refused as already seen", "");
     e->m_throttled = metrics_counter("kb_engine_throttled_total", "Events over a conversation's limits (per minute, "
                                                                   "per day): not handled", "");

@@ -38,6 +38,8 @@ typedef struct {
     int seen_ttl_s;        /* and for how long */
     int per_minute;        /* a conversation's events a minute at most (a burst of as many), 0: no limit */
     int per_day;           /* and a UTC day, 0: no limit */
+    int wait_replicas;     /* with a replicated Redis: replicas an intake must reach before it is acknowledged */
+    int wait_ms;           /* and how long to wait for them (then it is acknowledged anyway, and counted) */
 } engine_options_t;
 
 /* The intake's answer: err 0 and is_new 1 (queued) or 0 (a duplicate, already queued or handled). */

@@ -1,4 +1,5 @@
 /* keys.c — building Redis key names and computing their cluster hash tags (see keys.h). */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include "err.h"
@@ -56,4 +57,24 @@ int keys_same_slot(const char *a, size_t alen, const char *b, size_t blen)
     keys_tag(a, alen, &ta, &la);
     keys_tag(b, blen, &tb, &lb);
     return la == lb && memcmp(ta, tb, la) == 0;
+}
+
+/* CRC16-CCITT (XMODEM), the checksum Redis Cluster takes of a key's tag (cluster spec, appendix A). */
+static uint16_t crc16(const char *buf, size_t len)
+{
+    uint16_t crc = 0;
+    for (size_t i = 0; i < len; i++) {
+        crc ^= (uint16_t)((unsigned char)buf[i] << 8);
+        for (int b = 0; b < 8; b++)
+            crc = crc & 0x8000 ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
+    }
+    return crc;
+}
+
+int keys_slot(const char *key, size_t len)
+{
+    const char *tag;
+    size_t taglen;
+    keys_tag(key, len, &tag, &taglen);
+    return crc16(tag, taglen) & 16383;
 }

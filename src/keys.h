@@ -31,6 +31,8 @@ int keys_sched(char *buf, size_t size, const char *what);
 void keys_tag(const char *key, size_t len, const char **tag, size_t *taglen);
 /* 1 when two keys hash to the same slot by construction (same tag). */
 int keys_same_slot(const char *a, size_t alen, const char *b, size_t blen);
+/* The Redis Cluster slot of key (0…16383): CRC16 of its hash tag, modulo 16384. */
+int keys_slot(const char *key, size_t len);
 /* The suffix used for a kind ("state", "queue", …). */
 const char *keys_kind_name(keys_kind_t kind);
 

@@ -1,4 +1,14 @@
-/* kv.h — the Redis client: hiredis async on the loop, one pipelined connection, reconnects, timeouts, scripts.
+/* kv.h — the Redis client: hiredis async on the loop, pipelined connections, reconnects, timeouts, scripts, and
+ * three topologies, chosen by the URL:
+ *   redis://[:password@]host[:port][/db]                      one server
+ *   redis-cluster://[:password@]host:port[,host:port…]        a Redis Cluster: the hosts are seeds; each command goes
+ *       to the master of its key's slot (CRC16 of the hash tag), the slot map comes from CLUSTER SLOTS (read at
+ *       start, every 5 s, and at once after a MOVED or a lost node), MOVED and ASK are followed, TRYAGAIN and
+ *       CLUSTERDOWN retried until the command's deadline
+ *   redis-sentinel://[:password@]host:port[,host:port…]/master[/db]   a primary found through Sentinels (asked
+ *       every second and at once when the primary's connection breaks or answers READONLY): a failover is followed
+ * Only answers that say a command did not run are retried (MOVED, ASK, TRYAGAIN, CLUSTERDOWN, READONLY, LOADING,
+ * NOSCRIPT); a connection lost with commands in flight fails them as before, since they may have run.
  *
  * Lifecycle: kv_new → kv_start → (commands) → kv_close. The connection is made by IP (no name lookup on the loop),
  * re-made with backoff whenever it breaks, and health-checked by PING every second. Every command has a deadline:
@@ -30,9 +40,9 @@ typedef struct kv_script_s {
     char sha[41];
 } kv_script_t;
 
-/* Parses redis://[[user]:password@]host[:port][/db] (host an IP literal or localhost). Returns 0 or KB_ERR_INVAL.
- * host must hold 64 bytes, password 256. */
-int kv_parse_url(const char *url, char *host, int *port, char *password, int *db);
+/* Checks a URL of any of the three forms above: 0, or KB_ERR_INVAL (hosts must be IP literals or localhost; a
+ * cluster has no database number). */
+int kv_url_check(const char *url);
 
 /* Makes a client for url; *out is set on success. Returns 0 or KB_ERR_INVAL (bad URL) / KB_ERR_NOMEM. */
 int kv_new(uv_loop_t *loop, const char *url, int timeout_ms, kv_t **out);
@@ -51,6 +61,12 @@ size_t kv_pending(const kv_t *kv);
 int kv_command_argv(kv_t *kv, kv_cb cb, void *data, int argc, const char **argv, const size_t *argvlen);
 /* Sends one command in hiredis format syntax ("SET %s %b"). */
 int kv_command(kv_t *kv, kv_cb cb, void *data, const char *fmt, ...);
+
+/* Waits until the writes sent so far to the node that serves key reached `replicas` replicas, or timeout_ms went
+ * by (Redis WAIT); the reply is the number of replicas reached. */
+int kv_wait(kv_t *kv, const char *key, int replicas, int timeout_ms, kv_cb cb, void *data);
+/* 1 for a cluster or a Sentinel-watched primary (there are replicas to wait for), 0 for one server. */
+int kv_mode_replicated(const kv_t *kv);
 
 /* Fills sha from src. src must outlive the script. */
 void kv_script_init(kv_script_t *s, const char *src);

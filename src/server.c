@@ -471,7 +471,8 @@ int server_run(const cfg_t *cfg)
     httpd_route(s.httpd, "GET", "/readyz", on_readyz, &s);
     httpd_route(s.httpd, "GET", "/metrics", on_metrics, &s);
     engine_options_t eo = {cfg->engine_concurrency, cfg->lease_ms, cfg->state_ttl_s, cfg->step_ttl_s,
-                           cfg->dedupe_ids, cfg->dedupe_ttl_s, cfg->limit_per_minute, cfg->limit_per_day};
+                           cfg->dedupe_ids, cfg->dedupe_ttl_s, cfg->limit_per_minute, cfg->limit_per_day,
+                           cfg->redis_wait_replicas, cfg->redis_wait_ms};
     engine_new(s.loop, s.kv, s.db, &eo, &s.engine);
     /* the first dialog added is where a new conversation starts */
     int demo_first = !strcmp(cfg->start_dialog, "demo");

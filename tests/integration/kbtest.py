@@ -1,7 +1,7 @@
 """What kabinet's end-to-end Python tests share: a real kabinetd on a real Redis (the test's own, so it can be stopped)
 and PostgreSQL (a database made from the migrated template, with demo data), the fake Bot API server as Telegram,
 a user playing through it, and the reporting (check, finish)."""
-import json, os, re, signal, socket, subprocess, sys, tempfile, time, urllib.request, urllib.error
+import json, os, re, signal, socket, subprocess, sys, tempfile, threading, time, urllib.request, urllib.error
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -88,12 +88,73 @@ def is_tmpl(text, key):
 
 # ---------------------------------------------------------------- processes
 
+TOPO = os.path.join(ROOT, "tests", "redis_topo.sh")
+# KB_TEST_REDIS_CLUSTER=1: every test's Redis is a three-master Redis Cluster (tests/redis_topo.sh) whose slots keep
+# moving while the test runs, with one failover of the ready set's master early on (class Chaos)
+CLUSTER = os.environ.get("KB_TEST_REDIS_CLUSTER") == "1"
+METRICS = []  # cluster mode: each kabinetd's /metrics just before it stopped
+
+
+def redis_url():
+    if CLUSTER:
+        return "redis-cluster://127.0.0.1:%d,127.0.0.1:%d" % (REDIS_PORT, REDIS_PORT + 1)
+    return "redis://127.0.0.1:%d/0" % REDIS_PORT
+
+
+class Chaos(threading.Thread):
+    """Moves the slots of the keys every test touches (the ready set, the timers, the Telegram poll lease, the test
+    chats' conversations) from master to master, one at a time, for as long as the test runs; the first time round,
+    after the first moves, it kills -9 the ready set's master and waits for its replica to take over."""
+
+    KEYS = ["kb:{sched}:ready", "kb:{sched}:timers", "kb:{lease:tg-poll}"] + \
+           ["kb:{tg:%d}:state" % u for u in (5000000001, 6000000002, 7000000003, 7000000004)]
+
+    def __init__(self, redis):
+        super().__init__(daemon=True)
+        self.redis, self.halt, self.lock = redis, threading.Event(), threading.Lock()
+        self.moves = self.failovers = 0
+
+    def run(self):
+        slots = [subprocess.run(["redis-cli", "-p", str(REDIS_PORT), "cluster", "keyslot", k], capture_output=True,
+                                text=True).stdout.strip() for k in self.KEYS]
+        i = 0
+        while not self.halt.wait(0.5):
+            with self.lock:
+                if self.halt.is_set():
+                    return
+                if i == len(slots) and not self.failovers and not self.redis.failovers:
+                    r = subprocess.run([TOPO, "failover", self.redis.dir, str(REDIS_PORT), self.KEYS[0]],
+                                       capture_output=True, text=True)
+                    self.failovers += r.returncode == 0
+                else:
+                    r = subprocess.run([TOPO, "migrate", self.redis.dir, str(REDIS_PORT), slots[i % len(slots)]],
+                                       capture_output=True, text=True)
+                    self.moves += r.returncode == 0
+                if r.returncode:
+                    print("# chaos: %s" % r.stderr.strip())
+                i += 1
+
+    def end(self):
+        self.halt.set()
+        with self.lock:
+            pass
+
+
 class Redis:
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="kb-redis-")
         self.proc = None
+        self.chaos = None
+        self.moves = self.failovers = 0
 
     def start(self):
+        if CLUSTER:
+            fresh = not os.path.exists(os.path.join(self.dir, "base"))
+            subprocess.run([TOPO, "cluster-start" if fresh else "cluster-restart", self.dir, str(REDIS_PORT)],
+                           check=True)
+            self.chaos = Chaos(self)
+            self.chaos.start()
+            return
         self.proc = subprocess.Popen(["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1",
                                       "--dir", self.dir, "--appendonly", "yes", "--save", "",
                                       "--hash-max-listpack-value", "1024"],
@@ -102,10 +163,27 @@ class Redis:
                                           text=True).stdout.strip() == "PONG", 10)
 
     def stop(self):
+        if self.chaos:
+            self.chaos.end()
+            self.moves += self.chaos.moves
+            self.failovers += self.chaos.failovers
+            self.chaos = None
+            subprocess.run([TOPO, "cluster-stop", self.dir], check=True)
         if self.proc:
             self.proc.terminate()
             self.proc.wait()
             self.proc = None
+
+    def cluster_checks(self):
+        """Cluster mode: the slots moved and a master failed over while kabinetd ran, and kabinetd followed."""
+        if not CLUSTER:
+            return
+        ask = sum(int(float(m.group(1))) for t in METRICS for m in re.finditer(r'kb_redis_redirects_total\{kind="ask"\} (\S+)', t))
+        moved = sum(int(float(m.group(1))) for t in METRICS for m in re.finditer(r'kb_redis_redirects_total\{kind="moved"\} (\S+)', t))
+        check(self.moves > 0 and self.failovers == 1 and ask > 0 and moved > 0,
+              "on a Redis Cluster: %d slot moves and %d failover during the test; kabinetd followed %d ASK and %d "
+              "MOVED redirects" % (self.moves, self.failovers, ask, moved))
+        subprocess.run([TOPO, "stop", self.dir])
 
 
 class FakeServer:
@@ -156,7 +234,7 @@ class Kabinetd:
         env = dict(os.environ)
         env.update({
             "KABINET_DATABASE_URL": "hostaddr=127.0.0.1 port=%d user=postgres dbname=%s" % (PG_PORT, db),
-            "KABINET_REDIS_URL": "redis://127.0.0.1:%d/0" % REDIS_PORT,
+            "KABINET_REDIS_URL": redis_url(),
             "KABINET_HTTP_LISTEN": "127.0.0.1:%d" % self.port,
             "KABINET_TELEGRAM_TOKEN": TOKEN, "KABINET_TELEGRAM_API_URL": fake.url,
             "KABINET_TELEGRAM_MODE": mode, "KABINET_TELEGRAM_POLL_TIMEOUT_S": "1",
@@ -181,6 +259,11 @@ class Kabinetd:
             return f.read()
 
     def stop(self):
+        if CLUSTER and self.proc.poll() is None:
+            try:
+                METRICS.append(http("GET", self.url + "/metrics", timeout=2)[1].decode())
+            except OSError:
+                pass
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -357,7 +440,7 @@ def new_db(name, accounts=30, customers=20):
     psql("postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
     psql("postgres", "CREATE DATABASE %s TEMPLATE kb_template" % name)
     env = dict(os.environ, KABINET_DATABASE_URL="hostaddr=127.0.0.1 port=%d user=postgres dbname=%s" % (PG_PORT, name),
-               KABINET_REDIS_URL="redis://127.0.0.1:%d/0" % REDIS_PORT)
+               KABINET_REDIS_URL=redis_url())
     subprocess.run([KABINETD, "demo-data", "--accounts", str(accounts), "--months", "6", "--customers", str(customers)],
                    env=env, check=True, stdout=subprocess.DEVNULL)
     return name

@@ -5,7 +5,11 @@
  * 1,000 events interleaved across conversations and sent to either process, some twice at once to both. Afterwards
  * every conversation's history is exactly 1…20 — each transition once, in order — and transitions of different
  * conversations overlapped in time (no global lock). The crash tests arm KABINET_KILL_AT in one process at each
- * named point, restart it when it dies, and check the same, plus that no conversation stayed stuck. */
+ * named point, restart it when it dies, and check the same, plus that no conversation stayed stuck. The cluster test
+ * runs the same two processes on a three-master Redis Cluster (tests/redis_topo.sh) and, while the events flow,
+ * migrates the slots of the ready set and of three conversations to other masters (the clients meet ASK, TRYAGAIN
+ * and then MOVED), then kills -9 the master of the ready set and lets its replica take over: the same exactly-once
+ * checks hold, and the processes' metrics show the redirects they followed. */
 #include <stdarg.h>
 #include <setjmp.h>
 #include <stddef.h>
@@ -30,13 +34,19 @@ static http_client_t *cli;
 static int ports[2], pids[2], kills;
 static char logs[2][128], run[32];
 static const char *const *armed_env;
-static char redis_env[64];
+static char redis_env[160];
+
+/* the cluster scenario: where its cluster lives, and how far each conversation may go (the chaos's phases) */
+static char topo_dir[96];
+static int topo_port, allowed = PER, chaos_phase;
+static uv_timer_t gate;
 
 typedef struct {
     int c, i;        /* conversation, event number (1-based) */
     int pending;     /* answers still awaited for event i */
     int ok;          /* one of them said accepted */
     int tries;
+    uv_timer_t retry;
 } conv_t;
 
 static conv_t convs[CONVS];
@@ -45,6 +55,12 @@ static int finished, sent_total, dup_total;
 static void send_event(conv_t *cv, int to);
 
 static void next_event(conv_t *cv);
+
+static void on_retry(uv_timer_t *t)
+{
+    conv_t *cv = t->data;
+    send_event(cv, cv->tries % 2);
+}
 
 static void on_answer(int err, const http_response_t *res, void *data)
 {
@@ -57,9 +73,11 @@ static void on_answer(int err, const http_response_t *res, void *data)
         next_event(cv);
         return;
     }
-    /* refused or the process died: send the same event again, to the other process, as a provider retries */
+    /* refused or the process died: send the same event again, to the other process, as a provider retries (after
+     * a moment, as providers do: a failover takes seconds) */
     cv->tries++;
-    send_event(cv, cv->tries % 2);
+    cv->retry.data = cv;
+    uv_timer_start(&cv->retry, on_retry, cv->tries > 2 ? 100 : 0, 0);
 }
 
 static void send_event(conv_t *cv, int to)
@@ -81,6 +99,8 @@ static void next_event(conv_t *cv)
         finished++;
         return;
     }
+    if (cv->i >= allowed)
+        return; /* the gate lets it go on later */
     cv->i++;
     cv->ok = 0;
     int to = rand() % 2;
@@ -106,6 +126,41 @@ static void on_watch(uv_timer_t *t)
     }
 }
 
+/* The cluster scenario's chaos, in phases: every conversation makes 3 events; then the slots of the ready set and
+ * of three conversations migrate while the conversations go on to 10 at most; then the ready set's master is killed
+ * and its replica takes over while they go on to 14; then they finish. */
+static void on_gate(uv_timer_t *t)
+{
+    char cmd[1024], done[160];
+    int reached = PER;
+    for (int c = 0; c < CONVS; c++)
+        if (convs[c].i < reached)
+            reached = convs[c].i;
+    snprintf(done, sizeof done, "%s/%s", topo_dir, chaos_phase < 2 ? "migrated" : "failedover");
+    if (chaos_phase == 0 && reached >= 3) {
+        snprintf(cmd, sizeof cmd, "(%s migrate %s %d $(for k in 'kb:{sched}:ready' 'kb:{local:%s-1}:queue' "
+                 "'kb:{local:%s-2}:queue' 'kb:{local:%s-3}:queue'; do redis-cli -p %d cluster keyslot \"$k\"; done) "
+                 "&& touch %s) >%s/migrate.log 2>&1 &", getenv("KB_TEST_TOPO"), topo_dir, topo_port, run, run, run,
+                 topo_port, done, topo_dir);
+        assert_int_equal(system(cmd), 0);
+        chaos_phase = 1;
+    } else if (chaos_phase == 1 && access(done, F_OK) == 0) {
+        snprintf(done, sizeof done, "%s/failedover", topo_dir);
+        snprintf(cmd, sizeof cmd, "(%s failover %s %d 'kb:{sched}:ready' && touch %s) >%s/failover.log 2>&1 &",
+                 getenv("KB_TEST_TOPO"), topo_dir, topo_port, done, topo_dir);
+        assert_int_equal(system(cmd), 0);
+        chaos_phase = 2;
+    } else if (chaos_phase == 2 && access(done, F_OK) == 0) {
+        chaos_phase = 3;
+    }
+    /* one more event per conversation every tick while a phase runs, so that events flow through all of it */
+    static const int cap[] = {3, 12, 16, PER};
+    allowed = allowed + 1 < cap[chaos_phase] ? allowed + 1 : cap[chaos_phase];
+    for (int c = 0; c < CONVS; c++) /* let the held conversations go on */
+        if (convs[c].i < allowed && convs[c].pending == 0 && convs[c].ok)
+            next_event(&convs[c]);
+}
+
 static const char *value(const char *sql)
 {
     const char *v = tk_db_value(sql);
@@ -122,7 +177,11 @@ static void scenario(const char *name, int db, const char *const *env, int expec
             pids[k] = 0;
         }
     lp = &loops[db];
-    snprintf(redis_env, sizeof redis_env, "KABINET_REDIS_URL=%s/%d", tk_redis_url(), db);
+    if (topo_port)
+        snprintf(redis_env, sizeof redis_env, "KABINET_REDIS_URL=redis-cluster://127.0.0.1:%d,127.0.0.1:%d",
+                 topo_port, topo_port + 1);
+    else
+        snprintf(redis_env, sizeof redis_env, "KABINET_REDIS_URL=%s/%d", tk_redis_url(), db);
     srand(7);
     snprintf(run, sizeof run, "%s%d", name, (int)getpid());
     tk_db_create(name, 0);
@@ -149,10 +208,21 @@ static void scenario(const char *name, int db, const char *const *env, int expec
     double t0 = metrics_now();
     for (int c = 0; c < CONVS; c++) {
         convs[c] = (conv_t){.c = c};
+        uv_timer_init(&loop, &convs[c].retry);
         next_event(&convs[c]);
+    }
+    if (topo_port) {
+        uv_timer_init(&loop, &gate);
+        uv_timer_start(&gate, on_gate, 250, 250);
     }
     for (int i = 0; i < 6000 && finished < CONVS; i++)
         tk_run_for(&loop, 10);
+    if (topo_port) {
+        uv_timer_stop(&gate);
+        uv_close((uv_handle_t *)&gate, NULL);
+    }
+    for (int c = 0; c < CONVS; c++)
+        uv_close((uv_handle_t *)&convs[c].retry, NULL);
     assert_int_equal(finished, CONVS);
     double accepted = metrics_now() - t0;
     /* wait for every transition to be made */
@@ -195,11 +265,25 @@ static void scenario(const char *name, int db, const char *const *env, int expec
         assert_true(kills >= 1);
         printf("# %s: the armed process was killed %d time(s) and restarted\n", name, kills);
     }
-    /* nothing left queued in Redis for these conversations */
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "test \"$(redis-cli -p %d -n %d --scan --pattern 'kb:{local:%s-*}:queue' | wc -l)\" = 0",
-             tk_redis_port(), db, run);
+    /* nothing left queued in Redis for these conversations (on any node of a cluster) */
+    char cmd[512];
+    if (topo_port)
+        snprintf(cmd, sizeof cmd, "test \"$(for p in $(seq %d %d); do redis-cli -p $p --scan --pattern "
+                 "'kb:{local:%s-*}:queue'; done | wc -l)\" = 0", topo_port, topo_port + 5, run);
+    else
+        snprintf(cmd, sizeof cmd, "test \"$(redis-cli -p %d -n %d --scan --pattern 'kb:{local:%s-*}:queue' | wc -l)\" = 0",
+                 tk_redis_port(), db, run);
     assert_int_equal(system(cmd), 0);
+    if (topo_port) { /* the clients followed the slots' moves */
+        long ask = 0, moved = 0;
+        for (int k = 0; k < 2; k++) {
+            ask += tk_metric(ports[k], "kb_redis_redirects_total{kind=\"ask\"}");
+            moved += tk_metric(ports[k], "kb_redis_redirects_total{kind=\"moved\"}");
+        }
+        printf("# %s: the processes followed %ld ASK and %ld MOVED redirects\n", name, ask, moved);
+        assert_true(ask > 0);
+        assert_true(moved > 0);
+    }
     uv_timer_stop(&watch);
     uv_close((uv_handle_t *)&watch, NULL);
     for (int k = 0; k < 2; k++) {
@@ -215,6 +299,25 @@ static void scenario(const char *name, int db, const char *const *env, int expec
 }
 
 static void test_two_processes(void **state) { scenario("two", 1, NULL, 0); }
+
+/* The two processes on a Redis Cluster, through a slot migration and a failover (see on_gate). */
+static void test_cluster_migration_and_failover(void **state)
+{
+    topo_port = tk_redis_port() + 700;
+    snprintf(topo_dir, sizeof topo_dir, "/tmp/kabinet-cluster-%d", topo_port);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s stop %s 2>/dev/null; rm -rf %s && %s cluster-start %s %d", getenv("KB_TEST_TOPO"),
+             topo_dir, topo_dir, getenv("KB_TEST_TOPO"), topo_dir, topo_port);
+    assert_int_equal(system(cmd), 0);
+    allowed = 3;
+    chaos_phase = 0;
+    scenario("cluster", 0, NULL, 0);
+    assert_int_equal(chaos_phase, 3);
+    snprintf(cmd, sizeof cmd, "%s stop %s; rm -rf %s", getenv("KB_TEST_TOPO"), topo_dir, topo_dir);
+    assert_int_equal(system(cmd), 0);
+    topo_port = 0;
+    allowed = PER;
+}
 
 static const char *const kill_dedupe[] = {"KABINET_KILL_AT=after_dedupe:40", NULL};
 static const char *const kill_commit[] = {"KABINET_KILL_AT=after_commit:40", NULL};
@@ -242,6 +345,7 @@ int main(void)
         cmocka_set_test_filter(getenv("TEST_FILTER"));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_processes),
+        cmocka_unit_test(test_cluster_migration_and_failover),
         cmocka_unit_test(test_kill_after_dedupe),
         cmocka_unit_test(test_kill_after_commit),
         cmocka_unit_test(test_kill_after_cas),

@@ -318,6 +318,7 @@ def main():
         check(not refused, "Telegram refused nothing kabinet sent (%s)" % refused[:3])
         fake.stop()
         redis.stop()
+        redis.cluster_checks()
         for d in dbs:
             psql("postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % d)
     finish()

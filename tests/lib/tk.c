@@ -296,3 +296,18 @@ void tk_core_stop(uv_loop_t *loop, db_t *db)
     tk_db_drop();
     metrics_shutdown();
 }
+
+long tk_metric(int port, const char *series)
+{
+    char cmd[128], line[512];
+    snprintf(cmd, sizeof cmd, "curl -sf -m 2 http://127.0.0.1:%d/metrics", port);
+    FILE *f = popen(cmd, "r");
+    long v = -1;
+    size_t n = strlen(series);
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, series, n) && line[n] == ' ')
+            v = atol(line + n + 1);
+    if (f)
+        pclose(f);
+    return v;
+}

@@ -55,5 +55,7 @@ struct cJSON *tk_coref(uv_loop_t *loop, struct db_s *db, const char *op, const c
 const char *tk_totals_wrong(void);
 /* Closes every handle left on the loop and closes the loop (for sanitizer-clean exits). */
 void tk_loop_close(uv_loop_t *loop);
+/* The value of one series (name{labels} exactly as printed) in kabinetd's /metrics on port; -1 when absent. */
+long tk_metric(int port, const char *series);
 
 #endif
