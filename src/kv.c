@@ -358,7 +358,8 @@ static void resend(kv_t *kv, kv_req_t *q)
         deliver(q, KB_ERR_AGAIN, NULL);
         return;
     }
-    if (route_send(kv, q) != 0)
+    /* past a few hops in a row the nodes disagree for a moment (a slot being handed over): wait for the tick */
+    if (q->redirects > 3 || route_send(kv, q) != 0)
         park(kv, q);
 }
 

@@ -86,7 +86,12 @@ migrate)
       sleep 0.05
     done
     sleep 0.4
-    for m in "${ms[@]}"; do cli "${m%% *}" cluster setslot "$slot" node "$to_id" >/dev/null; done
+    # the new owner first, then the old one, then the rest (the order redis-cli --cluster uses)
+    cli "$to_port" cluster setslot "$slot" node "$to_id" >/dev/null
+    cli "$owner" cluster setslot "$slot" node "$to_id" >/dev/null
+    for m in "${ms[@]}"; do
+      [ "${m%% *}" = "$to_port" ] || [ "${m%% *}" = "$owner" ] || cli "${m%% *}" cluster setslot "$slot" node "$to_id" >/dev/null
+    done
     echo "slot $slot: $owner -> $to_port"
   done
   ;;

@@ -7,7 +7,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 KABINETD = os.environ["KABINETD"]
 PG_PORT = int(os.environ["KB_TEST_PG_PORT"])
-REDIS_PORT = int(os.environ["KB_TEST_REDIS_PORT"]) + 600  # a test of its own sets kbtest.REDIS_PORT
+# a test of its own sets kbtest.REDIS_PORT; a cluster (KB_TEST_REDIS_CLUSTER=1) takes six ports from +1540
+REDIS_PORT = int(os.environ["KB_TEST_REDIS_PORT"]) + (1540 if os.environ.get("KB_TEST_REDIS_CLUSTER") == "1" else 600)
 TOKEN = "123456:TEST-token_for-kabinet"
 SECRET = "webhook-secret_42"
 FAILS = []

@@ -303,7 +303,7 @@ static void test_two_processes(void **state) { scenario("two", 1, NULL, 0); }
 /* The two processes on a Redis Cluster, through a slot migration and a failover (see on_gate). */
 static void test_cluster_migration_and_failover(void **state)
 {
-    topo_port = tk_redis_port() + 700;
+    topo_port = tk_redis_port() + 1500;
     snprintf(topo_dir, sizeof topo_dir, "/tmp/kabinet-cluster-%d", topo_port);
     char cmd[512];
     snprintf(cmd, sizeof cmd, "%s stop %s 2>/dev/null; rm -rf %s && %s cluster-start %s %d", getenv("KB_TEST_TOPO"),

@@ -1,5 +1,7 @@
 /* test_kv.c — the Redis client against a real redis-server: 10,000 commands in flight with per-caller order, a
- * refused connect that recovers, NOSCRIPT fallback, the one-tag rule for scripts, and command timeouts. */
+ * refused connect that recovers, NOSCRIPT fallback, the one-tag rule for scripts, command timeouts; and the other
+ * topologies (tests/redis_topo.sh): a three-master Redis Cluster with a slot migrating under load, and a primary
+ * behind Sentinels failing over. */
 #include <stdarg.h>
 #include <setjmp.h>
 #include <stddef.h>
@@ -210,6 +212,181 @@ static void test_command_timeout(void **state)
     kv_close(kv);
 }
 
+
+/* ---------------------------------------------------------------- Redis Cluster and Sentinel */
+
+static int topo(const char *fmt, ...)
+{
+    char args[256], cmd[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s %s >/dev/null", getenv("KB_TEST_TOPO"), args);
+    return system(cmd);
+}
+
+static long long reply_int;
+static int reply_err, reply_done;
+static char reply_str[64];
+
+static void on_any(int err, const redisReply *r, void *data)
+{
+    reply_err = err;
+    reply_int = !err && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    snprintf(reply_str, sizeof reply_str, "%s", !err && r->type == REDIS_REPLY_STRING ? r->str : "");
+    reply_done = 1;
+}
+
+/* Runs one command and waits for its answer. */
+static int one(kv_t *kv, const char *fmt, const char *key)
+{
+    reply_done = 0;
+    if (kv_command(kv, on_any, NULL, fmt, key) != 0)
+        return -1;
+    return tk_run_until(&loop, &reply_done, 5000) ? reply_err : -2;
+}
+
+static long long incr_acked;
+static int incr_failed, incr_inflight;
+
+static void on_counted(int err, const redisReply *r, void *data)
+{
+    incr_inflight--;
+    if (err)
+        incr_failed++;
+    else
+        incr_acked++;
+}
+
+/* A cluster from one seed: commands spread over the three masters by their tags, in order per key; a script and
+ * its NOSCRIPT fallback on a master; WAIT reaches the replica; then one key's slot migrates while INCRs are in
+ * flight the whole time: every one is answered, none fails, none is lost or counted twice, and the client met ASK
+ * and then MOVED. */
+static void test_cluster(void **state)
+{
+    int base = tk_redis_port() + 1510;
+    char dir[96], url[96];
+    snprintf(dir, sizeof dir, "/tmp/kb-kv-cluster-%d", base);
+    topo("stop %s 2>/dev/null; rm -rf %s", dir, dir);
+    assert_int_equal(topo("cluster-start %s %d", dir, base), 0);
+    snprintf(url, sizeof url, "redis-cluster://127.0.0.1:%d", base + 2); /* one seed is enough */
+    kv_t *kv = connect_kv(url, 2000);
+    /* 100 callers, 100 INCRs each, all in flight at once, over every master */
+    char keys[CALLERS][64];
+    for (int c = 0; c < CALLERS; c++) {
+        snprintf(keys[c], sizeof keys[c], "kb:{test:%d}:n", c);
+        next_value[c] = 0;
+    }
+    answered = out_of_order = 0;
+    for (int i = 0; i < PER_CALLER; i++)
+        for (int c = 0; c < CALLERS; c++) {
+            incr_t *x = malloc(sizeof *x);
+            x->caller = c;
+            x->expect = i + 1;
+            assert_int_equal(kv_command(kv, on_incr, x, "INCR %s", keys[c]), 0);
+        }
+    for (int i = 0; i < 500 && answered < CALLERS * PER_CALLER; i++)
+        tk_run_for(&loop, 10);
+    assert_int_equal(answered, CALLERS * PER_CALLER);
+    assert_int_equal(out_of_order, 0);
+    char cmd[256];
+    for (int m = 0; m < 3; m++) { /* each master holds some of them */
+        snprintf(cmd, sizeof cmd, "test \"$(redis-cli -p %d dbsize)\" -gt 10", base + m);
+        assert_int_equal(system(cmd), 0);
+    }
+    /* a script, and again after every master forgot its scripts */
+    kv_script_t s;
+    kv_script_init(&s, "redis.call('INCRBY', KEYS[2], 1) return redis.call('INCRBY', KEYS[1], ARGV[1])");
+    const char *argv[] = {"kb:{test:7}:n", "kb:{test:7}:m", "5"};
+    size_t lens[] = {13, 13, 1};
+    for (int round = 0; round < 2; round++) {
+        if (round)
+            for (int m = 0; m < 3; m++) {
+                snprintf(cmd, sizeof cmd, "redis-cli -p %d script flush >/dev/null", base + m);
+                assert_int_equal(system(cmd), 0);
+            }
+        script_done = 0;
+        assert_int_equal(kv_eval(kv, &s, 2, 3, argv, lens, on_script, NULL), 0);
+        assert_true(tk_run_until(&loop, &script_done, 2000));
+        assert_int_equal(script_err, 0);
+        assert_int_equal(script_result, PER_CALLER + 5 * (round + 1));
+    }
+    /* WAIT on the key's master: its replica has the writes */
+    reply_done = 0;
+    assert_int_equal(kv_wait(kv, "kb:{test:7}:n", 1, 1000, on_any, NULL), 0);
+    assert_true(tk_run_until(&loop, &reply_done, 3000));
+    assert_int_equal(reply_int, 1);
+    /* the slot of kb:{test:3} migrates while 50 INCRs on it are always in flight */
+    metrics_series_t *ask = metrics_counter("kb_redis_redirects_total", "", "kind=\"ask\"");
+    metrics_series_t *moved = metrics_counter("kb_redis_redirects_total", "", "kind=\"moved\"");
+    double ask0 = metrics_value(ask), moved0 = metrics_value(moved);
+    const char *hot = "kb:{test:3}:n";
+    snprintf(cmd, sizeof cmd, "(%s migrate %s %d $(redis-cli -p %d cluster keyslot '%s') && touch %s/moved) "
+             ">/dev/null 2>&1 &", getenv("KB_TEST_TOPO"), dir, base, base, hot, dir);
+    assert_int_equal(system(cmd), 0);
+    char flag[128];
+    snprintf(flag, sizeof flag, "%s/moved", dir);
+    incr_acked = incr_failed = incr_inflight = 0;
+    for (int i = 0; i < 2000 && access(flag, F_OK) != 0; i++) {
+        while (incr_inflight < 50 && kv_command(kv, on_counted, NULL, "INCR %s", hot) == 0)
+            incr_inflight++;
+        tk_run_for(&loop, 5);
+    }
+    for (int i = 0; i < 20; i++) { /* and a little after it, to meet the MOVED */
+        while (incr_inflight < 50 && kv_command(kv, on_counted, NULL, "INCR %s", hot) == 0)
+            incr_inflight++;
+        tk_run_for(&loop, 5);
+    }
+    for (int i = 0; i < 400 && incr_inflight > 0; i++)
+        tk_run_for(&loop, 5);
+    assert_int_equal(access(flag, F_OK), 0);
+    assert_int_equal(incr_inflight, 0);
+    assert_int_equal(incr_failed, 0);
+    assert_int_equal(one(kv, "GET %s", hot), 0);
+    printf("# %lld INCRs answered while the slot moved, %.0f ASK and %.0f MOVED followed\n", incr_acked,
+           metrics_value(ask) - ask0, metrics_value(moved) - moved0);
+    assert_int_equal(atoll(reply_str), PER_CALLER + incr_acked);
+    assert_true(metrics_value(ask) > ask0);
+    assert_true(metrics_value(moved) > moved0);
+    kv_close(kv);
+    topo("stop %s; rm -rf %s", dir, dir);
+}
+
+/* A primary and its replica watched by three Sentinels: the client finds the primary through them, follows the
+ * failover when the primary is killed, and what it wrote (and WAITed for) is still there. */
+static void test_sentinel_failover(void **state)
+{
+    int base = tk_redis_port() + 1520;
+    char dir[96], url[128];
+    snprintf(dir, sizeof dir, "/tmp/kb-kv-sentinel-%d", base);
+    topo("stop %s 2>/dev/null; rm -rf %s", dir, dir);
+    assert_int_equal(topo("sentinel-start %s %d", dir, base), 0);
+    snprintf(url, sizeof url, "redis-sentinel://127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d/kbmaster", base + 10, base + 11,
+             base + 12);
+    kv_t *kv = connect_kv(url, 2000);
+    metrics_series_t *failovers = metrics_counter("kb_redis_failovers_total", "", "");
+    double f0 = metrics_value(failovers);
+    assert_int_equal(one(kv, "SET %s before", "kb:{test:s}:v"), 0);
+    reply_done = 0;
+    assert_int_equal(kv_wait(kv, "kb:{test:s}:v", 1, 1000, on_any, NULL), 0);
+    assert_true(tk_run_until(&loop, &reply_done, 3000));
+    assert_int_equal(reply_int, 1);
+    assert_int_equal(topo("sentinel-failover %s %d", dir, base), 0);
+    /* the client notices, asks the Sentinels, and writes to the new primary */
+    int ok = 0;
+    for (int i = 0; i < 200 && !ok; i++) {
+        tk_run_for(&loop, 50);
+        ok = kv_ready(kv) && one(kv, "SET %s after", "kb:{test:s}:w") == 0;
+    }
+    assert_true(ok);
+    assert_int_equal(metrics_value(failovers), f0 + 1);
+    assert_int_equal(one(kv, "GET %s", "kb:{test:s}:v"), 0);
+    assert_string_equal(reply_str, "before");
+    kv_close(kv);
+    topo("stop %s; rm -rf %s", dir, dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -217,6 +394,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refused_connect_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_script_survives_script_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_command_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cluster, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sentinel_failover, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
