@@ -1,5 +1,6 @@
 /* docs.c — the "doc" channel's sender: data → PDF (or the ledger's PNG chart) off the loop → kb_file → the reply with
- * its document (docs.h). */
+ * its document (docs.h). The data of bills, business documents and charts is read where reads may lag (core_reader:
+ * the replica when there is one); receipts, the file and the reply are the primary's. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,7 +273,7 @@ static void deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t)
             return;
         }
         const char *params[] = {account, month};
-        rc = db_exec(d->db, 0, d->q_bill, 2, params, on_data, j);
+        rc = db_exec(core_reader(d->db), 0, db_prepare(core_reader(d->db), doc_bill_sql), 2, params, on_data, j);
     } else if (!strcmp(kind, "biz")) { /* a business's document for a period */
         const char *account = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "account")),
                    *doc = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "doc")),
@@ -283,7 +284,7 @@ static void deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t)
             return;
         }
         const char *params[] = {account, doc, from, to};
-        rc = db_exec(d->db, 0, d->q_biz, 4, params, on_data, j);
+        rc = db_exec(core_reader(d->db), 0, db_prepare(core_reader(d->db), doc_biz_sql), 4, params, on_data, j);
     } else if (!strcmp(kind, "chart")) { /* the ledger as a picture, for the conversation that asked */
         const cJSON *account = cJSON_GetObjectItem(m->payload, "account_id");
         if (!cJSON_IsNumber(account) || addressed(j, m, DOC_CHART, "chart") != 0) {

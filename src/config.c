@@ -33,6 +33,13 @@ static const cfg_var_t cfg_vars[] = {
      "PostgreSQL connection: a libpq URL or key=value string. A host name is resolved once at start; "
      "give `hostaddr` to skip that."},
     {"KABINET_DATABASE_POOL", CFG_INT, "8", 0, 1, 256, OFF(database_pool), "Connections in the Postgres pool."},
+    {"KABINET_DATABASE_REPLICA_URL", CFG_STR, "", 1, 0, 0, OFF(database_replica_url),
+     "A streaming replica of that database (same form). When set, reads that may lag a few seconds go there: the "
+     "readings history, the ledger and its chart, the account's history, bills and business documents; everything "
+     "that decides (readings, payments, links, balances, sign-in) stays on the primary. While the replica is down "
+     "they go to the primary."},
+    {"KABINET_DATABASE_REPLICA_POOL", CFG_INT, "4", 0, 1, 256, OFF(database_replica_pool),
+     "Connections in the replica's pool."},
     {"KABINET_DATABASE_PREPARED", CFG_BOOL, "on", 0, 0, 1, OFF(database_prepared),
      "Use named prepared statements. Turn off behind PgBouncer in transaction mode before 1.21."},
     {"KABINET_DATABASE_PIPELINE", CFG_INT, "32", 0, 1, 1024, OFF(database_pipeline),

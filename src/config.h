@@ -15,6 +15,8 @@ typedef struct cfg_s {
     int production;
     char *database_url;           /* KABINET_DATABASE_URL */
     int database_pool;            /* KABINET_DATABASE_POOL */
+    char *database_replica_url;   /* KABINET_DATABASE_REPLICA_URL */
+    int database_replica_pool;    /* KABINET_DATABASE_REPLICA_POOL */
     int database_prepared;        /* KABINET_DATABASE_PREPARED */
     int database_pipeline;        /* KABINET_DATABASE_PIPELINE */
     int database_timeout_ms;      /* KABINET_DATABASE_TIMEOUT_MS */

@@ -10,22 +10,31 @@
 static struct {
     const char *op;
     core_fn fn;
+    int lagging;           /* a read that may see a replica's slightly old data */
 } ops[CORE_MAX_OPS];
 static int nops;
+static db_t *replica;      /* KABINET_DATABASE_REPLICA_URL's pool, or NULL */
 
-int core_register(const char *op, core_fn fn)
+/* Adds or replaces an operation. */
+static int add_op(const char *op, core_fn fn, int lagging)
 {
     for (int i = 0; i < nops; i++)
         if (!strcmp(ops[i].op, op)) {
             ops[i].fn = fn;
+            ops[i].lagging = lagging;
             return 0;
         }
     if (nops == CORE_MAX_OPS)
         return KB_ERR_BUSY;
     ops[nops].op = op;
+    ops[nops].lagging = lagging;
     ops[nops++].fn = fn;
     return 0;
 }
+
+int core_register(const char *op, core_fn fn) { return add_op(op, fn, 0); }
+
+int core_register_read(const char *op, core_fn fn) { return add_op(op, fn, 1); }
 
 core_fn core_find(const char *op)
 {
@@ -34,6 +43,20 @@ core_fn core_find(const char *op)
             return ops[i].fn;
     return NULL;
 }
+
+int core_lagging(const char *op)
+{
+    for (int i = 0; op && i < nops; i++)
+        if (!strcmp(ops[i].op, op))
+            return ops[i].lagging;
+    return 0;
+}
+
+void core_set_replica(db_t *db) { replica = db; }
+
+db_t *core_reader(db_t *primary) { return replica && db_ready(replica) ? replica : primary; }
+
+db_t *core_db_for(const char *op, db_t *primary) { return core_lagging(op) ? core_reader(primary) : primary; }
 
 cJSON *core_status(const char *st)
 {
@@ -308,6 +331,9 @@ int core_run(db_t *db, const char *op, const char *conv, const cJSON *args, core
     core_fn fn = core_find(op);
     if (!fn)
         return KB_ERR_INVAL;
+    db_t *rdb = core_db_for(op, db);
+    if (rdb != db) /* one read statement on the replica, no transaction */
+        return fn(rdb, NULL, conv, args, cb, data);
     core_run_t *r = calloc(1, sizeof *r);
     if (!r)
         return KB_ERR_NOMEM;

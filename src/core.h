@@ -17,8 +17,20 @@ typedef int (*core_fn)(db_t *db, db_txn_t *txn, const char *conv, const cJSON *a
 
 /* Registers op (the name is not copied). Returns 0 or KB_ERR_BUSY when the table is full. */
 int core_register(const char *op, core_fn fn);
+/* Registers op as a read that may see data a few seconds old (histories, the ledger): with a replica configured it
+ * runs there, as its one statement without a transaction. The operation must be one read-only statement. */
+int core_register_read(const char *op, core_fn fn);
 /* The operation of that name, or NULL. */
 core_fn core_find(const char *op);
+/* 1 when op was registered with core_register_read. */
+int core_lagging(const char *op);
+/* Sets the replica's pool (KABINET_DATABASE_REPLICA_URL), or NULL for none. */
+void core_set_replica(db_t *replica);
+/* Where a read that may lag goes: the replica while one is set and connected, else primary. */
+db_t *core_reader(db_t *primary);
+/* Where op runs: a read that may lag on core_reader(primary), anything else on primary. When the answer is not
+ * primary, op runs there without a transaction. */
+db_t *core_db_for(const char *op, db_t *primary);
 /* A new result object {"status": st} (operations answer with a status and fields). */
 cJSON *core_status(const char *st);
 /* Runs the statements sqls[0..nsql-1] in order in txn (pipelined: one round trip), each with the same text params;

@@ -65,5 +65,5 @@ void core_customer_register(void)
 {
     core_register("customer.settings", customer_settings);
     core_register("customer.set", customer_set);
-    core_register("customer.activity", customer_activity);
+    core_register_read("customer.activity", customer_activity);
 }

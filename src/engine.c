@@ -510,10 +510,14 @@ static void job_fx_next(job_t *j)
         const char *t = cJSON_IsString(type) ? type->valuestring : "";
         if (!strcmp(t, "core")) {
             const cJSON *op = cJSON_GetObjectItemCaseSensitive(fx, "op");
-            core_fn fn = core_find(cJSON_IsString(op) ? op->valuestring : NULL);
+            const char *name = cJSON_IsString(op) ? op->valuestring : NULL;
+            core_fn fn = core_find(name);
+            /* a read that may lag goes to the replica when there is one, outside this transaction */
+            db_t *db = core_db_for(name, e->db);
             if (!fn)
                 txn_fail_as(j, "unknown core operation", 1);
-            else if (fn(e->db, j->txn, j->conv, cJSON_GetObjectItemCaseSensitive(fx, "args"), on_core, j) != 0)
+            else if (fn(db, db == e->db ? j->txn : NULL, j->conv, cJSON_GetObjectItemCaseSensitive(fx, "args"), on_core,
+                        j) != 0)
                 txn_fail(j, "core operation could not start");
             return;
         }

@@ -34,6 +34,7 @@ typedef struct {
     kv_t *kv;
     db_t *db;
     db_t *db_async;            /* the outbox's claims and outcomes: synchronous_commit off */
+    db_t *db_replica;          /* reads that may lag (KABINET_DATABASE_REPLICA_URL), or NULL */
     http_client_t *http;
     httpd_t *httpd;
     engine_t *engine;
@@ -223,8 +224,11 @@ static void close_modules(server_t *s)
         db_close(s->db);
     if (s->db_async)
         db_close(s->db_async);
+    if (s->db_replica)
+        db_close(s->db_replica);
     outbox_set_bookkeeping_db(NULL);
-    s->db_async = NULL;
+    core_set_replica(NULL);
+    s->db_async = s->db_replica = NULL;
     s->local = NULL;
     s->engine = NULL;
     s->httpd = NULL;
@@ -256,7 +260,8 @@ static void server_close(server_t *s)
 static void on_drain_tick(uv_timer_t *t)
 {
     server_t *s = t->data;
-    size_t http_in = httpd_inflight(s->httpd), pg = db_pending(s->db) + (s->db_async ? db_pending(s->db_async) : 0),
+    size_t http_in = httpd_inflight(s->httpd), pg = db_pending(s->db) + (s->db_async ? db_pending(s->db_async) : 0) +
+                                                     (s->db_replica ? db_pending(s->db_replica) : 0),
            redis = kv_pending(s->kv),
            out = http_client_pending(s->http), engine = engine_busy(s->engine),
            sender = (s->local ? outbox_busy(local_outbox(s->local)) : 0) + (s->tg ? tg_busy(s->tg) : 0) +
@@ -446,9 +451,21 @@ int server_run(const cfg_t *cfg)
         fprintf(stderr, "kabinetd: KABINET_DATABASE_URL: %s\n", err);
         goto fail;
     }
+    if (cfg->database_replica_url[0]) {
+        db_options_t dbr = dbo;
+        dbr.conninfo = cfg->database_replica_url;
+        dbr.pool = cfg->database_replica_pool;
+        if (db_new(s.loop, &dbr, &s.db_replica, err, sizeof err) != 0) {
+            fprintf(stderr, "kabinetd: KABINET_DATABASE_REPLICA_URL: %s\n", err);
+            goto fail;
+        }
+        core_set_replica(s.db_replica);
+    }
     db_options_t dba = dbo;
     dba.pool = 2;
-    dba.async_commit = 1;
+    /* its session settings (synchronous_commit off) need a session of its own: a transaction pooler (prepared
+     * statements off) shares server sessions, so there the bookkeeping commits like everything else */
+    dba.async_commit = cfg->database_prepared;
     if (db_new(s.loop, &dba, &s.db_async, err, sizeof err) == 0)
         outbox_set_bookkeeping_db(s.db_async);
     if (kv_new(s.loop, cfg->redis_url, cfg->redis_timeout_ms, &s.kv) != 0) {
@@ -515,6 +532,8 @@ int server_run(const cfg_t *cfg)
     db_start(s.db);
     if (s.db_async)
         db_start(s.db_async);
+    if (s.db_replica)
+        db_start(s.db_replica);
     kv_start(s.kv);
     engine_start(s.engine);
     if (s.tg)

@@ -7,6 +7,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 KABINETD = os.environ["KABINETD"]
 PG_PORT = int(os.environ["KB_TEST_PG_PORT"])
+# what kabinetd connects to: PgBouncer in transaction mode when the build runs its tests so (psql stays direct)
+APP_PG_PORT = int(os.environ.get("KB_TEST_APP_PG_PORT") or PG_PORT)
 # a test of its own sets kbtest.REDIS_PORT; a cluster (KB_TEST_REDIS_CLUSTER=1) takes six ports from +1540
 REDIS_PORT = int(os.environ["KB_TEST_REDIS_PORT"]) + (1540 if os.environ.get("KB_TEST_REDIS_CLUSTER") == "1" else 600)
 TOKEN = "123456:TEST-token_for-kabinet"
@@ -234,7 +236,7 @@ class Kabinetd:
         LOGS.append(self.logf.name)
         env = dict(os.environ)
         env.update({
-            "KABINET_DATABASE_URL": "hostaddr=127.0.0.1 port=%d user=postgres dbname=%s" % (PG_PORT, db),
+            "KABINET_DATABASE_URL": "hostaddr=127.0.0.1 port=%d user=postgres dbname=%s" % (APP_PG_PORT, db),
             "KABINET_REDIS_URL": redis_url(),
             "KABINET_HTTP_LISTEN": "127.0.0.1:%d" % self.port,
             "KABINET_TELEGRAM_TOKEN": TOKEN, "KABINET_TELEGRAM_API_URL": fake.url,
@@ -440,7 +442,7 @@ def update_json(uid, update_id, text):
 def new_db(name, accounts=30, customers=20):
     psql("postgres", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
     psql("postgres", "CREATE DATABASE %s TEMPLATE kb_template" % name)
-    env = dict(os.environ, KABINET_DATABASE_URL="hostaddr=127.0.0.1 port=%d user=postgres dbname=%s" % (PG_PORT, name),
+    env = dict(os.environ, KABINET_DATABASE_URL="hostaddr=127.0.0.1 port=%d user=postgres dbname=%s" % (APP_PG_PORT, name),
                KABINET_REDIS_URL=redis_url())
     subprocess.run([KABINETD, "demo-data", "--accounts", str(accounts), "--months", "6", "--customers", str(customers)],
                    env=env, check=True, stdout=subprocess.DEVNULL)

@@ -5,7 +5,7 @@ set -uo pipefail
 port=$((KB_TEST_PG_PORT + 600)) rdb=8
 db=t_chat_$$
 psql -qX -h 127.0.0.1 -p "$KB_TEST_PG_PORT" -U postgres -d postgres -c "CREATE DATABASE $db TEMPLATE kb_template" >/dev/null
-export KABINET_DATABASE_URL="hostaddr=127.0.0.1 port=$KB_TEST_PG_PORT user=postgres dbname=$db"
+export KABINET_DATABASE_URL="hostaddr=127.0.0.1 port=${KB_TEST_APP_PG_PORT:-$KB_TEST_PG_PORT} user=postgres dbname=$db"
 "$KABINETD" demo-data --accounts 10 --months 3 >/dev/null
 log=$(mktemp) out=$(mktemp)
 KABINET_REDIS_URL="redis://127.0.0.1:$KB_TEST_REDIS_PORT/$rdb" KABINET_HTTP_LISTEN=127.0.0.1:$port \

@@ -33,7 +33,7 @@ static int teardown(void **state)
 
 static db_t *pool(int n, int pipeline, int prepared, int timeout_ms)
 {
-    db_options_t o = {conninfo, n, pipeline, prepared, timeout_ms};
+    db_options_t o = {conninfo, n, pipeline, prepared && tk_prepared(), timeout_ms}; /* none behind PgBouncer */
     char err[256];
     db_t *db;
     assert_int_equal(db_new(&loop, &o, &db, err, sizeof err), 0);

@@ -290,7 +290,7 @@ static void test_cluster(void **state)
         tk_run_for(&loop, 10);
     assert_int_equal(answered, CALLERS * PER_CALLER);
     assert_int_equal(out_of_order, 0);
-    char cmd[256];
+    char cmd[512];
     for (int m = 0; m < 3; m++) { /* each master holds some of them */
         snprintf(cmd, sizeof cmd, "test \"$(redis-cli -p %d dbsize)\" -gt 10", base + m);
         assert_int_equal(system(cmd), 0);

@@ -7,7 +7,7 @@ port=$((KB_TEST_PG_PORT + 400)) rdb=6
 db=t_local_$$ run=r$$
 psql -qX -h 127.0.0.1 -p "$KB_TEST_PG_PORT" -U postgres -d postgres -c "CREATE DATABASE $db TEMPLATE kb_template" >/dev/null
 log=$(mktemp)
-KABINET_DATABASE_URL="hostaddr=127.0.0.1 port=$KB_TEST_PG_PORT user=postgres dbname=$db" \
+KABINET_DATABASE_URL="hostaddr=127.0.0.1 port=${KB_TEST_APP_PG_PORT:-$KB_TEST_PG_PORT} user=postgres dbname=$db" \
 KABINET_REDIS_URL="redis://127.0.0.1:$KB_TEST_REDIS_PORT/$rdb" KABINET_HTTP_LISTEN=127.0.0.1:$port \
 KABINET_LOCAL_CHANNEL=on KABINET_START_DIALOG=demo "$KABINETD" serve 2>"$log" &
 pid=$!

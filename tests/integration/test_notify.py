@@ -23,7 +23,7 @@ PLANNERS = ["plan.reading", "plan.verify", "plan.debt", "plan.bill", "plan.credi
 
 
 def url(db):
-    return "hostaddr=127.0.0.1 port=%d user=postgres dbname=%s" % (PG_PORT, db)
+    return "hostaddr=127.0.0.1 port=%d user=postgres dbname=%s" % (APP_PG_PORT, db)
 
 
 def cli(db, *args, env=None):

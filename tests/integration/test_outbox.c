@@ -78,7 +78,7 @@ static int setup(void **state)
 {
     tk_db_create("outbox", 0);
     uv_loop_init(&loop);
-    db_options_t o = {tk_db_conninfo(), 4, 16, 1, 10000};
+    db_options_t o = {tk_db_conninfo(), 4, 16, tk_prepared(), 10000};
     char err[256];
     assert_int_equal(db_new(&loop, &o, &db, err, sizeof err), 0);
     db_start(db);

@@ -6,7 +6,7 @@ port=$((KB_TEST_PG_PORT + 100))
 db=t_serve_$$
 psql -qX -h 127.0.0.1 -p "$KB_TEST_PG_PORT" -U postgres -d postgres -c "CREATE DATABASE $db TEMPLATE kb_template" >/dev/null
 log=$(mktemp)
-KABINET_DATABASE_URL="hostaddr=127.0.0.1 port=$KB_TEST_PG_PORT user=postgres dbname=$db" \
+KABINET_DATABASE_URL="hostaddr=127.0.0.1 port=${KB_TEST_APP_PG_PORT:-$KB_TEST_PG_PORT} user=postgres dbname=$db" \
 KABINET_REDIS_URL="redis://127.0.0.1:$KB_TEST_REDIS_PORT" KABINET_HTTP_LISTEN=127.0.0.1:$port \
 KABINET_HTTP_MAX_BODY=65536 "$KABINETD" serve 2>"$log" &
 pid=$!

@@ -13,7 +13,7 @@ port=$((KB_TEST_PG_PORT + 500)) rdb=7
 db=t_transcripts_$$ run=t$$
 pg() { psql -qXtA -h 127.0.0.1 -p "$KB_TEST_PG_PORT" -U postgres -d "$db" -c "$1"; }
 psql -qX -h 127.0.0.1 -p "$KB_TEST_PG_PORT" -U postgres -d postgres -c "CREATE DATABASE $db TEMPLATE kb_template" >/dev/null
-export KABINET_DATABASE_URL="hostaddr=127.0.0.1 port=$KB_TEST_PG_PORT user=postgres dbname=$db"
+export KABINET_DATABASE_URL="hostaddr=127.0.0.1 port=${KB_TEST_APP_PG_PORT:-$KB_TEST_PG_PORT} user=postgres dbname=$db"
 "$KABINETD" demo-data --accounts 30 --months 6 >/dev/null || { echo "FAIL demo-data"; exit 1; }
 # support answers around the clock here, so that no "support is closed now" depends on when the test runs
 pg "UPDATE kb_setting SET value = '{\"days\": \"1234567\", \"from\": \"00:00\", \"to\": \"24:00\", \"utc_offset_min\": 180}' WHERE key = 'support.hours'" >/dev/null

@@ -33,6 +33,16 @@ const char *tk_redis_url(void)
     return url;
 }
 
+int tk_prepared(void) { return !getenv("KB_TEST_PGBOUNCER"); }
+
+const char *tk_app_conninfo(const char *dbname)
+{
+    static char ci[256];
+    snprintf(ci, sizeof ci, "hostaddr=127.0.0.1 port=%d user=postgres dbname=%s connect_timeout=5",
+             env_int("KB_TEST_APP_PG_PORT", env_int("KB_TEST_PG_PORT", 15432)), dbname);
+    return ci;
+}
+
 const char *tk_pg_conninfo(const char *dbname)
 {
     static char ci[256];
@@ -62,7 +72,7 @@ const char *tk_db_create(const char *name, int empty)
     admin(sql);
     snprintf(sql, sizeof sql, "CREATE DATABASE %s TEMPLATE %s", current_db, empty ? "template0" : "kb_template");
     admin(sql);
-    snprintf(current_conninfo, sizeof current_conninfo, "%s", tk_pg_conninfo(current_db));
+    snprintf(current_conninfo, sizeof current_conninfo, "%s", tk_app_conninfo(current_db));
     return current_conninfo;
 }
 
@@ -225,7 +235,7 @@ cJSON *tk_core(uv_loop_t *loop, db_t *db, const char *op, const char *args)
 
 db_t *tk_pool(uv_loop_t *loop, int n)
 {
-    db_options_t o = {current_conninfo, n, 8, 1, 10000};
+    db_options_t o = {current_conninfo, n, 8, tk_prepared(), 10000};
     char err[256];
     db_t *db;
     assert_int_equal(db_new(loop, &o, &db, err, sizeof err), 0);

@@ -12,6 +12,11 @@ const char *tk_redis_url(void);
 int tk_redis_port(void);
 /* A libpq conninfo for database name on the test cluster. */
 const char *tk_pg_conninfo(const char *dbname);
+/* The connection string the code under test uses for dbname: through PgBouncer when the build runs the tests so
+ * (KB_TEST_APP_PG_PORT), else the same as tk_pg_conninfo. */
+const char *tk_app_conninfo(const char *dbname);
+/* 1 unless the tests go through PgBouncer (then named prepared statements are off). */
+int tk_prepared(void);
 /* Creates a fresh database for this test from the migrated template (or empty when empty is 1) and returns its
  * conninfo (static storage). Fails the test when it cannot. */
 const char *tk_db_create(const char *name, int empty);
