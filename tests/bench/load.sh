@@ -10,6 +10,9 @@
 # twice, the second with one more chat writing N updates a minute: the others' p99 with and without it.
 # LOAD_SWEEP=N then visits N new chats once each ("/start", 200 at a time) and prints Redis bytes per idle
 # conversation and kabinetd's RSS after them.
+# LOAD_REDIS=cluster: Redis is a three-master cluster with a replica each (tests/redis_topo.sh; intakes WAIT for
+# the replica); LOAD_PG=bouncer: kabinetd reaches PostgreSQL through PgBouncer in transaction mode (prepared
+# statements off). Both print the same figures, for comparing with the single-node run.
 # Usage: tests/bench/load.sh BUILD_DIR [CHATS] [SECONDS]   (LOAD_FAST=1: fsync off, for a small run in CI)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -21,14 +24,28 @@ first=7100000000 secret=load-secret
 rm -rf "$dir"; mkdir -p "$dir"
 "$here/tests/harness.sh" start "$dir" "$rport" "$pport" ${LOAD_FAST:+fast}
 pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; "$here/tests/harness.sh" stop "$dir" >/dev/null 2>&1; rm -rf "$dir"' EXIT
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; "$here/tests/redis_topo.sh" stop "$dir/cluster" 2>/dev/null; "$here/tests/harness.sh" stop "$dir" >/dev/null 2>&1; rm -rf "$dir"' EXIT
 db="hostaddr=127.0.0.1 port=$pport user=postgres dbname=postgres"
+redis_url="redis://127.0.0.1:$rport" masters=$rport rcli="redis-cli -p $rport"
+if [ "${LOAD_REDIS:-}" = cluster ]; then
+  c=$((rport + 20))
+  "$here/tests/redis_topo.sh" cluster-start "$dir/cluster" "$c"
+  redis_url="redis-cluster://127.0.0.1:$c,127.0.0.1:$((c + 1))" masters="$c $((c + 1)) $((c + 2))" rcli="redis-cli -c -p $c"
+fi
+if [ "${LOAD_PG:-}" = bouncer ]; then
+  "$here/tests/harness.sh" start-bouncer "$dir" $((pport + 7)) "$pport"
+  db="hostaddr=127.0.0.1 port=$((pport + 7)) user=postgres dbname=postgres"
+  export KABINET_DATABASE_PREPARED=off
+fi
+echo "stores: Redis ${LOAD_REDIS:-single node}, PostgreSQL ${LOAD_PG:+through PgBouncer (transaction mode, prepared statements off)}${LOAD_PG:-direct}"
 pg() { psql -qXtA -h 127.0.0.1 -p "$pport" -U postgres -d postgres -c "$1"; }
 # the scheduler off: the demo data's debts and reminders would push by SMS on the real clock during the measure
-export KABINET_DATABASE_URL="$db" KABINET_REDIS_URL="redis://127.0.0.1:$rport" KABINET_LOG_LEVEL=warn KABINET_NOTIFY=off
+export KABINET_DATABASE_URL="$db" KABINET_REDIS_URL="$redis_url" KABINET_LOG_LEVEL=warn KABINET_NOTIFY=off
 "$build/kabinetd" migrate
 [ -n "${KABINET_PG_STATS:-}" ] && pg "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
-empty=$(redis-cli -p "$rport" info memory | tr -d '\r' | awk -F: '$1 == "used_memory" { print $2 }')
+# a figure summed over the masters (one for a single node)
+stat() { for m in $masters; do redis-cli -p "$m" info "$1" | tr -d '\r' | awk -F: -v k="$2" '$1 == k { print $2 }'; done | awk '{ s += $1 } END { print s }'; }
+empty=$(stat memory used_memory)
 "$build/kabinetd" demo-data --accounts "$chats" --months 6 >/dev/null
 # the customers: signed in (their conversation state says who they are), each with one account
 pg "WITH ins AS (INSERT INTO kb_customer (phone) SELECT '+7999' || lpad(g::text, 7, '0') FROM generate_series(1, $chats) g
@@ -42,7 +59,7 @@ pg "WITH ins AS (INSERT INTO kb_customer (phone) SELECT '+7999' || lpad(g::text,
 now=$(date +%s%3N)
 pg "SELECT customer_id, external_id FROM kb_identity WHERE channel = 'tg' AND external_id::bigint >= $first" |
   awk -F'|' -v now="$now" '{ printf "HSET kb:{tg:%s}:state dialog customer step \"\" keep \"{\\\"customer_id\\\":%s,\\\"lang\\\":\\\"ru\\\"}\" data \"{}\" version 1 last \"\" updated %s until 0\n", $2, $1, now }' |
-  redis-cli -p "$rport" >/dev/null
+  $rcli >/dev/null
 echo "machine: $(nproc) cores; $chats chats, $secs s measured after 1 s of warm-up; stores: Redis appendonly, Postgres $(
   [ -n "${LOAD_FAST:-}" ] && echo 'fsync off (CI size)' || echo 'fsync and synchronous_commit on')"
 if [ -n "${LOAD_FLOOD:-}" ]; then
@@ -59,7 +76,6 @@ KABINET_TELEGRAM_SECRET=$secret KABINET_TELEGRAM_CHAT_LIMIT=off "$build/kabinetd
 kpid=$!
 pids+=("$kpid")
 for _ in $(seq 200); do curl -sf -o /dev/null "http://127.0.0.1:$hport/readyz" && break; sleep 0.05; done
-stat() { redis-cli -p "$rport" info "$1" | tr -d '\r' | awk -F: -v k="$2" '$1 == k { print $2 }'; }
 cmds0=$(stat stats total_commands_processed) mem0=$(stat memory used_memory)
 xact0=$(pg "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'postgres'")
 t0=$(pg "SELECT now()")
@@ -85,7 +101,7 @@ xact1=$(pg "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datna
 total=$(pg "SELECT count(*) FROM kb_applied WHERE applied_at >= '$t0'")
 awk -v c=$((cmds1 - cmds0)) -v x=$((xact1 - xact0)) -v n="${total:-0}" 'BEGIN { if (n > 0)
   printf "kabinetd: per update: %.1f Redis commands, %.2f Postgres transactions (over %d updates)\n", c / n, x / n, n }'
-convs=$(redis-cli -p "$rport" --scan --pattern 'kb:{tg:*}:state' | wc -l)
+convs=$(for m in $masters; do redis-cli -p "$m" --scan --pattern 'kb:{tg:*}:state'; done | wc -l)
 echo "kabinetd: Redis $(( (mem1 - empty) / (convs > 0 ? convs : 1) )) bytes per conversation (used_memory over the empty instance, $convs conversations, dedupe included)"
 pg "SELECT 'kabinetd: outbox lag (row written -> sent) p50 ' || round((percentile_cont(0.5) WITHIN GROUP (ORDER BY s) * 1000)::numeric, 2)
     || ' ms, p99 ' || round((percentile_cont(0.99) WITHIN GROUP (ORDER BY s) * 1000)::numeric, 2) || ' ms'

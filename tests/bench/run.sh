@@ -5,7 +5,8 @@
 # End to end: tests/bench/load.sh (simulated customers through the real webhook; the trivial bot's ceiling).
 # Usage: tests/bench/run.sh BUILD_DIR [seconds]   (BENCH_ONLY=core: only the core; BENCH_ACCOUNTS=N: its size;
 #        BENCH_ONLY=load: only the end-to-end load, LOAD_CHATS=N chats, 200 by default;
-#        BENCH_ONLY=broadcast: only the broadcast, BCAST_CUSTOMERS=N at BCAST_RATE a second, 100,000 at 1,000)
+#        BENCH_ONLY=broadcast: only the broadcast, BCAST_CUSTOMERS=N at BCAST_RATE a second, 100,000 at 1,000;
+#        BENCH_ONLY=topology: the end-to-end load four times: single nodes, Redis Cluster, PgBouncer, both)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-build-bench} secs=${2:-5}
@@ -19,6 +20,15 @@ ci="hostaddr=127.0.0.1 port=$pport user=postgres dbname=postgres"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 if [ "${BENCH_ONLY:-}" = load ]; then
   exec "$here/tests/bench/load.sh" "$build" "${LOAD_CHATS:-200}" "$secs"
+fi
+if [ "${BENCH_ONLY:-}" = topology ]; then
+  for t in single:direct cluster:direct single:bouncer cluster:bouncer; do
+    r=${t%%:*} p=${t##*:}
+    echo "--- end to end, Redis $r, PostgreSQL $p"
+    LOAD_REDIS=$([ "$r" = cluster ] && echo cluster || true) LOAD_PG=$([ "$p" = bouncer ] && echo bouncer || true) \
+      "$here/tests/bench/load.sh" "$build" "${LOAD_CHATS:-200}" "$secs" | grep -v '^trivial-bot\|^kabinetd / trivial'
+  done
+  exit 0
 fi
 if [ "${BENCH_ONLY:-}" = broadcast ]; then
   exec "$here/tests/bench/broadcast.sh" "$build" "${BCAST_CUSTOMERS:-100000}" "${BCAST_RATE:-1000}"

@@ -292,7 +292,8 @@ static void test_reconnect_after_server_drops_connections(void **state)
             tk_run_for(&loop, 100);
     }
     assert_true(ok);
-    assert_true(metrics_value(metrics_counter("kb_db_connects_total", "", "")) >= 4);
+    if (tk_prepared()) /* direct: the pool made its connections again (behind PgBouncer, the bouncer did) */
+        assert_true(metrics_value(metrics_counter("kb_db_connects_total", "", "")) >= 4);
     db_close(db);
 }
 

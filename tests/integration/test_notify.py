@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kbtest  # noqa: E402
 
 kbtest.REDIS_PORT = int(os.environ["KB_TEST_REDIS_PORT"]) + 1300
-from kbtest import KABINETD, PG_PORT, Kabinetd, User, check, is_tmpl, new_db, psql, run, wait_until  # noqa: E402
+from kbtest import APP_PG_PORT, KABINETD, PG_PORT, Kabinetd, User, check, is_tmpl, new_db, psql, run, wait_until  # noqa: E402
 
 NOTIFY = {"KABINET_NOTIFY": "on", "KABINET_FAKE_CLOCK": "on", "KABINET_SCHED_TICK_MS": "200"}
 PLANNERS = ["plan.reading", "plan.verify", "plan.debt", "plan.bill", "plan.credited"]

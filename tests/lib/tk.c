@@ -89,7 +89,7 @@ void tk_db_drop(void)
 const char *tk_db_value(const char *sql)
 {
     static char value[1024];
-    PGconn *pg = PQconnectdb(current_conninfo);
+    PGconn *pg = PQconnectdb(tk_pg_conninfo(current_db)); /* direct: the test's own look, not through PgBouncer */
     if (PQstatus(pg) != CONNECTION_OK) {
         PQfinish(pg);
         return NULL;
