@@ -39,6 +39,7 @@ typedef struct db_job_s {
     double started;
     PGresult *res;
     int got_null;              /* the NULL that ends the query's results has been read */
+    int skip;                  /* result sets of a prelude sent before the query, to drop */
 } db_job_t;
 
 typedef struct {
@@ -390,6 +391,14 @@ static int send_job(db_conn_t *c, db_job_t *j)
         }
         ok = PQsendQueryPrepared(pg, j->stmt->name, j->nparams, params, NULL, NULL, 0);
     } else {
+        /* behind a transaction pooler the session cannot carry synchronous_commit=off: the same implicit
+         * transaction (everything before the sync) sets it for itself, one statement ahead of the query */
+        if (db->opt.async_commit && !j->txn) {
+            if (!PQsendQueryParams(pg, "SELECT set_config('synchronous_commit', 'off', true)", 0, NULL, NULL, NULL,
+                                   NULL, 0))
+                return KB_ERR_CONNRESET;
+            j->skip = 1;
+        }
         ok = PQsendQueryParams(pg, j->stmt ? j->stmt->sql : j->sql, j->nparams, NULL, params, NULL, NULL, 0);
     }
     if (!ok || !PQpipelineSync(pg))
@@ -459,7 +468,14 @@ static void conn_io(db_conn_t *c)
         PGresult *r = PQgetResult(c->pg);
         if (!j->got_null) {
             if (!r) {
-                j->got_null = 1;
+                if (j->skip > 0)
+                    j->skip--; /* the end of the prelude's results, not of the query's */
+                else
+                    j->got_null = 1;
+                continue;
+            }
+            if (j->skip > 0) {
+                PQclear(r);
                 continue;
             }
             if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) { /* a query that produced no result at all */
@@ -635,7 +651,7 @@ int db_new(uv_loop_t *loop, const db_options_t *opt, db_t **out, char *errbuf, s
     for (PQconninfoOption *o = opts; o->keyword; o++)
         if (o->val && strcmp(o->keyword, "hostaddr") != 0) {
             db->keys[k] = strdup(o->keyword);
-            if (opt->async_commit && !strcmp(o->keyword, "options")) { /* the caller's options, and ours */
+            if (opt->async_commit && opt->prepared && !strcmp(o->keyword, "options")) { /* the caller's, and ours */
                 size_t n = strlen(o->val) + sizeof ASYNC_OPTIONS + 2;
                 char *v = malloc(n);
                 if (v)
@@ -646,7 +662,7 @@ int db_new(uv_loop_t *loop, const db_options_t *opt, db_t **out, char *errbuf, s
                 db->vals[k++] = strdup(o->val);
             }
         }
-    if (opt->async_commit && !has_options) {
+    if (opt->async_commit && opt->prepared && !has_options) { /* unprepared: per transaction (send_job) */
         db->keys[k] = strdup("options");
         db->vals[k++] = strdup(ASYNC_OPTIONS);
     }

@@ -37,7 +37,10 @@ typedef struct {
     int timeout_ms;         /* connect timeout and query deadline */
     int async_commit;       /* 1: the connections commit with synchronous_commit off (for bookkeeping whose loss in a
                              * Postgres crash costs nothing but a repeat, such as the outbox's claims), and plan each
-                             * statement afresh (plan_cache_mode=force_custom_plan: the outbox's size swings) */
+                             * statement afresh (plan_cache_mode=force_custom_plan: the outbox's size swings). With
+                             * prepared statements the session is set so at connect; without them (behind a
+                             * transaction pooler, which shares sessions) each statement's own implicit transaction
+                             * sets it, and unnamed statements are planned afresh anyway */
 } db_options_t;
 
 /* res is valid only during the callback. err is 0 with a TUPLES_OK/COMMAND_OK result, KB_ERR_IO with the error

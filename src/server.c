@@ -463,9 +463,7 @@ int server_run(const cfg_t *cfg)
     }
     db_options_t dba = dbo;
     dba.pool = 2;
-    /* its session settings (synchronous_commit off) need a session of its own: a transaction pooler (prepared
-     * statements off) shares server sessions, so there the bookkeeping commits like everything else */
-    dba.async_commit = cfg->database_prepared;
+    dba.async_commit = 1;
     if (db_new(s.loop, &dba, &s.db_async, err, sizeof err) == 0)
         outbox_set_bookkeeping_db(s.db_async);
     if (kv_new(s.loop, cfg->redis_url, cfg->redis_timeout_ms, &s.kv) != 0) {

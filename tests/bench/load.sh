@@ -37,7 +37,7 @@ if [ "${LOAD_PG:-}" = bouncer ]; then
   db="hostaddr=127.0.0.1 port=$((pport + 7)) user=postgres dbname=postgres"
   export KABINET_DATABASE_PREPARED=off
 fi
-echo "stores: Redis ${LOAD_REDIS:-single node}, PostgreSQL ${LOAD_PG:+through PgBouncer (transaction mode, prepared statements off)}${LOAD_PG:-direct}"
+echo "stores: Redis ${LOAD_REDIS:-single node}, PostgreSQL $([ -n "${LOAD_PG:-}" ] && echo 'through PgBouncer (transaction mode, prepared statements off)' || echo direct)"
 pg() { psql -qXtA -h 127.0.0.1 -p "$pport" -U postgres -d postgres -c "$1"; }
 # the scheduler off: the demo data's debts and reminders would push by SMS on the real clock during the measure
 export KABINET_DATABASE_URL="$db" KABINET_REDIS_URL="$redis_url" KABINET_LOG_LEVEL=warn KABINET_NOTIFY=off

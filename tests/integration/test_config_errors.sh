@@ -23,6 +23,11 @@ check "pool out of range" "KABINET_DATABASE_POOL must be a whole number from 1 t
 check "unreadable file" "KABINET_DATABASE_URL_FILE: cannot read the file /nonexistent/secret" "$R" KABINET_DATABASE_URL_FILE=/nonexistent/secret
 check "malformed database url" "the database connection string is malformed" "$R" "KABINET_DATABASE_URL=host=x port"
 check "redis url with a name" "KABINET_REDIS_URL must be redis://" "$D" "KABINET_REDIS_URL=redis://:s3cret@some-host:6379"
+check "a cluster has no database number" "KABINET_REDIS_URL must be redis://" "$D" "KABINET_REDIS_URL=redis-cluster://:s3cret@127.0.0.1:7000,127.0.0.1:7001/2"
+check "sentinel without the master's name" "KABINET_REDIS_URL must be redis://" "$D" "KABINET_REDIS_URL=redis-sentinel://127.0.0.1:26379"
+check "unknown redis scheme" "KABINET_REDIS_URL must be redis://" "$D" "KABINET_REDIS_URL=rediss://127.0.0.1:6379"
+check "replica pool out of range" "KABINET_DATABASE_REPLICA_POOL must be a whole number from 1 to 256" "$D" "$R" KABINET_DATABASE_REPLICA_POOL=0
+check "malformed replica url" "KABINET_DATABASE_REPLICA_URL: the database connection string is malformed" "$D" "$R" "KABINET_DATABASE_REPLICA_URL=host=x port"
 check "bad level" "KABINET_LOG_LEVEL must be" "$D" "$R" KABINET_LOG_LEVEL=loud
 check "bad env" "KABINET_ENV must be development or production" "$D" "$R" KABINET_ENV=staging
 check "production without its own code key" "KABINET_CODE_KEY must be your own key" "$D" "$R" KABINET_ENV=production
