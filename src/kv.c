@@ -232,8 +232,9 @@ static void on_slots(kv_t *kv, kv_node_t *from, const redisReply *r)
         /* an empty host means "the address you reached me at" */
         const char *host = m->element[0]->type == REDIS_REPLY_STRING && m->element[0]->len ? m->element[0]->str : from->host;
         int idx;
-        if (from_slot < 0 || to_slot >= KV__SLOTS || from_slot > to_slot ||
-            !node_get(kv, host, (int)m->element[1]->integer, &idx))
+        long long port = m->element[1]->type == REDIS_REPLY_INTEGER ? m->element[1]->integer : 0;
+        if (from_slot < 0 || to_slot >= KV__SLOTS || from_slot > to_slot || port < 1 || port > 65535 ||
+            !node_get(kv, host, (int)port, &idx))
             continue;
         for (long long s = from_slot; s <= to_slot; s++) {
             changed |= kv->slots[s] != idx;

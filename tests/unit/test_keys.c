@@ -61,12 +61,27 @@ static void test_cluster_tag_rule(void **state)
     assert_false(keys_same_slot(ready, strlen(ready), "kb:{tg:1}:state", 15));
 }
 
+/* The slot the client routes a key to is the one Redis Cluster serves it from (values from CLUSTER KEYSLOT of
+ * redis-server 7.0; "123456789" is the cluster spec's CRC16 check value 0x31C3). */
+static void test_cluster_slots(void **state)
+{
+    static const struct {
+        const char *key;
+        int slot;
+    } cases[] = {{"123456789", 12739}, {"kb:{sched}:ready", 7021}, {"kb:{tg:5000000001}:state", 3841},
+                 {"kb:{lease:tg-poll}", 10653}, {"a{}b", 13694}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        assert_int_equal(keys_slot(cases[i].key, strlen(cases[i].key)), cases[i].slot);
+    assert_int_equal(keys_slot("kb:{tg:5000000001}:queue", 24), 3841); /* a conversation's keys: one slot */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_conversation_key_has_its_tag),
         cmocka_unit_test(test_bad_names_refused),
         cmocka_unit_test(test_cluster_tag_rule),
+        cmocka_unit_test(test_cluster_slots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
