@@ -23,7 +23,7 @@ struct docs_s {
     void *kick_ctx;
     int jobs, closing;
     char file_base[300];           /* "<public_url>/f/": a file's short link is this and its token */
-    const db_stmt_t *q_bill, *q_biz, *q_reply, *q_file;
+    const db_stmt_t *q_reply, *q_file;
 };
 
 /* One document in the making. */
@@ -231,6 +231,14 @@ static void on_data(int err, PGresult *res, void *data)
     start_render(j);
 }
 
+/* Reads a bill's or a business document's data (sql, one JSON row) where reads may lag (core_reader). */
+static int read_data(doc_job_t *j, const char *sql, int n, const char *const *params)
+{
+    db_t *db = core_reader(j->d->db);
+    const db_stmt_t *st = db_prepare(db, sql);
+    return st ? db_exec(db, 0, st, n, params, on_data, j) : KB_ERR_NOMEM;
+}
+
 /* The request's kind, the conversation the document goes to, its language and the reply's event ("<prefix>:<the
  * request's event>"); -1 when the request names no conversation. */
 static int addressed(doc_job_t *j, const outbox_msg_t *m, int kind, const char *prefix)
@@ -273,7 +281,7 @@ static void deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t)
             return;
         }
         const char *params[] = {account, month};
-        rc = db_exec(core_reader(d->db), 0, db_prepare(core_reader(d->db), doc_bill_sql), 2, params, on_data, j);
+        rc = read_data(j, doc_bill_sql, 2, params);
     } else if (!strcmp(kind, "biz")) { /* a business's document for a period */
         const char *account = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "account")),
                    *doc = cJSON_GetStringValue(cJSON_GetObjectItem(m->payload, "doc")),
@@ -284,7 +292,7 @@ static void deliver(void *ctx, const outbox_msg_t *m, outbox_ticket_t *t)
             return;
         }
         const char *params[] = {account, doc, from, to};
-        rc = db_exec(core_reader(d->db), 0, db_prepare(core_reader(d->db), doc_biz_sql), 4, params, on_data, j);
+        rc = read_data(j, doc_biz_sql, 4, params);
     } else if (!strcmp(kind, "chart")) { /* the ledger as a picture, for the conversation that asked */
         const cJSON *account = cJSON_GetObjectItem(m->payload, "account_id");
         if (!cJSON_IsNumber(account) || addressed(j, m, DOC_CHART, "chart") != 0) {
@@ -377,8 +385,6 @@ int docs_new(uv_loop_t *loop, httpd_t *h, db_t *db, const char *public_url, engi
     d->db = db;
     d->kick = kick;
     d->kick_ctx = kick_ctx;
-    d->q_bill = db_prepare(db, doc_bill_sql);
-    d->q_biz = db_prepare(db, doc_biz_sql);
     /* the reply, once (keyed by the request); the PDF stored once per content */
     d->q_reply = db_prepare(db,
         "WITH t AS (SELECT p.id, p.token FROM kb_file_put($1, $10, decode($2, 'hex')) p) "

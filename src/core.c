@@ -16,19 +16,19 @@ static int nops;
 static db_t *replica;      /* KABINET_DATABASE_REPLICA_URL's pool, or NULL */
 
 /* Adds or replaces an operation. */
+static int find(const char *op);
+
 static int add_op(const char *op, core_fn fn, int lagging)
 {
-    for (int i = 0; i < nops; i++)
-        if (!strcmp(ops[i].op, op)) {
-            ops[i].fn = fn;
-            ops[i].lagging = lagging;
-            return 0;
-        }
-    if (nops == CORE_MAX_OPS)
-        return KB_ERR_BUSY;
-    ops[nops].op = op;
-    ops[nops].lagging = lagging;
-    ops[nops++].fn = fn;
+    int i = find(op);
+    if (i < 0) {
+        if (nops == CORE_MAX_OPS)
+            return KB_ERR_BUSY;
+        i = nops++;
+        ops[i].op = op;
+    }
+    ops[i].fn = fn;
+    ops[i].lagging = lagging;
     return 0;
 }
 
@@ -36,20 +36,25 @@ int core_register(const char *op, core_fn fn) { return add_op(op, fn, 0); }
 
 int core_register_read(const char *op, core_fn fn) { return add_op(op, fn, 1); }
 
-core_fn core_find(const char *op)
+/* The registry's index of op, or -1. */
+static int find(const char *op)
 {
     for (int i = 0; op && i < nops; i++)
         if (!strcmp(ops[i].op, op))
-            return ops[i].fn;
-    return NULL;
+            return i;
+    return -1;
+}
+
+core_fn core_find(const char *op)
+{
+    int i = find(op);
+    return i < 0 ? NULL : ops[i].fn;
 }
 
 int core_lagging(const char *op)
 {
-    for (int i = 0; op && i < nops; i++)
-        if (!strcmp(ops[i].op, op))
-            return ops[i].lagging;
-    return 0;
+    int i = find(op);
+    return i < 0 ? 0 : ops[i].lagging;
 }
 
 void core_set_replica(db_t *db) { replica = db; }

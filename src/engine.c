@@ -910,11 +910,8 @@ typedef struct {
     engine_intake_cb cb;
     void *data;
     int is_new;
-    int waited;      /* the replicas' WAIT after the ready mark was answered */
     char conv[128];
 } intake_t;
-
-static void on_ready_touched(int err, const redisReply *r, void *data);
 
 /* Answers the channel: the event is accepted (or not), and the intake is over. */
 static void intake_done(intake_t *in, int err)
@@ -943,6 +940,20 @@ static void count_replicas(engine_t *e, int err, const redisReply *r)
         metrics_inc(e->m_unreplicated);
 }
 
+static void on_ready_replicated(int err, const redisReply *r, void *data)
+{
+    intake_t *in = data;
+    count_replicas(in->e, err, r);
+    intake_done(in, err == KB_ERR_IO ? 0 : err);
+}
+
+static void on_ready_touched(int err, const redisReply *r, void *data)
+{
+    intake_t *in = data;
+    if (err || !replicate(in, in->e->k_ready, on_ready_replicated))
+        intake_done(in, err);
+}
+
 /* Marks the conversation ready (also for a duplicate: heals a crash between the two steps on the provider's
  * retry). */
 static void mark_ready(intake_t *in)
@@ -962,19 +973,6 @@ static void on_queue_replicated(int err, const redisReply *r, void *data)
         intake_done(in, err);
     else
         mark_ready(in);
-}
-
-static void on_ready_touched(int err, const redisReply *r, void *data)
-{
-    intake_t *in = data;
-    if (in->waited) {
-        count_replicas(in->e, err, r);
-        intake_done(in, err == KB_ERR_IO ? 0 : err);
-        return;
-    }
-    in->waited = 1;
-    if (err || !replicate(in, in->e->k_ready, on_ready_touched))
-        intake_done(in, err);
 }
 
 static void on_intake(int err, const redisReply *r, void *data)

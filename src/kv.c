@@ -40,11 +40,6 @@ kv_req_t *kv__req_new(kv_t *kv, kv_cb cb, void *data, char *cmd, size_t len, int
 
 void kv__req_free(kv_req_t *q)
 {
-    if (q->prev) { /* still parked */
-        q->prev->next = q->next;
-        q->next->prev = q->prev;
-        q->kv->nparked--;
-    }
     free(q->cmd);
     free(q);
 }
@@ -71,6 +66,15 @@ static void park(kv_t *kv, kv_req_t *q)
     kv->parked.prev->next = q;
     kv->parked.prev = q;
     kv->nparked++;
+}
+
+/* Takes q off the parked list. */
+static void unpark(kv_t *kv, kv_req_t *q)
+{
+    q->prev->next = q->next;
+    q->next->prev = q->prev;
+    q->prev = q->next = NULL;
+    kv->nparked--;
 }
 
 /* ---------------------------------------------------------------- the encoded command */
@@ -472,10 +476,7 @@ static void on_tick(uv_timer_t *t)
     size_t n = kv->nparked;
     while (n-- > 0 && kv->parked.next != &kv->parked) {
         kv_req_t *q = kv->parked.next;
-        q->prev->next = q->next; /* unpark */
-        q->next->prev = q->prev;
-        q->prev = q->next = NULL;
-        kv->nparked--;
+        unpark(kv, q);
         if (now - q->born_ms > (uint64_t)kv->timeout_ms)
             deliver(q, KB_ERR_TIMEOUT, NULL);
         else if (route_send(kv, q) != 0)
@@ -630,8 +631,11 @@ static void on_tick_closed(uv_handle_t *h)
 void kv_close(kv_t *kv)
 {
     kv->closing = 1;
-    while (kv->parked.next != &kv->parked)
-        deliver(kv->parked.next, KB_ERR_CANCELED, NULL);
+    while (kv->parked.next != &kv->parked) {
+        kv_req_t *q = kv->parked.next;
+        unpark(kv, q);
+        deliver(q, KB_ERR_CANCELED, NULL);
+    }
     for (int i = 0; i < kv->nnodes; i++)
         kv__node_free(kv->nodes[i]);
     kv->nnodes = 0;

@@ -100,7 +100,7 @@ int kv__parse(const char *url, kv_mode_t *mode, char hosts[8][64], int ports[8],
 
 /* Makes a request record for an encoded command (cmd is taken over); NULL when out of memory. */
 kv_req_t *kv__req_new(kv_t *kv, kv_cb cb, void *data, char *cmd, size_t len, int internal);
-/* Unlinks (when linked) and frees a request. */
+/* Frees a request that is in no list (neither in flight nor parked). */
 void kv__req_free(kv_req_t *q);
 
 #endif

@@ -37,6 +37,9 @@ wait_ok() { # port: until the cluster, as that node sees it, is ok with three ma
   done
   echo "redis_topo: the cluster did not become ok" >&2; return 1
 }
+owner_of() { # port, slot: the port of the master that serves the slot, as that node sees it
+  cli "$1" cluster nodes | awk -v s="$2" '$3 ~ /master/ && $3 !~ /fail/ {for (i = 9; i <= NF; i++) {n = split($i, r, "-"); if ((n == 1 && r[1] == s) || (n == 2 && s >= r[1] && s <= r[2])) {split($2, a, "[:@]"); print a[2]}}}'
+}
 masters() { cli "$1" cluster nodes | awk '$3 ~ /master/ && $3 !~ /fail/ {split($2, a, "[:@]"); print a[2] " " $1}' | sort -n; }
 
 case $cmd in
@@ -72,7 +75,7 @@ migrate)
   port=$3; shift 3
   for slot in "$@"; do
     mapfile -t ms < <(masters "$port")
-    owner=$(cli "$port" cluster nodes | awk -v s="$slot" '$3 ~ /master/ && $3 !~ /fail/ {for (i = 9; i <= NF; i++) {n = split($i, r, "-"); if ((n == 1 && r[1] == s) || (n == 2 && s >= r[1] && s <= r[2])) {split($2, a, "[:@]"); print a[2]}}}')
+    owner=$(owner_of "$port" "$slot")
     [ -n "$owner" ] || { echo "redis_topo: nobody serves slot $slot" >&2; exit 1; }
     for k in 0 1 2; do [ "${ms[$k]%% *}" = "$owner" ] && to=${ms[$(((k + 1) % 3))]}; done
     to_port=${to%% *} to_id=${to##* } from_id=$(cli "$owner" cluster myid)
@@ -98,7 +101,7 @@ migrate)
 failover)
   port=$3 key=$4
   slot=$(cli "$port" cluster keyslot "$key")
-  victim=$(cli "$port" cluster nodes | awk -v s="$slot" '$3 ~ /master/ && $3 !~ /fail/ {for (i = 9; i <= NF; i++) {n = split($i, r, "-"); if ((n == 1 && r[1] == s) || (n == 2 && s >= r[1] && s <= r[2])) {split($2, a, "[:@]"); print a[2]}}}')
+  victim=$(owner_of "$port" "$slot")
   kill -9 "$(cat "$dir/$victim/redis.pid")"
   other=$port; [ "$victim" = "$port" ] && other=$((port + 1))
   for _ in $(seq 200); do

@@ -233,6 +233,14 @@ static int topo(const char *fmt, ...)
     return system(cmd);
 }
 
+/* Starts a topology ("cluster-start", "sentinel-start") afresh in dir (size 96) for base. */
+static void topo_fresh(const char *what, char *dir, const char *name, int base)
+{
+    snprintf(dir, 96, "/tmp/kb-kv-%s-%d", name, base);
+    topo("stop %s 2>/dev/null; rm -rf %s", dir, dir);
+    assert_int_equal(topo("%s %s %d", what, dir, base), 0);
+}
+
 static long long reply_int;
 static int reply_err, reply_done;
 static char reply_str[64];
@@ -274,9 +282,7 @@ static void test_cluster(void **state)
 {
     int base = tk_redis_port() + 1510;
     char dir[96], url[96];
-    snprintf(dir, sizeof dir, "/tmp/kb-kv-cluster-%d", base);
-    topo("stop %s 2>/dev/null; rm -rf %s", dir, dir);
-    assert_int_equal(topo("cluster-start %s %d", dir, base), 0);
+    topo_fresh("cluster-start", dir, "cluster", base);
     snprintf(url, sizeof url, "redis-cluster://127.0.0.1:%d", base + 2); /* one seed is enough */
     kv_t *kv = connect_kv(url, 2000);
     incr_all(kv, ""); /* over every master */
@@ -349,9 +355,7 @@ static void test_sentinel_failover(void **state)
 {
     int base = tk_redis_port() + 1520;
     char dir[96], url[128];
-    snprintf(dir, sizeof dir, "/tmp/kb-kv-sentinel-%d", base);
-    topo("stop %s 2>/dev/null; rm -rf %s", dir, dir);
-    assert_int_equal(topo("sentinel-start %s %d", dir, base), 0);
+    topo_fresh("sentinel-start", dir, "sentinel", base);
     snprintf(url, sizeof url, "redis-sentinel://127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d/kbmaster", base + 10, base + 11,
              base + 12);
     kv_t *kv = connect_kv(url, 2000);
