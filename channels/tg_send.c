@@ -90,6 +90,25 @@ static void unreachable(tg_job_t *j, const char *why)
     job_done(j, OUTBOX_GIVE_UP, 0, why);
 }
 
+/* One call went through: the next part of a long text (or its document) keeps the per-chat pace, one a second;
+ * after the last the delivery is settled. */
+static void job_advance(tg_job_t *j)
+{
+    if (j->part < j->calls.n || ((j->file_id || j->direct) && j->part == j->calls.n))
+        uv_timer_start(&j->timer, on_next_part, 1000, 0);
+    else
+        job_send_next(j);
+}
+
+/* The upload's file_id is stored (or could not be: the next send uploads again, which is only slower). */
+static void on_file_noted(int err, PGresult *res, void *data)
+{
+    tg_job_t *j = data;
+    if (err)
+        log_warn("tg", "could not remember an uploaded file's file_id (%s)", db_sqlstate(res));
+    job_advance(j);
+}
+
 /* What Telegram's answer to one call means for the delivery. */
 static void on_answer(const tg_answer_t *a, void *data)
 {
@@ -118,18 +137,19 @@ static void on_answer(const tg_answer_t *a, void *data)
                                    : cJSON_GetObjectItem(a->result, "document");
             const cJSON *fid = cJSON_GetObjectItem(doc, "file_id");
             if (cJSON_IsString(fid)) {
+                /* the delivery settles only once the file_id is stored: the chat's next message, claimed after
+                 * this one is settled, then finds it and does not upload the file again */
                 char id[24];
                 snprintf(id, sizeof id, "%lld", (long long)j->file_id);
                 const char *p[] = {id, fid->valuestring};
-                db_exec(tg->db, 0, tg->q_file_id, 2, p, on_marked, NULL);
+                j->part++;
+                if (db_exec(tg->db, 0, tg->q_file_id, 2, p, on_file_noted, j) != 0)
+                    job_advance(j);
+                return;
             }
         }
         j->part++;
-        /* the next part of a long text (or its document) keeps the per-chat pace: one a second */
-        if (j->part < j->calls.n || ((j->file_id || j->direct) && j->part == j->calls.n))
-            uv_timer_start(&j->timer, on_next_part, 1000, 0);
-        else
-            job_send_next(j);
+        job_advance(j);
         return;
     }
     snprintf(why, sizeof why, "%s: %d %s", method, a->error_code, a->description);
