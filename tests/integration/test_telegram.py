@@ -194,6 +194,8 @@ def webhook_mode(redis, fake):
         check(429 in tries and 200 not in tries, "with Redis down the webhook answers 429 (%s)" % tries)
         redis.start()
         u.expect("menu.main*", seconds=30)
+        # the reply may reach Telegram before the 200 does (the engine takes the update as soon as it is queued)
+        wait_until(lambda: fake.state()["deliveries"].get(str(sent["update_id"]), [0])[-1] == 200, 10)
         tries = fake.state()["deliveries"].get(str(sent["update_id"]), [])
         check(tries[-1] == 200, "the retry succeeds once Redis is back (%s)" % tries)
 
@@ -290,9 +292,18 @@ def polling_mode(redis, fake):
         check("this process polls Telegram now" in other.log_text(),
               "after kill -9 of the poller the other process polls (reply after %.1f s)" % (time.time() - t0))
         # a webhook set elsewhere: 409, reported
+        polls = fake.state()["calls"].get("getUpdates", 0)
         http("POST", fake.url + "/bot%s/setWebhook" % TOKEN, {"url": "https://example.invalid/hook"})
         wait_until(lambda: "409" in other.log_text(), 30)
-        check("409" in other.log_text() and "webhook" in other.log_text(), "a 409 from getUpdates is reported clearly")
+        ok409 = "409" in other.log_text() and "webhook" in other.log_text()
+        check(ok409, "a 409 from getUpdates is reported clearly")
+        if not ok409:  # what the pollers did meanwhile, for whoever reads a failed run
+            print("   getUpdates calls since setWebhook: %d; errors: %s" % (
+                fake.state()["calls"].get("getUpdates", 0) - polls,
+                [x for x in fake.state()["errors"] if x["method"] == "getUpdates"][-3:]))
+            for p in (dead, other):
+                print("   %s: %s" % (p.logf.name, "\n     ".join(l for l in p.log_text().splitlines()[-40:] if '"tg"' in l
+                                                        or '"kv"' in l)))
         http("POST", fake.url + "/bot%s/deleteWebhook" % TOKEN, {})
     finally:
         for p in (a, b):
