@@ -15,9 +15,16 @@ static struct {
 static int nops;
 static db_t *replica;      /* KABINET_DATABASE_REPLICA_URL's pool, or NULL */
 
-/* Adds or replaces an operation. */
-static int find(const char *op);
+/* The registry's index of op, or -1. */
+static int find(const char *op)
+{
+    for (int i = 0; op && i < nops; i++)
+        if (!strcmp(ops[i].op, op))
+            return i;
+    return -1;
+}
 
+/* Adds or replaces an operation. */
 static int add_op(const char *op, core_fn fn, int lagging)
 {
     int i = find(op);
@@ -35,15 +42,6 @@ static int add_op(const char *op, core_fn fn, int lagging)
 int core_register(const char *op, core_fn fn) { return add_op(op, fn, 0); }
 
 int core_register_read(const char *op, core_fn fn) { return add_op(op, fn, 1); }
-
-/* The registry's index of op, or -1. */
-static int find(const char *op)
-{
-    for (int i = 0; op && i < nops; i++)
-        if (!strcmp(ops[i].op, op))
-            return i;
-    return -1;
-}
 
 core_fn core_find(const char *op)
 {

@@ -202,7 +202,6 @@ def rules(tg, db, _):
         owing = psql(db, "SELECT string_agg(a.number, ',' ORDER BY a.number) FROM kb_account a JOIN kb_account_link l "
                          "ON l.account_id = a.id AND l.status = 'active' JOIN kb_customer c ON c.id = l.customer_id "
                          "AND c.notifications CROSS JOIN kb_account_money(a.id) m WHERE m.balance_kopecks > 50000")
-        wait_until(lambda: len(pushes(db, "notify.debt")) >= len((owing or "").split(",")), 30)
         settled(db)
         debts = pushes(db, "notify.debt")
         check(owing and len(debts) == len(owing.split(",")) and all(v == 1 for v in debts.values()),
@@ -218,8 +217,6 @@ def rules(tg, db, _):
                             "kb_identity i WHERE i.customer_id = c.id AND i.reachable) AND EXISTS (SELECT 1 FROM "
                             "kb_account_link l WHERE l.customer_id = c.id AND l.status = 'active' AND (SELECT "
                             "max(month) FROM kb_charge h WHERE h.account_id = l.account_id) = '%s-01')" % last))
-        # each dispatcher step moves only a few seconds' worth of a lane's rate into the outbox: wait for them all
-        wait_until(lambda: len(pushes(db, "notify.bill")) >= want, 30)
         settled(db)
         bills = pushes(db, "notify.bill")
         check(len(bills) == want and all(v == 1 for v in bills.values()),
