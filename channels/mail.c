@@ -290,10 +290,14 @@ static void on_confirm_conv(int err, PGresult *res, void *data)
     /* a press is one event; a second press later is another (it hears that the customer is signed in) */
     snprintf(id, sizeof id, "mail:confirm:%s:%s:%lld", p->token, p->code, (long long)mail_now_ms());
     snprintf(text, sizeof text, "/confirm %s", p->code);
-    event_t ev = {.id = id, .channel = "mail", .conv = conv, .sender = conv + 5, .text = text, .kind = EV_COMMAND};
+    /* the link came in our mail to that address: its token vouches for whoever opens it */
+    event_t ev = {.id = id, .channel = "mail", .conv = conv, .sender = conv + 5, .text = text, .kind = EV_COMMAND,
+                  .payload = cJSON_CreateObject()};
+    cJSON_AddStringToObject(ev.payload, "auth", "token");
     ev.ts_ms = mail_now_ms();
-    if (engine_intake(p->m->e, &ev, on_confirm_taken, p) != 0)
+    if (!ev.payload || engine_intake(p->m->e, &ev, on_confirm_taken, p) != 0)
         on_confirm_taken(KB_ERR_BUSY, 0, p);
+    cJSON_Delete(ev.payload);
 }
 
 static void on_unsubscribed(int err, PGresult *res, void *data)
@@ -368,6 +372,7 @@ int mail_new(uv_loop_t *loop, httpd_t *h, http_client_t *http, db_t *db, engine_
     m->secret = strdup(o->webhook_secret), m->key = strdup(o->token_key), m->ca_file = strdup(o->ca_file);
     m->poll_s = o->imap_poll_s;
     m->max_bytes = o->max_bytes;
+    snprintf(m->authserv_id, sizeof m->authserv_id, "%s", o->authserv_id ? o->authserv_id : "");
     form_base_url(m->public_url, sizeof m->public_url, o->public_url);
     if (!m->smtp_url || !m->from || !m->imap_url || !m->secret || !m->key || !m->ca_file || own_address(m, o->from)) {
         free(m->smtp_url), free(m->from), free(m->imap_url), free(m->secret), free(m->key), free(m->ca_file);

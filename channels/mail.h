@@ -38,6 +38,7 @@ typedef struct {
     const char *token_key;         /* the key reply tokens are an HMAC under */
     const char *ca_file;           /* CA bundle for the mail servers' certificates ("" = the system's) */
     size_t max_bytes;              /* the largest message taken in */
+    const char *authserv_id;       /* the receiving server whose Authentication-Results count ("" or NULL: none) */
 } mail_options_t;
 
 /* Makes the channel: its sender (when smtp_url is set), the IMAP poller (imap_url), the webhook route POST

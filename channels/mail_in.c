@@ -30,6 +30,7 @@ typedef struct {
     char *text;
     sms_cmd_t cmd;
     int choice;
+    const char *auth;          /* who vouches for the sender: "token", "dmarc" or "none" (the event's payload) */
 } take_t;
 
 static void take_done(take_t *t, int err)
@@ -86,13 +87,15 @@ static void on_accepted(int err, int is_new, void *data)
 static void submit(take_t *t, dlg_event_kind_t kind, const char *text, int64_t version)
 {
     event_t ev = {.id = t->id, .channel = "mail", .conv = t->conv, .sender = t->conv + 5, .kind = kind,
-                  .version = version};
+                  .version = version, .payload = cJSON_CreateObject()};
+    cJSON_AddStringToObject(ev.payload, "auth", t->auth); /* a From alone proves nothing (dialogs/customer.h) */
     size_t n = event_text_cut(text, EVENT_MAX_TEXT);
     ev.text = strndup(text, n);
     ev.ts_ms = mail_now_ms();
-    if (!ev.text || engine_intake(t->m->e, &ev, on_accepted, t) != 0)
-        on_accepted(ev.text ? KB_ERR_BUSY : KB_ERR_NOMEM, 0, t);
+    if (!ev.text || !ev.payload || engine_intake(t->m->e, &ev, on_accepted, t) != 0)
+        on_accepted(ev.text && ev.payload ? KB_ERR_BUSY : KB_ERR_NOMEM, 0, t);
     free(ev.text);
+    cJSON_Delete(ev.payload);
 }
 
 /* A digit: the choice it names among the buttons of the last message sent to this conversation. */
@@ -147,10 +150,14 @@ static void on_lookup(int err, PGresult *res, void *data)
         take_done(t, 0);
         return;
     }
-    if (!PQgetisnull(res, 0, 0))
+    /* a reply carrying our token of a conversation speaks for it; otherwise the From's conversation, vouched for
+     * only by the receiving server's Authentication-Results (mail_take) */
+    if (!PQgetisnull(res, 0, 0)) {
         snprintf(t->conv, sizeof t->conv, "%s", PQgetvalue(res, 0, 0));
-    else
+        t->auth = "token";
+    } else {
         snprintf(t->conv, sizeof t->conv, "mail:%s", t->from);
+    }
     mail_token(t->m, t->conv, t->token);
     /* a keyword command in the subject, or else in the first line; a digit there chooses */
     sms_cmd_kind_t k = sms_parse(bare_subject(t->subject), &t->cmd);
@@ -195,6 +202,7 @@ void mail_take(mail_t *m, const mime_msg_t *msg, mail_take_cb cb, void *data)
     snprintf(t->message_id, sizeof t->message_id, "%s", msg->message_id);
     snprintf(t->subject, sizeof t->subject, "%s", msg->subject);
     snprintf(t->from, sizeof t->from, "%s", msg->from);
+    t->auth = mime_auth_pass(msg->auth_results, m->authserv_id, msg->from) ? "dmarc" : "none";
     unsigned char h[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)msg->message_id, strlen(msg->message_id), h);
     int at = snprintf(t->id, sizeof t->id, "mail:");
@@ -285,6 +293,7 @@ static int from_json(const char *body, size_t len, mime_msg_t *msg, char *err, s
         snprintf(msg->in_reply_to, sizeof msg->in_reply_to, "%.*s", (int)strcspn(irt ? irt + (irt[0] == '<') : "", ">"),
                  irt ? irt + (irt[0] == '<') : "");
         snprintf(msg->references, sizeof msg->references, "%s", json_header(hs, "References") ?: "");
+        snprintf(msg->auth_results, sizeof msg->auth_results, "%s", json_header(hs, "Authentication-Results") ?: "");
         const char *auto_sub = json_header(hs, "Auto-Submitted"), *prec = json_header(hs, "Precedence");
         msg->automatic = (auto_sub && strncasecmp(auto_sub, "no", 2)) ||
                          (prec && (!strncasecmp(prec, "bulk", 4) || !strncasecmp(prec, "junk", 4) ||

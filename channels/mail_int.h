@@ -17,7 +17,7 @@ struct mail_s {
     engine_t *e;
     outbox_t *out;
     char *smtp_url, *from, *imap_url, *secret, *key, *ca_file;
-    char public_url[300], from_addr[EMAIL_MAX + 1], domain[128], folder[300], owner[64];
+    char public_url[300], from_addr[EMAIL_MAX + 1], domain[128], folder[300], owner[64], authserv_id[128];
     size_t max_bytes;
     int poll_s, jobs, closing;
     uv_timer_t timer;

@@ -180,8 +180,9 @@ void mime_decode_words(const char *s, char *out, size_t size)
 
 /* ---------------------------------------------------------------- headers */
 
-/* Every value of header name in the block h[0..len), unfolded, joined by ", " into out. Returns how many. */
-static int header(const char *h, size_t len, const char *name, char *out, size_t size)
+/* The first `limit` values (0: every value) of header name in the block h[0..len), unfolded, joined by ", " into
+ * out. Returns how many. */
+static int header_upto(const char *h, size_t len, const char *name, char *out, size_t size, int limit)
 {
     size_t nl = strlen(name), at = 0;
     int found = 0;
@@ -215,12 +216,20 @@ static int header(const char *h, size_t len, const char *name, char *out, size_t
                 }
             }
             out[at] = 0;
+            if (limit && found >= limit)
+                break;
         }
         i = eol + 1;
     }
     while (at && isspace((unsigned char)out[at - 1]))
         out[--at] = 0;
     return found;
+}
+
+/* Every value of header name, joined by ", " (header_upto without a limit). */
+static int header(const char *h, size_t len, const char *name, char *out, size_t size)
+{
+    return header_upto(h, len, name, out, size, 0);
 }
 
 /* A parameter of a structured header value ("multipart/mixed; boundary=\"x\""), unquoted. 1 when found. */
@@ -505,6 +514,8 @@ int mime_parse(const char *raw, size_t len, mime_msg_t *out, char *err, size_t e
     if (header(h, hlen, "In-Reply-To", v, sizeof v))
         msg_id(v, out->in_reply_to, sizeof out->in_reply_to);
     header(h, hlen, "References", out->references, sizeof out->references);
+    /* the topmost only: the one the receiving server added last (those below may come from anyone) */
+    header_upto(h, hlen, "Authentication-Results", out->auth_results, sizeof out->auth_results, 1);
     /* machines: RFC 3834, bulk mail, lists, vacation responders, bounces */
     if (header(h, hlen, "Auto-Submitted", v, sizeof v) && strncasecmp(v, "no", 2))
         out->automatic = 1;
@@ -584,6 +595,91 @@ void mime_strip_reply(char *text)
         text[--len] = 0;
     size_t lead = strspn(text, " \t\r\n");
     memmove(text, text + lead, len - lead + 1);
+}
+
+/* ---------------------------------------------------------------- Authentication-Results (RFC 8601) */
+
+/* Copies s into out with the (comments) dropped, nested ones too. */
+static void drop_comments(const char *s, char *out, size_t size)
+{
+    size_t at = 0;
+    int depth = 0;
+    for (; *s && at + 1 < size; s++) {
+        if (*s == '\\' && depth && s[1])
+            s++;
+        else if (*s == '(')
+            depth++;
+        else if (*s == ')' && depth)
+            depth--;
+        else if (!depth)
+            out[at++] = *s;
+    }
+    out[at] = 0;
+}
+
+/* The value of property name ("header.d") in one resinfo ("dkim=pass header.d=x.ru header.s=k"), cut to size;
+ * "" when absent. */
+static void ar_prop(const char *res, const char *name, char *out, size_t size)
+{
+    size_t nl = strlen(name);
+    out[0] = 0;
+    for (const char *p = res; (p = strcasestr(p, name)); p += nl)
+        if ((p == res || p[-1] == ' ' || p[-1] == '\t') && p[nl] == '=') {
+            const char *v = p + nl + 1;
+            if (*v == '"')
+                v++;
+            snprintf(out, size, "%.*s", (int)strcspn(v, " \t\";"), v);
+            return;
+        }
+}
+
+/* 1 when domain d is the From domain or a parent of it (relaxed alignment, RFC 7489 3.1). */
+static int aligned(const char *d, const char *from_domain)
+{
+    size_t dl = strlen(d), fl = strlen(from_domain);
+    if (!dl || !strchr(d, '.'))
+        return 0;
+    return !strcasecmp(d, from_domain) || (fl > dl && from_domain[fl - dl - 1] == '.' &&
+                                            !strcasecmp(from_domain + fl - dl, d));
+}
+
+int mime_auth_pass(const char *auth_results, const char *authserv_id, const char *from)
+{
+    const char *fd = from ? strrchr(from, '@') : NULL;
+    if (!auth_results || !authserv_id || !authserv_id[0] || !fd || !fd[1])
+        return 0;
+    fd++;
+    char ar[1024];
+    drop_comments(auth_results, ar, sizeof ar);
+    /* authserv-id [version] ; resinfo ; resinfo … */
+    char *p = ar + strspn(ar, " \t");
+    size_t idl = strcspn(p, " \t;");
+    if (idl != strlen(authserv_id) || strncasecmp(p, authserv_id, idl))
+        return 0;
+    char *semi = strchr(p, ';');
+    int pass = 0;
+    while (semi && !pass) {
+        char *res = semi + 1, *next = strchr(res, ';');
+        if (next)
+            *next = 0;
+        res += strspn(res, " \t");
+        char v[256];
+        if (!strncasecmp(res, "dmarc=pass", 10) && (!res[10] || res[10] == ' ' || res[10] == '\t')) {
+            ar_prop(res, "header.from", v, sizeof v);
+            pass = !v[0] || !strcasecmp(v, fd);
+        } else if (!strncasecmp(res, "dkim=pass", 9) && (!res[9] || res[9] == ' ' || res[9] == '\t')) {
+            ar_prop(res, "header.d", v, sizeof v);
+            if (!v[0]) { /* header.i=@sub.example.ru or user@example.ru */
+                ar_prop(res, "header.i", v, sizeof v);
+                char *at = strrchr(v, '@');
+                if (at)
+                    memmove(v, at + 1, strlen(at));
+            }
+            pass = aligned(v, fd);
+        }
+        semi = next;
+    }
+    return pass;
 }
 
 /* ---------------------------------------------------------------- building */

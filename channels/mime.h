@@ -20,6 +20,7 @@ typedef struct {
     char message_id[256];            /* without the angle brackets; a hash of the message when it has none */
     char in_reply_to[256];
     char references[2048];
+    char auth_results[1024];         /* the topmost Authentication-Results header (RFC 8601), unfolded; "" if none */
     int automatic;                   /* sent by a machine: Auto-Submitted other than "no", Precedence bulk/junk/list,
                                       * List-Id, X-Autoreply/X-Autorespond, an empty Return-Path (a bounce) */
     int attachments;                 /* parts that are not the text */
@@ -32,6 +33,12 @@ typedef struct {
 int mime_parse(const char *raw, size_t len, mime_msg_t *out, char *err, size_t errlen);
 /* Frees what mime_parse allocated. */
 void mime_msg_free(mime_msg_t *m);
+
+/* 1 when auth_results (an Authentication-Results value) was added by authserv_id (compared without case) and says
+ * the message's From domain is authentic: dmarc=pass (its header.from, when given, being that domain), or dkim=pass
+ * with a signing domain (header.d, or the domain of header.i) equal to the From domain or a parent of it (relaxed
+ * alignment). 0 for anything else: another server's header, spf alone, fail, none, an empty authserv_id. */
+int mime_auth_pass(const char *auth_results, const char *authserv_id, const char *from);
 
 /* Cuts a reply's text in place before what the customer did not write: the quoted history (lines starting with
  * ">", "On … wrote:", "… пишет:", "-----Original Message-----", an Outlook "From:" block) and the signature ("-- "

@@ -27,6 +27,11 @@ typedef struct {
 void cust_say(cust_t *c, const char *tmpl, cJSON *params, const char *const *buttons);
 /* cust_say for a step's question, remembered so that a stale button can show it again. */
 void cust_ask(cust_t *c, const char *tmpl, cJSON *params, const char *const *buttons);
+/* 1 when the event is a message by email that nobody vouches for: not a reply carrying our token, and no
+ * Authentication-Results of the retailer's receiving server saying dmarc=pass (the channel's payload "auth"); for a
+ * core call's result, when the message that made the call was such. Such a message never acts for a signed-in
+ * customer, signs nobody in without a code, and leaves no command to run after the sign-in but a read. */
+int cust_mail_unvouched(const cust_t *c);
 /* Calls a core operation and remembers which (cust_op) for its result. */
 void cust_call(cust_t *c, const char *op, cJSON *args);
 /* The core operation whose result this event is, or "". */

@@ -42,6 +42,8 @@ void cust_set(cust_t *c, const char *name, cJSON *v)
 
 void cust_call(cust_t *c, const char *op, cJSON *args)
 {
+    if (c->ev->kind <= EV_DOCUMENT && c->ev->channel && !strcmp(c->ev->channel, "mail"))
+        cust_set(c, "unvouched", cJSON_CreateBool(cust_mail_unvouched(c))); /* for the result's step */
     cust_set(c, "op", cJSON_CreateString(op));
     dlg_core(c->out, op, args);
 }
@@ -65,9 +67,14 @@ const char *cust_res(const cust_t *c, const char *name)
 
 void cust_goto(cust_t *c, const char *step)
 {
+    /* whether the message that began this transition was vouched for outlives the step's scratch (cust_call) */
+    cJSON *unvouched = c->ev->kind == EV_CORE_RESULT ? cJSON_DetachItemFromObjectCaseSensitive(c->out->data, "unvouched")
+                                                     : NULL;
     snprintf(c->out->step, sizeof c->out->step, "%s", step);
     cJSON_Delete(c->out->data);
     c->out->data = cJSON_CreateObject();
+    if (unvouched)
+        cJSON_AddItemToObject(c->out->data, "unvouched", unvouched);
     if (step[0])
         dlg_timeout(c->out, STEP_TIMEOUT_MS);
 }
@@ -126,6 +133,17 @@ static void show_menu(cust_t *c)
         cJSON_Delete(items);
         cust_say(c, "menu.main", NULL, menu_buttons);
     }
+}
+
+int cust_mail_unvouched(const cust_t *c)
+{
+    const dlg_event_t *ev = c->ev;
+    if (ev->kind == EV_CORE_RESULT) /* a call's result: as the message that made the call (cust_call) */
+        return cJSON_IsTrue(cust_get(c, "unvouched"));
+    if (!ev->channel || strcmp(ev->channel, "mail") || ev->kind > EV_DOCUMENT) /* the customer's input only */
+        return 0;
+    const char *auth = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev->payload, "auth"));
+    return !auth || !strcmp(auth, "none");
 }
 
 int cust_button(const cust_t *c, const char *id)
@@ -305,6 +323,13 @@ static int customer_step(const dlg_state_t *st, const dlg_event_t *ev, dlg_resul
     }
     if (ev->kind == EV_STAFF) { /* staff acted on this conversation's appeal */
         app_staff(&c);
+        return 0;
+    }
+    if (c.customer && ev->kind <= EV_DOCUMENT && cust_mail_unvouched(&c)) { /* a From alone is no proof: how to write as oneself, said once */
+        if (!cJSON_IsTrue(cust_get(&c, "unvouched_told"))) {
+            cust_set(&c, "unvouched_told", cJSON_CreateTrue());
+            cust_say(&c, "mail.unvouched", NULL, NULL);
+        }
         return 0;
     }
     if (ev->kind == EV_BUTTON && ev->version == 0) /* a push's button (notify.h) leads on from wherever one is */

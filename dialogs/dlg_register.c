@@ -51,6 +51,20 @@ void reg_start(cust_t *c)
     cust_call(c, "consent.terms", identity(c, cJSON_CreateObject()));
 }
 
+static cJSON *param(const char *name, const char *value)
+{
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, name, value);
+    return p;
+}
+
+static void send_code(cust_t *c, const char *phone)
+{
+    cJSON *args = cJSON_CreateObject();
+    cJSON_AddStringToObject(args, by_mail(c) ? "email" : "phone", phone);
+    cust_call(c, "auth.code_send", args);
+}
+
 /* Consent given (now or before): the phone is asked for; by SMS the number signs in; by email a code goes out. */
 static void after_consent(cust_t *c)
 {
@@ -60,6 +74,10 @@ static void after_consent(cust_t *c)
         cJSON *args = cJSON_CreateObject();
         cJSON_AddStringToObject(args, "phone", c->ev->sender);
         cust_call(c, "auth.sms_login", args);
+    } else if (by_mail(c) && cust_mail_unvouched(c)) { /* the From may be forged: a code to that address */
+        goto_keeping(c, "reg.mail");
+        cust_set(c, "email", cJSON_CreateString(c->ev->sender));
+        send_code(c, c->ev->sender);
     } else if (by_mail(c)) { /* an address confirmed before signs in (auth.mail_login); a new one gets a code */
         goto_keeping(c, "reg.mail");
         cust_set(c, "email", cJSON_CreateString(c->ev->sender));
@@ -119,19 +137,6 @@ static void consent_step(cust_t *c)
     }
 }
 
-static cJSON *param(const char *name, const char *value)
-{
-    cJSON *p = cJSON_CreateObject();
-    cJSON_AddStringToObject(p, name, value);
-    return p;
-}
-
-static void send_code(cust_t *c, const char *phone)
-{
-    cJSON *args = cJSON_CreateObject();
-    cJSON_AddStringToObject(args, by_mail(c) ? "email" : "phone", phone);
-    cust_call(c, "auth.code_send", args);
-}
 
 /* The core answered a request for a code. */
 static void on_sent(cust_t *c)
@@ -326,7 +331,9 @@ int reg_step(cust_t *c)
     if ((by_sms(c) && strcmp(step, "reg.sms")) || (by_mail(c) && strcmp(step, "reg.code") && strcmp(step, "reg.mail"))) {
         /* the first message by SMS or email: the consent, then the sign-in; what it asked for waits for them */
         cust_goto(c, "");
-        if (kw_is_command(c->ev))
+        /* what a message nobody vouches for asked runs after the code only when it changes nothing (a read) */
+        if (kw_is_command(c->ev) && (!cust_mail_unvouched(c) || !strncmp(c->ev->text, "/balance", 8) ||
+                                     !strncmp(c->ev->text, "/bill", 5) || !strncmp(c->ev->text, "/help", 5)))
             cust_set(c, "pending", cJSON_CreateString(c->ev->text));
         reg_start(c);
         return 0;

@@ -175,6 +175,11 @@ static const cfg_var_t cfg_vars[] = {
     {"KABINET_MAIL_WEBHOOK_SECRET", CFG_STR, "", 1, 0, 0, OFF(mail_webhook_secret),
      "Inbound mail from a mail service: the Basic auth password of `POST /mail/inbound` (Postmark's inbound JSON, "
      "or the raw message as message/rfc822). Empty: no webhook."},
+    {"KABINET_MAIL_AUTHSERV_ID", CFG_STR, "", 0, 0, 0, OFF(mail_authserv_id),
+     "The authserv-id of the receiving mail server whose `Authentication-Results` header kabinet trusts (RFC 8601; "
+     "that server must remove headers carrying its id from what it receives). A message that is not a reply to ours "
+     "acts for a signed-in customer only when that header says `dmarc=pass` (or `dkim=pass` aligned with the From "
+     "domain). Empty: only replies carrying our reply token do."},
     {"KABINET_MAIL_CA_FILE", CFG_STR, "", 0, 0, 0, OFF(mail_ca_file),
      "CA bundle the SMTP and IMAP servers' certificates are checked against (empty: the system's)."},
     {"KABINET_MAIL_MAX_BYTES", CFG_INT, "10485760", 0, 65536, 52428800, OFF(mail_max_bytes),

@@ -81,12 +81,15 @@ int notify_new(uv_loop_t *loop, db_t *db, const cfg_t *cfg, const char *owner, n
     int limit = (cfg->tg_broadcast_rate + paid + cfg->sms_push_rate + cfg->mail_push_rate) * cfg->notify_lead_s;
     if (limit > 5000)
         limit = 5000;
-    const char *fmt = "{\"rate\": {\"tg\": %d, \"tg_paid\": %d, \"sms\": %d, \"mail\": %d}, \"lead_s\": %d, "
-                      "\"limit\": %d, \"retention_days\": %d%s}";
-    snprintf(n->opts, sizeof n->opts, fmt, cfg->tg_broadcast_rate, paid, cfg->sms_push_rate, cfg->mail_push_rate,
+    /* the channels this process runs: a push is routed only to one of them (SMS always: its default is the log) */
+    char on[48];
+    snprintf(on, sizeof on, "[%s\"sms\"%s]", cfg->tg_token[0] ? "\"tg\", " : "", cfg->smtp_url[0] ? ", \"mail\"" : "");
+    const char *fmt = "{\"rate\": {\"tg\": %d, \"tg_paid\": %d, \"sms\": %d, \"mail\": %d}, \"on\": %s, "
+                      "\"lead_s\": %d, \"limit\": %d, \"retention_days\": %d%s}";
+    snprintf(n->opts, sizeof n->opts, fmt, cfg->tg_broadcast_rate, paid, cfg->sms_push_rate, cfg->mail_push_rate, on,
              cfg->notify_lead_s, limit, cfg->retention_days, "");
     snprintf(n->opts_count, sizeof n->opts_count, fmt, cfg->tg_broadcast_rate, paid, cfg->sms_push_rate,
-             cfg->mail_push_rate, cfg->notify_lead_s, limit, cfg->retention_days, ", \"count\": true");
+             cfg->mail_push_rate, on, cfg->notify_lead_s, limit, cfg->retention_days, ", \"count\": true");
     n->m_pending = metrics_gauge("kb_notify_pending", "Notices waiting for their hour or their channel's room", "");
     sched_options_t so = {cfg->sched_tick_ms, 20, cfg->fake_clock, owner};
     int rc = sched_new(loop, db, &so, jobs, job_opts, on_result, n, &n->sched);

@@ -513,7 +513,8 @@ int server_run(const cfg_t *cfg)
         goto fail;
     if (cfg->smtp_url[0] || cfg->imap_url[0] || cfg->mail_webhook_secret[0]) {
         mail_options_t mo = {cfg->smtp_url, cfg->mail_from, cfg->imap_url, cfg->imap_poll_s, cfg->mail_webhook_secret,
-                             base, cfg->code_key, cfg->mail_ca_file, (size_t)cfg->mail_max_bytes};
+                             base, cfg->code_key, cfg->mail_ca_file, (size_t)cfg->mail_max_bytes,
+                             cfg->mail_authserv_id};
         if ((rc = mail_new(s.loop, s.httpd, s.http, s.db, s.engine, &mo, &s.mail)) != 0) {
             fprintf(stderr, "kabinetd: cannot set up the email channel: %s\n", kb_strerror(rc));
             goto fail;

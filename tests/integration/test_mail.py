@@ -166,6 +166,75 @@ def imap_phase(tg, db, _):
         smtp.stop()
 
 
+# ---------------------------------------------------------------- a forged From
+
+AUTHSERV = "mx.kabinet.test"
+
+
+def forged_phase(tg, db, _):
+    """Petr (signed in by email in the webhook phase) owns account 1800000005. Messages From his address that nobody
+    vouches for (no reply token; an Authentication-Results saying fail, or added by another server) act for nobody:
+    answered once with how to write as oneself, nothing else. A reply with the token acts; so does a fresh message
+    whose Authentication-Results by our receiving server (KABINET_MAIL_AUTHSERV_ID) says dmarc=pass. Signed out, a
+    forged message gets a code to the address, never a sign-in."""
+    smtp = Smtp()
+    k = start(db, tg, smtp, None, "mail-forged", {"KABINET_MAIL_AUTHSERV_ID": AUTHSERV})
+    petr = "mail:petr@example.ru"
+    psql(db, "INSERT INTO kb_account_link (customer_id, account_id, is_primary, status, proof) SELECT i.customer_id, "
+             "a.id, true, 'active', 'surname' FROM kb_identity i, kb_account a WHERE i.channel = 'mail' AND "
+             "i.external_id = 'petr@example.ru' AND a.number = '1800000005'")
+    readings = "SELECT count(*) FROM kb_reading WHERE source = 'bot'"
+    links = "SELECT count(*) FROM kb_account_link WHERE status = 'active'"
+    try:
+        r0, l0, n = psql(db, readings), psql(db, links), rows(db, petr)
+        hook(k, postmark("petr@example.ru", "ПОКАЗАНИЯ 99999", "", "f1@evil.example",
+                         Authentication_Results=AUTHSERV + "; spf=fail smtp.mailfrom=petr@example.ru; "
+                                                           "dkim=none; dmarc=fail (p=none) header.from=example.ru"))
+        hook(k, postmark("petr@example.ru", "/forget", "", "f2@evil.example",
+                         Authentication_Results="evil.example; dmarc=pass header.from=example.ru"))
+        raw = mail("petr@example.ru", "СЧЕТ", "", Authentication_Results=AUTHSERV + "; dmarc=fail header.from=example.ru")
+        hook(k, raw.as_bytes(), "message/rfc822")
+        told = wait_until(lambda: "mail.unvouched" in tmpls(db, petr), 15)
+        check(told and quiet(db, petr, n + 1, 3) and tmpls(db, petr).split(",")[n:] == ["mail.unvouched"],
+              "a forged From (dmarc=fail; dmarc=pass from another server; a raw message failing): answered once with "
+              "how to write as oneself, nothing else (%s)" % tmpls(db, petr).split(",")[n:])
+        check(psql(db, readings) == r0 and psql(db, links) == l0 and
+              psql(db, "SELECT count(*) FROM kb_customer WHERE email = 'petr@example.ru'") == "1",
+              "no reading stored, no link removed, the customer not erased")
+        m = smtp.wait("petr@example.ru", 1)
+        check(m and CATALOG["mail.unvouched"][:30] in body(m[-1][1]) and "reply+" in str(m[-1][1]["Reply-To"]),
+              "the answer goes to the address itself, with the reply address that vouches for a reply")
+        # a reply to it (our token in the To) acts
+        token = re.search(r"reply\+([0-9a-f]{20})@", str(m[-1][1]["Reply-To"])) if m else None
+        n = rows(db, petr)
+        hook(k, dict(postmark("petr@example.ru", "Re: Личный кабинет", "БАЛАНС", "f3@example.ru"),
+                     To="reply+%s@kabinet.test" % (token.group(1) if token else "")))
+        check(wait_until(lambda: rows(db, petr) > n and any(t.startswith("bal.") for t in tmpls(db, petr).split(",")[n:]), 15),
+              "a reply carrying the conversation's token acts (%s)" % tmpls(db, petr).split(",")[n:])
+        # a fresh message that our receiving server found authentic acts
+        n = rows(db, petr)
+        hook(k, postmark("petr@example.ru", "БАЛАНС", "", "f4@example.ru",
+                         Authentication_Results="%s 1; spf=pass smtp.mailfrom=example.ru; dkim=pass header.d=example.ru "
+                                                "header.s=mail; dmarc=pass (p=reject) header.from=example.ru" % AUTHSERV))
+        check(wait_until(lambda: rows(db, petr) > n and any(t.startswith("bal.") for t in tmpls(db, petr).split(",")[n:]), 15),
+              "a message with dmarc=pass from the retailer's receiving server acts (%s)" % tmpls(db, petr).split(",")[n:])
+        # a confirmed address with no conversation yet: a forged message gets a code to it, never a sign-in
+        olga = "mail:olga@example.ru"
+        psql(db, "INSERT INTO kb_identity (customer_id, channel, external_id, verified_at) SELECT id, 'mail', "
+                 "'olga@example.ru', now() FROM kb_customer WHERE phone = '+79990000006'")
+        hook(k, postmark("olga@example.ru", "БАЛАНС", "", "o1@evil.example"))
+        wait_until(lambda: "reg.consent" in tmpls(db, olga), 15)
+        hook(k, postmark("olga@example.ru", "Re: Личный кабинет", "Да", "o2@evil.example"))
+        check(wait_until(lambda: "reg.code_mail" in tmpls(db, olga), 15) and quiet(db, olga, rows(db, olga), 2) and
+              not any(t.startswith("bal.") or t.startswith("reg.done") for t in tmpls(db, olga).split(",")),
+              "a confirmed address that nobody vouches for gets a code to it, not a sign-in (%s)" % tmpls(db, olga))
+        k.stop()
+    finally:
+        if k.proc.poll() is None:
+            k.stop()
+        smtp.stop()
+
+
 # ---------------------------------------------------------------- webhook
 
 def hook(k, data, ctype="application/json", auth=True):
@@ -328,4 +397,4 @@ def bills_phase(tg, db, _):
 
 
 if __name__ == "__main__":
-    run("mail", imap_phase, webhook_phase, bills_phase)
+    run("mail", imap_phase, webhook_phase, bills_phase, forged_phase)

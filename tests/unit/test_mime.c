@@ -92,6 +92,43 @@ static void test_machines(void **state)
     }
 }
 
+/* Authentication-Results: only the topmost header counts, only the retailer's receiving server's, only a pass
+ * that vouches for the From's own domain */
+static void test_auth_results(void **state)
+{
+    (void)state;
+    const char *id = "mx.kabinet.test";
+    assert_true(mime_auth_pass("mx.kabinet.test; dmarc=pass header.from=example.ru", id, "petr@example.ru"));
+    assert_true(mime_auth_pass("MX.Kabinet.Test 1; spf=pass smtp.mailfrom=example.ru; dmarc=pass (p=reject) "
+                               "header.from=example.ru", id, "petr@example.ru"));
+    assert_true(mime_auth_pass("mx.kabinet.test; dkim=pass header.d=example.ru header.s=k", id, "a@mail.example.ru"));
+    assert_true(mime_auth_pass("mx.kabinet.test; dkim=pass header.i=@example.ru", id, "a@example.ru"));
+    /* fail, none, spf alone, another server's id, a prefix of ours, an empty setting */
+    assert_false(mime_auth_pass("mx.kabinet.test; spf=fail; dmarc=fail header.from=example.ru", id, "p@example.ru"));
+    assert_false(mime_auth_pass("mx.kabinet.test; none", id, "p@example.ru"));
+    assert_false(mime_auth_pass("mx.kabinet.test; spf=pass smtp.mailfrom=example.ru", id, "p@example.ru"));
+    assert_false(mime_auth_pass("evil.example; dmarc=pass header.from=example.ru", id, "p@example.ru"));
+    assert_false(mime_auth_pass("mx.kabinet.testing; dmarc=pass", id, "p@example.ru"));
+    assert_false(mime_auth_pass("mx.kabinet.test; dmarc=pass", "", "p@example.ru"));
+    /* a pass for another domain than the From's; a comment that only looks like a pass */
+    assert_false(mime_auth_pass("mx.kabinet.test; dmarc=pass header.from=evil.example", id, "p@example.ru"));
+    assert_false(mime_auth_pass("mx.kabinet.test; dkim=pass header.d=evil.example", id, "p@example.ru"));
+    assert_false(mime_auth_pass("mx.kabinet.test; dkim=pass header.d=ru", id, "p@example.ru"));
+    assert_false(mime_auth_pass("mx.kabinet.test; dkim=pass header.d=le.ru", id, "p@example.ru"));
+    assert_false(mime_auth_pass("mx.kabinet.test; dmarc=fail (dmarc=pass)", id, "p@example.ru"));
+    assert_false(mime_auth_pass("mx.kabinet.test; dmarc=passed", id, "p@example.ru"));
+    /* parsed messages: the topmost header only */
+    const char *raw = "Authentication-Results: mx.kabinet.test; dmarc=fail header.from=example.ru\r\n"
+                      "Authentication-Results: mx.kabinet.test; dmarc=pass header.from=example.ru\r\n"
+                      "From: p@example.ru\r\nMessage-ID: <a@b>\r\nSubject: x\r\n\r\nhi\r\n";
+    mime_msg_t m;
+    char err[128];
+    assert_int_equal(mime_parse(raw, strlen(raw), &m, err, sizeof err), 0);
+    assert_string_equal(m.auth_results, "mx.kabinet.test; dmarc=fail header.from=example.ru");
+    assert_false(mime_auth_pass(m.auth_results, id, m.from));
+    mime_msg_free(&m);
+}
+
 static void test_malformed(void **state)
 {
     (void)state;
@@ -189,7 +226,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_words),   cmocka_unit_test(test_multipart), cmocka_unit_test(test_html_and_charset),
         cmocka_unit_test(test_machines), cmocka_unit_test(test_malformed), cmocka_unit_test(test_strip),
-        cmocka_unit_test(test_build_round_trip),
+        cmocka_unit_test(test_build_round_trip), cmocka_unit_test(test_auth_results),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
