@@ -1,9 +1,11 @@
 /* core_auth.c — login by phone with a code sent by SMS (or by an email address with a code sent by email), and
  * the code policy: 6 digits from the CSPRNG (OpenSSL
  * RAND_bytes, unbiased), stored only as HMAC-SHA256(server key, phone ":" code), valid 10 minutes, used once;
- * 5 wrong tries lock the phone (the 6th is refused even when right) until an hour has passed since them, and a new
- * code does not reset them (they are counted per phone, since its last successful login); a new code no sooner
- * than 60 s after the last, at most 5 an hour and 10 a day per phone. A per-phone advisory lock makes the caps
+ * 5 wrong tries kill a code; 5 wrong tries from one conversation lock the phone for that conversation (the 6th is
+ * refused even when right) until an hour has passed since them, and a new code does not reset them — the owner's
+ * own chat stays free; a new code no sooner than 60 s after the last, at most 5 an hour and 10 a day per phone, and
+ * from one conversation codes to at most 3 numbers an hour and 10 codes a day (sms.conv_numbers_hour,
+ * sms.conv_codes_day), so that one chat neither pumps SMS nor reaches the global caps. A per-phone advisory lock makes the caps
  * exact when two requests race. A successful login finds or creates the customer by the phone's SMS identity and
  * binds the identity the customer came from (a Telegram user, say) to it. Each attempt leaves an audit row.
  *
@@ -19,7 +21,7 @@
  *     retry_in_s} | {"status": "hour_limit"} | {"status": "day_limit"} | {"status": "invalid_phone"} (also a country
  *     outside the setting sms.countries, "+7" by default) | {"status": "prefix_limit"} (more than sms.codes_per_prefix_hour,
  *     30, to numbers sharing the first 6 digits after +7 in the last hour) | {"status": "busy"} (more than
- *     sms.codes_per_hour, 1000, in all)
+ *     sms.codes_per_hour, 1000, in all) | {"status": "conv_limit"} (this conversation's caps)
  * auth.code_verify {phone, code, channel, external_id[, customer_id]} → {"status": "ok", customer_id, new} | {"status": "wrong",
  *     attempts_left} | {"status": "locked"} | {"status": "expired"} | {"status": "no_code"}
  *     | {"status": "invalid_phone"} | {"status": "invalid_code"} (not 6 digits: no try is spent)
@@ -88,21 +90,29 @@ static int answer(db_t *db, db_txn_t *txn, const char *status, core_cb cb, void 
 
 static const char *const sql_send[] = {
     LOCK,
+    "SELECT pg_advisory_xact_lock(hashtext('kb_auth:conv:' || $3)) WHERE coalesce($1::text, $2::text, '') IS NOT NULL",
     "WITH caps AS (SELECT max(created_at) AS last, count(*) FILTER (WHERE created_at > now() - interval '1 hour') AS hour,"
     "  count(*) AS day FROM kb_auth_code WHERE address = $1 AND created_at > now() - interval '1 day'), "
+    /* one conversation: a few numbers an hour, a few codes a day (SMS pumping; the global caps out of its reach) */
+    "cv AS (SELECT count(DISTINCT address) FILTER (WHERE created_at > now() - interval '1 hour' AND address <> $1)"
+    "  AS others, count(*) AS conv_day FROM kb_auth_code WHERE conv = $3 AND created_at > now() - interval '1 day'), "
     /* anti-abuse beyond one phone: its number prefix (+7 and 6 digits) and all codes, per hour; countries */
     "lim AS (SELECT coalesce((SELECT (value #>> '{}')::int FROM kb_setting WHERE key = 'sms.codes_per_prefix_hour'), 30)"
     "  AS per_prefix, coalesce((SELECT (value #>> '{}')::int FROM kb_setting WHERE key = 'sms.codes_per_hour'), 1000)"
-    "  AS per_hour, coalesce((SELECT value #>> '{}' FROM kb_setting WHERE key = 'sms.countries'), '+7') AS countries), "
+    "  AS per_hour, coalesce((SELECT value #>> '{}' FROM kb_setting WHERE key = 'sms.countries'), '+7') AS countries,"
+    "  coalesce((SELECT (value #>> '{}')::int FROM kb_setting WHERE key = 'sms.conv_numbers_hour'), 3) AS conv_numbers,"
+    "  coalesce((SELECT (value #>> '{}')::int FROM kb_setting WHERE key = 'sms.conv_codes_day'), 10) AS conv_cap), "
     "glob AS (SELECT count(*) FILTER (WHERE $1 LIKE '+%' AND left(address, 8) = left($1, 8)) AS prefix, count(*) AS total"
     "  FROM kb_auth_code WHERE created_at > now() - interval '1 hour'), "
     "ok AS (SELECT (last IS NULL OR last <= now() - interval '60 seconds') AND hour < 5 AND day < 10"
-    "  AND glob.prefix < lim.per_prefix AND glob.total < lim.per_hour"
+    "  AND glob.prefix < lim.per_prefix AND glob.total < lim.per_hour AND cv.others < lim.conv_numbers"
+    "  AND cv.conv_day < lim.conv_cap"
     "  AND (strpos($1, '@') > 0 OR EXISTS (SELECT 1 FROM unnest(string_to_array(lim.countries, ',')) c"
     "   WHERE $1 LIKE trim(c) || '%')) AS ok,"
     "  (strpos($1, '@') > 0 OR EXISTS (SELECT 1 FROM unnest(string_to_array(lim.countries, ',')) c"
     "   WHERE $1 LIKE trim(c) || '%')) AS country,"
-    "  glob.prefix >= lim.per_prefix AS prefix_full, glob.total >= lim.per_hour AS all_full FROM caps, lim, glob), "
+    "  glob.prefix >= lim.per_prefix AS prefix_full, glob.total >= lim.per_hour AS all_full,"
+    "  cv.others >= lim.conv_numbers OR cv.conv_day >= lim.conv_cap AS conv_full FROM caps, lim, glob, cv), "
     "ins AS (INSERT INTO kb_auth_code (address, code_hmac, conv, expires_at)"
     "  SELECT $1, $2, $3, now() + interval '10 minutes' FROM ok WHERE ok.ok RETURNING id), "
     "a AS (INSERT INTO kb_audit (conv, event_id, what, details, actor)"
@@ -110,7 +120,8 @@ static const char *const sql_send[] = {
     "SELECT json_build_object('status', CASE WHEN EXISTS (SELECT 1 FROM ins) THEN 'sent'"
     "  WHEN NOT ok.country THEN 'invalid_phone'"
     "  WHEN last > now() - interval '60 seconds' THEN 'too_soon' WHEN day >= 10 THEN 'day_limit'"
-    "  WHEN hour >= 5 THEN 'hour_limit' WHEN ok.prefix_full THEN 'prefix_limit' ELSE 'busy' END,"
+    "  WHEN hour >= 5 THEN 'hour_limit' WHEN ok.conv_full THEN 'conv_limit' WHEN ok.prefix_full THEN 'prefix_limit'"
+    "  ELSE 'busy' END,"
     " 'phone', $1::text, 'address', $1::text, 'expires_in_s', 600, 'retry_in_s', CASE WHEN last > now() - interval '60 seconds'"
     "  THEN ceil(extract(epoch FROM last + interval '60 seconds' - now()))::int END)::text FROM caps, ok",
 };
@@ -163,7 +174,7 @@ static int code_send(db_t *db, db_txn_t *txn, const char *conv, const cJSON *arg
         s->cb = cb;
         s->data = data;
         const char *p[] = {phone, mac, conv};
-        rc = core_json(db, txn, 2, sql_send, 3, p, on_sent, s);
+        rc = core_json(db, txn, sizeof sql_send / sizeof *sql_send, sql_send, 3, p, on_sent, s);
     }
     if (rc) {
         OPENSSL_cleanse(s->code, sizeof s->code);
@@ -174,11 +185,14 @@ static int code_send(db_t *db, db_txn_t *txn, const char *conv, const cJSON *arg
 
 /* ---------------------------------------------------------------- auth.code_verify */
 
-/* The phone's latest code, and its wrong tries since its last login within the hour. */
+/* The phone's latest code; the wrong tries of that code (code_n: five kill it), and this conversation's wrong tries
+ * for the phone since its last login within the hour (n: five lock the phone for this conversation only, so that a
+ * stranger who types wrong codes never locks the owner's own chat out). */
 #define LATEST "c AS (SELECT id, code_hmac, expires_at, used_at FROM kb_auth_code WHERE address = $1 ORDER BY id DESC LIMIT 1)"
 #define FAILURES                                                                                                      \
-    "f AS (SELECT count(*) AS n FROM kb_auth_failure WHERE address = $1 AND at > greatest(now() - interval '1 hour',"   \
-    " coalesce((SELECT max(used_at) FROM kb_auth_code WHERE address = $1 AND used_at < now()), '-infinity')))"
+    "f AS (SELECT count(*) FILTER (WHERE conv = $3 AND at > greatest(now() - interval '1 hour', coalesce((SELECT"   \
+    " max(used_at) FROM kb_auth_code WHERE address = $1 AND used_at < now()), '-infinity'))) AS n,"                  \
+    " count(*) FILTER (WHERE code_id = (SELECT id FROM c)) AS code_n FROM kb_auth_failure WHERE address = $1)"
 #define LOGGED_IN "EXISTS (SELECT 1 FROM kb_auth_code WHERE address = $1 AND used_at = now())"
 /* The channel whose identity the address $1 is: "mail" for an email address, "sms" for a phone. */
 #define HOME "(CASE WHEN strpos($1, '@') > 0 THEN 'mail' ELSE 'sms' END)"
@@ -195,9 +209,10 @@ static int code_send(db_t *db, db_txn_t *txn, const char *conv, const cJSON *arg
 /* the try: the live code matches (used now) or a wrong try is counted */
 #define TRY_CODE                                                                                                      \
     "WITH " LATEST ", " FAILURES ", "                                                                                 \
-    "live AS (SELECT c.* FROM c, f WHERE c.used_at IS NULL AND c.expires_at > now() AND f.n < 5), "                  \
+    "live AS (SELECT c.* FROM c, f WHERE c.used_at IS NULL AND c.expires_at > now() AND f.n < 5 AND f.code_n < 5), " \
     "ok AS (UPDATE kb_auth_code SET used_at = now() WHERE id = (SELECT id FROM live WHERE code_hmac = $2) RETURNING id), " \
-    "bad AS (INSERT INTO kb_auth_failure (address) SELECT $1 FROM live WHERE NOT EXISTS (SELECT 1 FROM ok) RETURNING 1) " \
+    "bad AS (INSERT INTO kb_auth_failure (address, code_id, conv) SELECT $1, live.id, $3 FROM live"                  \
+    " WHERE NOT EXISTS (SELECT 1 FROM ok) RETURNING 1) "                                                             \
     "INSERT INTO kb_audit (conv, event_id, what, details, actor) "                                                    \
     "SELECT $3, '', 'login.wrong_code', '{}', 'customer' FROM bad"
 /* the answer to a try; WHO: the customer signed in when it was right */
@@ -205,7 +220,7 @@ static int code_send(db_t *db, db_txn_t *txn, const char *conv, const cJSON *arg
     "WITH " LATEST ", " FAILURES ", mine AS (SELECT count(*) AS n FROM kb_auth_failure WHERE address = $1 AND at = now()) " \
     "SELECT (CASE WHEN c.used_at = now() THEN " WHO                                                                   \
     " WHEN c.id IS NULL THEN json_build_object('status', 'no_code')"                                                  \
-    " WHEN mine.n > 0 THEN json_build_object('status', 'wrong', 'attempts_left', greatest(0, 5 - f.n))"              \
+    " WHEN mine.n > 0 THEN json_build_object('status', 'wrong', 'attempts_left', greatest(0, 5 - greatest(f.n, f.code_n)))" \
     " WHEN f.n >= 5 THEN json_build_object('status', 'locked')"                                                       \
     " ELSE json_build_object('status', 'expired') END)::text "                                                        \
     "FROM (SELECT 1) x LEFT JOIN c ON true, f, mine WHERE true"

@@ -141,6 +141,71 @@ static void test_expiry_single_use_and_identity(void **state)
     assert_string_equal(verify("+7 916 12", "123456"), "invalid_phone");
 }
 
+/* A stranger who asks for a code to another's number and types wrong ones: the code dies after five wrong tries
+ * (from anywhere), the stranger's conversation is locked for the phone, the owner's own chat is not. */
+static void test_tries_per_code_and_conversation(void **state)
+{
+    tk_core_conv = "tg:666";
+    assert_string_equal(send_code("+79161234567"), "sent");
+    for (int i = 4; i >= 0; i--) {
+        char want[16];
+        snprintf(want, sizeof want, "wrong:%d", i);
+        assert_string_equal(verify("+79161234567", other()), want);
+    }
+    assert_string_equal(verify("+79161234567", code), "locked"); /* the stranger: locked, even with the code */
+    back(61);
+    assert_string_equal(send_code("+79161234567"), "sent"); /* a new code: still locked for the stranger */
+    assert_string_equal(verify("+79161234567", code), "locked");
+    /* the owner, in their own chat: a fresh code, and in */
+    tk_core_conv = "tg:1001";
+    back(61);
+    assert_string_equal(send_code("+79161234567"), "sent");
+    assert_string_equal(verify("+79161234567", code), "ok");
+    /* one code, tried wrong from five conversations: dead for everyone, the right code too */
+    back(61);
+    assert_string_equal(send_code("+79161234568"), "sent");
+    char good[8];
+    snprintf(good, sizeof good, "%s", code);
+    const char *convs[] = {"tg:1", "tg:2", "tg:3", "tg:4", "tg:5"};
+    for (int i = 0; i < 5; i++) {
+        tk_core_conv = convs[i];
+        assert_string_equal(strncmp(verify("+79161234568", other()), "wrong:", 6) == 0 ? "wrong" : "?", "wrong");
+    }
+    tk_core_conv = "tg:6";
+    assert_string_equal(verify("+79161234568", good), "expired");
+    tk_core_conv = "local:t";
+}
+
+/* One conversation asks codes for many numbers (SMS pumping): three numbers an hour, refused before any code is
+ * made; other conversations are not affected, and the global cap stays out of its reach. */
+static void test_conversation_caps(void **state)
+{
+    tk_core_conv = "tg:777";
+    assert_string_equal(send_code("+79161110001"), "sent");
+    assert_string_equal(send_code("+79262220002"), "sent");
+    assert_string_equal(send_code("+79363330003"), "sent");
+    cJSON *r = tk_core(&loop, db, "auth.code_send", "{\"phone\":\"+79464440004\"}");
+    assert_string_equal(field(r, "status"), "conv_limit");
+    assert_null(cJSON_GetObjectItem(r, "code"));
+    cJSON_Delete(r);
+    assert_string_equal(tk_db_value("SELECT count(*) FROM kb_auth_code"), "3");
+    back(61);
+    assert_string_equal(send_code("+79161110001"), "sent"); /* a number it asked for before: still its own */
+    tk_core_conv = "tg:778";
+    assert_string_equal(send_code("+79464440004"), "sent"); /* another chat is not held up */
+    /* codes a day from one conversation: ten */
+    tk_core_conv = "tg:779";
+    char phone[16];
+    for (int i = 0; i < 10; i++) {
+        back(3601);
+        snprintf(phone, sizeof phone, "+795755500%02d", i);
+        assert_string_equal(send_code(phone), "sent");
+    }
+    back(3601);
+    assert_string_equal(send_code("+79575550099"), "conv_limit");
+    tk_core_conv = "local:t";
+}
+
 static void test_send_caps(void **state)
 {
     assert_string_equal(send_code("+79161234567"), "sent");
@@ -169,6 +234,9 @@ static void test_send_caps(void **state)
  * An over-cap request gets its status and no code. */
 static void test_abuse_caps(void **state)
 {
+    static const char *const convs[] = {"tg:1", "tg:2", "tg:3", "tg:4", "tg:5", "tg:6", "tg:7"};
+    int k = 0;
+#define send_code(p) (tk_core_conv = convs[k++ % 7], send_code(p))
     tk_db_value("INSERT INTO kb_setting (key, value) VALUES ('sms.codes_per_prefix_hour', '2'), "
                 "('sms.codes_per_hour', '4') RETURNING key");
     assert_string_equal(send_code("+79161110001"), "sent");
@@ -185,6 +253,8 @@ static void test_abuse_caps(void **state)
     assert_string_equal(send_code("+79464440001"), "sent");
     tk_db_value("INSERT INTO kb_setting (key, value) VALUES ('sms.countries', '\"+375\"') RETURNING key");
     assert_string_equal(send_code("+79575550001"), "invalid_phone"); /* +7 no longer allowed */
+#undef send_code
+    tk_core_conv = "local:t";
 }
 
 /* By SMS the sender's number is the identity: the first message signs in, no code; the next finds the same one. */
@@ -216,6 +286,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_wrong_tries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tries_per_code_and_conversation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_conversation_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry_single_use_and_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_send_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abuse_caps, setup, teardown),

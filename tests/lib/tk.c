@@ -216,6 +216,8 @@ static void tk_core_begun(int err, db_txn_t *txn, void *data)
     c->begun = 1;
 }
 
+const char *tk_core_conv = "local:t";
+
 cJSON *tk_core(uv_loop_t *loop, db_t *db, const char *op, const char *args)
 {
     tk_core_t c = {0};
@@ -226,7 +228,7 @@ cJSON *tk_core(uv_loop_t *loop, db_t *db, const char *op, const char *args)
     assert_int_equal(db_txn_begin(db, 1, tk_core_begun, &c), 0);
     assert_true(tk_run_until(loop, &c.begun, 3000));
     assert_int_equal(c.err, 0);
-    assert_int_equal(fn(db, c.txn, "local:t", a, tk_core_result, &c), 0);
+    assert_int_equal(fn(db, c.txn, tk_core_conv, a, tk_core_result, &c), 0);
     cJSON_Delete(a);
     assert_true(tk_run_until(loop, &c.committed, 3000));
     assert_int_equal(c.err, 0);

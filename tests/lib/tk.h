@@ -43,6 +43,8 @@ const char *tk_db_conninfo(void);
 struct cJSON;
 struct db_s;
 struct cJSON *tk_core(uv_loop_t *loop, struct db_s *db, const char *op, const char *args);
+/* The conversation tk_core's operations run for ("local:t"; a test may set another). */
+extern const char *tk_core_conv;
 /* A pool of n connections to the current test database, started and connected. */
 struct db_s *tk_pool(uv_loop_t *loop, int n);
 /* The usual start of a core test: a fresh database `name` from the migrated template with seed_sql run on it (may
