@@ -16,6 +16,7 @@
 #include "event.h"
 #include "form.h"
 #include "log.h"
+#include "secret.h"
 #include "smsprov.h"
 
 typedef struct {
@@ -143,7 +144,7 @@ static int smsc_callback(smsprov_t *p, httpd_req_t *r, smsprov_in_t *items, int 
     } else {
         return 400;
     }
-    if (strcasecmp(sig, md5)) {
+    if (!secret_hex_equal(sig, md5)) {
         log_warn("sms", "an SMSC callback with a wrong signature from %s: refused", httpd_peer(r));
         return 401;
     }

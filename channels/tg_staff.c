@@ -230,10 +230,14 @@ static void history_line(const cJSON *h, cJSON *items)
     char text[600];
     const char *dir = cJSON_GetStringValue(cJSON_GetObjectItem(h, "dir"));
     const cJSON *reply = cJSON_GetObjectItem(h, "reply");
-    if (dir && !strcmp(dir, "out") && reply) {
+    if (dir && !strcmp(dir, "out") && reply) { /* a login code the bot sent: never shown */
         const char *lang = cJSON_GetStringValue(cJSON_GetObjectItem(reply, "lang"));
-        txt_render(lang ? lang : "ru", cJSON_GetStringValue(cJSON_GetObjectItem(reply, "tmpl")) ?: "",
-                   cJSON_GetObjectItem(reply, "params"), text, sizeof text);
+        cJSON *params = cJSON_Duplicate(cJSON_GetObjectItem(reply, "params"), 1);
+        if (cJSON_GetObjectItem(params, "code"))
+            cJSON_ReplaceItemInObject(params, "code", cJSON_CreateString("••••••"));
+        txt_render(lang ? lang : "ru", cJSON_GetStringValue(cJSON_GetObjectItem(reply, "tmpl")) ?: "", params, text,
+                   sizeof text);
+        cJSON_Delete(params);
     } else {
         const char *t = cJSON_GetStringValue(cJSON_GetObjectItem(h, "text")) ?: "";
         if (!strncmp(t, "btn:", 4)) { /* a button: its label */
@@ -245,6 +249,8 @@ static void history_line(const cJSON *h, cJSON *items)
             snprintf(text, sizeof text, "%s", t);
         }
     }
+    char masked[sizeof text];
+    snprintf(text, sizeof text, "%s", log_mask_text(text, masked, sizeof masked)); /* phones, emails: as in logs */
     size_t n = event_text_cut(text, 160);
     if (n < strlen(text))
         snprintf(text + n, sizeof text - n, "…");

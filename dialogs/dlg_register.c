@@ -259,6 +259,8 @@ static int biz_step(cust_t *c)
         cust_goto(c, "reg.biz_code");
         cust_set(c, "business_id", cJSON_CreateNumber(id));
         cust_set(c, "phone", cJSON_CreateString(phone));
+        /* whoever knows a contract's number and its (public) INN sees the contract's phone only masked */
+        cust_set(c, "phone_masked", cJSON_CreateString(cust_res(c, "phone_masked")));
         cust_call(c, "auth.code_send", param("phone", phone));
     } else if (!strcmp(op, "auth.business_find")) {
         cust_goto(c, strcmp(st, "locked") ? "reg.biz_contract" : "reg.phone");
@@ -270,7 +272,7 @@ static int biz_step(cust_t *c)
         char to[24];
         snprintf(to, sizeof to, "sms:%s", cust_res(c, "phone"));
         dlg_send(c->out, "sms", to, "reg.code_sms", param("code", cust_res(c, "code")), 0);
-        cust_ask(c, "reg.biz_code_sent", param("phone", cust_res(c, "phone")), back);
+        cust_ask(c, "reg.biz_code_sent", param("phone", cJSON_GetStringValue(cust_get(c, "phone_masked")) ?: "***"), back);
     } else if (!strcmp(op, "auth.code_send")) {
         on_sent(c); /* too soon, the limits: said as for a phone */
     } else if (!strcmp(op, "auth.business_verify")) {

@@ -264,7 +264,7 @@ static const char *const sql_verify[] = {
 
 /* ---------------------------------------------------------------- business sign-in */
 
-/* auth.business_find {contract_no, inn, $conv} → {"status": "found", business_id, phone} | {"status": "not_found"} |
+/* auth.business_find {contract_no, inn, $conv} → {"status": "found", business_id, phone, phone_masked} | {"status": "not_found"} |
  * {"status": "no_phone"} | {"status": "locked"} (5 wrong pairs an hour from one conversation): the contract a
  * business signs in with (seed 000: contract number and INN); the code then goes to the contract's phone. */
 static const char *const sql_business_find[] = {
@@ -275,7 +275,8 @@ static const char *const sql_business_find[] = {
     "SELECT (CASE WHEN (SELECT count(*) FROM kb_auth_failure WHERE address = 'biz:' || $3"
     "  AND at > now() - interval '1 hour') > 5 THEN json_build_object('status', 'locked')"
     " ELSE coalesce((SELECT CASE WHEN phone IS NULL THEN json_build_object('status', 'no_phone') ELSE"
-    "  json_build_object('status', 'found', 'business_id', id, 'phone', phone) END FROM kb_customer WHERE kind = 'business'"
+    "  json_build_object('status', 'found', 'business_id', id, 'phone', phone,"
+    "  'phone_masked', '+' || left(substr(phone, 2), 4) || '***' || right(phone, 4)) END FROM kb_customer WHERE kind = 'business'"
     "  AND merged_into IS NULL AND upper(contract_no) = upper($1) AND inn = $2), json_build_object('status', 'not_found'))"
     " END)::text",
 };

@@ -641,8 +641,12 @@ static void on_begin(int err, db_txn_t *txn, void *data)
     char started[24], ver[24];
     snprintf(started, sizeof started, "%.3f", (double)j->started_ms / 1000.0);
     snprintf(ver, sizeof ver, "%lld", (long long)j->version);
+    /* what the customer said, for the card staff see: a code typed where one was asked is never kept */
     char said[320];
-    const char *params[] = {j->conv, j->ev.id, ver, j->e->owner, started, event_said(&j->ev, said, sizeof said)};
+    size_t sl = strlen(j->step);
+    const char *what = sl >= 4 && !strcmp(j->step + sl - 4, "code") && (j->ev.kind == EV_TEXT || j->ev.kind == EV_COMMAND)
+                           ? "[code]" : event_said(&j->ev, said, sizeof said);
+    const char *params[] = {j->conv, j->ev.id, ver, j->e->owner, started, what};
     if (db_txn_exec(txn, j->e->q_applied_ins, 6, params, on_applied_ins, j) != 0)
         txn_fail(j, "cannot record the event");
 }

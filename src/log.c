@@ -146,6 +146,68 @@ char *log_mask_email(const char *email, char *out, size_t size)
     return out;
 }
 
+/* The span of a phone number at s (digits with the separators people type), or 0: 10 digits from a 9, or 11 from
+ * a 7 or an 8, with "+" before a 7 allowed; never part of a longer run of digits. */
+static size_t phone_span(const char *start, const char *s)
+{
+    if ((s > start && isdigit((unsigned char)s[-1])) || !(isdigit((unsigned char)*s) || (*s == '+' && s[1] == '7')))
+        return 0;
+    size_t i = *s == '+', n = 0, end = 0;
+    char first = 0;
+    for (; s[i] && (isdigit((unsigned char)s[i]) || strchr(" -()", s[i])); i++)
+        if (isdigit((unsigned char)s[i])) {
+            if (!n++)
+                first = s[i];
+            end = i + 1;
+            if (n == 11)
+                break;
+        }
+    if (isdigit((unsigned char)s[end]))
+        return 0;
+    return (n == 10 && first == '9' && *s != '+') || (n == 11 && (first == '7' || (first == '8' && *s != '+'))) ? end : 0;
+}
+
+char *log_mask_text(const char *text, char *out, size_t size)
+{
+    size_t at = 0;
+    if (!size)
+        return out;
+    for (const char *p = text ? text : ""; *p && at + 1 < size;) {
+        size_t n = phone_span(text, p);
+        char m[96], one[64];
+        if (n) {
+            snprintf(one, sizeof one, "%.*s", (int)(n < sizeof one - 1 ? n : sizeof one - 1), p);
+            log_mask_phone(one, m, sizeof m);
+        } else if (*p == '@' && p > text && (isalnum((unsigned char)p[-1]) || strchr("._%+-", p[-1]))) {
+            /* an address: back to where its local part starts (already copied: take it back), on to its end */
+            const char *b = p;
+            while (b > text && (isalnum((unsigned char)b[-1]) || strchr("._%+-", b[-1])))
+                b--;
+            const char *e = p + 1;
+            while (*e && (isalnum((unsigned char)*e) || *e == '.' || *e == '-'))
+                e++;
+            while (e > p + 1 && e[-1] == '.')
+                e--;
+            if (e > p + 1 && memchr(p + 1, '.', (size_t)(e - p - 1)) && (size_t)(p - b) <= at) {
+                snprintf(one, sizeof one, "%.*s", (int)((size_t)(e - b) < sizeof one - 1 ? (size_t)(e - b) : sizeof one - 1), b);
+                log_mask_email(one, m, sizeof m);
+                at -= (size_t)(p - b);
+                n = (size_t)(e - p);
+            }
+        }
+        if (n) {
+            at += (size_t)snprintf(out + at, size - at, "%s", m);
+            if (at >= size)
+                at = size - 1;
+            p += n;
+        } else {
+            out[at++] = *p++;
+        }
+    }
+    out[at] = 0;
+    return out;
+}
+
 /* Shows only enough of a secret to tell two of them apart. */
 char *log_mask_token(const char *token, char *out, size_t size)
 {

@@ -36,6 +36,9 @@ char *log_mask_phone(const char *phone, char *out, size_t size);
 char *log_mask_email(const char *email, char *out, size_t size);
 /* A secret → its first 4 characters and its length ("1234…(46)"); short secrets → "***". */
 char *log_mask_token(const char *token, char *out, size_t size);
+/* Copies free text (what a customer typed, a reply rendered) with every phone number in it (+7 916 123-45-67,
+ * 89161234567, 9161234567) and every email address masked as above; the rest as it is. Returns out. */
+char *log_mask_text(const char *text, char *out, size_t size);
 /* Copies a connection string or URL with any password replaced by "***" (user:pass@, password=…). */
 char *log_mask_url(const char *url, char *out, size_t size);
 

@@ -65,7 +65,7 @@ static int compare(PGconn *pg, const migrate_step_t *steps, int *next, char *err
         }
         char sum[65];
         checksum(steps[k].sql, sum);
-        if (strcmp(sum, PQgetvalue(r, i, 2)) != 0) {
+        if (strcmp(sum, PQgetvalue(r, i, 2)) != 0) { /* a migration's text digest: not a secret */
             snprintf(err, errlen, "migration %s was changed after it was applied: add a new migration instead",
                      steps[k].name);
             rc = KB_ERR_STATE;

@@ -14,10 +14,11 @@
 #include <cjson/cJSON.h>
 #include "err.h"
 #include "event.h"
+#include "form.h"
 #include "log.h"
 #include "payprov.h"
 #include "payprov_int.h"
-#include "form.h"
+#include "secret.h"
 
 typedef struct {
     payprov_t base;
@@ -203,7 +204,7 @@ static int sb_notice(payprov_t *p, httpd_req_t *r, payprov_notice_t *out)
     if (!md || !number)
         return 400;
     if (!checksum || payprov_sber_checksum(s->key, (const char *const *)names, (const char *const *)values, n, sum) ||
-        strcasecmp(sum, checksum)) {
+        !secret_hex_equal(sum, checksum)) {
         log_warn("pay", "a Sberbank callback from %s with a wrong checksum: refused", httpd_peer(r));
         return 401;
     }

@@ -142,6 +142,21 @@ def telegram(tg, db, _):
           "Не пришёл чек" in card["text"] and "₽" in card["text"],
           "the topic's first post is the card: accounts with balance, the last messages (%r)"
           % (card or {}).get("text", "")[:300])
+    # a person asked for right after signing in: the card shows neither the whole phone nor the code typed
+    u2 = register(tg, db, gw, 7000000209, "+79160002209")
+    code = psql(db, "SELECT said FROM kb_applied WHERE conv = 'tg:7000000209' AND said ~ '^[0-9]{6}$'")
+    u2.say("/human")
+    u2.expect("sup.ask")
+    u2.say("Помогите, не приходит квитанция")
+    aid2 = wait_until(lambda: psql(db, "SELECT id FROM kb_appeal WHERE conv = 'tg:7000000209'"), 15)
+    t2 = wait_topic(tg, STAFF, aid2)
+    card2 = wait_post(tg, STAFF, t2["thread"], lambda e: is_tmpl(e["text"], "staff.card"))
+    text2 = (card2 or {}).get("text", "")
+    sms2 = gw.messages("+79160002209")
+    typed = "".join(ch for ch in (sms2[-1]["text"] if sms2 else "") if ch.isdigit())[:6]
+    check(card2 is not None and "+79160002209" not in text2 and "9160002209" not in text2 and typed and
+          typed not in text2 and not code,
+          "the staff card masks the phone and never shows the login code, typed or sent (%r)" % text2[-400:])
     said = wait_post(tg, STAFF, topic, lambda e: is_tmpl(e["text"], "staff.customer_says"))
     check(said is not None and "Не пришёл чек за октябрь" in said["text"], "the customer's message is in the topic")
     # staff write before anyone took it: asked first, nothing goes out

@@ -286,7 +286,10 @@ def business(tg, db, _):
         u.say("12345")
         u.expect("reg.biz_inn")
         u.say("2634012345")
-        u.expect("reg.biz_code_sent")
+        sent = u.expect("reg.biz_code_sent")
+        said = sent[-1].get("text", "") if sent else ""
+        check("+7999***0900" in said and "79990000900" not in said,
+              "the contract's phone is shown masked to whoever knows a contract and its INN (%r)" % said)
         sms = wait_until(lambda: gw.messages("+79990000900"), 15)
         u.say(code_in(sms[-1]["text"]) if sms else "")
         u.expect("reg.done", "menu.main*")

@@ -65,6 +65,24 @@ static void test_mask_email(void **state)
     assert_string_equal(log_mask_email("@x.ru", out, sizeof out), "***");
 }
 
+static void test_mask_text(void **state)
+{
+    char out[256];
+    assert_string_equal(log_mask_text("Отправил код в SMS на +79131234570. Введите", out, sizeof out),
+                        "Отправил код в SMS на +7913***4570. Введите");
+    assert_string_equal(log_mask_text("мой номер +7 (916) 123-45-67, почта ivan.petrov@mail.ru.", out, sizeof out),
+                        "мой номер +7916***4567, почта i***v@mail.ru.");
+    assert_string_equal(log_mask_text("89161234567 или 9161234567", out, sizeof out), "+8916***4567 или +916***4567");
+    /* readings, accounts, sums and codes of other lengths stay */
+    assert_string_equal(log_mask_text("счёт 1800000001, показания 29700, 1 234,56 ₽", out, sizeof out),
+                        "счёт 1800000001, показания 29700, 1 234,56 ₽");
+    assert_string_equal(log_mask_text("791312345701234", out, sizeof out), "791312345701234");
+    assert_string_equal(log_mask_text("a@b", out, sizeof out), "a@b");
+    assert_string_equal(log_mask_text("", out, sizeof out), "");
+    char small[8];
+    assert_int_equal(strlen(log_mask_text("+79131234570", small, sizeof small)), 7);
+}
+
 static void test_mask_token_and_url(void **state)
 {
     char out[256];
@@ -86,7 +104,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_line), cmocka_unit_test(test_levels), cmocka_unit_test(test_mask_phone),
-        cmocka_unit_test(test_mask_email), cmocka_unit_test(test_mask_token_and_url),
+        cmocka_unit_test(test_mask_email), cmocka_unit_test(test_mask_token_and_url), cmocka_unit_test(test_mask_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
