@@ -8,7 +8,7 @@ pkgs=(build-essential cmake pkg-config
       libssl-dev libhpdf-dev libqrencode-dev libcmocka-dev
       redis-server postgresql-15 postgresql-client-15 pgbouncer curl python3
       fonts-dejavu-core poppler-utils zbar-tools python3-yaml systemd
-      dovecot-imapd python3-aiosmtpd openssl clang-14 libclang-rt-14-dev)
+      dovecot-imapd python3-aiosmtpd openssl clang-14 libclang-rt-14-dev libfaketime)
 
 missing=()
 for p in "${pkgs[@]}"; do

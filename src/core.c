@@ -184,6 +184,10 @@ int core_sql_op(const core_sql_op_t *op, db_t *db, db_txn_t *txn, const char *co
             params[n] = conv;
             continue;
         }
+        if (!strcmp(p->name, "$key")) { /* the server's key (KABINET_CODE_KEY): for an HMAC that SQL keeps */
+            params[n] = core_auth_key();
+            continue;
+        }
         if (!v || cJSON_IsNull(v)) {
             if (p->required)
                 return KB_ERR_INVAL;

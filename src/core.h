@@ -43,7 +43,7 @@ int core_json(db_t *db, db_txn_t *txn, int nsql, const char *const *sqls, int np
 /* An operation written as SQL: its arguments, taken from the args object in order as $1, $2, … (absent optional
  * ones are NULL), and its statements, run by core_json (each gets the parameters up to the highest $n it names). */
 typedef struct {
-    const char *name;            /* the args field, or "$conv" for the conversation */
+    const char *name;            /* the args field, "$conv" for the conversation, "$key" for the server's key */
     char type;                   /* 'i' integer, 's' string, 'b' boolean, 'd' date YYYY-MM-DD */
     int required;
 } core_param_t;
@@ -92,6 +92,8 @@ void core_appeals_register(void);
 void core_auth_register(void);
 /* The server's key for the HMAC of login codes (KABINET_CODE_KEY); codes cannot be sent or checked without it. */
 void core_auth_set_key(const char *key);
+/* That key: what the core keeps as an HMAC under it (the consent of an erased customer). */
+const char *core_auth_key(void);
 /* Registers every operation above. */
 void core_register_all(void);
 

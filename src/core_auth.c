@@ -45,6 +45,8 @@ static char code_key[512];
 
 void core_auth_set_key(const char *key) { snprintf(code_key, sizeof code_key, "%s", key ? key : ""); }
 
+const char *core_auth_key(void) { return code_key; }
+
 /* ---------------------------------------------------------------- codes */
 
 /* Six random digits, without modulo bias. */

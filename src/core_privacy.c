@@ -37,8 +37,8 @@ static const core_sql_op_t op_logout = {
      " RETURNING json_build_object('status', 'ok', 'ok', $3::text IS NOT NULL)::text"}};
 
 static const core_sql_op_t op_forget = {
-    {{"customer_id", 'i', 1}, {"$conv"}, {"event_id", 's', 0}},
-    {"SELECT (jsonb_build_object('status', 'ok') || kb_privacy_forget($1::bigint, $2, coalesce($3, '')))::text"}};
+    {{"customer_id", 'i', 1}, {"$conv"}, {"event_id", 's', 0}, {"$key"}},
+    {"SELECT (jsonb_build_object('status', 'ok') || kb_privacy_forget($1::bigint, $2, coalesce($3, ''), $4))::text"}};
 
 CORE_SQL_OP(consent_terms, op_terms)
 CORE_SQL_OP(consent_accept, op_accept)

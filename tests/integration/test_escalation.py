@@ -324,6 +324,7 @@ def forget(tg, db, carry):
     k, gw, v, topic, aid = carry
     cust = psql(db, "SELECT customer_id FROM kb_identity WHERE channel = 'tg' AND external_id = '7000000202'")
     links = psql(db, "SELECT count(*) FROM kb_account_link WHERE customer_id = %s" % cust)
+    phone = psql(db, "SELECT phone FROM kb_customer WHERE id = %s" % cust)
     v.say("/forget")
     v.expect("privacy.forget_confirm")
     v.press("forget_yes")
@@ -340,11 +341,36 @@ def forget(tg, db, carry):
           "billing rows (links to accounts) and the appeal itself remain")
     check(psql(db, "SELECT count(*) FROM kb_consent WHERE customer_id = %s AND external_id ~ '^[0-9a-f]{64}$'" % cust)
           != "0", "the consent record remains, its identity hashed")
+    check(psql(db, "SELECT subject FROM kb_appeal WHERE id = %s" % aid) == "" and
+          psql(db, "SELECT status FROM kb_appeal WHERE id = %s" % aid) == "resolved",
+          "the appeal's subject (the first words typed) is blank, the appeal closed")
+    named = psql(db, "SELECT count(*) FROM kb_outbox WHERE conv = 'sms:%s' OR payload->>'from' = 'tg:7000000202' OR "
+                     "payload::text LIKE '%%%s%%'" % (phone, phone[2:]))
+    check(phone and named == "0", "no outbox row names the phone or the chat: the code's SMS is erased (%s left)" % named)
+    check(psql(db, "SELECT count(*) FROM kb_consent WHERE customer_id = %s AND (external_id = encode(sha256("
+                   "convert_to('tg:7000000202', 'UTF8')), 'hex') OR conv <> '')" % cust) == "0",
+          "the consent's identity is an HMAC under the server's key, not a bare hash; its conversation blank")
     keep = subprocess.run(["redis-cli", "-p", str(kbtest.REDIS_PORT), "hget", "kb:{tg:7000000202}:state", "keep"],
                           capture_output=True, text=True).stdout.strip()
     check("customer_id" not in keep and "+7916" not in keep, "the conversation's state in Redis forgot them (%s)" % keep)
     v.say("/start")
     v.expect("reg.consent")
+    # the same chat signs in as somebody else and asks for a person: a new appeal, never the erased one reopened
+    v.press("consent_yes")
+    v.expect("reg.welcome")
+    v.send(contact={"phone": "+79160002277"})
+    v.expect("reg.code_sent")
+    sms = wait_until(lambda: gw.messages("+79160002277"), 15)
+    v.say("".join(ch for ch in (sms[-1]["text"] if sms else "") if ch.isdigit())[:6])
+    v.expect("reg.done_new", "menu.main*")
+    v.say("/human")
+    v.expect("sup.ask")
+    v.say("Здравствуйте, вопрос по оплате")
+    v.expect("sup.sent")
+    now = psql(db, "SELECT id || ' ' || customer_id FROM kb_appeal WHERE conv = 'tg:7000000202' AND status <> 'resolved'")
+    new_cust = psql(db, "SELECT customer_id FROM kb_identity WHERE channel = 'tg' AND external_id = '7000000202'")
+    check(now and now.split()[0] != aid and now.split()[1] == new_cust and new_cust != cust,
+          "after /forget the chat's next customer opens a new appeal, the erased one stays closed (%s, was %s)" % (now, aid))
     return k, gw
 
 
