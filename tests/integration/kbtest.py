@@ -158,6 +158,8 @@ class Redis:
             self.chaos = Chaos(self)
             self.chaos.start()
             return
+        # a Redis an interrupted run left on this port would answer for the new one, with its old state: stopped
+        subprocess.run(["redis-cli", "-p", str(REDIS_PORT), "shutdown", "nosave"], capture_output=True)
         self.proc = subprocess.Popen(["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1",
                                       "--dir", self.dir, "--appendonly", "yes", "--save", "",
                                       "--hash-max-listpack-value", "1024"],
