@@ -124,7 +124,7 @@ static int smsc_callback(smsprov_t *p, httpd_req_t *r, smsprov_in_t *items, int 
         return 400;
     const char *id = field(names, values, k, "id"), *status = field(names, values, k, "status");
     const char *mes = field(names, values, k, "mes"), *to = field(names, values, k, "to");
-    const char *sms_id = field(names, values, k, "sms_id");
+    const char *sms_id = field(names, values, k, "sms_id"), *sent = field(names, values, k, "sent");
     memset(&items[0], 0, sizeof items[0]);
     if (id && status) {
         const char *f[] = {id, phone, status};
@@ -138,7 +138,25 @@ static int smsc_callback(smsprov_t *p, httpd_req_t *r, smsprov_in_t *items, int 
         const char *f[] = {phone, mes, to ? to : ""};
         smsprov_smsc_sign(f, 3, s->secret, sig);
         items[0].kind = SMSPROV_MESSAGE;
-        snprintf(items[0].msg_id, sizeof items[0].msg_id, "%s", sms_id ? sms_id : "");
+        /* the message's id is (phone, text, sent time), not SMSC's sms_id: the signature does not cover sms_id, so a
+         * captured callback posted again with a new one is the same message, answered once. (sent is not signed
+         * either: a replay that changes it too is taken again — README, SMS.) */
+        if (sent && sent[0]) {
+            unsigned char h[EVP_MAX_MD_SIZE];
+            unsigned int hl = 0;
+            EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+            if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) && EVP_DigestUpdate(ctx, phone, strlen(phone)) &&
+                EVP_DigestUpdate(ctx, "\n", 1) && EVP_DigestUpdate(ctx, mes, strlen(mes)) &&
+                EVP_DigestUpdate(ctx, "\n", 1) && EVP_DigestUpdate(ctx, sent, strlen(sent)) &&
+                EVP_DigestFinal_ex(ctx, h, &hl) && hl >= 12) {
+                int at = snprintf(items[0].msg_id, sizeof items[0].msg_id, "in:");
+                for (unsigned i = 0; i < 12; i++)
+                    at += snprintf(items[0].msg_id + at, sizeof items[0].msg_id - (size_t)at, "%02x", h[i]);
+            }
+            EVP_MD_CTX_free(ctx);
+        }
+        if (!items[0].msg_id[0])
+            snprintf(items[0].msg_id, sizeof items[0].msg_id, "%s", sms_id ? sms_id : "");
         snprintf(items[0].from, sizeof items[0].from, "%s%s", phone[0] == '+' ? "" : "+", phone);
         snprintf(items[0].text, sizeof items[0].text, "%s", mes);
     } else {

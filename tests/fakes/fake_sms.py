@@ -13,7 +13,8 @@ control API for the test that plays the operator network and the customer's phon
 
 Control (JSON): GET /control/state -> {messages: [{id, phone, text, t}], errors}; POST /control/fail_next {code, n}
 (the next n sends are refused with that gateway error code, or answered 500 when code is 500); POST /control/status
-{id, status} (a delivery status for message id); POST /control/incoming {phone, text, sign: false to forge}
+{id, status} (a delivery status for message id); POST /control/incoming {phone, text, sign: false to forge};
+POST /control/replay {sms_id} (the last incoming callback again, its signature as it was, with a new sms_id)
 (a customer's SMS; answers with kabinet's HTTP status)."""
 import argparse, hashlib, json, threading, time, urllib.parse, urllib.request, urllib.error
 from fakehttp import JsonHandler, serve
@@ -111,6 +112,18 @@ def c_incoming(b):
     f = {"phone": phone, "mes": b["text"], "to": "79990001122", "sms_id": sid, "sent": str(int(time.time())),
          "time": str(int(time.time()))}
     f["md5"] = smsc_md5([phone, b["text"], f["to"]], ARGS.secret) if b.get("sign", True) else "f" * 32
+    with LOCK:
+        S["last_in"] = dict(f)
+    st, body = post_form(ARGS.notify, f)
+    return {"status": st, "body": body}
+
+
+def c_replay(b):
+    """The last incoming callback posted again as an attacker who captured it would: its signature as it was, a new
+    sms_id (not signed)."""
+    with LOCK:
+        f = dict(S.get("last_in") or {})
+    f["sms_id"] = str(b.get("sms_id", "999999"))
     st, body = post_form(ARGS.notify, f)
     return {"status": st, "body": body}
 
@@ -131,6 +144,8 @@ class Handler(JsonHandler):
             return self.answer(200, c_status(json.loads(body)))
         if u.path == "/control/incoming":
             return self.answer(200, c_incoming(json.loads(body)))
+        if u.path == "/control/replay":
+            return self.answer(200, c_replay(json.loads(body)))
         f = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode() or u.query).items()}
         with LOCK:
             if ARGS.kind == "smsc" and u.path == "/sys/send.php":

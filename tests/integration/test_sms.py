@@ -102,7 +102,14 @@ def smsc(tg, db, _):
         p.say(digit)
         p.expect("acc.ask_surname")
         p.say(surname)
+        # a captured callback posted again with a new sms_id (the id is not signed) is the same message: once
+        replay = gw.post("replay", {"sms_id": "777777"})
         p.expect("acc.linked_primary", "sms.menu")
+        time.sleep(1.5)
+        check(replay["status"] == 200 and len(gw.messages(p.number)) == p.seen and
+              psql(db, "SELECT count(*) FROM kb_account_link l JOIN kb_identity i ON i.customer_id = l.customer_id "
+                       "WHERE i.external_id = '%s'" % p.number) == "1",
+              "a replayed incoming SMS (a new sms_id, the same signature) is taken once: answered once, acting once")
         last = psql(db, "SELECT r.value FROM kb_reading r JOIN kb_meter m ON m.id = r.meter_id JOIN kb_account a ON "
                         "a.id = m.account_id WHERE a.number = '%s' AND r.status = 'accepted' ORDER BY r.local_day "
                         "DESC, r.id DESC LIMIT 1" % number)
