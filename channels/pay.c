@@ -457,6 +457,12 @@ static void on_fake_row(int err, PGresult *res, void *data)
         job_free(j);
         return;
     }
+    if (!pending) { /* declined, expired or paid: final, as at a real provider — nothing changes */
+        page(j->r, 410, j->lang, "pay.page_gone", NULL, NULL);
+        j->r = NULL;
+        job_free(j);
+        return;
+    }
     /* as a provider's confirmation would say it: paid with the order's amount, or declined */
     payprov_result_t r;
     memset(&r, 0, sizeof r);

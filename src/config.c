@@ -113,6 +113,10 @@ static const cfg_var_t cfg_vars[] = {
      0, OFF(yk_webhook_ips),
      "Addresses YooKassa notifications may come from (comma-separated, CIDR allowed; YooKassa's published list). "
      "Others get 403."},
+    {"KABINET_TRUSTED_PROXIES", CFG_STR, "", 0, 0, 0, OFF(trusted_proxies),
+     "Reverse proxies in front of kabinetd (addresses or networks, comma-separated): from them, the client's address "
+     "is the right-most X-Forwarded-For entry that is not such a proxy (YooKassa's address check). Empty: the TCP "
+     "peer is the client and X-Forwarded-For is ignored."},
     {"KABINET_YOOKASSA_VAT_CODE", CFG_INT, "1", 0, 1, 12, OFF(yk_vat_code),
      "vat_code of the receipt item (YooKassa's codes: 1 no VAT, 4 VAT 20%, …): the retailer's tax setting."},
     {"KABINET_SBER_URL", CFG_STR, "https://securepayments.sberbank.ru/payment/rest", 0, 0, 0, OFF(sber_url),
@@ -383,6 +387,11 @@ static int load(cfg_t *cfg, char *err, size_t errlen)
     payprov_ipnet_t nets[32];
     if (payprov_ipset_parse(cfg->yk_webhook_ips, nets, 32) < 0) {
         snprintf(err, errlen, "KABINET_YOOKASSA_WEBHOOK_IPS must be addresses or networks (a.b.c.d/n, x:y::/n), "
+                              "comma-separated, 32 at most");
+        return KB_ERR_INVAL;
+    }
+    if (payprov_ipset_parse(cfg->trusted_proxies, nets, 32) < 0) {
+        snprintf(err, errlen, "KABINET_TRUSTED_PROXIES must be addresses or networks (a.b.c.d/n, x:y::/n), "
                               "comma-separated, 32 at most");
         return KB_ERR_INVAL;
     }

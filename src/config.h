@@ -84,6 +84,7 @@ typedef struct cfg_s {
     int imap_poll_s;              /* KABINET_IMAP_POLL_S */
     char *mail_webhook_secret;    /* KABINET_MAIL_WEBHOOK_SECRET (secret; "" = no inbound webhook) */
     char *mail_ca_file;           /* KABINET_MAIL_CA_FILE */
+    char *trusted_proxies;        /* KABINET_TRUSTED_PROXIES ("" = none: the TCP peer is the client) */
     char *mail_authserv_id;       /* KABINET_MAIL_AUTHSERV_ID ("" = no Authentication-Results header trusted) */
     int mail_max_bytes;           /* KABINET_MAIL_MAX_BYTES */
     int notify;                   /* KABINET_NOTIFY */

@@ -14,7 +14,8 @@
  *     | {"status": "key_reused"} (the key was used for another account or amount) | {"status": "not_found"}
  * payment.settle {order_id, amount_kopecks, provider_payment_id, paid_at (ISO 8601)} (also queues "payment
  *     accepted" to the payment's conversation, once) → {"status": "settled",
- *     payment_id, account_id, customer_id} | {"status": "already_settled"} | {"status": "amount_mismatch"}
+ *     payment_id, account_id, customer_id, late (it had been declined or expired: the customer hears it went through
+ *     after all, staff get an appeal, kb_payment_late)} | {"status": "already_settled"} | {"status": "amount_mismatch"}
  * payment.fail {order_id, reason: "failed"|"expired"} (also queues "declined" or "expired" to the payment's
  *     conversation, once) → {"status": reason, conv} | {"status": "not_pending"}
  * payment.expire_due {older_than_s (1200)} → {"status": "ok", expired, payments: [{payment_id, customer_id}]}
@@ -74,13 +75,18 @@ static const core_sql_op_t op_settle = {
      "  RETURNING p.id, p.account_id, p.customer_id, p.amount_kopecks, p.conv, p.lang, p.order_id), "
      "a AS (" AUDIT("$5", "$6", "'payment.settle'", "'provider'", "s") "), "
      /* "payment accepted" to the conversation that paid, once: keyed by the order */
+     /* …or, for a payment kabinet had closed as declined or expired, that it went through after all; and staff see
+      * the anomaly (kb_payment_late: an appeal with reason "payment") */
      "n AS (INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload)"
-     " SELECT s.conv, split_part(s.conv, ':', 1), 0, 'paid:' || s.order_id, 0, json_build_object('tmpl', 'pay.accepted',"
+     " SELECT s.conv, split_part(s.conv, ':', 1), 0, 'paid:' || s.order_id, 0, json_build_object('tmpl',"
+     "  CASE WHEN cur.status = 'pending' THEN 'pay.accepted' ELSE 'pay.late_paid' END,"
      "  'lang', s.lang, 'params', json_build_object('amount', s.amount_kopecks, 'account', ac.number))"
-     " FROM s JOIN kb_account ac ON ac.id = s.account_id WHERE s.conv IS NOT NULL"
-     " ON CONFLICT (conv, event_id, seq) DO NOTHING) "
+     " FROM s JOIN cur ON cur.id = s.id JOIN kb_account ac ON ac.id = s.account_id WHERE s.conv IS NOT NULL"
+     " ON CONFLICT (conv, event_id, seq) DO NOTHING), "
+     "late AS (SELECT kb_payment_late(s.id, cur.status) FROM s JOIN cur ON cur.id = s.id WHERE cur.status <> 'pending') "
      "SELECT CASE WHEN EXISTS (SELECT 1 FROM s) THEN (SELECT json_build_object('status', 'settled', 'payment_id', s.id,"
-     "  'account_id', s.account_id, 'customer_id', s.customer_id, 'amount_kopecks', s.amount_kopecks) FROM s)"
+     "  'account_id', s.account_id, 'customer_id', s.customer_id, 'amount_kopecks', s.amount_kopecks,"
+     "  'late', (SELECT count(*) FROM late) > 0) FROM s)"
      " WHEN cur.amount_kopecks <> $2::bigint THEN"
      "  json_build_object('status', 'amount_mismatch', 'expected_kopecks', cur.amount_kopecks)"
      " ELSE json_build_object('status', 'already_settled', 'payment_id', cur.id) END::text FROM cur"}};

@@ -23,8 +23,8 @@ typedef struct {
     http_client_t *hc;
     char url[256], auth[512], return_url[300];
     int vat_code;
-    payprov_ipnet_t nets[YK_MAX_NETS];
-    int nnets;
+    payprov_ipnet_t nets[YK_MAX_NETS], proxies[YK_MAX_NETS];
+    int nnets, nproxies;
 } yk_t;
 
 typedef enum { YK_CREATE, YK_STATUS, YK_RECEIPT } yk_kind_t;
@@ -200,13 +200,42 @@ static int yk_receipt(payprov_t *p, const char *provider_id, const char *order_i
     return yk_send((yk_t *)p, YK_RECEIPT, "GET", path, NULL, NULL, cb, data);
 }
 
+/* The address a notification came from: the TCP peer, unless the peer is a proxy the operator trusts
+ * (KABINET_TRUSTED_PROXIES); then the right-most address of X-Forwarded-For that is not such a proxy (what a proxy
+ * appended; anything left of it the client may have written). */
+static const char *client_addr(const yk_t *y, httpd_req_t *r, char *buf, size_t size)
+{
+    const char *peer = httpd_peer(r);
+    char xff[512];
+    if (!y->nproxies || !payprov_ipset_match(y->proxies, y->nproxies, peer) ||
+        httpd_header(r, "X-Forwarded-For", xff, sizeof xff) != 0)
+        return peer;
+    for (size_t end = strlen(xff); end > 0;) {
+        size_t start = end;
+        while (start > 0 && xff[start - 1] != ',')
+            start--;
+        size_t a = start, b = end;
+        while (a < b && (xff[a] == ' ' || xff[a] == '\t'))
+            a++;
+        while (b > a && (xff[b - 1] == ' ' || xff[b - 1] == '\t'))
+            b--;
+        snprintf(buf, size, "%.*s", (int)(b - a), xff + a);
+        if (buf[0] && !payprov_ipset_match(y->proxies, y->nproxies, buf))
+            return buf;
+        end = start ? start - 1 : 0;
+    }
+    return peer;
+}
+
 /* POST /pay/yookassa/webhook: {"type": "notification", "event": "payment.succeeded", "object": {"id": …}}. */
 static int yk_notice(payprov_t *p, httpd_req_t *r, payprov_notice_t *out)
 {
     yk_t *y = (yk_t *)p;
-    if (!payprov_ipset_match(y->nets, y->nnets, httpd_peer(r))) {
-        log_warn("pay", "a YooKassa notification from %s, which is not in KABINET_YOOKASSA_WEBHOOK_IPS: refused",
-                 httpd_peer(r));
+    char addr[64];
+    const char *from = client_addr(y, r, addr, sizeof addr);
+    if (!payprov_ipset_match(y->nets, y->nnets, from)) {
+        log_warn("pay", "a YooKassa notification from %s (peer %s), which is not in KABINET_YOOKASSA_WEBHOOK_IPS: refused",
+                 from, httpd_peer(r));
         return 403;
     }
     size_t len;
@@ -245,8 +274,9 @@ int payprov_yookassa_new(http_client_t *hc, const payprov_yookassa_options_t *op
     form_base_url(y->url, sizeof y->url, opt->base_url);
     snprintf(y->return_url, sizeof y->return_url, "%s", opt->return_url);
     y->nnets = payprov_ipset_parse(opt->webhook_ips, y->nets, YK_MAX_NETS);
-    if (y->nnets < 0) {
-        snprintf(err, errlen, "KABINET_YOOKASSA_WEBHOOK_IPS must be addresses or networks");
+    y->nproxies = payprov_ipset_parse(opt->trusted_proxies ? opt->trusted_proxies : "", y->proxies, YK_MAX_NETS);
+    if (y->nnets < 0 || y->nproxies < 0) {
+        snprintf(err, errlen, "KABINET_YOOKASSA_WEBHOOK_IPS and KABINET_TRUSTED_PROXIES must be addresses or networks");
         free(y);
         return KB_ERR_INVAL;
     }

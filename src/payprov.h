@@ -71,6 +71,7 @@ struct payprov_s {
 typedef struct {
     const char *base_url, *shop_id, *secret_key, *webhook_ips, *return_url;
     int vat_code;
+    const char *trusted_proxies;   /* proxies whose X-Forwarded-For names the client ("" or NULL: none) */
 } payprov_yookassa_options_t;
 
 typedef struct {

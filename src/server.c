@@ -392,7 +392,7 @@ static int start_pay(server_t *s, const cfg_t *cfg)
     int rc;
     if (!strcmp(cfg->pay_provider, "yookassa")) {
         payprov_yookassa_options_t yo = {cfg->yk_url, cfg->yk_shop_id, cfg->yk_secret_key, cfg->yk_webhook_ips, back,
-                                         cfg->yk_vat_code};
+                                         cfg->yk_vat_code, cfg->trusted_proxies};
         rc = payprov_yookassa_new(s->http, &yo, &prov, err, sizeof err);
     } else if (!strcmp(cfg->pay_provider, "sber")) {
         payprov_sber_options_t so = {cfg->sber_url, cfg->sber_username, cfg->sber_password, cfg->sber_callback_key,

@@ -42,7 +42,8 @@ def start(db, tg, kind, name):
     extra = {"KABINET_PAY_PROVIDER": kind, "KABINET_PAY_POLL_S": "1", "KABINET_PAY_EXPIRE_S": "12"}
     if kind == "yookassa":
         extra.update({"KABINET_YOOKASSA_URL": "http://127.0.0.1:%d" % port, "KABINET_YOOKASSA_SHOP_ID": SHOP,
-                      "KABINET_YOOKASSA_SECRET_KEY": SECRET, "KABINET_YOOKASSA_WEBHOOK_IPS": "127.0.0.1/32,::1"})
+                      "KABINET_YOOKASSA_SECRET_KEY": SECRET, "KABINET_YOOKASSA_WEBHOOK_IPS": "127.0.0.1/32,::1",
+                      "KABINET_TRUSTED_PROXIES": "127.0.0.3"})
     else:
         extra.update({"KABINET_SBER_URL": "http://127.0.0.1:%d/payment/rest" % port, "KABINET_SBER_USERNAME": SHOP,
                       "KABINET_SBER_PASSWORD": SECRET, "KABINET_SBER_CALLBACK_KEY": KEY})
@@ -154,13 +155,16 @@ def bills(tg, u):
           "the bill PDF names the account and its QR decodes to an ST00012 string (%r)" % qr[:60])
 
 
-def forged_from(url, body):
-    """POSTs body to url from 127.0.0.3: an address outside the allow-list."""
+def forged_from(url, body, source="127.0.0.3", xff=None):
+    """POSTs body to url from source (127.0.0.3: an address outside the allow-list), with X-Forwarded-For xff."""
     u = url.split("//", 1)[1]
     hostport, path = u.split("/", 1)
     host, port = hostport.split(":")
-    c = HTTPConnection(host, int(port), timeout=10, source_address=("127.0.0.3", 0))
-    c.request("POST", "/" + path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+    c = HTTPConnection(host, int(port), timeout=10, source_address=(source, 0))
+    headers = {"Content-Type": "application/json"}
+    if xff:
+        headers["X-Forwarded-For"] = xff
+    c.request("POST", "/" + path, body=json.dumps(body), headers=headers)
     st = c.getresponse().status
     c.close()
     return st
@@ -193,6 +197,14 @@ def yookassa(tg, db, _):
         body = {"type": "notification", "event": "payment.succeeded", "object": {"id": p["id"], "status": "succeeded"}}
         check(forged_from(k.url + "/pay/yookassa/webhook", body) == 403, "a notification from an address outside "
                                                                          "the allow-list gets 403")
+        # behind a proxy the operator lists (127.0.0.3): the client is what the proxy appended to X-Forwarded-For
+        hook = k.url + "/pay/yookassa/webhook"
+        check(forged_from(hook, body, "127.0.0.3", "127.0.0.1") == 200,
+              "through the trusted proxy, YooKassa's address in X-Forwarded-For is taken (200)")
+        check(forged_from(hook, body, "127.0.0.3", "127.0.0.1, 10.9.9.9") == 403,
+              "through the trusted proxy, a stranger (the proxy appended 10.9.9.9) gets 403 whatever it wrote before")
+        check(forged_from(hook, body, "127.0.0.4", "127.0.0.1") == 403,
+              "X-Forwarded-For from a peer that is not a trusted proxy is ignored (403)")
         body["object"]["id"] = "2f000000-000f-5000-8000-000000000000"
         st = http("POST", k.url + "/pay/yookassa/webhook", body)[0]
         check(st == 404, "a notification about a payment kabinet does not know gets 404 (%s)" % st)
@@ -237,6 +249,18 @@ def yookassa(tg, db, _):
         check(payment(db, url5) == "expired", "a payment never paid expires, and the customer is told")
         check(short_link(k, db, url5)[0] == 410 and short_link(k, db, url)[0] == 410,
               "the short link of an expired or paid payment says it no longer works (410)")
+        # …and then the bank reports it paid after all: the money moved, so it is credited; the customer is told
+        # plainly, once; staff see the anomaly
+        prov.post("settle", {"id": prov.by_url(url5)["id"]})
+        u.expect("pay.late_paid", "pay.check", seconds=30)
+        check(payment(db, url5) == "paid", "money reported for an expired payment is credited (paid)")
+        ap = psql(db, "SELECT id FROM kb_appeal WHERE conv = 'tg:%d' AND reason = 'payment'" % u.uid)
+        check(ap and psql(db, "SELECT count(*) FROM kb_outbox WHERE conv = 'appeal:%s' AND channel = 'staff'" % ap)
+              == "1", "staff see the anomaly: an appeal with reason payment, posted to the staff group (%s)" % ap)
+        prov.post("notify", {"id": prov.by_url(url5)["id"]})
+        time.sleep(1.5)
+        late = [e for e in u.fake.log(u.uid) if is_tmpl(e.get("text", ""), "pay.late_paid")]
+        check(len(late) == 1, "the customer hears it once, however often the provider repeats it (%d)" % len(late))
         check(not prov.state()["errors"], "YooKassa refused nothing kabinet sent (%s)" % prov.state()["errors"][:2])
         log = k.stop()
         check(SECRET not in log, "the YooKassa secret key is never logged")

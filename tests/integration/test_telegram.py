@@ -58,6 +58,23 @@ def scenario(fake, db, uid, phone):
     u.expect("pay.accepted", "pay.check")
     check(st == 200 and "/pay/fake/" in link["url"], "the payment link is a URL button; paying there brings "
                                                      "'payment accepted' to Telegram")
+    # declined at the page, then "Pay" on the same page: refused, as a provider's canceled is final
+    u.say("/menu")
+    u.expect("menu.main*")
+    u.press("pay")
+    u.expect("pay.ask_amount")
+    u.say("200")
+    u.expect("pay.preparing", "pay.link")
+    link = fake.log(uid)[-1]["reply_markup"]["inline_keyboard"][0][0]
+    st = http("POST", link["url"] + "/decline", b"")[0]
+    u.expect("pay.failed")
+    again = http("POST", link["url"] + "/pay", b"")[0]
+    time.sleep(1)
+    heard = [e for e in fake.log(uid, u.cursor) if e["op"] in ("send", "edit")]
+    check(st == 200 and again == 410 and not heard and
+          psql(db, "SELECT status FROM kb_payment WHERE amount_kopecks = 20000") == "failed",
+          "after «Отказаться» the page's «Оплатить» is refused (410): the payment stays declined, nothing more is said "
+          "(%s, %s, %r)" % (st, again, [e.get("text", "")[:40] for e in heard]))
     n = psql(db, "SELECT count(*) FROM kb_reading r JOIN kb_meter m ON m.id = r.meter_id JOIN kb_account a ON "
                  "a.id = m.account_id WHERE a.number = '1800000001' AND r.source = 'bot'")
     check(n == "1", "the reading was stored once (%s)" % n)
