@@ -47,8 +47,11 @@ for t in $targets; do
     echo "fuzz $t: ${execs:-0} executions in ${cpu}s, corpus $size inputs, nothing found"
   fi
   if [ -n "${FUZZ_RECORD:-}" ]; then
-    printf '%s\t%s\t%ss\t%s execs\t%s inputs\t%s\n' "$(date -u +%F)" "$t" "$cpu" "${execs:-0}" "$size" \
-      "$([ $rc -eq 0 ] && echo 'nothing open' || echo 'CRASH: see build-fuzz/crashes')" >>"$here/tests/fuzz/STATUS"
+    # the revision whose sources were fuzzed (tests/fuzz/current.sh checks that they have not changed since)
+    printf '%s\t%s\t%ss\t%s execs\t%s inputs\t%s\t%s\n' "$(date -u +%F)" "$t" "$cpu" "${execs:-0}" "$size" \
+      "$([ $rc -eq 0 ] && echo 'nothing open' || echo 'CRASH: see build-fuzz/crashes')" \
+      "$(git -C "$here" rev-parse --short=12 HEAD)$(git -C "$here" diff --quiet HEAD -- src channels && echo '' || echo '+')" \
+      >>"$here/tests/fuzz/STATUS"
   fi
 done
 exit $status

@@ -206,9 +206,12 @@ def rules(tg, db, _):
         at = "%s-11T07:00:00Z" % bill_day
         set_clock(db, at)
         ran_at(db, "plan.debt", at.replace("T", " ").replace("Z", "+00"))
+        # due ten days after each account's own last bill: late on a 31st of December the eastern branch has
+        # December's bill already and the western not yet, so only accounts whose last bill is `last` are due now
         owing = psql(db, "SELECT string_agg(a.number, ',' ORDER BY a.number) FROM kb_account a JOIN kb_account_link l "
                          "ON l.account_id = a.id AND l.status = 'active' JOIN kb_customer c ON c.id = l.customer_id "
-                         "AND c.notifications CROSS JOIN kb_account_money(a.id) m WHERE m.balance_kopecks > 50000")
+                         "AND c.notifications CROSS JOIN kb_account_money(a.id) m WHERE m.balance_kopecks > 50000 "
+                         "AND (SELECT max(month) FROM kb_charge h WHERE h.account_id = a.id) = '%s-01'" % last)
         settled(db)
         debts = pushes(db, "notify.debt")
         check(owing and len(debts) == len(owing.split(",")) and all(v == 1 for v in debts.values()),
