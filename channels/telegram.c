@@ -7,11 +7,12 @@
 #include "err.h"
 #include "keys.h"
 #include "log.h"
+#include "secret.h"
 #include "text.h"
 #include "tg_internal.h"
 #include "tg_update.h"
 
-#define ALLOWED_UPDATES "[\"message\",\"edited_message\",\"callback_query\"]"
+#define ALLOWED_UPDATES "[\"message\",\"edited_message\",\"callback_query\",\"chat_member\"]"
 
 /* ---------------------------------------------------------------- accepting one update */
 
@@ -117,7 +118,15 @@ static void on_member_lookup(int err, const redisReply *r, void *data)
         accept_finish(a, rc);
 }
 
-/* Whoever acts in the staff group is a member of it now: checked with getChatMember, remembered for 5 minutes. */
+/* A member who left: acknowledged once their cached membership is gone (a failure: Telegram sends it again). */
+static void on_member_dropped(int err, const redisReply *r, void *data)
+{
+    (void)r;
+    accept_finish(data, err);
+}
+
+/* Whoever acts in the staff group is a member of it now: checked with getChatMember, remembered for 5 minutes
+ * (or until Telegram's chat_member update says they left, TGU_LEFT). */
 static void member_check(accept_t *a)
 {
     char key[96];
@@ -165,6 +174,13 @@ static void tg_accept(tg_t *tg, const cJSON *update, accept_cb cb, void *data)
             member_check(a);
         else if ((rc = engine_intake(tg->engine, &a->u.ev, on_intake, a)) != 0)
             accept_finish(a, rc);
+    } else if (a->u.action == TGU_LEFT) { /* a member left the staff group or was removed: forgotten at once */
+        char key[96];
+        snprintf(key, sizeof key, "kb:{staff}:member:%lld:%lld", (long long)a->u.staff_chat, (long long)a->u.user_id);
+        log_info("tg", "user %lld left staff group %lld: no longer a member", (long long)a->u.user_id,
+                 (long long)a->u.staff_chat);
+        if (kv_command(tg->kv, on_member_dropped, a, "DEL %s", key) != 0)
+            accept_finish(a, KB_ERR_NOTCONN);
     } else if (a->u.action == TGU_NOTICE) {
         char payload[160];
         snprintf(payload, sizeof payload, "{\"tmpl\":\"%s\",\"lang\":\"%s\"}", a->u.notice, a->u.lang);
@@ -192,16 +208,6 @@ static void on_webhook_accepted(int err, void *data)
         respond(r, 429, "1", "{\"ok\":false,\"description\":\"not accepted now; retry\"}\n");
     else
         respond(r, 200, NULL, "{\"ok\":true}\n");
-}
-
-/* Compares without an early exit, so the time taken does not tell how much of a guess was right. */
-static int secret_equal(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    unsigned char d = la != lb;
-    for (size_t i = 0; i < la; i++)
-        d |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
-    return d == 0;
 }
 
 /* POST /telegram/webhook */

@@ -184,7 +184,21 @@ int tg_update_from(const cJSON *j, tg_update_t *u)
     if (tg_id(J(j, "update_id"), &u->update_id) || u->update_id < 0)
         return KB_ERR_INVAL;
     snprintf(u->id, sizeof u->id, "u%lld", (long long)u->update_id);
-    const cJSON *m = J(j, "message"), *cq = J(j, "callback_query"), *chat = NULL, *from = NULL;
+    const cJSON *m = J(j, "message"), *cq = J(j, "callback_query"), *chat = NULL, *from = NULL, *cm = J(j, "chat_member");
+    if (cm) { /* someone's membership changed: for a staff group, whether they may still act there */
+        const cJSON *nm = J(cm, "new_chat_member");
+        const cJSON *st = J(nm, "status");
+        int64_t cid = 0, uid = 0;
+        u->action = TGU_IGNORE;
+        if (!tg_id(J(J(cm, "chat"), "id"), &cid) && !tg_id(J(J(nm, "user"), "id"), &uid) && tg_update_is_staff(cid) &&
+            cJSON_IsString(st) && (!strcmp(st->valuestring, "left") || !strcmp(st->valuestring, "kicked") ||
+                                   (!strcmp(st->valuestring, "restricted") && !cJSON_IsTrue(J(nm, "is_member"))))) {
+            u->action = TGU_LEFT;
+            u->staff_chat = cid;
+            u->user_id = uid;
+        }
+        return 0;
+    }
     int edited = 0;
     if (!m && (m = J(j, "edited_message")))
         edited = 1;

@@ -21,7 +21,8 @@
 typedef enum {
     TGU_IGNORE,      /* nothing to do (acknowledge it) */
     TGU_EVENT,       /* ev is an event for the engine */
-    TGU_NOTICE       /* answer the chat with template notice and change nothing */
+    TGU_NOTICE,      /* answer the chat with template notice and change nothing */
+    TGU_LEFT         /* user_id is no longer a member of staff group staff_chat (a chat_member update) */
 } tgu_action_t;
 
 typedef struct {

@@ -259,6 +259,22 @@ def outsiders(tg, db, carry):
     check(psql(db, "SELECT status FROM kb_appeal WHERE id = %s" % aid) == "resolved" and
           psql(db, "SELECT count(*) FROM kb_audit") == audit,
           "staff commands from someone who left the group, a private chat or another group change nothing")
+    # a member removed from the group is forgotten at once (Telegram's chat_member update), not after the cache's 5 min
+    ivan = Staff(tg, IVAN, "Иван")
+    notes = "SELECT count(*) FROM kb_appeal_message WHERE appeal_id = %s AND author = 'note' AND body LIKE '%%%s%%'"
+    ivan.say(topic, "note: до ухода")
+    check(wait_until(lambda: psql(db, notes % (aid, "до ухода")) == "1", 10), "a member's note is taken (and cached)")
+    tg.post("group", {"id": STAFF, "members": {str(IVAN): "left"}})
+    tg.post("update", {"update": {"chat_member": {
+        "chat": {"id": STAFF, "type": "supergroup", "title": "staff"}, "from": {"id": OLGA, "is_bot": False,
+        "first_name": "Ольга"}, "date": int(time.time()),
+        "old_chat_member": {"user": {"id": IVAN, "is_bot": False, "first_name": "Иван"}, "status": "member"},
+        "new_chat_member": {"user": {"id": IVAN, "is_bot": False, "first_name": "Иван"}, "status": "left"}}}})
+    wait_until(lambda: "left staff group" in k.log_text(), 10)
+    ivan.say(topic, "note: после ухода")
+    time.sleep(2)
+    check(psql(db, notes % (aid, "после ухода")) == "0",
+          "removed from the group (chat_member), a former member's next command is refused at once")
     log = k.log_text()
     check("not a member" in log and log.count("not the staff group") >= 2,
           "each refusal is logged (not a member; a staff command outside the staff group)")

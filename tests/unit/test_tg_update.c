@@ -146,6 +146,39 @@ static void test_notices(void **state)
 }
 
 /* The staff group: one conversation per forum topic, people only; a staff command elsewhere is flagged. */
+/* chat_member: a staff group's member who left or was removed (TGU_LEFT); anything else about members is nothing */
+static void test_member_left(void **state)
+{
+    int64_t staff[] = {-1009000000001LL};
+    tg_update_set_staff(staff, 1);
+    tg_update_t u;
+    const char *fmt = "{\"update_id\":21,\"chat_member\":{\"chat\":{\"id\":%s,\"type\":\"supergroup\"},\"from\":"
+                      "{\"id\":501},\"date\":1,\"old_chat_member\":{\"user\":{\"id\":502},\"status\":\"member\"},"
+                      "\"new_chat_member\":{\"user\":{\"id\":4503599627370497},\"status\":\"%s\"%s}}}";
+    char j[512];
+    snprintf(j, sizeof j, fmt, "-1009000000001", "left", "");
+    parse(j, &u);
+    assert_int_equal(u.action, TGU_LEFT);
+    assert_true(u.staff_chat == -1009000000001LL && u.user_id == 4503599627370497LL);
+    tg_update_free(&u);
+    snprintf(j, sizeof j, fmt, "-1009000000001", "kicked", "");
+    parse(j, &u);
+    assert_int_equal(u.action, TGU_LEFT);
+    tg_update_free(&u);
+    snprintf(j, sizeof j, fmt, "-1009000000001", "restricted", ",\"is_member\":false");
+    parse(j, &u);
+    assert_int_equal(u.action, TGU_LEFT);
+    tg_update_free(&u);
+    snprintf(j, sizeof j, fmt, "-1009000000001", "member", "");
+    parse(j, &u);
+    assert_int_equal(u.action, TGU_IGNORE);
+    tg_update_free(&u);
+    snprintf(j, sizeof j, fmt, "-1005555", "left", ""); /* another group */
+    parse(j, &u);
+    assert_int_equal(u.action, TGU_IGNORE);
+    tg_update_free(&u);
+}
+
 static void test_staff_group(void **state)
 {
     int64_t staff[] = {-1009000000001LL};
@@ -199,6 +232,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_text_and_ids), cmocka_unit_test(test_buttons),
                                        cmocka_unit_test(test_contacts), cmocka_unit_test(test_notices),
-                                       cmocka_unit_test(test_staff_group)};
+                                       cmocka_unit_test(test_staff_group), cmocka_unit_test(test_member_left)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
