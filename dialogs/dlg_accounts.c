@@ -100,6 +100,12 @@ static void on_result(cust_t *c, const char *op)
             cust_fail(c, "acc.wrong_proof", p, back);
             return;
         }
+        if (!strcmp(st, "surname_not_enough")) { /* linked to someone else: the ЕЛС or a photo */
+            static const char *const strong[] = {"els", "photo", "menu", NULL};
+            snprintf(c->out->step, sizeof c->out->step, "%s", "acc.proof"); /* the number kept: choose again */
+            cust_ask(c, "acc.surname_not_enough", NULL, strong);
+            return;
+        }
         if (!strcmp(st, "pending")) { /* staff check the photo in an appeal; its answer shows the menu */
             cust_say(c, "acc.pending", NULL, NULL);
             app_open(c, "link", cust_res(c, "number"), cust_res(c, "photo"), "photo", 0, atoll(cust_res(c, "link_id")));

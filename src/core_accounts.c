@@ -11,7 +11,9 @@
  * result: {"status": "linked", "primary": bool, "account_id"} | {"status": "pending", "account_id", "link_id",
  *         "number", "photo"} (the link waits for staff, who get the photo in an appeal)
  *       | {"status": "wrong_proof", "attempts_left"} | {"status": "too_many_attempts"}
- *       | {"status": "already_linked"} | {"status": "not_found"} | {"status": "invalid_number"} */
+ *       | {"status": "already_linked"} | {"status": "not_found"} | {"status": "invalid_number"}
+ *       | {"status": "surname_not_enough"} (the account is linked to another customer: only the ЕЛС or a photo)
+ * A link that becomes active tells every other customer of the account, in their channel (kb_link_tell_others). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +36,9 @@ typedef struct {
 static const char *const sql_find =
     "SELECT a.id, a.holder_surname, coalesce(a.els_code, ''), "
     " (SELECT count(*) FROM kb_proof_failure f WHERE f.customer_id = $2::bigint AND f.at > now() - interval '1 hour'),"
-    " (SELECT count(*) FROM kb_proof_failure f WHERE f.account_id = a.id AND f.at > now() - interval '1 hour') "
+    " (SELECT count(*) FROM kb_proof_failure f WHERE f.account_id = a.id AND f.at > now() - interval '1 hour'),"
+    " EXISTS (SELECT 1 FROM kb_account_link l WHERE l.account_id = a.id AND l.status = 'active'"
+    "  AND l.customer_id <> $2::bigint) "
     "FROM kb_account a WHERE a.number = $1";
 static const char *const sql_failure =
     "WITH f AS (INSERT INTO kb_proof_failure (customer_id, account_id) VALUES ($1::bigint, $2::bigint)) "
@@ -48,8 +52,10 @@ static const char *const sql_link =
     " ON CONFLICT (customer_id, account_id) WHERE status <> 'removed' DO NOTHING RETURNING is_primary, id), "
     "a AS (INSERT INTO kb_audit (conv, event_id, what, details, customer_id, actor) "
     " SELECT $6, $7, 'account.link', json_build_object('account_id', $2::bigint, 'proof', $4::text, 'status', $3::text), $1::bigint,"
-    " 'customer' FROM l) "
-    "SELECT is_primary, id FROM l";
+    " 'customer' FROM l), "
+    /* an active link: every other customer of the account hears of it (kb_link_tell_others) */
+    "t AS (SELECT kb_link_tell_others(l.id) AS n FROM l WHERE $3 = 'active') "
+    "SELECT is_primary, id, (SELECT sum(n) FROM t) FROM l";
 
 static void finish(link_t *l, int err, cJSON *result)
 {
@@ -129,6 +135,11 @@ static void on_found(int err, PGresult *res, void *data)
         return;
     }
     int rc;
+    if (!strcmp(l->proof, "surname") && PQgetvalue(res, 0, 5)[0] == 't') {
+        /* linked to someone else already: a surname (easy to know) is not enough — the ЕЛС or a photo for staff */
+        finish(l, 0, core_status("surname_not_enough"));
+        return;
+    }
     if (!proof_ok(l, PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2))) {
         l->attempts_left = LINK_MAX_FAILURES - 1 - (by_customer > by_account ? by_customer : by_account);
         const char *p[] = {l->customer, l->account, l->conv, l->event_id, l->proof};

@@ -97,7 +97,9 @@ static const core_sql_op_t op_set_primary = {
 
 static const core_sql_op_t op_approve = {
     {{"link_id", 'i', 1}, {"staff", 's', 1}, {"$conv"}, {"event_id", 's', 0}},
-    {DECIDE_SQL("active", "account.approve"), DECIDE_HEIR, DECIDE_RESULT}};
+    {DECIDE_SQL("active", "account.approve"), DECIDE_HEIR,
+     "SELECT kb_link_tell_others($1::bigint) WHERE coalesce($2::text, $3::text, $4::text, '') IS NOT NULL",
+     DECIDE_RESULT}};
 static const core_sql_op_t op_reject = {
     {{"link_id", 'i', 1}, {"staff", 's', 1}, {"$conv"}, {"event_id", 's', 0}},
     {DECIDE_SQL("removed", "account.reject"), DECIDE_RESULT}};

@@ -139,12 +139,37 @@ static void test_list_unlink_and_primary(void **state)
                         "rejected");
     assert_string_equal(call(NULL, "account.list", "{\"customer_id\":2}", 0, 0), "ok");
     assert_string_equal(tk_db_value("SELECT count(*) FROM kb_account_link WHERE customer_id = 2 AND status <> 'removed'"), "0");
-    assert_string_equal(link_as(2, "180211112", "surname", "Петров"), "linked:true");
+    assert_string_equal(link_as(2, "180211113", "surname", "Сидоров"), "surname_not_enough"); /* customer 1 has it */
+    assert_string_equal(link_as(3, "180211112", "photo", "tg-file-3"), "pending");
     /* every step left its audit row, staff ones with the staff member's name */
     assert_string_equal(tk_db_value("SELECT string_agg(what || '/' || actor, ' ' ORDER BY id) FROM kb_audit"),
                         "account.link/customer account.link/customer account.link/customer account.unlink/customer "
                         "account.approve/staff:Оператор Анна account.set_primary/customer account.link/customer "
                         "account.reject/staff:Оператор Анна account.link/customer");
+}
+
+/* An account linked to someone already: a surname is not enough (the ЕЛС or a photo is), and the customers linked
+ * to it hear of a new link in their own channel, once; a link approved by staff tells them too. */
+static void test_linked_elsewhere(void **state)
+{
+    tk_db_value("INSERT INTO kb_identity (customer_id, channel, external_id, verified_at) VALUES (1, 'tg', '71', now()),"
+                " (2, 'sms', '+79160000072', now()) RETURNING 1");
+    assert_string_equal(link_as(1, "180211111", "surname", "Алёшина"), "linked:true");
+    assert_string_equal(tk_db_value("SELECT count(*) FROM kb_outbox"), "0"); /* nobody else to tell */
+    assert_string_equal(link_as(3, "180211111", "surname", "Алёшина"), "surname_not_enough");
+    assert_string_equal(tk_db_value("SELECT count(*) FROM kb_account_link WHERE customer_id = 3"), "0");
+    assert_string_equal(tk_db_value("SELECT count(*) FROM kb_proof_failure"), "0"); /* not a wrong proof */
+    assert_string_equal(link_as(3, "180211111", "els", "77МН000001"), "linked:true");
+    assert_string_equal(tk_db_value("SELECT string_agg(conv || ' ' || channel || ' ' || (payload->>'tmpl') || ' ' ||"
+                                    " (payload->'params'->>'account'), ',') FROM kb_outbox"),
+                        "tg:71 tg acc.new_link_notice 180211111");
+    /* a photo approved by staff: customers 1 and 3 are told, each in their channel */
+    assert_string_equal(link_as(2, "180211111", "photo", "tg-file-9"), "pending");
+    char link_id[24];
+    snprintf(link_id, sizeof link_id, "%s", tk_db_value("SELECT id FROM kb_account_link WHERE customer_id = 2"));
+    assert_string_equal(call(NULL, "account.approve", "{\"link_id\":%s,\"staff\":\"%s\"}", link_id, "Анна"), "approved");
+    assert_string_equal(tk_db_value("SELECT count(*) FROM kb_outbox WHERE event_id = 'link:' || (SELECT id FROM"
+                                    " kb_account_link WHERE customer_id = 2)"), "1"); /* customer 3 has no chat */
 }
 
 static void test_lookup_is_masked(void **state)
@@ -191,6 +216,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_proofs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_proofs_are_capped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_unlink_and_primary, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_linked_elsewhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookup_is_masked, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
