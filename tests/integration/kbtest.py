@@ -420,7 +420,8 @@ class User:
         return got
 
     def link(self, number, surname):
-        """From the accounts screen: links account number by the owner's surname."""
+        """From the accounts screen: links account number by the owner's surname — or, when the account is linked to
+        another customer already (a demo customer's, say), where a surname is not enough, by its ЕЛС."""
         self.press("link")
         self.expect("acc.ask_number")
         self.say(number)
@@ -428,6 +429,12 @@ class User:
         self.press("surname")
         self.expect("acc.ask_surname")
         self.say(surname)
+        if psql(self.db, "SELECT count(*) FROM kb_account_link l JOIN kb_account a ON a.id = l.account_id "
+                         "WHERE a.number = '%s' AND l.status = 'active'" % number) != "0":
+            self.expect("acc.surname_not_enough")
+            self.press("els")
+            self.expect("acc.ask_els")
+            self.say(psql(self.db, "SELECT els_code FROM kb_account WHERE number = '%s'" % number))
         self.expect("acc.linked_primary", "menu.main*")
 
     def code(self):

@@ -102,6 +102,12 @@ def smsc(tg, db, _):
         p.say(digit)
         p.expect("acc.ask_surname")
         p.say(surname)
+        # the account is demo customer 2's already: a surname is not enough, its ЕЛС is
+        again = p.expect("acc.surname_not_enough")[0]
+        digit = again.split("\n")[-1].split(CATALOG["btn.els"])[0].strip().split(" ")[-1]
+        p.say(digit)
+        p.expect("acc.ask_els")
+        p.say(psql(db, "SELECT els_code FROM kb_account WHERE number = '%s'" % number))
         # a captured callback posted again with a new sms_id (the id is not signed) is the same message: once
         replay = gw.post("replay", {"sms_id": "777777"})
         p.expect("acc.linked_primary", "sms.menu")

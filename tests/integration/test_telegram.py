@@ -49,11 +49,7 @@ def scenario(fake, db, uid, phone):
     u.press("balance")
     u.expect("bal.*", "menu.main*")
     # paying: a sum typed, the link as a URL button, paid at the fake provider's page, "payment accepted" in the chat
-    u.press("pay")
-    u.expect("pay.ask_amount")
-    u.say("100")
-    u.expect("pay.preparing", "pay.link")
-    link = fake.log(uid)[-1]["reply_markup"]["inline_keyboard"][0][0]
+    link = pay_link(u, fake, uid, "100")
     st = http("POST", link["url"] + "/pay", b"")[0]
     u.expect("pay.accepted", "pay.check")
     check(st == 200 and "/pay/fake/" in link["url"], "the payment link is a URL button; paying there brings "
@@ -61,11 +57,7 @@ def scenario(fake, db, uid, phone):
     # declined at the page, then "Pay" on the same page: refused, as a provider's canceled is final
     u.say("/menu")
     u.expect("menu.main*")
-    u.press("pay")
-    u.expect("pay.ask_amount")
-    u.say("200")
-    u.expect("pay.preparing", "pay.link")
-    link = fake.log(uid)[-1]["reply_markup"]["inline_keyboard"][0][0]
+    link = pay_link(u, fake, uid, "200")
     st = http("POST", link["url"] + "/decline", b"")[0]
     u.expect("pay.failed")
     again = http("POST", link["url"] + "/pay", b"")[0]
@@ -81,6 +73,15 @@ def scenario(fake, db, uid, phone):
     ident = psql(db, "SELECT external_id FROM kb_identity WHERE channel = 'tg'")
     check(str(uid) in ident.split("\n"), "the Telegram identity keeps the 64-bit user id exactly (%s)" % ident)
     return u
+
+
+def pay_link(u, fake, uid, amount):
+    """Pay from the menu with a typed sum: the payment link's URL button."""
+    u.press("pay")
+    u.expect("pay.ask_amount")
+    u.say(amount)
+    u.expect("pay.preparing", "pay.link")
+    return fake.log(uid)[-1]["reply_markup"]["inline_keyboard"][0][0]
 
 
 def per_chat_pacing(fake, uid):
