@@ -457,8 +457,9 @@ static void on_fake_row(int err, PGresult *res, void *data)
         job_free(j);
         return;
     }
-    if (!pending) { /* declined, expired or paid: final, as at a real provider — nothing changes */
-        page(j->r, 410, j->lang, "pay.page_gone", NULL, NULL);
+    if (!pending) { /* paid, declined or expired: final, as at a real provider — nothing changes */
+        int paid = !strcmp(j->status, "paid") || !strcmp(j->status, "credited");
+        page(j->r, paid ? 200 : 410, j->lang, paid ? "pay.page_paid" : "pay.page_gone", NULL, NULL);
         j->r = NULL;
         job_free(j);
         return;

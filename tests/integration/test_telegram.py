@@ -105,7 +105,7 @@ def webhook_mode(redis, fake):
     try:
         reg = wait_until(lambda: fake.state()["set_webhook"], 10)
         check(reg and reg[0]["secret_token"] == SECRET and reg[0]["url"].endswith("/telegram/webhook") and
-              set(reg[0]["allowed_updates"]) == {"message", "edited_message", "callback_query"} and
+              set(reg[0]["allowed_updates"]) == {"message", "edited_message", "callback_query", "chat_member"} and
               reg[0]["max_connections"], "setWebhook at start with the secret, allowed_updates, max_connections")
         u = scenario(fake, db, 5000000001, "+79165550101")
         per_chat_pacing(fake, u.uid)
