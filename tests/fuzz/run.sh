@@ -12,6 +12,8 @@ shift || true
 all=$(sed -n 's/^set(KABINET_FUZZ_TARGETS \(.*\))$/\1/p' "$here/CMakeLists.txt")
 targets=${*:-$all}
 out=$here/build-fuzz
+# the revision the targets are built from (a "+": with changes not committed), for the records
+rev="$(git -C "$here" rev-parse --short=12 HEAD)$(git -C "$here" diff --quiet HEAD -- src channels 'tests/fuzz/*.c' && echo '' || echo '+')"
 cmake -S "$here" -B "$out" -DKABINET_FUZZ=ON -DCMAKE_C_COMPILER=clang-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$out" -j "$(nproc)" --target $(printf 'fuzz_%s ' $targets) >/dev/null
 dict_of() {
@@ -50,7 +52,7 @@ for t in $targets; do
     # the revision whose sources were fuzzed (tests/fuzz/current.sh checks that they have not changed since)
     printf '%s\t%s\t%ss\t%s execs\t%s inputs\t%s\t%s\n' "$(date -u +%F)" "$t" "$cpu" "${execs:-0}" "$size" \
       "$([ $rc -eq 0 ] && echo 'nothing open' || echo 'CRASH: see build-fuzz/crashes')" \
-      "$(git -C "$here" rev-parse --short=12 HEAD)$(git -C "$here" diff --quiet HEAD -- src channels && echo '' || echo '+')" \
+      "$rev" \
       >>"$here/tests/fuzz/STATUS"
   fi
 done
