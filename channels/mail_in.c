@@ -6,7 +6,6 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -14,6 +13,7 @@
 #include "event.h"
 #include "log.h"
 #include "mail_int.h"
+#include "secret.h"
 #include "sms_text.h"
 
 #define MAIL_MAX_TOKENS 8
@@ -313,7 +313,7 @@ static int from_json(const char *body, size_t len, mime_msg_t *msg, char *err, s
     return rc;
 }
 
-/* Basic auth whose password is the secret (any user name), compared in constant time. */
+/* Basic auth whose password is the secret (any user name), compared in constant time (secret_equal). */
 static int authorized(const mail_t *m, httpd_req_t *r)
 {
     char auth[512], expect[400], dec[400];
@@ -327,9 +327,8 @@ static int authorized(const mail_t *m, httpd_req_t *r)
     if (!colon)
         return 0;
     snprintf(expect, sizeof expect, "%s", m->secret);
-    size_t a = strlen(colon + 1), b = strlen(expect);
     /* EVP_DecodeBlock pads with zero bytes: the password ends at the first NUL */
-    return a == b && CRYPTO_memcmp(colon + 1, expect, b) == 0;
+    return secret_equal(colon + 1, expect);
 }
 
 /* POST /mail/inbound: a message a mail service received for us. 200 once taken (or rightly ignored), 400 for what
