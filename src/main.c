@@ -15,8 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "billing.h"
-#include "chat.h"
-#include "tg_file.h"
+#include "channel.h"
 #include "doc_bill.h"
 #include "config.h"
 #include "demo_data.h"
@@ -127,21 +126,14 @@ int main(int argc, char **argv)
         cfg_print_table(stdout);
         return 0;
     }
-    if (!strcmp(cmd, "chat")) { /* a client of a running kabinetd: needs no configuration of its own */
-        const char *who = option(argc, argv, 2, "--as"), *url = option(argc, argv, 2, "--url");
-        char def[128];
-        snprintf(def, sizeof def, "http://%s", getenv("KABINET_HTTP_LISTEN") ? getenv("KABINET_HTTP_LISTEN")
-                                                                             : "127.0.0.1:8080");
-        return chat_run(url ? url : def, who ? who : "console") ? 1 : 0;
-    }
-    int tgfile = !strcmp(cmd, "tg-file");
-    if (tgfile && argc != 3)
-        return usage();
-    if (tgfile) /* needs only the Telegram settings */
+    const channel_def_t *offer = channel_command(cmd); /* a channel's own subcommand (chat, tg-file) */
+    if (offer && !offer->command_needs_cfg)
+        return offer->run(NULL, argc, argv);
+    if (offer) /* needs only the channel's settings */
         setenv("KABINET_DATABASE_URL", "hostaddr=127.0.0.1", 0);
     int data = !strcmp(cmd, "import") || !strcmp(cmd, "export") || !strcmp(cmd, "demo-data") || !strcmp(cmd, "bill") ||
                !strcmp(cmd, "notify");
-    if (strcmp(cmd, "serve") && strcmp(cmd, "migrate") && !data && !tgfile)
+    if (strcmp(cmd, "serve") && strcmp(cmd, "migrate") && !data && !offer)
         return usage();
 
     /* migrate and the data commands touch only PostgreSQL: they do not make the operator name a Redis */
@@ -149,21 +141,15 @@ int main(int argc, char **argv)
         setenv("KABINET_REDIS_URL", "redis://127.0.0.1:6379", 0);
     cfg_t cfg;
     char err[512];
-    if (cfg_load(&cfg, err, sizeof err) != 0) {
+    if (cfg_load(&cfg, err, sizeof err) != 0 || channel_check_all(&cfg, err, sizeof err) != 0) {
         fprintf(stderr, "kabinetd: configuration error: %s\n", err);
         cfg_free(&cfg);
         return 2;
     }
     log_set_level(cfg.log_level);
     int rc;
-    if (tgfile) {
-        if (!cfg.tg_token[0]) {
-            fprintf(stderr, "kabinetd: tg-file: KABINET_TELEGRAM_TOKEN is not set\n");
-            rc = 2;
-        } else if ((rc = tg_file_fetch(cfg.tg_api_url, cfg.tg_token, argv[2], stdout, err, sizeof err)) != 0) {
-            fprintf(stderr, "kabinetd: tg-file: %s\n", err);
-            rc = rc == KB_ERR_NOTCONN ? 2 : 1;
-        }
+    if (offer) {
+        rc = offer->run(&cfg, argc, argv);
     } else if (data) {
         rc = data_command(&cfg, cmd, argc, argv);
     } else if (!strcmp(cmd, "migrate")) {

@@ -6,27 +6,29 @@
 #include <libpq-fe.h>
 #include <unistd.h>
 #include <uv.h>
+#include "channel.h"
 #include "core.h"
 #include "db.h"
 #include "engine.h"
 #include "err.h"
+#include "form.h"
 #include "http_client.h"
 #include "httpd.h"
 #include "kv.h"
-#include "local.h"
-#include "sms.h"
-#include "mail.h"
-#include "telegram.h"
-#include "docs.h"
-#include "form.h"
-#include "pay.h"
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
-#include "notify.h"
 #include "outbox.h"
-#include "relay.h"
 #include "server.h"
+
+#define SERVER_MAX_PARTS 16
+#define SERVER_MAX_LANES 24
+
+/* A channel or worker this process runs (channel.h), and its state. */
+typedef struct {
+    const channel_def_t *def;
+    void *self;
+} part_t;
 
 typedef struct {
     uv_loop_t *loop;
@@ -38,14 +40,14 @@ typedef struct {
     http_client_t *http;
     httpd_t *httpd;
     engine_t *engine;
-    local_t *local;
-    tg_t *tg;                  /* the Telegram channel, when a token is set */
-    pay_t *pay;                /* payment links (KABINET_PAY_PROVIDER) */
-    docs_t *docs;              /* documents for customers: checks, bills */
-    sms_t *sms;                /* SMS through the gateway KABINET_SMS_PROVIDER names */
-    mail_t *mail;              /* email: SMTP out, IMAP and a webhook in (KABINET_SMTP_URL, …) */
-    relay_t *relay;            /* events from one conversation to another (staff → customer) */
-    notify_t *notify;          /* the scheduler's notification jobs (KABINET_NOTIFY) */
+    part_t parts[SERVER_MAX_PARTS];  /* the channels, then the workers, in their tables' order */
+    int nparts;
+    struct {
+        const char *lane;
+        outbox_t *out;
+    } lanes[SERVER_MAX_LANES];        /* which sender drains which outbox lane: the engine's wake-ups look here */
+    int nlanes;
+    char public_url[300];
     uv_signal_t sigterm, sigint;
     uv_timer_t drain;
     uint64_t drain_deadline;
@@ -177,6 +179,57 @@ static void on_metrics(httpd_req_t *r, void *data)
     free(text);
 }
 
+/* ---------------------------------------------------------------- channels and workers (channel.h) */
+
+/* Stops a part taking work: its own stop, else its senders'. */
+static void part_stop(part_t *p)
+{
+    if (p->def->stop) {
+        p->def->stop(p->self);
+        return;
+    }
+    for (int l = 0; p->def->lanes[l] && p->def->outbox; l++) {
+        outbox_t *o = p->def->outbox(p->self, p->def->lanes[l]);
+        if (o)
+            outbox_stop(o);
+    }
+}
+
+/* A part's work in flight: its own count, else its senders'. */
+static size_t part_busy(part_t *p)
+{
+    if (p->def->busy)
+        return p->def->busy(p->self);
+    size_t n = 0;
+    for (int l = 0; p->def->lanes[l] && p->def->outbox; l++) {
+        outbox_t *o = p->def->outbox(p->self, p->def->lanes[l]);
+        n += o ? outbox_busy(o) : 0;
+    }
+    return n;
+}
+
+int channel_check_all(cfg_t *cfg, char *err, size_t errlen)
+{
+    const channel_def_t *const *tables[] = {kb_channels, kb_workers};
+    for (size_t t = 0; t < 2; t++)
+        for (const channel_def_t *const *d = tables[t]; *d; d++) {
+            int rc = (*d)->check ? (*d)->check(cfg, err, errlen) : 0;
+            if (rc)
+                return rc;
+        }
+    return 0;
+}
+
+const channel_def_t *channel_command(const char *cmd)
+{
+    const channel_def_t *const *tables[] = {kb_channels, kb_workers};
+    for (size_t t = 0; t < 2; t++)
+        for (const channel_def_t *const *d = tables[t]; *d; d++)
+            if ((*d)->command && !strcmp((*d)->command, cmd))
+                return *d;
+    return NULL;
+}
+
 /* ---------------------------------------------------------------- drain and stop */
 
 static void close_walk(uv_handle_t *h, void *arg)
@@ -185,33 +238,17 @@ static void close_walk(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
-/* Closes every module; whatever handles are left (idle keep-alive connections) are closed too. */
-/* Closes whichever modules exist, channels and engine first (they use the clients), the clients last. */
+/* Closes whichever modules exist, channels and workers first (last made, first closed; they use the clients and
+ * the engine), the clients last. */
 static void close_modules(server_t *s)
 {
-    if (s->notify)
-        notify_close(s->notify);
-    s->notify = NULL;
-    if (s->local)
-        local_close(s->local);
-    if (s->tg)
-        tg_close(s->tg);
-    s->tg = NULL;
-    if (s->pay)
-        pay_close(s->pay);
-    s->pay = NULL;
-    if (s->docs)
-        docs_close(s->docs);
-    s->docs = NULL;
-    if (s->sms)
-        sms_close(s->sms);
-    s->sms = NULL;
-    if (s->mail)
-        mail_close(s->mail);
-    s->mail = NULL;
-    if (s->relay)
-        relay_close(s->relay);
-    s->relay = NULL;
+    while (s->nparts > 0) {
+        part_t *p = &s->parts[--s->nparts];
+        if (p->self && p->def->close)
+            p->def->close(p->self);
+        p->self = NULL;
+    }
+    s->nlanes = 0;
     if (s->engine)
         engine_close(s->engine);
     if (s->httpd)
@@ -229,7 +266,6 @@ static void close_modules(server_t *s)
     outbox_set_bookkeeping_db(NULL);
     core_set_replica(NULL);
     s->db_async = s->db_replica = NULL;
-    s->local = NULL;
     s->engine = NULL;
     s->httpd = NULL;
     s->http = NULL;
@@ -263,12 +299,9 @@ static void on_drain_tick(uv_timer_t *t)
     size_t http_in = httpd_inflight(s->httpd), pg = db_pending(s->db) + (s->db_async ? db_pending(s->db_async) : 0) +
                                                      (s->db_replica ? db_pending(s->db_replica) : 0),
            redis = kv_pending(s->kv),
-           out = http_client_pending(s->http), engine = engine_busy(s->engine),
-           sender = (s->local ? outbox_busy(local_outbox(s->local)) : 0) + (s->tg ? tg_busy(s->tg) : 0) +
-                    (s->pay ? outbox_busy(pay_outbox(s->pay)) : 0) + (s->docs ? outbox_busy(docs_outbox(s->docs)) : 0) +
-                    (s->sms ? outbox_busy(sms_outbox(s->sms)) : 0) + (s->relay ? outbox_busy(relay_outbox(s->relay)) : 0) +
-                    (s->mail && mail_outbox(s->mail) ? outbox_busy(mail_outbox(s->mail)) : 0) +
-                    (s->notify ? (size_t)notify_busy(s->notify) : 0);
+           out = http_client_pending(s->http), engine = engine_busy(s->engine), sender = 0;
+    for (int i = 0; i < s->nparts; i++)
+        sender += part_busy(&s->parts[i]);
     int idle = http_in == 0 && pg == 0 && redis == 0 && out == 0 && engine == 0 && sender == 0;
     if (!idle && uv_now(s->loop) < s->drain_deadline)
         return;
@@ -296,48 +329,23 @@ static void on_signal(uv_signal_t *sig, int signum)
     log_info("server", "signal %d: draining (up to %d ms)", signum, s->cfg->shutdown_timeout_ms);
     httpd_stop(s->httpd);
     engine_stop(s->engine);
-    if (s->notify)
-        notify_stop(s->notify);
-    if (s->local)
-        outbox_stop(local_outbox(s->local));
-    if (s->tg)
-        tg_stop(s->tg);
-    if (s->pay)
-        outbox_stop(pay_outbox(s->pay));
-    if (s->docs)
-        outbox_stop(docs_outbox(s->docs));
-    if (s->sms)
-        outbox_stop(sms_outbox(s->sms));
-    if (s->mail && mail_outbox(s->mail))
-        outbox_stop(mail_outbox(s->mail));
-    if (s->relay)
-        outbox_stop(relay_outbox(s->relay));
+    for (int i = 0; i < s->nparts; i++)
+        part_stop(&s->parts[i]);
     s->drain_deadline = uv_now(s->loop) + (uint64_t)s->cfg->shutdown_timeout_ms;
     uv_timer_start(&s->drain, on_drain_tick, 0, 20);
 }
 
 /* ---------------------------------------------------------------- run */
 
-/* After a commit that wrote replies: wake that channel's sender. */
-static void kick_sender(void *ctx, const char *channel)
+/* After a commit that wrote outbox rows for lane: wake the sender that drains it (a lookup in the lane table). */
+static void kick_sender(void *ctx, const char *lane)
 {
     server_t *s = ctx;
-    if (s->local && !strcmp(channel, "local"))
-        outbox_kick(local_outbox(s->local));
-    if (s->sms && !strcmp(channel, "sms"))
-        outbox_kick(sms_outbox(s->sms));
-    if (s->mail && mail_outbox(s->mail) && !strcmp(channel, "mail"))
-        outbox_kick(mail_outbox(s->mail));
-    if (s->tg && !strcmp(channel, "tg"))
-        outbox_kick(tg_outbox(s->tg));
-    if (s->pay && !strcmp(channel, "pay"))
-        outbox_kick(pay_outbox(s->pay));
-    if (s->docs && !strcmp(channel, "doc"))
-        outbox_kick(docs_outbox(s->docs));
-    if (s->relay && !strcmp(channel, "relay"))
-        outbox_kick(relay_outbox(s->relay));
-    if (s->tg && tg_staff_outbox(s->tg) && !strcmp(channel, "staff"))
-        outbox_kick(tg_staff_outbox(s->tg));
+    for (int i = 0; i < s->nlanes; i++)
+        if (!strcmp(s->lanes[i].lane, lane)) {
+            outbox_kick(s->lanes[i].out);
+            return;
+        }
 }
 
 /* Closes whatever modules exist and runs the loop until every handle has closed, then frees the loop. */
@@ -345,32 +353,6 @@ static void server_teardown(server_t *s)
 {
     close_modules(s);
     loop_finish(s);
-}
-
-/* The SMS channel with the gateway KABINET_SMS_PROVIDER names. */
-static int start_sms(server_t *s, const cfg_t *cfg)
-{
-    smsprov_t *prov = NULL;
-    int rc;
-    if (!strcmp(cfg->sms_provider, "smsc")) {
-        smsprov_smsc_options_t o = {cfg->smsc_url, cfg->smsc_login, cfg->smsc_password, cfg->smsc_secret,
-                                    cfg->smsc_sender};
-        rc = smsprov_smsc_new(s->http, &o, &prov);
-    } else if (!strcmp(cfg->sms_provider, "smsru")) {
-        smsprov_smsru_options_t o = {cfg->smsru_url, cfg->smsru_api_id, cfg->smsru_token};
-        rc = smsprov_smsru_new(s->http, &o, &prov);
-    } else {
-        rc = smsprov_log_new(&prov);
-    }
-    if (rc) {
-        fprintf(stderr, "kabinetd: cannot set up the SMS gateway (a KABINET_SMSC_* or KABINET_SMSRU_* setting is too "
-                        "long)\n");
-        return rc;
-    }
-    if ((rc = sms_new(s->loop, s->httpd, s->db, s->engine, prov, &s->sms)) != 0)
-        return rc;
-    sms_set_push_limits(s->sms, s->kv, cfg->sms_push_rate, cfg->sms_push_cap, cfg->sms_price);
-    return 0;
 }
 
 /* How customers reach this server, without a trailing slash (KABINET_PUBLIC_URL, else the listen address). */
@@ -381,32 +363,34 @@ static void public_base(const cfg_t *cfg, char *base, size_t size)
     form_base_url(base, size, cfg->public_url[0] ? cfg->public_url : url);
 }
 
-/* The payment channel with the provider KABINET_PAY_PROVIDER names. */
-static int start_pay(server_t *s, const cfg_t *cfg)
+/* Creates every channel, then every worker, the settings turn on, and fills the lane table from what they drain.
+ * Returns 0, or the first error (said to the operator). */
+static int create_parts(server_t *s, const cfg_t *cfg)
 {
-    char base[300], back[400], fail[400], err[200] = "";
-    public_base(cfg, base, sizeof base);
-    snprintf(back, sizeof back, "%s/pay/done", base);
-    snprintf(fail, sizeof fail, "%s/pay/done?failed=1", base);
-    payprov_t *prov = NULL;
-    int rc;
-    if (!strcmp(cfg->pay_provider, "yookassa")) {
-        payprov_yookassa_options_t yo = {cfg->yk_url, cfg->yk_shop_id, cfg->yk_secret_key, cfg->yk_webhook_ips, back,
-                                         cfg->yk_vat_code, cfg->trusted_proxies};
-        rc = payprov_yookassa_new(s->http, &yo, &prov, err, sizeof err);
-    } else if (!strcmp(cfg->pay_provider, "sber")) {
-        payprov_sber_options_t so = {cfg->sber_url, cfg->sber_username, cfg->sber_password, cfg->sber_callback_key,
-                                     back, fail, cfg->pay_expire_s};
-        rc = payprov_sber_new(s->http, &so, &prov, err, sizeof err);
-    } else {
-        rc = payprov_fake_new(base, &prov);
-    }
-    if (rc) {
-        fprintf(stderr, "kabinetd: %s\n", err[0] ? err : "cannot set up the payment provider");
-        return rc;
-    }
-    pay_options_t po = {cfg->pay_poll_s, cfg->pay_expire_s, base};
-    return pay_new(s->loop, s->httpd, s->db, prov, &po, kick_sender, s, &s->pay);
+    channel_env_t env = {s->loop, cfg, s->httpd, s->http, s->kv, s->db, s->engine, s->public_url, kick_sender, s};
+    const channel_def_t *const *tables[] = {kb_channels, kb_workers};
+    for (size_t t = 0; t < 2; t++)
+        for (const channel_def_t *const *d = tables[t]; *d; d++) {
+            if (!(*d)->wanted(cfg))
+                continue;
+            char err[300] = "";
+            void *self = NULL;
+            int rc = s->nparts == SERVER_MAX_PARTS ? KB_ERR_BUSY : (*d)->create(&env, &self, err, sizeof err);
+            if (rc) {
+                fprintf(stderr, "kabinetd: %s: %s\n", (*d)->name, err[0] ? err : kb_strerror(rc));
+                return rc;
+            }
+            s->parts[s->nparts].def = *d;
+            s->parts[s->nparts++].self = self;
+            for (int l = 0; (*d)->lanes[l] && (*d)->outbox; l++) {
+                outbox_t *o = (*d)->outbox(self, (*d)->lanes[l]);
+                if (o && s->nlanes < SERVER_MAX_LANES) {
+                    s->lanes[s->nlanes].lane = (*d)->lanes[l];
+                    s->lanes[s->nlanes++].out = o;
+                }
+            }
+        }
+    return 0;
 }
 
 /* In production, Postgres on another machine should be reached over TLS with its certificate and name checked
@@ -496,32 +480,8 @@ int server_run(const cfg_t *cfg)
     engine_route(s.engine, "staff", &dlg_staff);
     core_register_all();
     core_auth_set_key(cfg->code_key);
-    if (cfg->local_channel)
-        local_new(s.loop, s.httpd, s.engine, s.db, &s.local);
-    if (cfg->tg_token[0]) {
-        tg_options_t to = {cfg->tg_token, cfg->tg_api_url, !strcmp(cfg->tg_mode, "webhook"), cfg->tg_webhook_url,
-                           cfg->tg_secret, cfg->tg_poll_timeout_s, cfg->tg_max_connections, cfg->tg_max_inflight,
-                           cfg->tg_broadcast_rate, cfg->tg_paid_broadcast ? cfg->tg_paid_rate : 0, cfg->tg_chat_limit, cfg->staff_chat, cfg->staff_branches, cfg->staff_per_minute};
-        tg_new(s.loop, s.httpd, s.http, s.kv, s.db, s.engine, &to, &s.tg);
-    }
-    if (strcmp(cfg->pay_provider, "none") && (rc = start_pay(&s, cfg)) != 0)
-        goto fail;
-    char base[300];
-    public_base(cfg, base, sizeof base);
-    docs_new(s.loop, s.httpd, s.db, base, kick_sender, &s, &s.docs);
-    if ((rc = start_sms(&s, cfg)) != 0)
-        goto fail;
-    if (cfg->smtp_url[0] || cfg->imap_url[0] || cfg->mail_webhook_secret[0]) {
-        mail_options_t mo = {cfg->smtp_url, cfg->mail_from, cfg->imap_url, cfg->imap_poll_s, cfg->mail_webhook_secret,
-                             base, cfg->code_key, cfg->mail_ca_file, (size_t)cfg->mail_max_bytes,
-                             cfg->mail_authserv_id};
-        if ((rc = mail_new(s.loop, s.httpd, s.http, s.db, s.engine, &mo, &s.mail)) != 0) {
-            fprintf(stderr, "kabinetd: cannot set up the email channel: %s\n", kb_strerror(rc));
-            goto fail;
-        }
-    }
-    relay_new(s.loop, s.db, s.engine, &s.relay);
-    if (cfg->notify && (rc = notify_new(s.loop, s.db, cfg, engine_owner(s.engine), &s.notify)) != 0)
+    public_base(cfg, s.public_url, sizeof s.public_url);
+    if ((rc = create_parts(&s, cfg)) != 0)
         goto fail;
     engine_set_outbox_hook(s.engine, kick_sender, &s);
     if ((rc = httpd_start(s.httpd)) != 0) {
@@ -535,12 +495,9 @@ int server_run(const cfg_t *cfg)
         db_start(s.db_replica);
     kv_start(s.kv);
     engine_start(s.engine);
-    if (s.tg)
-        tg_start(s.tg);
-    if (s.mail)
-        mail_start(s.mail);
-    if (s.notify)
-        notify_start(s.notify);
+    for (int i = 0; i < s.nparts; i++)
+        if (s.parts[i].def->start && (rc = s.parts[i].def->start(s.parts[i].self)) != 0)
+            log_warn("server", "%s did not start: %s", s.parts[i].def->name, kb_strerror(rc));
 
     uv_signal_init(s.loop, &s.sigterm);
     uv_signal_init(s.loop, &s.sigint);

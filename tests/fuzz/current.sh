@@ -8,15 +8,16 @@ here=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$here"
 sources() { # what each target fuzzes: its harness and the parsers it reaches
   case $1 in
-    tg_update) echo channels/tg_update.c channels/tg_update.h src/event.c ;;
-    sms_text) echo channels/sms_text.c channels/sms_text.h ;;
-    reading) echo src/meter.c src/meter.h ;;
-    mime) echo channels/mime.c channels/mime.h ;;
-    pay_notice) echo src/pay_yookassa.c src/pay_sber.c src/payprov.c src/payprov_int.h src/form.c ;;
-    sms_callback) echo channels/sms_smsc.c channels/sms_smsru.c src/form.c ;;
-    config) echo src/config.c src/config.h ;;
-    http) echo src/form.c src/http_client.c src/event.c ;;
-    csv) echo src/csv.c src/csv.h ;;
+    tg_update) echo channels/telegram/tg_update.c channels/telegram/tg_update.h src/engine/event.c ;;
+    sms_text) echo channels/sms/sms_text.c channels/sms/sms_text.h ;;
+    reading) echo src/core/meter.c src/core/meter.h ;;
+    mime) echo channels/mail/mime.c channels/mail/mime.h ;;
+    pay_notice) echo src/payments/pay_yookassa.c src/payments/pay_sber.c src/payments/payprov.c \
+                     src/payments/payprov_int.h src/runtime/form.c ;;
+    sms_callback) echo channels/sms/sms_smsc.c channels/sms/sms_smsru.c src/runtime/form.c ;;
+    config) echo src/runtime/config.c src/runtime/config.h ;;
+    http) echo src/runtime/form.c src/runtime/http_client.c src/engine/event.c ;;
+    csv) echo src/runtime/csv.c src/runtime/csv.h ;;
   esac
 }
 if ! git rev-parse --verify -q HEAD >/dev/null; then
@@ -35,7 +36,9 @@ for t in $(sed -n 's/^set(KABINET_FUZZ_TARGETS \(.*\))$/\1/p' CMakeLists.txt); d
     echo "skip fuzz target $t: its revision ${rev:-?} is not in this clone"; continue
   fi
   # shellcheck disable=SC2046
-  changed=$(git diff --name-only "$rev" HEAD -- tests/fuzz/fuzz_$t.c $(sources "$t"))
+  # a file only moved (renamed with its content unchanged) is no change
+  changed=$(git diff -M100% --name-status "$rev" HEAD | awk -v want=" $(echo tests/fuzz/fuzz_$t.c $(sources "$t")) " \
+    '$1 != "R100" && index(want, " " $NF " ") { print $NF }')
   if [ -n "$changed" ]; then
     echo "FAIL fuzz target $t: its last long run ($day, $rev) predates changes to $(tr '\n' ' ' <<<"$changed")"
     stale=1

@@ -1,6 +1,8 @@
 /* fuzz_config.c — kabinetd's settings: lines NAME=VALUE become the environment (KABINET_ is prefixed to names
- * without it), then the whole table is read and validated as at start. */
+ * without it), then the whole table is read and validated as at start: the common settings, then every channel's
+ * and worker's own checks (channel.h). */
 #include <stdio.h>
+#include "channel.h"
 #include "config.h"
 #include "fuzz.h"
 
@@ -28,8 +30,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     cfg_t cfg;
     char err[512];
-    if (cfg_load(&cfg, err, sizeof err) == 0)
+    if (cfg_load(&cfg, err, sizeof err) == 0) {
+        channel_check_all(&cfg, err, sizeof err);
         cfg_free(&cfg);
+    }
     free(s);
     return 0;
 }

@@ -15,4 +15,9 @@ for h in db.h kv.h engine.h telegram.h; do
   fi
 done
 [ $fails -eq 0 ] && echo "ok   every dialog compiles with only dialogs/ and cJSON; runtime and channel headers are out of reach"
-[ $fails -eq 0 ]
+[ $fails -eq 0 ] || exit 1
+# and the layers: no file of src/ includes a channel's header (the build gives src/ no channels/ include path either)
+chdr=$(cd "$here/channels" && ls */*.h | xargs -n1 basename | sort -u)
+bad=$(for h in $chdr; do grep -lE "#include \"$h\"" "$here"/src/*.c "$here"/src/*/*.c "$here"/src/*/*.h 2>/dev/null; done)
+if [ -n "$bad" ]; then echo "FAIL src/ includes a channel header: $bad"; exit 1; fi
+echo "ok   no file of src/ includes a channel header"

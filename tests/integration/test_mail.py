@@ -297,7 +297,7 @@ def webhook_phase(tg, db, _):
               "no From 400, broken MIME 400, 30 MB 413, and nothing changed (%s %s %s)" % (st1, st2, st3))
         check(k.log_text().count("inbound message") >= 3, "each refusal has its log line")
         # a mailbox the server refuses for good (550) is not tried again
-        psql(db, "INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload) VALUES ('mail:nobody@example.ru',"
+        psql(db, "SELECT kb_outbox_put('mail:nobody@example.ru',"
                  " 'mail', 0, 'dead-test', 0, '{\"tmpl\": \"common.help\", \"lang\": \"ru\"}')")
         check(wait_until(lambda: psql(db, "SELECT dead::text || attempts FROM kb_outbox WHERE event_id = 'dead-test'")
                          == "true1", 15), "a 550 from the server is final: the message is dead after one attempt")

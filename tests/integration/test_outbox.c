@@ -106,10 +106,10 @@ static void queue(int convs, int n, int lane, const char *prefix)
 {
     char sql[512];
     snprintf(sql, sizeof sql,
-             "INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload) "
-             "SELECT '%s' || c, 't', %d, 'e' || s, 0, json_build_object('tmpl', 'x', 'params', json_build_object('seq', s)) "
-             "FROM generate_series(0, %d) c, generate_series(1, %d) s ORDER BY s, c",
-             prefix, lane, convs - 1, n);
+             "SELECT count(kb_outbox_put(x.conv, 't', %d, x.ev, 0, x.payload)) FROM (SELECT '%s' || c AS conv, 'e' || s AS ev, "
+             "jsonb_build_object('tmpl', 'x', 'params', jsonb_build_object('seq', s)) AS payload "
+             "FROM generate_series(0, %d) c, generate_series(1, %d) s ORDER BY s, c OFFSET 0) x",
+             lane, prefix, convs - 1, n);
     assert_non_null(tk_db_value(sql));
 }
 
@@ -127,8 +127,8 @@ static void test_live_reply_passes_a_broadcast(void **state)
     start(4);
     tk_run_for(&loop, 300);
     assert_true(delivered < 300);
-    assert_non_null(tk_db_value("INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload) VALUES "
-                                "('t:live', 't', 0, 'live1', 0, '{\"tmpl\":\"x\",\"params\":{\"seq\":1}}')"));
+    assert_non_null(tk_db_value("SELECT kb_outbox_put('t:live', 't', 0, 'live1', 0, "
+                                "'{\"tmpl\":\"x\",\"params\":{\"seq\":1}}')"));
     double queued = metrics_now();
     outbox_kick(ob); /* as the engine does after its commit */
     for (int i = 0; i < 100 && !live_delivered; i++)

@@ -5,7 +5,7 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 found=$(grep -nE '\b(strn?cmp|strn?casecmp|memcmp)\([^;]*\b(sig|signature|checksum|sum|md5|hmac|mac|secret|token|expect|password)\b' \
-          "$here"/src/*.c "$here"/channels/*.c | grep -vE 'not a secret|CRYPTO_memcmp|names\[i\]|"[a-z]*="|"[a-z_]*(sig|checksum|token|secret)[a-z_]*"' || true)
+          "$here"/src/*.c "$here"/src/*/*.c "$here"/channels/*/*.c | grep -vE 'not a secret|CRYPTO_memcmp|names\[i\]|"[a-z]*="|"[a-z_]*(sig|checksum|token|secret)[a-z_]*"' || true)
 if [ -n "$found" ]; then
   echo "FAIL secrets compared in variable time:"
   echo "$found"

@@ -59,13 +59,13 @@ def smsru(tg, db, _):
                          "delivered", 5), "delivered (103) is recorded on the outbox row")
         # a retryable gateway error (220: service busy) is retried; a permanent one (202: bad number) is not
         gw.post("fail_next", {"code": 220, "n": 1})
-        psql(db, "INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload) VALUES ('sms:+79160001166', "
+        psql(db, "SELECT kb_outbox_put('sms:+79160001166', "
                  "'sms', 0, 'retry-test', 0, '{\"tmpl\": \"reg.code_sms\", \"lang\": \"ru\", "
                  "\"params\": {\"code\": \"123456\"}}')")
         got = wait_until(lambda: gw.messages("+79160001166"), 20)
         check(bool(got), "a message the gateway refused with a retryable error (220) went out on a retry")
         gw.post("fail_next", {"code": 202, "n": 3})
-        psql(db, "INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload) VALUES ('sms:+79160001177', "
+        psql(db, "SELECT kb_outbox_put('sms:+79160001177', "
                  "'sms', 0, 'dead-test', 0, '{\"tmpl\": \"reg.code_sms\", \"lang\": \"ru\", "
                  "\"params\": {\"code\": \"123456\"}}')")
         dead = wait_until(lambda: psql(db, "SELECT dead FROM kb_outbox WHERE event_id = 'dead-test'") == "t", 10)
@@ -153,7 +153,7 @@ def smsc(tg, db, _):
         # СТОП: no pushes, but codes the customer asks for
         p.say("СТОП")
         p.expect("set.stopped", "sms.menu")
-        psql(db, "INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload) VALUES ('sms:%s', 'sms', 1, "
+        psql(db, "SELECT kb_outbox_put('sms:%s', 'sms', 1, "
                  "'reminder-1', 0, '{\"tmpl\": \"common.help\", \"lang\": \"ru\"}')" % p.number)
         dead = wait_until(lambda: psql(db, "SELECT dead FROM kb_outbox WHERE event_id = 'reminder-1'") == "t", 10)
         check(dead and len(gw.messages(p.number)) == p.seen, "after СТОП a reminder is not sent")

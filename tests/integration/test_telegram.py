@@ -93,7 +93,7 @@ def per_chat_pacing(fake, uid):
 
 def push(db, uid, payload, lane=1, key=None):
     key = key or "push-%d-%f" % (uid, time.time())
-    psql(db, "INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload) VALUES ('tg:%d', 'tg', %d, '%s', 0, "
+    psql(db, "SELECT kb_outbox_put('tg:%d', 'tg', %d, '%s', 0, "
              "'%s'::jsonb)" % (uid, lane, key, json.dumps(payload, ensure_ascii=False).replace("'", "''")))
 
 
@@ -256,8 +256,8 @@ def webhook_mode(redis, fake):
         ids = list(range(880000001, 880000151))
         for i in ids:
             fake.post("chat", {"id": i})
-        psql(db, "INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload) SELECT 'tg:' || i, 'tg', 1, "
-                 "'bc', 0, '{\"tmpl\": \"common.help\"}' FROM generate_series(880000001, 880000150) i")
+        psql(db, "SELECT kb_outbox_put('tg:' || i, 'tg', 1, "
+                 "'bc', 0, '{\"tmpl\": \"common.help\"}') FROM generate_series(880000001, 880000150) i")
         time.sleep(2.0)
         t0 = time.time()
         u.say("/menu")
