@@ -5,12 +5,14 @@
 
 -- Puts one message for conversation p_conv on lane p_lane (0 replies, 1 pushes) of outbox channel p_channel, keyed
 -- by (p_conv, p_event, p_seq): a second put with the same key changes nothing. Returns the new row's id, or NULL
--- when the key was there already. Within a conversation and lane, rows go out in id order (outbox.h).
+-- when the key was there already. Within a conversation and lane, rows go out in id order (outbox.h). p_hold_s:
+-- the engine delivers the row itself (its conversation's lease holds it): no claim takes it for that long.
 CREATE FUNCTION kb_outbox_put(p_conv text, p_channel text, p_lane integer, p_event text, p_seq integer,
-                              p_payload jsonb) RETURNS bigint
+                              p_payload jsonb, p_hold_s integer DEFAULT NULL) RETURNS bigint
 LANGUAGE sql VOLATILE AS $$
-    INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload)
-    VALUES (p_conv, p_channel, coalesce(p_lane, 0)::smallint, p_event, p_seq, p_payload)
+    INSERT INTO kb_outbox (conv, channel, lane, event_id, seq, payload, claimed_until)
+    VALUES (p_conv, p_channel, coalesce(p_lane, 0)::smallint, p_event, p_seq, p_payload,
+            CASE WHEN p_hold_s > 0 THEN now() + make_interval(secs => p_hold_s) END)
     ON CONFLICT (conv, event_id, seq) DO NOTHING
     RETURNING id
 $$;
@@ -117,61 +119,6 @@ BEGIN
     END IF;
     next_cursor := 0;
     done := NOT (result ->> 'more')::boolean;
-END $fn$
-;
-CREATE OR REPLACE FUNCTION public.kb_privacy_forget(p_customer bigint, p_conv text, p_event text, p_key text)
- RETURNS jsonb
- LANGUAGE plpgsql
-AS $fn$
-DECLARE
-    convs text[];
-    addrs text[];
-    n_ident int; n_msgs int; n_out int; n_topics int; n_codes int;
-BEGIN
-    SELECT coalesce(array_agg(CASE channel WHEN 'tg' THEN 'tg:' || external_id WHEN 'sms' THEN 'sms:' || external_id
-                                           WHEN 'mail' THEN 'mail:' || external_id ELSE external_id END), '{}')
-      INTO convs FROM kb_identity i WHERE customer_id = p_customer
-      AND EXISTS (SELECT 1 FROM kb_applied a WHERE a.conv = CASE i.channel WHEN 'tg' THEN 'tg:' || i.external_id
-                  WHEN 'sms' THEN 'sms:' || i.external_id WHEN 'mail' THEN 'mail:' || i.external_id ELSE i.external_id END);
-    convs := array_append(convs, p_conv);
-    -- the staff topics of the customer's appeals go (their texts with them)
-    SELECT count(kb_outbox_put('forget:' || a.staff_chat || ':' || a.topic_id, 'staff', 0::smallint, 'forget:' || a.id, 0,
-                               jsonb_build_object('chat', a.staff_chat, 'topic', a.topic_id)))
-      INTO n_topics
-      FROM kb_appeal a WHERE a.customer_id = p_customer AND a.topic_id IS NOT NULL AND a.staff_chat IS NOT NULL;
-    -- their appeals: no topic, no subject (what they typed), none left open for the chat's next user
-    UPDATE kb_appeal SET topic_id = NULL, card_posted = false, subject = '',
-           status = 'resolved', resolved_at = coalesce(resolved_at, now()) WHERE customer_id = p_customer;
-    UPDATE kb_appeal_message m SET body = '', attachment_file = NULL, attachment_size = NULL
-      FROM kb_appeal a WHERE a.id = m.appeal_id AND a.customer_id = p_customer AND (m.body <> '' OR m.attachment_file IS NOT NULL);
-    GET DIAGNOSTICS n_msgs = ROW_COUNT;
-    -- what was said in their conversations, and what was sent to them
-    UPDATE kb_applied SET said = NULL, state = '{}' WHERE conv = ANY(convs);
-    -- what went out to them or for them: its payload, and a key that names a phone, an address or a chat (a code's
-    -- SMS to their phone, sent "from" their Telegram chat, names both)
-    SELECT array_cat(convs, ARRAY['sms:' || k.phone, 'mail:' || k.email]) INTO addrs FROM kb_customer k WHERE k.id = p_customer;
-    UPDATE kb_outbox SET payload = '{}', conv = 'erased:' || id
-     WHERE (conv = ANY(addrs) OR payload ->> 'from' = ANY(convs)) AND (sent_at IS NOT NULL OR dead);
-    GET DIAGNOSTICS n_out = ROW_COUNT;
-    -- codes sent to their phone and address
-    DELETE FROM kb_auth_code c USING kb_customer k WHERE k.id = p_customer AND c.address IN (k.phone, k.email);
-    GET DIAGNOSTICS n_codes = ROW_COUNT;
-    DELETE FROM kb_auth_failure f USING kb_customer k WHERE k.id = p_customer AND f.address IN (k.phone, k.email);
-    -- consent stays as proof: the identity in it an HMAC under the server's key (never a bare hash that a list of
-    -- phones would reverse), the conversation it was given in blanked
-    UPDATE kb_consent c SET customer_id = p_customer
-      FROM kb_identity i WHERE i.customer_id = p_customer AND c.channel = i.channel AND c.external_id = i.external_id;
-    UPDATE kb_consent SET external_id = kb_hmac_hex(p_key, channel || ':' || external_id), conv = ''
-      WHERE customer_id = p_customer AND (external_id !~ '^[0-9a-f]{64}$' OR conv <> '');
-    DELETE FROM kb_identity WHERE customer_id = p_customer;
-    GET DIAGNOSTICS n_ident = ROW_COUNT;
-    UPDATE kb_customer SET full_name = NULL, birth_date = NULL, address = NULL, phone = NULL, email = NULL,
-           email_bills = false, notifications = false WHERE id = p_customer;
-    INSERT INTO kb_audit (conv, event_id, what, details, customer_id, actor)
-    VALUES (p_conv, p_event, 'privacy.forget', jsonb_build_object('identities', n_ident, 'messages', n_msgs,
-            'outbox', n_out, 'topics', n_topics, 'codes', n_codes), p_customer, 'customer');
-    RETURN jsonb_build_object('convs', to_jsonb(convs), 'erased', jsonb_build_object('identities', n_ident,
-           'messages', n_msgs, 'outbox', n_out, 'topics', n_topics, 'codes', n_codes));
 END $fn$
 ;
 CREATE OR REPLACE FUNCTION public.kb_payment_late(p_payment bigint, p_was text)

@@ -210,7 +210,7 @@ static size_t part_busy(part_t *p)
 
 int channel_check_all(cfg_t *cfg, char *err, size_t errlen)
 {
-    const channel_def_t *const *tables[] = {kb_channels, kb_workers};
+    const channel_def_t *const *tables[] = {kb_workers, kb_channels};
     for (size_t t = 0; t < 2; t++)
         for (const channel_def_t *const *d = tables[t]; *d; d++) {
             int rc = (*d)->check ? (*d)->check(cfg, err, errlen) : 0;
@@ -346,6 +346,17 @@ static void kick_sender(void *ctx, const char *lane)
             outbox_kick(s->lanes[i].out);
             return;
         }
+}
+
+/* The sender of channel's conversations' replies, when the channel takes direct deliveries (the engine's fast
+ * path), or NULL. */
+static outbox_t *direct_sender(void *ctx, const char *channel)
+{
+    server_t *s = ctx;
+    for (int i = 0; i < s->nparts; i++)
+        if (s->parts[i].def->direct && !strcmp(s->parts[i].def->name, channel) && s->parts[i].def->outbox)
+            return s->parts[i].def->outbox(s->parts[i].self, channel);
+    return NULL;
 }
 
 /* Closes whatever modules exist and runs the loop until every handle has closed, then frees the loop. */
@@ -484,6 +495,7 @@ int server_run(const cfg_t *cfg)
     if ((rc = create_parts(&s, cfg)) != 0)
         goto fail;
     engine_set_outbox_hook(s.engine, kick_sender, &s);
+    engine_set_sender(s.engine, direct_sender, &s);
     if ((rc = httpd_start(s.httpd)) != 0) {
         fprintf(stderr, "kabinetd: cannot listen on %s (KABINET_HTTP_LISTEN): %s\n", cfg->http_listen, uv_strerror(rc));
         goto fail;

@@ -102,6 +102,7 @@ stop-replica)
 stop-redis) stop_redis ;;
 start-redis) start_redis ;;
 stop-pg) stop_pg ;;
+stop-pg-now) [ -f "$dir/pg/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$dir/pg" -m immediate -w stop >/dev/null || true ;;
 start-pg) start_pg ;;
 *) echo "usage: $0 start|stop|stop-redis|start-redis|stop-pg|start-pg DIR ..." >&2; exit 64 ;;
 esac

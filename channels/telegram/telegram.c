@@ -654,6 +654,6 @@ static int tg_file_command(const cfg_t *cfg, int argc, char **argv)
 }
 
 const channel_def_t channel_telegram = {
-    .name = "tg", .lanes = {"tg", "staff", NULL}, .check = tg_check, .wanted = tg_wanted, .create = tg_create,
+    .name = "tg", .lanes = {"tg", "staff", NULL}, .direct = 1, .check = tg_check, .wanted = tg_wanted, .create = tg_create,
     .start = tg_start_, .stop = tg_stop_, .busy = tg_busy_, .outbox = tg_lane, .close = tg_close_,
     .command = "tg-file", .command_needs_cfg = 1, .run = tg_file_command};

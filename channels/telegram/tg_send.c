@@ -87,6 +87,10 @@ static void unreachable(tg_job_t *j, const char *why)
              j->chat, why);
     const char *p[] = {j->chat, why};
     db_exec(tg->db, 0, tg->q_unreachable, 2, p, on_marked, NULL);
+    /* and the conversation knows it: its next step is a domain step, which marks the chat reachable again */
+    char key[96];
+    if (keys_conv(key, sizeof key, j->conv, KEY_STATE) > 0)
+        kv_command(tg->kv, NULL, NULL, "HSET %s unreach 1", key);
     job_done(j, OUTBOX_GIVE_UP, 0, why);
 }
 

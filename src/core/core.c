@@ -10,7 +10,7 @@
 static struct {
     const char *op;
     core_fn fn;
-    int lagging;           /* a read that may see a replica's slightly old data */
+    int kind;              /* 0 a change, 1 a read that may lag (a replica's data), 2 a read of the primary */
 } ops[CORE_MAX_OPS];
 static int nops;
 static db_t *replica;      /* KABINET_DATABASE_REPLICA_URL's pool, or NULL */
@@ -25,7 +25,7 @@ static int find(const char *op)
 }
 
 /* Adds or replaces an operation. */
-static int add_op(const char *op, core_fn fn, int lagging)
+static int add_op(const char *op, core_fn fn, int kind)
 {
     int i = find(op);
     if (i < 0) {
@@ -35,13 +35,21 @@ static int add_op(const char *op, core_fn fn, int lagging)
         ops[i].op = op;
     }
     ops[i].fn = fn;
-    ops[i].lagging = lagging;
+    ops[i].kind = kind;
     return 0;
 }
 
 int core_register(const char *op, core_fn fn) { return add_op(op, fn, 0); }
 
 int core_register_read(const char *op, core_fn fn) { return add_op(op, fn, 1); }
+
+int core_register_query(const char *op, core_fn fn) { return add_op(op, fn, 2); }
+
+int core_read_only(const char *op)
+{
+    int i = find(op);
+    return i < 0 ? 0 : ops[i].kind != 0;
+}
 
 core_fn core_find(const char *op)
 {
@@ -52,7 +60,7 @@ core_fn core_find(const char *op)
 int core_lagging(const char *op)
 {
     int i = find(op);
-    return i < 0 ? 0 : ops[i].lagging;
+    return i < 0 ? 0 : ops[i].kind == 1;
 }
 
 void core_set_replica(db_t *db) { replica = db; }

@@ -20,6 +20,12 @@ int core_register(const char *op, core_fn fn);
 /* Registers op as a read that may see data a few seconds old (histories, the ledger): with a replica configured it
  * runs there, as its one statement without a transaction. The operation must be one read-only statement. */
 int core_register_read(const char *op, core_fn fn);
+/* Registers op as a read of the primary's latest data, one read-only statement (a balance, the menu's warnings):
+ * it may run without a transaction, so that a step that only reads and answers writes nothing (the engine's fast
+ * path). */
+int core_register_query(const char *op, core_fn fn);
+/* 1 when op only reads (core_register_read or core_register_query). */
+int core_read_only(const char *op);
 /* The operation of that name, or NULL. */
 core_fn core_find(const char *op);
 /* 1 when op was registered with core_register_read. */

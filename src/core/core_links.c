@@ -114,7 +114,7 @@ CORE_SQL_OP(account_reject, op_reject)
 
 void core_links_register(void)
 {
-    core_register("account.list", account_list);
+    core_register_query("account.list", account_list);
     core_register("account.unlink", account_unlink);
     core_register("account.set_primary", account_set_primary);
     core_register("account.approve", account_approve);

@@ -220,10 +220,10 @@ CORE_SQL_OP(docs_request, op_docs)
 
 void core_money_register(void)
 {
-    core_register("account.balance", account_balance);
+    core_register_query("account.balance", account_balance);
     core_register_read("account.history", account_history);
     core_register_read("account.ledger", account_ledger);
-    core_register("customer.warnings", customer_warnings);
+    core_register_query("customer.warnings", customer_warnings);
     core_register("bill.send", bill_send);
     core_register("tariff.calculate", tariff_calculate);
     core_register("ledger.chart", ledger_chart);

@@ -406,7 +406,7 @@ CORE_SQL_OP(reading_targets, op_targets)
 
 void core_readings_register(void)
 {
-    core_register("reading.targets", reading_targets);
+    core_register_query("reading.targets", reading_targets);
     core_register("reading.submit", reading_submit);
     core_register("reading.submit_many", reading_submit_many);
 }

@@ -49,6 +49,9 @@ typedef struct {
     int (*start)(void *self);
     void (*stop)(void *self);
     size_t (*busy)(void *self);
+    /* 1: its sender takes direct deliveries of its conversations' replies (outbox_direct): the engine's fast path
+     * for a step that changes nothing in the domain (engine.h). */
+    int direct;
     /* The sender that drains lane, or NULL. */
     outbox_t *(*outbox)(void *self, const char *lane);
     void (*close)(void *self);

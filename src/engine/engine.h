@@ -46,6 +46,9 @@ typedef struct {
 typedef void (*engine_intake_cb)(int err, int is_new, void *data);
 /* Called after a transaction that wrote outbox rows for channel has committed (to wake that channel's sender). */
 typedef void (*engine_outbox_hook)(void *ctx, const char *channel);
+/* The sender that takes direct deliveries of channel's replies in this process (outbox_direct), or NULL: then the
+ * conversation's replies go by the outbox's claims and every step is a domain step. */
+typedef struct outbox_s *(*engine_sender_fn)(void *ctx, const char *channel);
 
 /* Makes an engine on the loop's Redis and Postgres clients. */
 int engine_new(uv_loop_t *loop, kv_t *kv, db_t *db, const engine_options_t *opt, engine_t **out);
@@ -55,6 +58,8 @@ int engine_add_dialog(engine_t *e, const dlg_def_t *d);
 int engine_route(engine_t *e, const char *channel, const dlg_def_t *d);
 /* Sets the hook run after commits that wrote outbox rows. */
 void engine_set_outbox_hook(engine_t *e, engine_outbox_hook fn, void *ctx);
+/* Sets how the engine finds the sender of a conversation's replies (see engine_sender_fn). */
+void engine_set_sender(engine_t *e, engine_sender_fn fn, void *ctx);
 /* Starts claiming work (and moving due step timeouts into their queues). */
 int engine_start(engine_t *e);
 /* Stops claiming; conversations in hand are finished. */

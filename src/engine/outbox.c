@@ -20,6 +20,12 @@ struct outbox_s {
     outbox_ticket_t *held;         /* deliveries in flight, whose claims the poll timer renews */
     uint64_t renewed_at;
     int stopping, claiming[2], again[2];
+    size_t direct;                 /* outbox_direct deliveries in flight */
+    const db_stmt_t *q_marks;      /* the batched marks of held rows delivered directly */
+    int64_t *marks_sent, *marks_dead;
+    size_t nsent, ndead, capsent, capdead;
+    int marking;
+    uv_timer_t mark_timer;
     int more[2];                   /* rows may be waiting that the last claim had no room for */
     size_t inflight[2];
     metrics_series_t *m_sent, *m_retries, *m_dead, *m_lag;
@@ -36,7 +42,17 @@ struct outbox_ticket_s {
     int retry_after_ms, settle_tries;
     char error[256];
     uv_timer_t *again;
+    /* a direct delivery (outbox_direct): no claim; what to deliver again, and whom to tell */
+    int direct;
+    outbox_direct_cb cb;
+    void *cb_data;
+    char *conv, *event_id;
+    int seq;
+    cJSON *payload;
+    uv_timer_t *wait;
 };
+
+static void direct_done(outbox_ticket_t *t, outbox_result_t r);
 
 #define SETTLE_TRIES 20           /* recording an outcome is tried this often, 500 ms apart, while claims renew */
 
@@ -46,18 +62,21 @@ static db_t *bookkeeping;         /* outbox_set_bookkeeping_db */
 
 void outbox_set_bookkeeping_db(db_t *db) { bookkeeping = db; }
 
+db_t *outbox_bookkeeping(db_t *fallback) { return bookkeeping ? bookkeeping : fallback; }
+
 /* ---------------------------------------------------------------- putting */
 
 int outbox_put(db_t *db, db_txn_t *txn, const outbox_put_t *m, db_cb cb, void *data)
 {
-    const db_stmt_t *put = db_prepare(db, "SELECT kb_outbox_put($1, $2, $3::int, $4, $5::int, $6::jsonb)");
-    char lane[8], seq[16];
+    const db_stmt_t *put = db_prepare(db, "SELECT kb_outbox_put($1, $2, $3::int, $4, $5::int, $6::jsonb, $7::int)");
+    char lane[8], seq[16], hold[16];
     if (!put || !m->conv || !m->channel || !m->event_id || !m->payload)
         return !put ? KB_ERR_NOMEM : KB_ERR_INVAL;
     snprintf(lane, sizeof lane, "%d", m->lane ? 1 : 0);
     snprintf(seq, sizeof seq, "%d", m->seq);
-    const char *params[] = {m->conv, m->channel, lane, m->event_id, seq, m->payload};
-    return txn ? db_txn_exec(txn, put, 6, params, cb, data) : db_exec(db, 0, put, 6, params, cb, data);
+    snprintf(hold, sizeof hold, "%d", m->hold_s);
+    const char *params[] = {m->conv, m->channel, lane, m->event_id, seq, m->payload, hold};
+    return txn ? db_txn_exec(txn, put, 7, params, cb, data) : db_exec(db, 0, put, 7, params, cb, data);
 }
 
 static void free_timer(uv_handle_t *h) { free(h); }
@@ -101,6 +120,12 @@ static void on_settled(int err, PGresult *res, void *data)
 
 void outbox_done(outbox_ticket_t *t, outbox_result_t r, int retry_after_ms, const char *error)
 {
+    if (t->direct) {
+        t->retry_after_ms = retry_after_ms;
+        snprintf(t->error, sizeof t->error, "%s", error ? error : "");
+        direct_done(t, r);
+        return;
+    }
     t->result = r;
     t->retry_after_ms = retry_after_ms;
     snprintf(t->error, sizeof t->error, "%s", error ? error : "");
@@ -154,6 +179,151 @@ static void settle(outbox_ticket_t *t)
     }
     if (rc) /* Postgres away: tried again soon; if it stays away, the claim expires and the row goes again */
         on_settled(rc, NULL, t);
+}
+
+/* ---------------------------------------------------------------- direct deliveries */
+
+/* A backoff for attempt n: 1 s, 2 s, 4 s … up to 5 min, with ±25 % jitter. */
+static int backoff_ms(int attempts)
+{
+    unsigned int rnd = 0;
+    RAND_bytes((unsigned char *)&rnd, sizeof rnd);
+    int base = 1000 << (attempts < 9 ? (attempts > 0 ? attempts - 1 : 0) : 8);
+    if (base > 300000)
+        base = 300000;
+    return base * 3 / 4 + (int)(rnd % (unsigned)(base / 2 + 1));
+}
+
+static void marks_flush(outbox_t *o);
+
+static void on_marked(int err, PGresult *res, void *data)
+{
+    outbox_t *o = data;
+    o->marking = 0;
+    if (err)
+        log_warn("outbox", "%s: could not mark directly delivered rows (%s); they are held a minute, then sent "
+                 "again", o->channel, db_sqlstate(res));
+    if (o->nsent || o->ndead)
+        marks_flush(o);
+}
+
+/* Writes the marks gathered (one statement for all: sent, and dead), unless a batch is being written. */
+static void marks_flush(outbox_t *o)
+{
+    if (o->marking || (!o->nsent && !o->ndead))
+        return;
+    char *sent = db_id_array(o->marks_sent, o->nsent), *dead = db_id_array(o->marks_dead, o->ndead);
+    o->nsent = o->ndead = 0;
+    if (sent && dead) {
+        const char *p[] = {sent, dead};
+        o->marking = db_exec(o->db, 0, o->q_marks, 2, p, on_marked, o) == 0;
+    }
+    free(sent);
+    free(dead);
+}
+
+static void on_mark_timer(uv_timer_t *timer) { marks_flush(timer->data); }
+
+/* Remembers a held row's outcome for the next batch (written 5 ms later, or at once when one is not in flight). */
+static void mark(outbox_t *o, int64_t id, int sent)
+{
+    int64_t **v = sent ? &o->marks_sent : &o->marks_dead;
+    size_t *n = sent ? &o->nsent : &o->ndead, *cap = sent ? &o->capsent : &o->capdead;
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 64;
+        int64_t *nv = realloc(*v, c * sizeof *nv);
+        if (!nv)
+            return; /* not marked: the row is held a minute, then sent again (at least once) */
+        *v = nv;
+        *cap = c;
+    }
+    (*v)[(*n)++] = id;
+    if (!o->marking && !uv_is_active((uv_handle_t *)&o->mark_timer))
+        uv_timer_start(&o->mark_timer, on_mark_timer, 5, 0);
+}
+
+static void direct_free(uv_handle_t *h)
+{
+    outbox_ticket_t *t = h->data;
+    free(h);
+    free(t->conv);
+    free(t->event_id);
+    cJSON_Delete(t->payload);
+    free(t);
+}
+
+static void direct_deliver(outbox_ticket_t *t)
+{
+    outbox_msg_t m = {t->id, t->conv, t->event_id, t->lane, t->attempts, t->seq, t->payload};
+    t->attempts++;
+    t->o->fn(t->o->ctx, &m, t);
+}
+
+static void on_direct_wait(uv_timer_t *timer) { direct_deliver(timer->data); }
+
+/* The channel answered a direct delivery: try again after a wait, or tell the caller how it ended. */
+static void direct_done(outbox_ticket_t *t, outbox_result_t r)
+{
+    outbox_t *o = t->o;
+    if (r == OUTBOX_RETRY && t->attempts >= o->opt.max_attempts)
+        r = OUTBOX_DEAD;
+    if ((r == OUTBOX_RETRY || r == OUTBOX_LATER) && !o->stopping) {
+        if (r == OUTBOX_RETRY)
+            metrics_inc(o->m_retries);
+        else
+            t->attempts--; /* a rate limit's wait is not an attempt */
+        int ms = t->retry_after_ms >= 0 ? t->retry_after_ms : backoff_ms(t->attempts);
+        uv_timer_start(t->wait, on_direct_wait, (uint64_t)ms, 0);
+        return;
+    }
+    if (r == OUTBOX_RETRY || r == OUTBOX_LATER) /* stopping: it stays the conversation's to send (its lease ends) */
+        r = OUTBOX_LATER;
+    if (r == OUTBOX_SENT) {
+        metrics_inc(o->m_sent);
+        metrics_observe(o->m_lag, metrics_now() - t->created);
+    } else if (r != OUTBOX_LATER) {
+        metrics_inc(o->m_dead);
+        if (t->error[0])
+            log_warn("outbox", "%s: a reply was given up: %s", o->channel, t->error);
+    }
+    if (t->id > 0 && r != OUTBOX_LATER)
+        mark(o, t->id, r == OUTBOX_SENT);
+    o->direct--;
+    t->cb(t->cb_data, r);
+    uv_close((uv_handle_t *)t->wait, direct_free);
+}
+
+int outbox_direct(outbox_t *o, const outbox_msg_t *m, outbox_direct_cb cb, void *data)
+{
+    outbox_ticket_t *t = calloc(1, sizeof *t);
+    if (!t)
+        return KB_ERR_NOMEM;
+    t->wait = malloc(sizeof *t->wait);
+    t->conv = strdup(m->conv);
+    t->event_id = strdup(m->event_id);
+    t->payload = cJSON_Duplicate(m->payload, 1);
+    if (!t->wait || !t->conv || !t->event_id || !t->payload) {
+        free(t->wait);
+        free(t->conv);
+        free(t->event_id);
+        cJSON_Delete(t->payload);
+        free(t);
+        return KB_ERR_NOMEM;
+    }
+    t->o = o;
+    t->direct = 1;
+    t->id = m->id;
+    t->lane = m->lane;
+    t->seq = m->seq;
+    t->attempts = m->attempts;
+    t->created = metrics_now();
+    t->cb = cb;
+    t->cb_data = data;
+    uv_timer_init(o->loop, t->wait);
+    t->wait->data = t;
+    o->direct++;
+    direct_deliver(t);
+    return 0;
 }
 
 /* ---------------------------------------------------------------- claiming */
@@ -311,6 +481,11 @@ int outbox_new(uv_loop_t *loop, db_t *db, const char *channel, outbox_deliver_fn
         "WHERE m.id = $1::bigint AND o.conv = m.conv AND o.channel = m.channel AND o.sent_at IS NULL AND NOT o.dead");
     o->q_dead = db_prepare(db, "UPDATE kb_outbox SET dead = true, claimed_until = NULL, last_error = $2 "
                                "WHERE id = $1::bigint");
+    o->q_marks = db_prepare(db,
+        "UPDATE kb_outbox SET sent_at = CASE WHEN id = ANY($1::bigint[]) THEN now() END, dead = NOT (id = ANY($1::bigint[])),"
+        " claimed_until = NULL WHERE (id = ANY($1::bigint[]) OR id = ANY($2::bigint[])) AND sent_at IS NULL");
+    uv_timer_init(loop, &o->mark_timer);
+    o->mark_timer.data = o;
     o->q_renew = db_prepare(db, "UPDATE kb_outbox SET claimed_until = now() + make_interval(secs => $2::int) "
                                 "WHERE id = ANY($1::bigint[]) AND sent_at IS NULL AND claimed_until IS NOT NULL");
     uv_timer_init(loop, &o->poll);
@@ -335,13 +510,22 @@ void outbox_stop(outbox_t *o)
 
 size_t outbox_busy(const outbox_t *o)
 {
-    return o->inflight[0] + o->inflight[1] + (size_t)o->claiming[0] + (size_t)o->claiming[1];
+    return o->inflight[0] + o->inflight[1] + (size_t)o->claiming[0] + (size_t)o->claiming[1] + o->direct +
+           o->nsent + o->ndead + (size_t)o->marking;
 }
 
-static void on_closed(uv_handle_t *h) { free(h->data); }
+static void on_closed(uv_handle_t *h)
+{
+    outbox_t *o = h->data;
+    free(o->marks_sent);
+    free(o->marks_dead);
+    free(o);
+}
+
+static void on_mark_timer_closed(uv_handle_t *h) { uv_close((uv_handle_t *)&((outbox_t *)h->data)->poll, on_closed); }
 
 void outbox_close(outbox_t *o)
 {
     o->stopping = 1;
-    uv_close((uv_handle_t *)&o->poll, on_closed);
+    uv_close((uv_handle_t *)&o->mark_timer, on_mark_timer_closed);
 }

@@ -37,6 +37,7 @@ typedef struct {
     const char *event_id;
     int seq;
     const char *payload;          /* JSON object: {tmpl, params, buttons, lang, …}, or a worker's job */
+    int hold_s;                   /* > 0: the engine delivers it itself (outbox_direct); no claim takes it so long */
 } outbox_put_t;
 
 /* Puts m in the outbox inside txn, or (txn NULL) as a statement of its own on db. cb gets one row: the new id, or
@@ -77,12 +78,23 @@ int outbox_new(uv_loop_t *loop, db_t *db, const char *channel, outbox_deliver_fn
  * synchronous_commit off: a Postgres crash may lose a claim, or a "sent" and so repeat a message — at least once
  * anyway — but never a message, whose row the engine commits durably). NULL: each sender's own pool. */
 void outbox_set_bookkeeping_db(db_t *db);
+/* The pool of that bookkeeping, or fallback when none is set. */
+db_t *outbox_bookkeeping(db_t *fallback);
 int outbox_start(outbox_t *o);
 /* Looks for replies to send now (the engine calls it after a commit that wrote rows for this channel); pushes
  * (lane 1) are looked for by the poll, every poll_ms. */
 void outbox_kick(outbox_t *o);
 /* Reports a delivery. retry_after_ms < 0 picks exponential backoff with jitter (for RETRY). error may be NULL. */
 void outbox_done(outbox_ticket_t *t, outbox_result_t r, int retry_after_ms, const char *error);
+/* How a direct delivery ended: SENT, DEAD, GIVE_UP (the recipient cannot be reached), or LATER (the sender is
+ * stopping: the message is still the caller's to deliver). */
+typedef void (*outbox_direct_cb)(void *data, outbox_result_t r);
+/* Delivers m now, outside the claim loop: the engine hands a conversation's replies to their channel this way,
+ * in order, while the conversation's lease holds them (m->id 0: a reply kept in Redis; m->id > 0: a kb_outbox row
+ * put with a hold, which no claim takes meanwhile). Retries with backoff up to max_attempts (a LATER waits without
+ * counting) and calls cb once. A row's outcome (sent, dead) is written in batches, a statement per 5 ms at most.
+ * Returns 0 or a negative error (then cb is not called). */
+int outbox_direct(outbox_t *o, const outbox_msg_t *m, outbox_direct_cb cb, void *data);
 /* Stops claiming; deliveries in flight finish. */
 void outbox_stop(outbox_t *o);
 /* Claims and deliveries in flight. */

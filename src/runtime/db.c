@@ -303,11 +303,29 @@ static void connect_step(db_conn_t *c)
         conn_reset(c, KB_ERR_NOTCONN, "no socket");
 }
 
+/* What Postgres says outside a query's result (a NOTICE, a WARNING, the FATAL of a connection an immediate
+ * shutdown ends): one line of the JSON log, never libpq's default raw line on stderr. */
+static void on_notice(void *arg, const char *message)
+{
+    char line[512];
+    size_t n = 0;
+    for (const char *m = message; *m && n + 1 < sizeof line; m++)
+        line[n++] = *m == '\n' || *m == '\r' || *m == '\t' ? ' ' : *m;
+    while (n && line[n - 1] == ' ')
+        n--;
+    line[n] = 0;
+    int quiet = !strncmp(line, "NOTICE:", 7) || !strncmp(line, "DEBUG:", 6) || !strncmp(line, "INFO:", 5) ||
+                !strncmp(line, "LOG:", 4);
+    log_printf(quiet ? LOG_INFO : LOG_WARN, "db", "postgres says: %s", line);
+}
+
 /* Starts a new connection attempt. */
 static void connect_start(db_conn_t *c)
 {
     db_t *db = c->db;
     c->pg = PQconnectStartParams(db->keys, db->vals, 0);
+    if (c->pg)
+        PQsetNoticeProcessor(c->pg, on_notice, NULL);
     c->connect_started = uv_now(db->loop);
     if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD) {
         conn_reset(c, KB_ERR_NOTCONN, c->pg ? PQerrorMessage(c->pg) : "out of memory");

@@ -5,7 +5,7 @@
 #include "err.h"
 #include "keys.h"
 
-static const char *const kind_names[KEY__COUNT] = {"state", "queue", "seen", "lease", "rate"};
+static const char *const kind_names[KEY__COUNT] = {"state", "queue", "seen", "lease", "rate", "out"};
 
 const char *keys_kind_name(keys_kind_t kind) { return kind < KEY__COUNT ? kind_names[kind] : NULL; }
 

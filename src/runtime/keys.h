@@ -16,6 +16,7 @@ typedef enum {
     KEY_SEEN,       /* (unused since the recent ids moved into the state hash: fields seen, seen_at) */
     KEY_LEASE,      /* string: which process handles the conversation now */
     KEY_RATE,       /* string: per-conversation rate limit counter */
+    KEY_OUT,        /* list: replies committed, in order, for the lease holder to deliver (engine.h) */
     KEY__COUNT
 } keys_kind_t;
 

@@ -124,6 +124,69 @@ fi
 kill -TERM "$kpid"; wait "$kpid" || true
 kab=$(sed -n 's/.*, \([0-9]*\) updates\/s$/\1/p' <<<"$out" | head -1)
 
+# ---------------------------------------------------------------- the echo class, side by side (LOAD_ECHO=0: off)
+# The same generator drives kabinetd's demo dialog, a Telegraf bot with its Redis session (tests/bench/peer,
+# installed from the npm registry here, when node and npm are on the machine) and the trivial bot, through the
+# same three steps: a /start menu, a text answered (the session read and written), a button that answers its
+# callback and edits the message. New chats (uids apart from the customers'), production store settings.
+sent_cmds() { curl -s "http://127.0.0.1:$hport/metrics" | awk '$1 == "kb_redis_commands_total" { s += $2 } END { printf "%d", s }'; }
+rate_of() { sed -n 's/.*, \([0-9]*\) updates\/s$/\1/p' <<<"$1" | head -1; }
+if [ "${LOAD_ECHO:-1}" != 0 ]; then
+  efirst=$((first + 1000000))
+  echo_run() { # LABEL PORT PID CHATS UID: one measured echo run through the generator
+    "$build/tests/loadgen" "http://127.0.0.1:$2/telegram/webhook" "$secret" "$aport" "$4" "$secs" \
+      --first-uid "$5" --pid "$3" --label "$1" --journey echo
+  }
+  KABINET_START_DIALOG=demo KABINET_HTTP_LISTEN=127.0.0.1:$hport KABINET_TELEGRAM_TOKEN=123456:LOAD-token \
+  KABINET_TELEGRAM_MODE=webhook KABINET_TELEGRAM_API_URL=http://127.0.0.1:$aport \
+  KABINET_TELEGRAM_WEBHOOK_URL=http://127.0.0.1:$hport/telegram/webhook KABINET_TELEGRAM_SECRET=$secret \
+  KABINET_TELEGRAM_CHAT_LIMIT=off "$build/kabinetd" serve 2>"$dir/kabinetd-echo.log" &
+  kpid=$!
+  pids+=("$kpid")
+  for _ in $(seq 200); do curl -sf -o /dev/null "http://127.0.0.1:$hport/readyz" && break; sleep 0.05; done
+  cmds0=$(stat stats total_commands_processed) sent0=$(sent_cmds)
+  xact0=$(pg "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'postgres'")
+  eout=$(echo_run kabinetd-echo "$hport" "$kpid" "$chats" "$efirst"); echo "$eout"
+  cmds1=$(stat stats total_commands_processed) sent1=$(sent_cmds)
+  xact1=$(pg "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'postgres'")
+  # every update the run answered, warm-up included (the generator's count of steps started is the bound)
+  en=$(sed -n 's/.* \([0-9]*\) updates sent in all.*/\1/p' <<<"$eout" | head -1)
+  awk -v s=$((sent1 - sent0)) -v c=$((cmds1 - cmds0)) -v x=$((xact1 - xact0)) -v n="${en:-0}" 'BEGIN { if (n > 0)
+    printf "kabinetd-echo: per update: %.2f Redis commands sent (%.1f executed, the scripts\047 own calls included), %.3f Postgres transactions (over %d updates, idle ticks included)\n", s / n, c / n, x / n, n }'
+  e50=$(echo_run kabinetd-echo-50 "$hport" "$kpid" 50 $((efirst + 500000))); echo "$e50" | grep -E 'latency|updates/s'
+  kill -TERM "$kpid"; wait "$kpid" || true
+  kecho=$(rate_of "$eout")
+  peer=""
+  if command -v node >/dev/null && command -v npm >/dev/null; then
+    pdir=${LOAD_PEER_DIR:-/tmp/kabinet-bench-peer}
+    mkdir -p "$pdir"; cp "$here/tests/bench/peer/package.json" "$here/tests/bench/peer/bot.mjs" "$pdir/"
+    if [ -d "$pdir/node_modules/telegraf" ] || (cd "$pdir" && npm install --no-audit --no-fund --loglevel=error >/dev/null 2>&1); then
+      node "$pdir/bot.mjs" $((hport + 4)) "http://127.0.0.1:$aport" "$redis_url" "$secret" 2>"$dir/peer.log" &
+      ppid=$!
+      pids+=("$ppid")
+      sleep 1.5
+      pout=$(echo_run telegraf-redis $((hport + 4)) "$ppid" "$chats" $((efirst + 2000000))); echo "$pout"
+      p50=$(echo_run telegraf-redis-50 $((hport + 4)) "$ppid" 50 $((efirst + 2500000))); echo "$p50" | grep -E 'latency|updates/s'
+      kill "$ppid" 2>/dev/null || true
+      peer=$(rate_of "$pout")
+    else
+      echo "telegraf-redis: not run (npm install failed: the registry is out of reach)"
+    fi
+  else
+    echo "telegraf-redis: not run (no node and npm on this machine)"
+  fi
+  tport=$((hport + 2))
+  "$build/tests/trivial_bot" "$tport" "http://127.0.0.1:$aport" &
+  tpid=$!
+  pids+=("$tpid")
+  sleep 0.3
+  techo=$(echo_run trivial-bot-echo "$tport" "$tpid" "$chats" $((efirst + 3000000))); echo "$techo"
+  kill "$tpid" 2>/dev/null || true
+  awk -v k="${kecho:-0}" -v p="${peer:-0}" -v t="$(rate_of "$techo")" 'BEGIN {
+    if (p > 0) printf "echo class: kabinetd / Telegraf with Redis session: %.2f\n", k / p;
+    if (t > 0) printf "echo class: kabinetd / trivial bot: %.2f of the ceiling\n", k / t }'
+fi
+
 # ---------------------------------------------------------------- the trivial bot, through the same generator
 tport=$((hport + 2))
 "$build/tests/trivial_bot" "$tport" "http://127.0.0.1:$aport" &

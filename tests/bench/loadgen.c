@@ -33,14 +33,22 @@ typedef struct {
     int ends_with_url;
 } journey_t;
 
-static const journey_t journeys[] = {
+static const journey_t customer_journeys[] = {
     {"balance", {"press:balance", NULL}, 0},
     {"history", {"press:history", "press:h_charges", "press:menu", NULL}, 0},
     {"reading", {"type:/reading 99999 99999", NULL}, 0},
     {"pay", {"press:pay", "type:100", NULL}, 1},
     {"menu", {"type:/menu", NULL}, 0},
 };
-#define NJOURNEYS ((int)(sizeof journeys / sizeof *journeys))
+/* --journey echo: the echo class every bot framework does — a /start menu, a text answered (the session read and
+ * written), a button that answers its callback and edits the message, and back (the demo dialog; the peers). */
+static const journey_t echo_journeys[] = {
+    {"echo", {"type:/start", "type:hello", "press:count", "press:done"}, 0},
+};
+static const journey_t *journeys = customer_journeys;
+static int njourneys = (int)(sizeof customer_journeys / sizeof *customer_journeys);
+static const char *menu_button = "balance"; /* a reply offering it ends a journey */
+#define NJOURNEYS njourneys
 #define J_MENU (NJOURNEYS - 1)
 
 typedef struct {
@@ -131,7 +139,7 @@ static void send_step(chat_t *c)
     }
     c->j = J_MENU;
     c->a = 1;
-    send_update(c, "/menu", NULL, 0);
+    send_update(c, journeys == echo_journeys ? "/start" : "/menu", NULL, 0);
 }
 
 /* ---------------------------------------------------------------- the Bot API side */
@@ -211,7 +219,7 @@ static void on_reply(chat_t *c, const cJSON *markup, long long mid)
         return;
     }
     int url = 0;
-    const char *menu = button(markup, "balance", &url);
+    const char *menu = button(markup, menu_button, &url);
     const journey_t *jr = &journeys[c->j];
     for (int pass = 0; pass < 2; pass++) {
         const char *act = jr->actions[c->a];
@@ -390,6 +398,7 @@ static void on_end(uv_timer_t *t)
     printf("%s: latency (update sent -> first reply) p50 %.2f ms, p95 %.2f ms, p99 %.2f ms, max %.2f ms\n", label,
            pct(0.50), pct(0.95), pct(0.99), pct(1.0));
     printf("%s: webhook retries and restarted steps %ld\n", label, retries - retries0);
+    printf("%s: %ld updates sent in all (warm-up included)\n", label, steps_started);
     if (sweep)
         printf("%s: %lld chats visited once each\n", label, swept);
     if (flood_per_min)
@@ -430,7 +439,11 @@ int main(int argc, char **argv)
             flood_per_min = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--sweep"))
             sweep = atoll(argv[i + 1]);
-        else if (!strcmp(argv[i], "--journey"))
+        else if (!strcmp(argv[i], "--journey") && !strcmp(argv[i + 1], "echo")) {
+            journeys = echo_journeys;
+            njourneys = 1;
+            menu_button = "count";
+        } else if (!strcmp(argv[i], "--journey"))
             only_balance = !strcmp(argv[i + 1], "balance");
     }
     snprintf(secret_header, sizeof secret_header, "X-Telegram-Bot-Api-Secret-Token: %s", secret);
@@ -446,7 +459,7 @@ int main(int argc, char **argv)
     chats = calloc((size_t)nchats, sizeof *chats);
     for (int i = 0; i < nchats; i++) {
         chats[i].uid = first_uid + i;
-        chats[i].start = only_balance ? -1 : i % (NJOURNEYS - 1); /* the chats spread over the journeys */
+        chats[i].start = only_balance || NJOURNEYS == 1 ? -1 : i % (NJOURNEYS - 1); /* the chats spread over the journeys */
         uv_timer_init(loop, &chats[i].think);
         chats[i].think.data = &chats[i];
         if (sweep)

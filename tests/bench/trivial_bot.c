@@ -35,7 +35,8 @@ static void on_update(httpd_req_t *r, void *data)
                                               "\"callback_data\":\"1:history\"},{\"text\":\"Charges\",\"callback_data\":"
                                               "\"1:h_charges\"}],[{\"text\":\"Menu\",\"callback_data\":\"1:menu\"},"
                                               "{\"text\":\"Pay\",\"callback_data\":\"1:pay\"},{\"text\":\"Open\","
-                                              "\"url\":\"https://example.ru/p\"}]]}}",
+                                              "\"url\":\"https://example.ru/p\"}],[{\"text\":\"Count\",\"callback_data\":"
+                                              "\"1:count\"},{\"text\":\"Done\",\"callback_data\":\"1:done\"}]]}}",
                          (long long)chat->valuedouble);
         const char *headers[] = {"Content-Type: application/json", NULL};
         http_request_t req = {"POST", send_url, headers, reply, (size_t)n, 10000};

@@ -33,7 +33,7 @@ t "redis stopped: 503 within 2 s" "$(until_code 503 4000)" 2000
 sleep 1
 "$here/harness.sh" start-redis "$dir"
 t "redis back: 200 within 5 s" "$(until_code 200 8000)" 5000
-"$here/harness.sh" stop-pg "$dir"
+"$here/harness.sh" stop-pg-now "$dir"   # immediate: connections end with a FATAL that libpq hands to us
 t "postgres stopped: 503 within 2 s" "$(until_code 503 4000)" 2000
 sleep 1
 "$here/harness.sh" start-pg "$dir"
@@ -41,6 +41,17 @@ t "postgres back: 200 within 5 s" "$(until_code 200 8000)" 5000
 if kill -0 $pid; then passed=$((passed + 1)); echo "ok   kabinetd still running (same pid)"; else fails=$((fails + 1)); echo "FAIL kabinetd died"; fi
 kill -TERM $pid; wait $pid; rc=$?
 if [ $rc = 0 ]; then passed=$((passed + 1)); echo "ok   clean exit"; else fails=$((fails + 1)); echo "FAIL exit $rc"; fi
+# what Postgres said as it went (a notice, the FATAL of the shutdown) is in the JSON log like everything else
+raw=$(python3 -c 'import json, sys
+bad = 0
+for line in open(sys.argv[1], errors="replace"):
+    try:
+        json.loads(line)
+    except ValueError:
+        bad += 1; print("not JSON: %r" % line[:200], file=sys.stderr)
+print(bad)' "$dir/serve.log")
+if [ "$raw" = 0 ]; then passed=$((passed + 1)); echo "ok   every line kabinetd wrote is JSON (Postgres's notices too)"; else
+  fails=$((fails + 1)); echo "FAIL $raw lines of kabinetd's log are not JSON"; fi
 [ $fails -eq 0 ] || tail -30 "$dir/serve.log"
 echo "$passed passed, $fails failed"
 [ $fails -eq 0 ]
