@@ -295,21 +295,31 @@ static void on_stolen(int err, const redisReply *r, void *data)
     engine__next(j);
 }
 
+/* The conversation is held by a live process (or by one of our own jobs): look at it again within a quarter of a second,
+ * not after our claim's lease time, so that a holder that dies now is replaced within its liveness key's life.
+ * ZADD LT: an earlier mark stays. */
+static void look_again(job_t *j)
+{
+    kv_command(j->e->kv, NULL, NULL, "ZADD %s LT %lld %s", j->e->k_ready, (long long)(engine__now_ms() + 250), j->conv);
+    engine__job_end(j);
+}
+
 static void on_holder_alive(int err, const redisReply *r, void *data)
 {
     steal_t *s = data;
     job_t *j = s->j;
     engine_t *e = j->e;
-    if (err || r->type != REDIS_REPLY_INTEGER || r->integer != 0) { /* alive (or unknown): it goes on */
+    if (err || r->type != REDIS_REPLY_INTEGER || r->integer != 0 || !e->alive_ok) { /* alive (or unknown) */
         free(s);
-        engine__job_end(j);
+        look_again(j);
         return;
     }
     char lease_ms[16];
     snprintf(lease_ms, sizeof lease_ms, "%d", e->opt.lease_ms);
     const char *a[] = {j->k_lease, s->holder, e->owner, lease_ms};
+    int rc = engine__eval(e, &e->s_steal, 1, 4, a, on_stolen, j);
     free(s);
-    if (engine__eval(e, &e->s_steal, 1, 4, a, on_stolen, j) != 0)
+    if (rc != 0)
         engine__job_end(j);
 }
 
@@ -317,7 +327,7 @@ static void on_holder(int err, const redisReply *r, void *data)
 {
     job_t *j = data;
     if (err || r->type != REDIS_REPLY_STRING || r->len >= 64 || !strcmp(r->str, j->e->owner)) {
-        engine__job_end(j);
+        look_again(j); /* gone meanwhile, or one of our own jobs has it */
         return;
     }
     steal_t *s = calloc(1, sizeof *s);
@@ -394,7 +404,8 @@ static void sched_claim(engine_t *e, const char *key, size_t n, kv_cb cb, int *b
 /* Claims as many ready conversations as there is room for. */
 static void claim_tick(engine_t *e)
 {
-    if (!e->stopping && e->jobs < (size_t)e->opt.concurrency)
+    /* only once this process's liveness key is set: nobody may take a lease of ours for a dead one's */
+    if (!e->stopping && e->alive_ok && e->jobs < (size_t)e->opt.concurrency)
         sched_claim(e, e->k_ready, (size_t)e->opt.concurrency - e->jobs, on_claim, &e->claiming);
 }
 
@@ -469,12 +480,19 @@ static void on_tick(uv_timer_t *t)
 
 /* This process is alive: its liveness key, renewed every third of its life. Another process takes over a lease
  * whose holder's key is gone (a kill -9 costs about ENGINE_ALIVE_MS, not a lease's expiry). */
+static void on_alive_set(int err, const redisReply *r, void *data)
+{
+    engine_t *e = data;
+    if (!err && r->type == REDIS_REPLY_STATUS)
+        e->alive_ok = 1;
+}
+
 static void on_alive(uv_timer_t *t)
 {
     engine_t *e = t->data;
     if (!kv_ready(e->kv))
         return;
-    kv_command(e->kv, NULL, NULL, "SET %s 1 PX %d", e->k_alive, ENGINE_ALIVE_MS);
+    kv_command(e->kv, on_alive_set, e, "SET %s 1 PX %d", e->k_alive, ENGINE_ALIVE_MS);
     /* a job still handing replies to a channel (a slow provider, a rate limit's wait) keeps its lease */
     uint64_t now = uv_now(e->loop);
     char lease_ms[16];
@@ -646,7 +664,7 @@ int engine_intake(engine_t *e, const event_t *ev, engine_intake_cb cb, void *dat
                   ev->kind != EV_CORE_RESULT;
     /* the intake's process takes an idle conversation itself, unless it is stopping, full, or must wait for
      * replicas first (then the ready set carries it, as before) */
-    int take = !e->stopping && e->jobs < (size_t)e->opt.concurrency &&
+    int take = !e->stopping && e->alive_ok && e->jobs < (size_t)e->opt.concurrency &&
                !(e->opt.wait_replicas > 0 && kv_mode_replicated(e->kv));
     snprintf(seen_max, sizeof seen_max, "%d", e->opt.seen_max);
     snprintf(seen_ttl, sizeof seen_ttl, "%lld", (long long)e->opt.seen_ttl_s * 1000);

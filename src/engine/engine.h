@@ -2,21 +2,31 @@
  *
  * Intake (engine_intake) is one Lua script on the conversation's keys: it checks the event's external id against
  * the conversation's recent ids and, when new, records it and appends the event to the conversation's queue —
- * never one without the other. Then the conversation is marked ready in kb:{sched}:ready (also for a duplicate, so
- * that a crash between the two steps heals on the provider's retry). Only after the callback may a channel
- * acknowledge the provider.
+ * never one without the other. When the conversation was idle, the same script gives its lease to the intake's
+ * process, which handles the event at once (a safety mark in kb:{sched}:ready, due a second later, lets another
+ * process find it should this one die); otherwise the conversation is marked ready (also for a duplicate, so that
+ * a crash between the two steps heals on the provider's retry). Only after the callback may a channel acknowledge
+ * the provider.
  *
- * Workers in any number of processes claim ready conversations (hidden from other claimers for the lease time),
- * take the conversation's lease (SET NX PX; a crashed holder loses it after lease_ms), and handle its queue head
- * first, one event at a time. For each event, in this order:
- *   1. one Postgres transaction, keyed by (conversation, event id) in kb_applied: the core operations the dialog
- *      asked for, the outbox rows of its replies, and the resulting state — committed once, ever;
- *   2. the state compare-and-set in Redis (on the version read), recording the event id as the last applied;
- *   3. the event leaves the queue (only if it is still the head and the lease is still ours).
- * A crash between any two steps is healed by running the event again: step 1 finds its row and reuses the stored
- * state, step 2 finds the event already applied. State lives in one hash per conversation with a sliding TTL; an
- * unfinished step resets after its own TTL. Step timeouts and buttons carry the state version: a stale timeout is
- * ignored, a stale button gets "this menu is out of date" and the current screen. */
+ * Workers in any number of processes claim ready conversations, take the conversation's lease (SET NX PX), and
+ * handle its queue one event at a time. A process's leases die with it: each process keeps a liveness key
+ * (kb:{alive:<owner>}, 1.2 s, renewed every 0.4 s), and a lease whose holder has none is taken over at once. For
+ * each event the dialog runs, then one of two paths commits it:
+ *   - fast: a step that changes nothing in the domain (its effects are replies, step timeouts and reads; the
+ *     reads run as plain statements, on the replica when they may lag) — one Redis script sets the state on the
+ *     version read, records the event as applied, takes it off the queue and puts the replies on the
+ *     conversation's reply list (KEY_OUT); no Postgres write;
+ *   - domain: one Postgres transaction keyed by (conversation, event id) in kb_applied — the core operations, the
+ *     outbox rows of the replies (the conversation's own ones put with a hold), the resulting state, committed
+ *     once, ever — then the same Redis script, with those rows as the replies.
+ * Then the job hands the replies to their channel itself, in order (outbox_direct), and a last script takes them
+ * off the list and the next event off the queue, or lets the lease go. A crash anywhere is healed by whoever holds
+ * the lease next: replies left on the list are delivered first (at least once), an event still queued runs again
+ * (the domain path finds its kb_applied row and reuses the stored state; the Redis script finds the version moved
+ * or the event applied). Replies to channels that do not take direct deliveries, and everything sent to other
+ * conversations, go through kb_outbox's claims (outbox.h). State lives in one hash per conversation with a sliding
+ * TTL; an unfinished step resets after its own TTL. Step timeouts and buttons carry the state version: a stale
+ * timeout is ignored, a stale button gets "this menu is out of date" and the current screen. */
 #ifndef KB_ENGINE_H
 #define KB_ENGINE_H
 

@@ -18,7 +18,7 @@
 #define ENGINE_RETRY_MS 1000
 #define ENGINE_MAX_OUT 32          /* replies of one step delivered by the job (more go by the outbox's claims) */
 #define ENGINE_HOLD_S 60           /* a domain step's reply rows are the job's for this long (then a claim's) */
-#define ENGINE_ALIVE_MS 1500       /* a process's liveness key lives this long, renewed every third of it */
+#define ENGINE_ALIVE_MS 1200       /* a process's liveness key lives this long, renewed every third of it */
 #define ENGINE_SAFETY_MS 1000      /* a conversation taken at intake is looked at by others after this long */
 
 typedef struct job_s job_t;
@@ -48,6 +48,7 @@ struct engine_s {
     const db_stmt_t *q_applied_ins, *q_applied_get, *q_applied_set, *q_audit_ins, *q_reachable, *q_held, *q_said;
     uv_timer_t tick, alive;
     int claiming, timers_claiming, stopping, closed;
+    int alive_ok;                  /* our liveness key is set: we may take leases */
     size_t jobs, intakes;
     uint64_t last_timer_poll;
     char owner[64], k_ready[32], k_timers[32], k_alive[96];

@@ -516,6 +516,9 @@ def finish():
             at = [i for i, l in enumerate(lines) if "Sanitizer" in l or "runtime error" in l]
             print("---- " + path)
             print("".join(lines[at[0]:at[0] + 40] if at else lines[-25:]))
-        os.unlink(path)
+        if os.environ.get("KB_KEEP_LOGS"):  # for a closer look
+            print("kept " + path)
+        else:
+            os.unlink(path)
     print("%d failed" % len(FAILS))
     sys.exit(1 if FAILS else 0)
