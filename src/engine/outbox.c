@@ -58,6 +58,7 @@ static void direct_done(outbox_ticket_t *t, outbox_result_t r);
 
 static void claim(outbox_t *o, int lane);
 static void settle(outbox_ticket_t *t);
+static int backoff_ms(int attempts);
 static db_t *bookkeeping;         /* outbox_set_bookkeeping_db */
 
 void outbox_set_bookkeeping_db(db_t *db) { bookkeeping = db; }
@@ -160,14 +161,8 @@ static void settle(outbox_ticket_t *t)
     } else if (r == OUTBOX_RETRY) {
         if (!t->settle_tries)
             metrics_inc(o->m_retries);
-        if (retry_after_ms < 0) { /* 1 s, 2 s, 4 s … up to 5 min, with ±25 % jitter */
-            unsigned int rnd = 0;
-            RAND_bytes((unsigned char *)&rnd, sizeof rnd);
-            int base = 1000 << (t->attempts < 9 ? t->attempts - 1 : 8);
-            if (base > 300000)
-                base = 300000;
-            retry_after_ms = base * 3 / 4 + (int)(rnd % (unsigned)(base / 2 + 1));
-        }
+        if (retry_after_ms < 0)
+            retry_after_ms = backoff_ms(t->attempts);
         snprintf(ms, sizeof ms, "%d", retry_after_ms);
         const char *p[] = {id, ms, error ? error : ""};
         rc = db_exec(o->db, 0, o->q_retry, 3, p, on_settled, t);

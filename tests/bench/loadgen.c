@@ -29,7 +29,7 @@
 /* A journey: its actions ("press:<button>" or "type:<text>") and how it ends (the menu, or a URL button). */
 typedef struct {
     const char *name;
-    const char *actions[4];
+    const char *actions[5];        /* NULL-terminated */
     int ends_with_url;
 } journey_t;
 

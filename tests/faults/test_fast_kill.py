@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import kbtest  # noqa: E402
 
 kbtest.REDIS_PORT = int(os.environ["KB_TEST_REDIS_PORT"]) + 930
-from kbtest import CATALOG, SECRET, Kabinetd, check, http, run, update_json  # noqa: E402
+from kbtest import CATALOG, SECRET, Kabinetd, check, http, post_update, run, update_json  # noqa: E402
 
 ECHO = re.compile(re.escape(CATALOG["demo.echo"].split("{")[0]) + r"e(\d+)$")
 CHATS = int(os.environ.get("KB_FAULT_CHATS", "20"))
@@ -42,16 +42,7 @@ def chat(tg, target, uid, stats):
     for i in range(1, UPDATES + 1):
         body = update_json(uid, uid % 100000 * 1000 + i, "e%d" % i)
         sent = time.time()
-        while True:
-            try:
-                st = http("POST", target.url(), body, {"Content-Type": "application/json",
-                                                       "X-Telegram-Bot-Api-Secret-Token": SECRET}, timeout=5)[0]
-            except OSError:
-                st = 0
-            if st == 200:
-                break
-            stats["retries"] += 1
-            time.sleep(0.05)
+        post_update(target.url, body, stats)
         posted = time.time()
         while i not in echoes(tg, uid) and time.time() - sent < 20:
             time.sleep(0.02)

@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import kbtest  # noqa: E402
 
 kbtest.REDIS_PORT = int(os.environ["KB_TEST_REDIS_PORT"]) + 900
-from kbtest import CATALOG, SECRET, Kabinetd, check, http, psql, run, update_json  # noqa: E402
+from kbtest import CATALOG, SECRET, Kabinetd, check, http, post_update, psql, run, update_json  # noqa: E402
 
 COUNT = re.compile(re.escape(CATALOG["demo.count"].split("{")[0]) + r"(\d+)")
 CHATS = int(os.environ.get("KB_FAULT_CHATS", "20"))
@@ -48,16 +48,7 @@ def chat(target, uid, stats):
     """One chat: its updates in order, each until accepted."""
     for i in range(1, UPDATES + 1):
         body = update_json(uid, uid % 100000 * 1000 + i, "+%d" % i)
-        while True:
-            try:
-                st = http("POST", target.url(), body, {"Content-Type": "application/json",
-                                                       "X-Telegram-Bot-Api-Secret-Token": SECRET}, timeout=5)[0]
-            except OSError:
-                st = 0
-            if st == 200:
-                break
-            stats["retries"] += 1
-            time.sleep(0.05)
+        post_update(target.url, body, stats)
         time.sleep(random.uniform(0.05, 0.15))
 
 

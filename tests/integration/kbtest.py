@@ -458,6 +458,21 @@ def new_db(name, accounts=30, customers=20):
     return name
 
 
+def post_update(url, body, stats):
+    """Posts a Telegram update as Telegram does: again after a moment until kabinetd answers 200; url() says where
+    the webhook is now (a process may be gone meanwhile). Counts the retries in stats["retries"]."""
+    while True:
+        try:
+            st = http("POST", url(), body, {"Content-Type": "application/json",
+                                            "X-Telegram-Bot-Api-Secret-Token": SECRET}, timeout=5)[0]
+        except OSError:
+            st = 0
+        if st == 200:
+            return
+        stats["retries"] += 1
+        time.sleep(0.05)
+
+
 def run(name, *phases, accounts=30, customers=20):
     """A test's whole run: its own Redis, the fake Bot API, a database with demo data; then each phase(tg, db, carry)
     in turn, each given what the one before returned; the verdict at the end (finish). KB_TEST_PHASES_<NAME> (phase
