@@ -377,10 +377,12 @@ static void on_claim(int err, const redisReply *r, void *data)
 }
 
 /* Claims up to n due members of a schedule set (the ready conversations, or the due timeouts), hiding them from
- * other claimers until the lease would have run out. The fraction makes our claim score unlike any intake's (whole
- * milliseconds), so that a later conditional removal only succeeds while nobody touched the member. busy is the
- * flag that keeps one such claim in flight; the callback clears it. */
-static void sched_claim(engine_t *e, const char *key, size_t n, kv_cb cb, int *busy)
+ * other claimers for hide_ms: a ready conversation for ENGINE_SAFETY_MS (should its job's process die, another
+ * looks at it soon, and takes the lease once the dead one's liveness key is gone), a timeout for the lease time.
+ * The fraction makes our claim score unlike any intake's (whole milliseconds), so that a later conditional removal
+ * only succeeds while nobody touched the member. busy is the flag that keeps one such claim in flight; the callback
+ * clears it. */
+static void sched_claim(engine_t *e, const char *key, size_t n, int hide_ms, kv_cb cb, int *busy)
 {
     if (*busy || !kv_ready(e->kv))
         return;
@@ -391,7 +393,7 @@ static void sched_claim(engine_t *e, const char *key, size_t n, kv_cb cb, int *b
     int64_t now = engine__now_ms();
     char nows[24], room[24];
     snprintf(nows, sizeof nows, "%lld", (long long)now);
-    snprintf(c->score, sizeof c->score, "%lld.5", (long long)(now + e->opt.lease_ms));
+    snprintf(c->score, sizeof c->score, "%lld.5", (long long)(now + hide_ms));
     snprintf(room, sizeof room, "%zu", n);
     const char *a[] = {key, nows, c->score, room};
     *busy = 1;
@@ -406,7 +408,7 @@ static void claim_tick(engine_t *e)
 {
     /* only once this process's liveness key is set: nobody may take a lease of ours for a dead one's */
     if (!e->stopping && e->alive_ok && e->jobs < (size_t)e->opt.concurrency)
-        sched_claim(e, e->k_ready, (size_t)e->opt.concurrency - e->jobs, on_claim, &e->claiming);
+        sched_claim(e, e->k_ready, (size_t)e->opt.concurrency - e->jobs, ENGINE_SAFETY_MS, on_claim, &e->claiming);
 }
 
 /* ---------------------------------------------------------------- step timeouts */
@@ -462,7 +464,7 @@ static void on_timers_claim(int err, const redisReply *r, void *data)
 static void timers_tick(engine_t *e)
 {
     if (!e->stopping)
-        sched_claim(e, e->k_timers, 100, on_timers_claim, &e->timers_claiming);
+        sched_claim(e, e->k_timers, 100, e->opt.lease_ms, on_timers_claim, &e->timers_claiming);
 }
 
 /* Every 10 ms: look for ready conversations (other processes' intakes, safety marks, the leases of processes
