@@ -158,6 +158,7 @@ job_t *engine__job_new(engine_t *e, const char *conv, const char *score)
         return NULL;
     }
     j->ack = "";
+    snprintf(j->lease, sizeof j->lease, "%s/%llu", e->owner, (unsigned long long)++e->lease_seq);
     e->jobs++;
     return j;
 }
@@ -204,12 +205,22 @@ void engine__delivering(job_t *j, int on)
     }
 }
 
+static void free_job(uv_handle_t *h)
+{
+    job_t *j = h->data;
+    free(h);
+    free(j);
+}
+
 void engine__job_end(job_t *j)
 {
     engine_t *e = j->e;
     engine__delivering(j, 0);
     engine__job_reset(j);
-    free(j);
+    if (j->again) /* the timer's handle goes first, then the job */
+        uv_close((uv_handle_t *)j->again, free_job);
+    else
+        free(j);
     e->jobs--; /* the tick (every 10 ms) claims what is ready for the room this leaves */
 }
 
@@ -219,7 +230,7 @@ void engine__job_retry(job_t *j, const char *why)
     engine_t *e = j->e;
     metrics_inc(e->m_failures);
     log_warn("engine", "conversation event will be retried: %s", why);
-    const char *rel[] = {j->k_lease, e->owner};
+    const char *rel[] = {j->k_lease, j->lease};
     engine__eval(e, &e->s_release, 1, 2, rel, NULL, NULL);
     char score[32];
     snprintf(score, sizeof score, "%lld", (long long)(engine__now_ms() + ENGINE_RETRY_MS));
@@ -279,7 +290,8 @@ void engine__load_state(job_t *j, const redisReply *h)
  * lease's expiry. */
 typedef struct {
     job_t *j;
-    char holder[64];
+    char holder[96];               /* its lease value, "<owner>/<n>" */
+    int owner_len;
 } steal_t;
 
 static void on_stolen(int err, const redisReply *r, void *data)
@@ -316,7 +328,7 @@ static void on_holder_alive(int err, const redisReply *r, void *data)
     }
     char lease_ms[16];
     snprintf(lease_ms, sizeof lease_ms, "%d", e->opt.lease_ms);
-    const char *a[] = {j->k_lease, s->holder, e->owner, lease_ms};
+    const char *a[] = {j->k_lease, s->holder, j->lease, lease_ms};
     int rc = engine__eval(e, &e->s_steal, 1, 4, a, on_stolen, j);
     free(s);
     if (rc != 0)
@@ -326,7 +338,9 @@ static void on_holder_alive(int err, const redisReply *r, void *data)
 static void on_holder(int err, const redisReply *r, void *data)
 {
     job_t *j = data;
-    if (err || r->type != REDIS_REPLY_STRING || r->len >= 64 || !strcmp(r->str, j->e->owner)) {
+    size_t ol = strlen(j->e->owner);
+    if (err || r->type != REDIS_REPLY_STRING || r->len >= 96 || (r->len > ol && !strncmp(r->str, j->e->owner, ol) &&
+                                                                 r->str[ol] == '/')) {
         look_again(j); /* gone meanwhile, or one of our own jobs has it */
         return;
     }
@@ -337,7 +351,8 @@ static void on_holder(int err, const redisReply *r, void *data)
     }
     s->j = j;
     memcpy(s->holder, r->str, r->len);
-    if (kv_command(j->e->kv, on_holder_alive, s, "EXISTS kb:{alive:%s}", s->holder) != 0) {
+    s->owner_len = (int)strcspn(s->holder, "/");
+    if (kv_command(j->e->kv, on_holder_alive, s, "EXISTS kb:{alive:%b}", s->holder, (size_t)s->owner_len) != 0) {
         free(s);
         engine__job_end(j);
     }
@@ -367,7 +382,7 @@ static void on_claim(int err, const redisReply *r, void *data)
             job_t *j = engine__job_new(e, r->element[i]->str, c->score);
             if (!j)
                 continue;
-            if (kv_command(e->kv, on_lease, j, "SET %s %s NX PX %d", j->k_lease, e->owner, e->opt.lease_ms) != 0)
+            if (kv_command(e->kv, on_lease, j, "SET %s %s NX PX %d", j->k_lease, j->lease, e->opt.lease_ms) != 0)
                 engine__job_end(j);
         }
     }
@@ -501,7 +516,7 @@ static void on_alive(uv_timer_t *t)
     snprintf(lease_ms, sizeof lease_ms, "%d", e->opt.lease_ms);
     for (job_t *j = e->delivering; j; j = j->dnext)
         if (now - j->deliver_since >= (uint64_t)e->opt.lease_ms / 3) {
-            const char *a[] = {j->k_lease, e->owner, lease_ms};
+            const char *a[] = {j->k_lease, j->lease, lease_ms};
             engine__eval(e, &e->s_renew, 1, 3, a, NULL, NULL);
         }
 }
@@ -515,6 +530,7 @@ typedef struct {
     int is_new;
     char conv[128];
     char *json;                    /* the event as queued, kept when the intake takes the lease */
+    char lease[96];                /* the lease value the intake takes the conversation with */
     job_t *job;                    /* the job the intake's lease starts, after the channel's answer */
 } intake_t;
 
@@ -605,6 +621,7 @@ static void start_taken(intake_t *in, const redisReply *state)
         return;
     }
     kv_command(e->kv, NULL, NULL, "ZADD %s %s %s", e->k_ready, score, in->conv);
+    snprintf(j->lease, sizeof j->lease, "%s", in->lease);
     engine__load_state(j, state);
     in->job = j;
     metrics_inc(e->m_events);
@@ -660,6 +677,7 @@ int engine_intake(engine_t *e, const event_t *ev, engine_intake_cb cb, void *dat
     in->cb = cb;
     in->data = data;
     snprintf(in->conv, sizeof in->conv, "%s", ev->conv);
+    snprintf(in->lease, sizeof in->lease, "%s/%llu", e->owner, (unsigned long long)++e->lease_seq);
     char seen_max[16], seen_ttl[24], now[24], state_ttl[24], per_min[16], per_day[16], lease_ms[16];
     /* limits are for what people write: not staff groups, nor staff's or the engine's own events */
     int limited = strncmp(ev->conv, "staff:", 6) != 0 && ev->kind != EV_STAFF && ev->kind != EV_TIMEOUT &&
@@ -676,7 +694,7 @@ int engine_intake(engine_t *e, const event_t *ev, engine_intake_cb cb, void *dat
     snprintf(per_day, sizeof per_day, "%d", limited ? e->opt.per_day : 0);
     snprintf(lease_ms, sizeof lease_ms, "%d", e->opt.lease_ms);
     const char *a[] = {k_state, k_queue, k_lease, k_out, ev->id, json, seen_max, seen_ttl, now, state_ttl,
-                       per_min, per_day, take ? e->owner : "", lease_ms};
+                       per_min, per_day, take ? in->lease : "", lease_ms};
     int rc = engine__eval(e, &e->s_intake, 4, 14, a, on_intake, in);
     if (rc) {
         free(json);

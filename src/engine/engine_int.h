@@ -20,6 +20,7 @@
 #define ENGINE_HOLD_S 60           /* a domain step's reply rows are the job's for this long (then a claim's) */
 #define ENGINE_ALIVE_MS 1200       /* a process's liveness key lives this long, renewed every third of it */
 #define ENGINE_SAFETY_MS 1000      /* a conversation taken at intake is looked at by others after this long */
+#define ENGINE_NEXT_TRIES 20       /* the next-event script is asked again (500 ms apart) while Redis is away */
 
 typedef struct job_s job_t;
 
@@ -52,6 +53,7 @@ struct engine_s {
     size_t jobs, intakes;
     uint64_t last_timer_poll;
     char owner[64], k_ready[32], k_timers[32], k_alive[96];
+    uint64_t lease_seq;            /* numbers the jobs' lease values */
     engine_outbox_hook hook;
     void *hook_ctx;
     engine_sender_fn sender;
@@ -67,6 +69,8 @@ struct engine_s {
 struct job_s {
     engine_t *e;
     char conv[128], channel[32], score[48];
+    char lease[96];                /* this job's lease value: "<owner>/<n>", so that two jobs of one process for one
+                                    * conversation (a stale one still retrying) can never both hold it */
     char k_lease[160], k_queue[160], k_state[160], k_out[160];
     event_t ev;
     int have_ev;
@@ -93,6 +97,8 @@ struct job_s {
     job_t *dprev, *dnext;
     int delivering;
     uint64_t deliver_since;
+    uv_timer_t *again;             /* asking the next-event script again (Redis away), or NULL */
+    int next_tries;
 };
 
 /* engine.c */

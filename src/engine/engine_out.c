@@ -39,12 +39,20 @@ static const char *const lua_commit =
     "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
     "return {v, redis.call('LLEN', KEYS[2])}\n";
 /* What next: KEYS lease, queue, out, state; ARGV owner, lease_ms, replies delivered, event id to take off the queue
- * ("" none). Returns nil when the lease is not ours; {0} when nothing is left (the lease let go); else {1, queue
- * head or "", the state, the replies still on the list}. */
+ * ("" none), the first delivered reply's event id and seq. The delivered replies leave the list first — if they are
+ * still its head, also when the lease went meanwhile (Redis was away): they are not sent again. Returns nil when
+ * the lease is not ours; {0} when nothing is left (the lease let go); else {1, queue head or "", the state, the
+ * replies still on the list}. */
 static const char *const lua_next =
-    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end\n"
     "local d = tonumber(ARGV[3])\n"
-    "if d > 0 then redis.call('LTRIM', KEYS[3], d, -1) end\n"
+    "if d > 0 then\n"
+    "  local first = redis.call('LINDEX', KEYS[3], 0)\n"
+    "  if first then\n"
+    "    local f = cjson.decode(first)\n"
+    "    if f.ev == ARGV[5] and tonumber(f.seq) == tonumber(ARGV[6]) then redis.call('LTRIM', KEYS[3], d, -1) end\n"
+    "  end\n"
+    "end\n"
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end\n"
     "local head = redis.call('LINDEX', KEYS[2], 0)\n"
     "if head and ARGV[4] ~= '' and cjson.decode(head).id == ARGV[4] then\n"
     "  redis.call('LPOP', KEYS[2])\n"
@@ -259,7 +267,7 @@ void engine__commit(job_t *j)
     snprintf(ttl, sizeof ttl, "%lld", (long long)e->opt.state_ttl_s * 1000);
     snprintf(until, sizeof until, "%lld", j->res.step[0] ? (long long)(now + (int64_t)e->opt.step_ttl_s * 1000) : 0LL);
     snprintf(count, sizeof count, "%d", n);
-    const char *head[] = {j->k_lease, j->k_queue, j->k_state, j->k_out, e->owner, lease_ms, expected,
+    const char *head[] = {j->k_lease, j->k_queue, j->k_state, j->k_out, j->lease, lease_ms, expected,
                           j->no_change ? "0" : "1", j->dlg->name, j->res.step, keep ? keep : "{}",
                           data ? data : "{}", j->ev.id, updated, ttl, until, count};
     memcpy(argv, head, sizeof head);
@@ -276,14 +284,34 @@ void engine__commit(job_t *j)
 
 static void on_unclaimed(int err, const redisReply *r, void *data) { engine__job_end(data); }
 
+static void on_next_again(uv_timer_t *t) { engine__next(t->data); }
+
+/* Redis away for a moment: ask the next-event script again in half a second (for ten seconds), rather than let
+ * the lease go with delivered replies still on the list, which whoever comes next would send again. */
+static void next_later(job_t *j)
+{
+    engine_t *e = j->e;
+    if (!j->again && (j->again = malloc(sizeof *j->again))) {
+        uv_timer_init(e->loop, j->again);
+        j->again->data = j;
+    }
+    if (++j->next_tries < ENGINE_NEXT_TRIES && !e->stopping && j->again) {
+        uv_timer_start(j->again, on_next_again, 500, 0);
+        return;
+    }
+    j->next_tries = 0;
+    engine__job_retry(j, "redis unavailable for the next event");
+}
+
 static void on_next(int err, const redisReply *r, void *data)
 {
     job_t *j = data;
     engine_t *e = j->e;
     if (err) {
-        engine__job_retry(j, "redis unavailable for the next event");
+        next_later(j);
         return;
     }
+    j->next_tries = 0;
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 1) { /* the lease is not ours any more */
         engine__job_end(j);
         return;
@@ -301,7 +329,7 @@ static void on_next(int err, const redisReply *r, void *data)
     }
     const redisReply *head = r->element[1], *state = r->element[2], *out = r->element[3];
     if (e->stopping) { /* leave it to another process (or this one's successor): marked ready, lease let go */
-        const char *rel[] = {j->k_lease, e->owner};
+        const char *rel[] = {j->k_lease, j->lease};
         kv_command(e->kv, NULL, NULL, "ZADD %s %lld %s", e->k_ready, (long long)engine__now_ms(), j->conv);
         engine__eval(e, &e->s_release, 1, 2, rel, NULL, NULL);
         engine__job_end(j);
@@ -333,13 +361,14 @@ static void on_next(int err, const redisReply *r, void *data)
 
 void engine__next(job_t *j)
 {
-    char lease_ms[16], delivered[16];
+    char lease_ms[16], delivered[16], seq[16];
     snprintf(lease_ms, sizeof lease_ms, "%d", j->e->opt.lease_ms);
-    snprintf(delivered, sizeof delivered, "%d", j->delivered);
-    const char *a[] = {j->k_lease, j->k_queue, j->k_out, j->k_state, j->e->owner, lease_ms, delivered,
-                       j->ack ? j->ack : ""};
-    if (engine__eval(j->e, &j->e->s_next, 4, 8, a, on_next, j) != 0)
-        engine__job_retry(j, "redis unavailable for the next event");
+    snprintf(delivered, sizeof delivered, "%d", j->nout > 0 ? j->delivered : 0);
+    snprintf(seq, sizeof seq, "%d", j->nout > 0 ? j->out[0].seq : 0);
+    const char *a[] = {j->k_lease, j->k_queue, j->k_out, j->k_state, j->lease, lease_ms, delivered,
+                       j->ack ? j->ack : "", j->nout > 0 && j->out[0].event_id ? j->out[0].event_id : "", seq};
+    if (engine__eval(j->e, &j->e->s_next, 4, 10, a, on_next, j) != 0)
+        next_later(j);
 }
 
 /* ---------------------------------------------------------------- a fast step's history */

@@ -52,7 +52,8 @@ def chat(target, uid, stats):
         time.sleep(random.uniform(0.05, 0.15))
 
 
-EXTRA = {"KABINET_START_DIALOG": "demo", "KABINET_HTTP_OUT_TIMEOUT_MS": "2000", "KABINET_LEASE_MS": "1000"}
+EXTRA = {"KABINET_START_DIALOG": "demo", "KABINET_HTTP_OUT_TIMEOUT_MS": "2000"}  # leases as in production: a dead
+# process's go with its liveness key; a Redis restart shorter than a lease keeps them (no reply sent twice)
 
 
 def load(tg, db, target, base, what, disturb):
@@ -196,6 +197,9 @@ def verify(tg, db, base, what, stats):
         if missing == 0 or time.time() > deadline:
             if missing:
                 print("sample of chat %d: %r" % (base, [e.get("text") for e in tg.log(base)][:5]))
+            if dups and os.environ.get("KB_SHOW_DUPS"):
+                got = [int(m.group(1)) for m in (COUNT.match(e.get("text") or "") for e in tg.log(base)) if m]
+                print("replies of chat %d: %r" % (base, got))
             break
         time.sleep(1)
     check(missing == 0, "after %s every reply reached its chat at least once (%d missing; %d duplicates, "
