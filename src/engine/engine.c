@@ -284,6 +284,26 @@ void engine__load_state(job_t *j, const redisReply *h)
     }
 }
 
+/* ---------------------------------------------------------------- what a step said and answered */
+
+const char *engine__said_text(const job_t *j, char *buf, size_t size)
+{
+    size_t sl = strlen(j->step);
+    if (sl >= 4 && !strcmp(j->step + sl - 4, "code") && (j->ev.kind == EV_TEXT || j->ev.kind == EV_COMMAND))
+        return "[code]";
+    return event_said(&j->ev, buf, size);
+}
+
+cJSON *engine__effect_payload(const cJSON *fx, const char *name, cJSON *item)
+{
+    cJSON *payload = cJSON_Duplicate(fx, 1);
+    cJSON_DeleteItemFromObject(payload, "type");
+    cJSON_AddItemToObject(payload, name, item);
+    return payload;
+}
+
+int64_t engine__reply_version(const job_t *j) { return j->no_change ? j->version : j->version + 1; }
+
 /* ---------------------------------------------------------------- claiming */
 
 /* The lease is someone else's: if its holder is gone (no liveness key), take it over at once, not after the

@@ -110,6 +110,13 @@ void engine__job_reset(job_t *j);
 void engine__job_end(job_t *j);
 void engine__job_retry(job_t *j, const char *why);
 void engine__load_state(job_t *j, const redisReply *h);
+/* What the customer said with this event, for the card staff see (a code typed where one was asked is "[code]");
+ * buf holds it when it is built there. */
+const char *engine__said_text(const job_t *j, char *buf, size_t size);
+/* An effect as an outbox or reply-list payload: its fields less "type", plus name = item (ownership passes). */
+cJSON *engine__effect_payload(const cJSON *fx, const char *name, cJSON *item);
+/* The state version a reply's buttons belong to: the new one, or the one read when the step changes nothing. */
+int64_t engine__reply_version(const job_t *j);
 /* The sender of channel's replies when this process runs it and it takes direct deliveries, or NULL. */
 outbox_t *engine__sender(engine_t *e, const char *channel);
 

@@ -235,10 +235,8 @@ static int gather_replies(job_t *j, const char **argv, char **owned, int room)
         if (!t || strcmp(t, "reply") || n == room || n == ENGINE_MAX_OUT)
             continue;
         engine_reply_t *r = &j->out[n];
-        cJSON *payload = cJSON_Duplicate(fx, 1);
-        cJSON_DeleteItemFromObject(payload, "type");
         /* the version its buttons belong to */
-        cJSON_AddNumberToObject(payload, "ver", (double)(j->no_change ? j->version : j->version + 1));
+        cJSON *payload = engine__effect_payload(fx, "ver", cJSON_CreateNumber((double)engine__reply_version(j)));
         r->id = 0;
         r->seq = seq++;
         r->channel = strdup(j->channel);
@@ -413,9 +411,7 @@ void engine__said(job_t *j, int64_t version)
     if (j->ev.kind == EV_TIMEOUT || e->said_n >= 5000)
         return;
     char said[320];
-    size_t sl = strlen(j->step);
-    const char *what = sl >= 4 && !strcmp(j->step + sl - 4, "code") && (j->ev.kind == EV_TEXT || j->ev.kind == EV_COMMAND)
-                           ? "[code]" : event_said(&j->ev, said, sizeof said);
+    const char *what = engine__said_text(j, said, sizeof said);
     cJSON *row = cJSON_CreateObject(), *replies = cJSON_CreateArray();
     cJSON_AddStringToObject(row, "conv", j->conv);
     cJSON_AddStringToObject(row, "event_id", j->ev.id);

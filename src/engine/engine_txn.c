@@ -176,9 +176,7 @@ static void on_held_put(int err, PGresult *res, void *data)
 static void queue_outbox_row(job_t *j, const cJSON *fx, const char *to, const char *channel, int lane,
                              const char *event_key, const char *extra_name, cJSON *extra)
 {
-    cJSON *payload = cJSON_Duplicate(fx, 1);
-    cJSON_DeleteItemFromObject(payload, "type");
-    cJSON_AddItemToObject(payload, extra_name, extra);
+    cJSON *payload = engine__effect_payload(fx, extra_name, extra);
     char *p = cJSON_PrintUnformatted(payload);
     int own = !strcmp(to, j->conv) && lane == 0 && engine__sender(j->e, channel) != NULL;
     outbox_put_t m = {to, channel, lane, event_key, j->nreplies++, p, own ? ENGINE_HOLD_S : 0};
@@ -231,7 +229,7 @@ static void fx_next(job_t *j)
         }
         if (!strcmp(t, "reply")) { /* to this conversation, keyed by this event */
             /* the version its buttons belong to */
-            cJSON *ver = cJSON_CreateNumber((double)(j->no_change ? j->version : j->version + 1));
+            cJSON *ver = cJSON_CreateNumber((double)engine__reply_version(j));
             queue_outbox_row(j, fx, j->conv, j->channel, 0, j->ev.id, "ver", ver);
             return;
         }
@@ -385,9 +383,7 @@ static void on_begin(int err, db_txn_t *txn, void *data)
     snprintf(ver, sizeof ver, "%lld", (long long)j->version);
     /* what the customer said, for the card staff see: a code typed where one was asked is never kept */
     char said[320];
-    size_t sl = strlen(j->step);
-    const char *what = sl >= 4 && !strcmp(j->step + sl - 4, "code") && (j->ev.kind == EV_TEXT || j->ev.kind == EV_COMMAND)
-                           ? "[code]" : event_said(&j->ev, said, sizeof said);
+    const char *what = engine__said_text(j, said, sizeof said);
     const char *params[] = {j->conv, j->ev.id, ver, j->e->owner, started, what};
     if (db_txn_exec(txn, j->e->q_applied_ins, 6, params, on_applied_ins, j) != 0)
         txn_fail(j, "cannot record the event");
