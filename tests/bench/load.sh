@@ -129,6 +129,8 @@ kab=$(sed -n 's/.*, \([0-9]*\) updates\/s$/\1/p' <<<"$out" | head -1)
 # installed from the npm registry here, when node and npm are on the machine) and the trivial bot, through the
 # same three steps: a /start menu, a text answered (the session read and written), a button that answers its
 # callback and edits the message. New chats (uids apart from the customers'), production store settings.
+listening() { # PORT: wait (up to 5 s) until something answers HTTP there
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.05; done; return 1; }
 sent_cmds() { curl -s "http://127.0.0.1:$hport/metrics" | awk '$1 == "kb_redis_commands_total" { s += $2 } END { printf "%d", s }'; }
 rate_of() { sed -n 's/.*, \([0-9]*\) updates\/s$/\1/p' <<<"$1" | head -1; }
 if [ "${LOAD_ECHO:-1}" != 0 ]; then
@@ -167,7 +169,7 @@ if [ "${LOAD_ECHO:-1}" != 0 ]; then
       sleep 1.5
       pout=$(echo_run telegraf-redis $((hport + 4)) "$ppid" "$chats" $((efirst + 2000000))); echo "$pout"
       p50=$(echo_run telegraf-redis-50 $((hport + 4)) "$ppid" 50 $((efirst + 2500000))); echo "$p50" | grep -E 'latency|updates/s'
-      kill "$ppid" 2>/dev/null || true
+      kill "$ppid" 2>/dev/null || true; wait "$ppid" 2>/dev/null || true
       peer=$(rate_of "$pout")
     else
       echo "telegraf-redis: not run (npm install failed: the registry is out of reach)"
@@ -179,9 +181,9 @@ if [ "${LOAD_ECHO:-1}" != 0 ]; then
   "$build/tests/trivial_bot" "$tport" "http://127.0.0.1:$aport" &
   tpid=$!
   pids+=("$tpid")
-  sleep 0.3
+  listening "$tport"
   techo=$(echo_run trivial-bot-echo "$tport" "$tpid" "$chats" $((efirst + 3000000))); echo "$techo"
-  kill "$tpid" 2>/dev/null || true
+  kill "$tpid" 2>/dev/null || true; wait "$tpid" 2>/dev/null || true   # its port is free before the next one listens
   awk -v k="${kecho:-0}" -v p="${peer:-0}" -v t="$(rate_of "$techo")" 'BEGIN {
     if (p > 0) printf "echo class: kabinetd / Telegraf with Redis session: %.2f\n", k / p;
     if (t > 0) printf "echo class: kabinetd / trivial bot: %.2f of the ceiling\n", k / t }'
@@ -192,11 +194,11 @@ tport=$((hport + 2))
 "$build/tests/trivial_bot" "$tport" "http://127.0.0.1:$aport" &
 tpid=$!
 pids+=("$tpid")
-sleep 0.3
+listening "$tport"
 tout=$("$build/tests/loadgen" "http://127.0.0.1:$tport/telegram/webhook" "$secret" "$aport" "$chats" "$secs" \
        --first-uid "$first" --pid "$tpid" --label trivial-bot --journey "${LOAD_JOURNEY:-all}")
 echo "$tout"
-kill "$tpid" 2>/dev/null || true
+kill "$tpid" 2>/dev/null || true; wait "$tpid" 2>/dev/null || true
 triv=$(sed -n 's/.*, \([0-9]*\) updates\/s$/\1/p' <<<"$tout" | head -1)
 awk -v k="${kab:-0}" -v t="${triv:-0}" 'BEGIN { if (t > 0) printf "kabinetd / trivial bot: %.2f of the ceiling\n", k / t }'
 [ "${n:-0}" -gt 0 ]

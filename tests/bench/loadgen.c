@@ -393,7 +393,8 @@ static void on_end(uv_timer_t *t)
     long done = (long)nlat;
     stopping = 1;
     measuring = 0;
-    qsort(lat, nlat, sizeof *lat, cmp);
+    if (nlat)
+        qsort(lat, nlat, sizeof *lat, cmp);
     printf("%s: %d chats, %.1f s: %ld updates answered, %.0f updates/s\n", label, nchats, secs, done, done / secs);
     printf("%s: latency (update sent -> first reply) p50 %.2f ms, p95 %.2f ms, p99 %.2f ms, max %.2f ms\n", label,
            pct(0.50), pct(0.95), pct(0.99), pct(1.0));
