@@ -42,7 +42,10 @@ pg() { psql -qXtA -h 127.0.0.1 -p "$pport" -U postgres -d postgres -c "$1"; }
 # the scheduler off: the demo data's debts and reminders would push by SMS on the real clock during the measure
 export KABINET_DATABASE_URL="$db" KABINET_REDIS_URL="$redis_url" KABINET_LOG_LEVEL=warn KABINET_NOTIFY=off
 "$build/kabinetd" migrate
-[ -n "${KABINET_PG_STATS:-}" ] && pg "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+if [ -n "${KABINET_PG_STATS:-}" ]; then # and the database functions' own time
+  pg "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+  pg "ALTER SYSTEM SET track_functions = 'all'" >/dev/null; pg "SELECT pg_reload_conf()" >/dev/null
+fi
 # a figure summed over the masters (one for a single node)
 stat() { for m in $masters; do redis-cli -p "$m" info "$1" | tr -d '\r' | awk -F: -v k="$2" '$1 == k { print $2 }'; done | awk '{ s += $1 } END { print s }'; }
 empty=$(stat memory used_memory)
@@ -79,7 +82,7 @@ for _ in $(seq 200); do curl -sf -o /dev/null "http://127.0.0.1:$hport/readyz" &
 cmds0=$(stat stats total_commands_processed) mem0=$(stat memory used_memory)
 xact0=$(pg "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'postgres'")
 t0=$(pg "SELECT now()")
-[ -n "${KABINET_PG_STATS:-}" ] && pg "SELECT pg_stat_statements_reset()" >/dev/null
+[ -n "${KABINET_PG_STATS:-}" ] && pg "SELECT pg_stat_statements_reset(), pg_stat_reset()" >/dev/null
 if [ -n "${LOAD_FLOOD:-}" ]; then # one chat floods while the others go on: their p99 with and without it
   lg() { "$build/tests/loadgen" "http://127.0.0.1:$hport/telegram/webhook" "$secret" "$aport" "$chats" "$secs" \
            --first-uid "$first" --pid "$kpid" --think 1000 "$@"; }
@@ -119,7 +122,10 @@ if [ -n "${KABINET_PG_STATS:-}" ]; then # the profile: Postgres's time by statem
   pg "SELECT '  ' || round(100 * total_exec_time / sum(total_exec_time) OVER ())::text || '% ' || calls || ' calls, '
       || round((total_exec_time / calls)::numeric, 3) || ' ms: ' || left(regexp_replace(query, '\s+', ' ', 'g'), 110)
       FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'postgres')
-      ORDER BY total_exec_time DESC LIMIT 8"
+      ORDER BY total_exec_time DESC LIMIT ${LOAD_PG_TOP:-8}"
+  echo "kabinetd: database functions by their own time (pg_stat_user_functions), top 8:"
+  pg "SELECT '  ' || funcname || ': ' || calls || ' calls, ' || round((self_time / calls)::numeric, 3) || ' ms each (with what it calls '
+      || round((total_time / calls)::numeric, 3) || ')' FROM pg_stat_user_functions WHERE calls > 0 ORDER BY self_time DESC LIMIT ${LOAD_PG_TOP:-8}"
 fi
 kill -TERM "$kpid"; wait "$kpid" || true
 kab=$(sed -n 's/.*, \([0-9]*\) updates\/s$/\1/p' <<<"$out" | head -1)
