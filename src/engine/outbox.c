@@ -15,16 +15,19 @@ struct outbox_s {
     outbox_deliver_fn fn;
     void *ctx;
     outbox_options_t opt;
-    const db_stmt_t *q_claim, *q_sent, *q_retry, *q_later, *q_dead, *q_give_up, *q_renew;
+    const db_stmt_t *q_claim, *q_retry, *q_later, *q_dead, *q_give_up, *q_renew;
     uv_timer_t poll;
     outbox_ticket_t *held;         /* deliveries in flight, whose claims the poll timer renews */
     uint64_t renewed_at;
     int stopping, claiming[2], again[2];
     size_t direct;                 /* outbox_direct deliveries in flight */
-    const db_stmt_t *q_marks;      /* the batched marks of held rows delivered directly */
+    const db_stmt_t *q_marks;      /* the batched marks: rows sent (claimed, or held and delivered directly), dead */
     int64_t *marks_sent, *marks_dead;
     size_t nsent, ndead, capsent, capdead;
-    int marking;
+    int64_t *flight;               /* the batch being written: its sent ids, then its dead ones (again on failure) */
+    size_t flight_sent, flight_dead;
+    int marking, mark_fails;
+    int claim_after_marks[2];      /* a claimed row of this lane was marked sent: its conversation's next may be due */
     uv_timer_t mark_timer;
     int more[2];                   /* rows may be waiting that the last claim had no room for */
     size_t inflight[2];
@@ -58,6 +61,7 @@ static void direct_done(outbox_ticket_t *t, outbox_result_t r);
 
 static void claim(outbox_t *o, int lane);
 static void settle(outbox_ticket_t *t);
+static void mark(outbox_t *o, int64_t id, int sent);
 static int backoff_ms(int attempts);
 static db_t *bookkeeping;         /* outbox_set_bookkeeping_db */
 
@@ -92,6 +96,20 @@ static void on_settle_again(uv_timer_t *timer)
 
 /* ---------------------------------------------------------------- settling */
 
+/* A claimed delivery is over (its outcome recorded, or gathered for the next batch of marks): room again. */
+static void ticket_end(outbox_ticket_t *t)
+{
+    outbox_t *o = t->o;
+    o->inflight[t->lane]--;
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        o->held = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    free(t);
+}
+
 static void on_settled(int err, PGresult *res, void *data)
 {
     outbox_ticket_t *t = data;
@@ -107,15 +125,8 @@ static void on_settled(int err, PGresult *res, void *data)
     if (err)
         log_warn("outbox", "%s: could not record a delivery (%s); it will be sent again after its claim expires",
                  o->channel, db_sqlstate(res));
-    o->inflight[t->lane]--;
     int lane = t->lane;
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        o->held = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    free(t);
+    ticket_end(t);
     claim(o, lane); /* room again, and the next message of this conversation may be claimable now */
 }
 
@@ -152,12 +163,14 @@ static void settle(outbox_ticket_t *t)
         const char *p[] = {id, ms};
         rc = db_exec(o->db, 0, o->q_later, 2, p, on_settled, t);
     } else if (r == OUTBOX_SENT) {
-        if (!t->settle_tries) {
-            metrics_inc(o->m_sent);
-            metrics_observe(o->m_lag, metrics_now() - t->created);
-        }
-        const char *p[] = {id};
-        rc = db_exec(o->db, 0, o->q_sent, 1, p, on_settled, t);
+        /* "sent" joins the batch of marks (a statement per 5 ms at most, retried like a single one); the row keeps
+         * its claim meanwhile, and its conversation's next row is looked for once the batch is written */
+        metrics_inc(o->m_sent);
+        metrics_observe(o->m_lag, metrics_now() - t->created);
+        mark(o, t->id, 1);
+        o->claim_after_marks[t->lane] = 1;
+        ticket_end(t);
+        return;
     } else if (r == OUTBOX_RETRY) {
         if (!t->settle_tries)
             metrics_inc(o->m_retries);
@@ -191,14 +204,32 @@ static int backoff_ms(int attempts)
 
 static void marks_flush(outbox_t *o);
 
+static void on_mark_timer(uv_timer_t *timer);
+
 static void on_marked(int err, PGresult *res, void *data)
 {
     outbox_t *o = data;
     o->marking = 0;
-    if (err)
-        log_warn("outbox", "%s: could not mark directly delivered rows (%s); they are held a minute, then sent "
-                 "again", o->channel, db_sqlstate(res));
-    if (o->nsent || o->ndead)
+    if (err && err != KB_ERR_CANCELED && !o->stopping && ++o->mark_fails < SETTLE_TRIES) {
+        /* Postgres away for a moment: the batch goes again in 500 ms, rather than its rows go out twice */
+        uv_timer_start(&o->mark_timer, on_mark_timer, 500, 0);
+        for (size_t i = 0; i < o->flight_sent + o->flight_dead; i++)
+            mark(o, o->flight[i], i < o->flight_sent);
+    } else if (err) {
+        log_warn("outbox", "%s: could not mark delivered rows (%s); they are sent again once their claim or hold "
+                 "ends", o->channel, db_sqlstate(res));
+    }
+    if (!err)
+        o->mark_fails = 0;
+    free(o->flight);
+    o->flight = NULL;
+    o->flight_sent = o->flight_dead = 0;
+    for (int lane = 0; lane < 2 && !err; lane++)
+        if (o->claim_after_marks[lane]) {
+            o->claim_after_marks[lane] = 0;
+            claim(o, lane);
+        }
+    if ((o->nsent || o->ndead) && !uv_is_active((uv_handle_t *)&o->mark_timer))
         marks_flush(o);
 }
 
@@ -208,11 +239,24 @@ static void marks_flush(outbox_t *o)
     if (o->marking || (!o->nsent && !o->ndead))
         return;
     char *sent = db_id_array(o->marks_sent, o->nsent), *dead = db_id_array(o->marks_dead, o->ndead);
-    o->nsent = o->ndead = 0;
-    if (sent && dead) {
-        const char *p[] = {sent, dead};
-        o->marking = db_exec(o->db, 0, o->q_marks, 2, p, on_marked, o) == 0;
+    int64_t *flight = malloc((o->nsent + o->ndead) * sizeof *flight);
+    if (!sent || !dead || !flight) {
+        free(sent);
+        free(dead);
+        free(flight);
+        uv_timer_start(&o->mark_timer, on_mark_timer, 500, 0); /* out of memory: the marks stay gathered */
+        return;
     }
+    memcpy(flight, o->marks_sent, o->nsent * sizeof *flight);
+    memcpy(flight + o->nsent, o->marks_dead, o->ndead * sizeof *flight);
+    o->flight = flight;
+    o->flight_sent = o->nsent;
+    o->flight_dead = o->ndead;
+    o->nsent = o->ndead = 0;
+    const char *p[] = {sent, dead};
+    o->marking = 1;
+    if (db_exec(o->db, 0, o->q_marks, 2, p, on_marked, o) != 0)
+        on_marked(KB_ERR_IO, NULL, o);
     free(sent);
     free(dead);
 }
@@ -464,7 +508,6 @@ int outbox_new(uv_loop_t *loop, db_t *db, const char *channel, outbox_deliver_fn
         " ORDER BY c.next_attempt_at, c.id LIMIT $3::int FOR UPDATE SKIP LOCKED) "
         "RETURNING o.id, o.conv, o.event_id, o.lane, o.attempts, o.payload, "
         "extract(epoch FROM clock_timestamp() - o.created_at), o.seq");
-    o->q_sent = db_prepare(db, "UPDATE kb_outbox SET sent_at = now(), claimed_until = NULL WHERE id = $1::bigint");
     o->q_retry = db_prepare(db,
         "UPDATE kb_outbox SET claimed_until = NULL, last_error = $3, "
         "next_attempt_at = now() + make_interval(secs => $2::int / 1000.0) WHERE id = $1::bigint");
@@ -514,6 +557,7 @@ static void on_closed(uv_handle_t *h)
     outbox_t *o = h->data;
     free(o->marks_sent);
     free(o->marks_dead);
+    free(o->flight);
     free(o);
 }
 

@@ -92,7 +92,8 @@ typedef void (*outbox_direct_cb)(void *data, outbox_result_t r);
 /* Delivers m now, outside the claim loop: the engine hands a conversation's replies to their channel this way,
  * in order, while the conversation's lease holds them (m->id 0: a reply kept in Redis; m->id > 0: a kb_outbox row
  * put with a hold, which no claim takes meanwhile). Retries with backoff up to max_attempts (a LATER waits without
- * counting) and calls cb once. A row's outcome (sent, dead) is written in batches, a statement per 5 ms at most.
+ * counting) and calls cb once. A row's outcome (sent, dead) is written in batches, a statement per 5 ms at most
+ * (so is "sent" of a claimed row: outbox_done).
  * Returns 0 or a negative error (then cb is not called). */
 int outbox_direct(outbox_t *o, const outbox_msg_t *m, outbox_direct_cb cb, void *data);
 /* Stops claiming; deliveries in flight finish. */
