@@ -46,6 +46,15 @@ void cust_call(cust_t *c, const char *op, cJSON *args)
     if (c->ev->kind <= EV_DOCUMENT && c->ev->channel && !strcmp(c->ev->channel, "mail"))
         cust_set(c, "unvouched", cJSON_CreateBool(cust_mail_unvouched(c))); /* for the result's step */
     cust_set(c, "op", cJSON_CreateString(op));
+    if (c->ev->kind == EV_TEXT || c->ev->kind == EV_COMMAND) { /* what was typed, should the result give up (cust_fail) */
+        char said[512];
+        size_t n = strlen(c->ev->text ? c->ev->text : "");
+        if (n >= sizeof said) /* cut at a character's start */
+            for (n = sizeof said - 1; n && ((unsigned char)c->ev->text[n] & 0xC0) == 0x80; n--)
+                ;
+        snprintf(said, sizeof said, "%.*s", (int)n, c->ev->text ? c->ev->text : "");
+        cust_set(c, "said", cJSON_CreateString(said));
+    }
     dlg_core(c->out, op, args);
 }
 
@@ -158,9 +167,14 @@ void cust_fail(cust_t *c, const char *tmpl, cJSON *params, const char *const *bu
     int n = (cJSON_IsNumber(f) ? f->valueint : 0) + 1;
     cust_set(c, "fails", cJSON_CreateNumber(n));
     cust_say(c, tmpl, params, buttons);
-    if (n == 3) /* the bot gives up: a person takes it from here, with what was typed */
-        app_open(c, "stuck", c->ev->kind == EV_TEXT || c->ev->kind == EV_COMMAND ? c->ev->text : dlg_kind_name(c->ev->kind),
-                 NULL, "text", 0, 0);
+    if (n == 3) { /* the bot gives up: a person takes it from here, with what was typed (for a core's answer: the
+                   * message that made the call) */
+        const char *said = c->ev->kind == EV_TEXT || c->ev->kind == EV_COMMAND ? c->ev->text
+                           : c->ev->kind == EV_CORE_RESULT && cJSON_IsString(cust_get(c, "said"))
+                               ? cust_get(c, "said")->valuestring
+                               : dlg_kind_name(c->ev->kind);
+        app_open(c, "stuck", said, NULL, "text", 0, 0);
+    }
 }
 
 void cust_choose(cust_t *c, const char *tmpl, const cJSON *accounts)

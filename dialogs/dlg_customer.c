@@ -131,13 +131,23 @@ static int r_help(cust_t *c)
     return 0;
 }
 
-/* "/lang en", "/lang ru" */
+/* "/lang en", "/lang ru" (any case); anything else is answered with the languages there are, changing nothing. */
 static int m_lang(cust_t *c) { return is_command(c->ev, "/lang"); }
 static int r_lang(cust_t *c)
 {
-    const char *want = c->ev->text[5] ? c->ev->text + 6 : "";
+    char want[8] = "";
+    const char *arg = c->ev->text + 5;
+    arg += strspn(arg, " ");
+    size_t n = strcspn(arg, " ");
+    if (n < sizeof want && !arg[n + strspn(arg + n, " ")])
+        for (size_t i = 0; i < n; i++)
+            want[i] = (char)(arg[i] >= 'A' && arg[i] <= 'Z' ? arg[i] - 'A' + 'a' : arg[i]);
+    if (strcmp(want, "en") && strcmp(want, "ru")) {
+        cust_say(c, "common.lang_unknown", NULL, NULL);
+        return 0;
+    }
     cJSON_DeleteItemFromObject(c->out->keep, "lang");
-    cJSON_AddStringToObject(c->out->keep, "lang", !strcmp(want, "en") ? "en" : "ru");
+    cJSON_AddStringToObject(c->out->keep, "lang", want);
     c->lang = !strcmp(want, "en") ? "en" : "ru";
     home(c);
     return 0;

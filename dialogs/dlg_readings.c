@@ -19,15 +19,18 @@ void rd_start(cust_t *c)
     cust_call(c, "reading.targets", a);
 }
 
-static void submit(cust_t *c, const char *value, int confirm);
+static void submit(cust_t *c, const char *value, const char *confirmed);
 
 /* Asks for the value of the queue's first meter zone (or sends the next value given with the command), or ends when
  * the queue is empty. */
 static void ask_next(cust_t *c)
 {
     const cJSON *q = cust_get(c, "queue"), *first = cJSON_GetArrayItem(q, 0);
-    if (!first) {
-        cust_say(c, "rd.done", NULL, NULL);
+    if (!first) { /* thanks only when something was sent: an "already sent today" alone is the answer */
+        if (cJSON_IsTrue(cust_get(c, "sent")))
+            cust_say(c, "rd.done", NULL, NULL);
+        else if (cJSON_IsTrue(cust_get(c, "skipped")))
+            cust_say(c, "rd.none_sent", NULL, NULL);
         cust_menu(c);
         return;
     }
@@ -36,7 +39,7 @@ static void ask_next(cust_t *c)
     cJSON *preset = cJSON_GetObjectItem(c->out->data, "preset");
     if (cJSON_GetArraySize(preset) > 0) {
         cJSON *v = cJSON_DetachItemFromArray(preset, 0);
-        submit(c, cJSON_GetStringValue(v) ?: "", 0);
+        submit(c, cJSON_GetStringValue(v) ?: "", NULL);
         cJSON_Delete(v);
         return;
     }
@@ -94,14 +97,17 @@ void rd_for_account(cust_t *c, const cJSON *account)
     ask_next(c);
 }
 
-static void submit(cust_t *c, const char *value, int confirm)
+/* Sends value for the queue's first meter zone; confirmed: what the customer has confirmed of it (the passing of
+ * zero, then a consumption above the threshold: reading.submit asks about each in turn), or NULL. */
+static void submit(cust_t *c, const char *value, const char *confirmed)
 {
     const cJSON *first = cJSON_GetArrayItem(cust_get(c, "queue"), 0);
     cJSON *a = cJSON_CreateObject();
     cJSON_AddItemToObject(a, "meter_id", cJSON_Duplicate(cJSON_GetObjectItem(first, "meter_id"), 1));
     cJSON_AddItemToObject(a, "zone", cJSON_Duplicate(cJSON_GetObjectItem(first, "zone"), 1));
     cJSON_AddStringToObject(a, "value", value);
-    cJSON_AddBoolToObject(a, "confirm", confirm);
+    if (confirmed)
+        cJSON_AddStringToObject(a, "confirm", confirmed);
     cJSON_AddNumberToObject(a, "customer_id", (double)c->customer);
     cJSON_AddStringToObject(a, "event_id", c->ev->id ? c->ev->id : "");
     if (cJSON_IsString(cust_get(c, "photo")))
@@ -118,6 +124,7 @@ static void on_submitted(cust_t *c)
     const char *st = cust_res(c, "status");
     cJSON *p = cJSON_CreateObject();
     if (!strcmp(st, "accepted")) {
+        cust_set(c, "sent", cJSON_CreateTrue());
         cJSON_AddStringToObject(p, "consumption", cust_res(c, "consumption"));
         cust_say(c, !strcmp(cust_res(c, "review"), "true") ? "rd.accepted_review"
                     : cust_res(c, "consumption")[0]      ? "rd.accepted"
@@ -128,6 +135,7 @@ static void on_submitted(cust_t *c)
         cJSON_AddStringToObject(p, "previous", cust_res(c, "previous"));
         cJSON_AddItemToObject(p, "value", cJSON_Duplicate(cust_get(c, "value"), 1));
         snprintf(c->out->step, sizeof c->out->step, "%s", "rd.confirm");
+        cust_set(c, "confirming", cJSON_CreateString(cust_res(c, "reason")));
         cust_ask(c, !strcmp(cust_res(c, "reason"), "rollover") ? "rd.confirm_rollover" : "rd.confirm_large", p, yes_no);
     } else if (!strcmp(st, "already")) {
         cJSON_AddStringToObject(p, "value", cust_res(c, "value"));
@@ -179,13 +187,15 @@ int rd_step(cust_t *c)
         }
         cust_fail(c, "common.use_buttons", NULL, NULL);
     } else if (!strcmp(step, "rd.value")) {
-        if (cust_button(c, "skip"))
+        if (cust_button(c, "skip")) {
+            cust_set(c, "skipped", cJSON_CreateTrue());
             advance(c);
+        }
         else if (c->ev->kind == EV_PHOTO && c->ev->text) { /* a photo of the meter goes with the value */
             cust_set(c, "photo", cJSON_CreateString(c->ev->text));
             cust_say(c, "rd.photo_ok", NULL, value_buttons);
         } else if (c->ev->kind == EV_TEXT)
-            submit(c, c->text, 0);
+            submit(c, c->text, NULL);
         else
             cust_fail(c, "rd.invalid_not_a_number", NULL, value_buttons);
     } else if (!strcmp(step, "rd.confirm")) {
@@ -193,7 +203,8 @@ int rd_step(cust_t *c)
         char value[64];
         snprintf(value, sizeof value, "%s", cJSON_IsString(v) ? v->valuestring : "");
         if (cust_button(c, "yes")) {
-            submit(c, value, 1);
+            const cJSON *what = cust_get(c, "confirming");
+            submit(c, value, cJSON_IsString(what) ? what->valuestring : "above_threshold");
         } else if (cust_button(c, "no")) {
             ask_next(c); /* the same meter zone again, for a corrected value */
         } else {

@@ -4,7 +4,9 @@
  * local day — a second is answered with the time of the first (from the unique index, never as an SQL error, also
  * when two submissions race). Billing's own readings (network, inspection, receipt) never block a customer's.
  *
- * args: {"meter_id", "zone" (1), "value" (as typed), "confirm" (false), "source" ("bot"), "event_id", "photo" (a file id),
+ * args: {"meter_id", "zone" (1), "value" (as typed), "confirm" (false; true: all confirmed; "rollover": only the
+ *        passing of zero, so that a consumption above the threshold is still asked about — both apply, in that order),
+ *        "source" ("bot"), "event_id", "photo" (a file id),
  *        "customer_id" (optional), "now_ms" (when it was sent: the event's time; default now), "threshold_kwh" (50000)}
  * result: {"status": "accepted", "reading_id", "consumption", "rollover", "local_day", "review"}
  *       | {"status": "outside_window", "from", "to"}   (the branch refuses readings outside its window)
@@ -29,7 +31,8 @@ typedef struct {
     char photo[256];             /* a photo of the meter sent with the value (a file id), or "" */
     meter_milli_t value;
     int parse_rc;                /* why the typed value is not a reading, or 0 */
-    int confirm;                 /* the customer confirmed a rollover or a large consumption */
+    int confirm_rollover;        /* the customer confirmed passing zero */
+    int confirm_large;           /* … and a consumption above the threshold */
     int64_t now_ms, threshold_kwh;
     meter_calc_t calc;
     int has_previous;
@@ -200,10 +203,12 @@ static void on_meter(int err, PGresult *res, void *data)
             finish(s, 0, invalid("too_large"));
             return;
         }
-        if (s->calc.needs_confirmation && !s->confirm) {
+        int ask_rollover = s->calc.rollover && !s->confirm_rollover,
+            ask_large = s->calc.above_threshold && !s->confirm_large;
+        if (ask_rollover || ask_large) {
             /* "already sent today" outranks a confirmation: look for today's reading first */
             cJSON *r = core_status("confirm");
-            cJSON_AddStringToObject(r, "reason", s->calc.rollover ? "rollover" : "above_threshold");
+            cJSON_AddStringToObject(r, "reason", ask_rollover ? "rollover" : "above_threshold");
             add_reading(r, "consumption", s->calc.consumption);
             add_reading(r, "previous", prev);
             s->pending_confirm = r;
@@ -265,7 +270,8 @@ static int reading_submit(db_t *db, db_txn_t *txn, const char *conv, const cJSON
     uv_gettimeofday(&tv);
     s->now_ms = cJSON_IsNumber(now) ? (int64_t)now->valuedouble : (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
     s->threshold_kwh = cJSON_IsNumber(threshold) ? (int64_t)threshold->valuedouble : 50000;
-    s->confirm = cJSON_IsTrue(confirm);
+    s->confirm_rollover = cJSON_IsTrue(confirm) || cJSON_IsString(confirm);
+    s->confirm_large = cJSON_IsTrue(confirm) || (cJSON_IsString(confirm) && !strcmp(confirm->valuestring, "above_threshold"));
     const char *p[] = {s->meter, s->zone};
     int rc = db_txn_exec(txn, db_prepare(db, sql_meter), 2, p, on_meter, s);
     if (rc)

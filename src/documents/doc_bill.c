@@ -13,7 +13,8 @@
 
 const char doc_bill_sql[] =
     "SELECT json_build_object('account', a.number, 'holder', a.holder_surname, 'address', a.address,"
-    " 'tariff', coalesce(a.tariff_code, ''), 'branch', b.name, 'bank', b.bank,"
+    " 'tariff', coalesce((SELECT t.name FROM kb_tariff t WHERE t.code = a.tariff_code"
+    " ORDER BY t.valid_from DESC LIMIT 1), a.tariff_code, ''), 'branch', b.name, 'bank', b.bank,"
     " 'month', to_char(mo.m, 'MM.YYYY'), 'period', to_char(mo.m, 'MMYYYY'),"
     " 'lines', coalesce((SELECT json_agg(json_build_object('zone', c.zone, 'kwh', c.kwh::text, 'rate', c.rate::text,"
     "   'amount', c.amount_kopecks, 'correction', c.correction_kopecks, 'odn', c.odn_kopecks) ORDER BY c.zone)"

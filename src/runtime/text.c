@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "err.h"
 #include "text.h"
 
@@ -130,19 +131,135 @@ static void put(out_t *o, const char *s, size_t n)
     o->buf[o->len] = 0;
 }
 
+/* ---------------------------------------------------------------- numbers, dates, months
+ *
+ * One way to write a number for a customer, in every channel: Russian digits are grouped by threes with a
+ * non-breaking space and the fraction follows a comma (29 700,5; 1 234,56 ₽); English groups with commas and
+ * uses a point. Nothing is padded: a reading stored as 29700.000 reads 29 700. */
+
+#define NBSP "\xC2\xA0"
+
+/* Writes the digits of an integer part s[0..n) grouped by threes for lang into o (at most size bytes, terminated). */
+static void group_digits(const char *lang, const char *s, size_t n, char *o, size_t size)
+{
+    int en = lang && !strcmp(lang, "en");
+    size_t g = 0;
+    for (size_t i = 0; i < n && g + 3 < size; i++) {
+        if (i && (n - i) % 3 == 0) {
+            const char *sep = en ? "," : NBSP;
+            size_t sl = strlen(sep);
+            if (g + sl + 2 >= size)
+                break;
+            memcpy(o + g, sep, sl);
+            g += sl;
+        }
+        o[g++] = s[i];
+    }
+    o[g] = 0;
+}
+
 void txt_rubles(const char *lang, long long kopecks, char *buf, size_t size)
 {
     int en = lang && !strcmp(lang, "en");
     unsigned long long a = kopecks < 0 ? 0ULL - (unsigned long long)kopecks : (unsigned long long)kopecks;
-    char digits[32], grouped[48];
-    int n = snprintf(digits, sizeof digits, "%llu", a / 100), g = 0;
-    for (int i = 0; i < n; i++) {
-        if (i && (n - i) % 3 == 0)
-            grouped[g++] = en ? ',' : ' ';
-        grouped[g++] = digits[i];
+    char digits[32], grouped[64];
+    int n = snprintf(digits, sizeof digits, "%llu", a / 100);
+    group_digits(lang, digits, (size_t)n, grouped, sizeof grouped);
+    snprintf(buf, size, "%s%s%c%02llu" NBSP "₽", kopecks < 0 ? "-" : "", grouped, en ? '.' : ',', a % 100);
+}
+
+int txt_number(const char *lang, const char *s, char *buf, size_t size)
+{
+    const char *p = s;
+    int neg = *p == '-';
+    p += neg || *p == '+';
+    size_t ni = strspn(p, "0123456789"), nf = 0;
+    const char *frac = NULL;
+    if (p[ni] == '.' || p[ni] == ',') {
+        frac = p + ni + 1;
+        nf = strspn(frac, "0123456789");
+        if (!nf || frac[nf])
+            frac = NULL, nf = (size_t)-1;
     }
-    grouped[g] = 0;
-    snprintf(buf, size, "%s%s%c%02llu ₽", kopecks < 0 ? "-" : "", grouped, en ? '.' : ',', a % 100);
+    if (!ni || nf == (size_t)-1 || (!frac && p[ni])) { /* not a decimal: as it is */
+        snprintf(buf, size, "%s", s);
+        return 1;
+    }
+    while (ni > 1 && *p == '0') /* no leading zeros */
+        p++, ni--;
+    while (nf && frac[nf - 1] == '0') /* nor trailing ones */
+        nf--;
+    char grouped[96];
+    group_digits(lang, p, ni < 40 ? ni : 40, grouped, sizeof grouped);
+    int zero = ni == 1 && *p == '0' && !nf;
+    snprintf(buf, size, "%s%s%s%.*s", neg && !zero ? "-" : "", grouped,
+             nf ? (lang && !strcmp(lang, "en") ? "." : ",") : "", (int)(nf < 20 ? nf : 20), nf ? frac : "");
+    return 0;
+}
+
+static const char *const months_ru[] = {"январь", "февраль", "март", "апрель", "май", "июнь", "июль", "август",
+                                        "сентябрь", "октябрь", "ноябрь", "декабрь"};
+static const char *const months_ru_cap[] = {"Январь", "Февраль", "Март", "Апрель", "Май", "Июнь", "Июль", "Август",
+                                            "Сентябрь", "Октябрь", "Ноябрь", "Декабрь"};
+static const char *const months_en[] = {"January", "February", "March", "April", "May", "June", "July", "August",
+                                        "September", "October", "November", "December"};
+
+/* Reads "YYYY-MM[-DD[ HH:MM…]]" or "[DD.]MM.YYYY[ HH:MM]" into y, m, d (0 when absent) and the time's text (at most
+ * "HH:MM"); 0 when it is one of them, -1 otherwise. */
+static int parse_date(const char *s, int *y, int *m, int *d, char hm[6])
+{
+    int n = 0;
+    *d = 0;
+    hm[0] = 0;
+    const char *rest;
+    if (sscanf(s, "%4d-%2d-%2d%n", y, m, d, &n) == 3 && n == 10)
+        rest = s + 10;
+    else if (*d = 0, sscanf(s, "%4d-%2d%n", y, m, &n) == 2 && n == 7)
+        rest = s + 7;
+    else if (sscanf(s, "%2d.%2d.%4d%n", d, m, y, &n) == 3 && n == 10)
+        rest = s + 10;
+    else if (*d = 0, sscanf(s, "%2d.%4d%n", m, y, &n) == 2 && n == 7)
+        rest = s + 7;
+    else
+        return -1;
+    if (*m < 1 || *m > 12 || *d < 0 || *d > 31 || *y < 1900 || *y > 9999)
+        return -1;
+    if ((*rest == ' ' || *rest == 'T') && strspn(rest + 1, "0123456789") == 2 && rest[3] == ':' &&
+        strspn(rest + 4, "0123456789") == 2) {
+        memcpy(hm, rest + 1, 5);
+        hm[5] = 0;
+    } else if (*rest) {
+        return -1;
+    }
+    return 0;
+}
+
+int txt_date(const char *lang, const char *s, char *buf, size_t size)
+{
+    int y, m, d;
+    char hm[6];
+    if (parse_date(s, &y, &m, &d, hm) || !d) {
+        snprintf(buf, size, "%s", s);
+        return 1;
+    }
+    if (lang && !strcmp(lang, "en"))
+        snprintf(buf, size, "%d %.3s %d%s%s", d, months_en[m - 1], y, hm[0] ? " " : "", hm);
+    else
+        snprintf(buf, size, "%02d.%02d.%d%s%s", d, m, y, hm[0] ? " " : "", hm);
+    return 0;
+}
+
+int txt_month(const char *lang, const char *s, int capital, char *buf, size_t size)
+{
+    int y, m, d;
+    char hm[6];
+    if (parse_date(s, &y, &m, &d, hm)) {
+        snprintf(buf, size, "%s", s);
+        return 1;
+    }
+    int en = lang && !strcmp(lang, "en");
+    snprintf(buf, size, "%s %d", en ? months_en[m - 1] : capital ? months_ru_cap[m - 1] : months_ru[m - 1], y);
+    return 0;
 }
 
 /* The plural form index for n: ru one/few/many, others one/other. */
@@ -178,10 +295,38 @@ static int field(out_t *o, const char *lang, const char *spec, size_t n, const c
         put(o, tmp, strlen(tmp));
         return 0;
     }
-    if (fl > 7 && !strncmp(fmt, "plural:", 7)) {
-        if (!cJSON_IsNumber(v))
+    if ((fl == 3 && !strncmp(fmt, "num", 3)) || (fl == 4 && !strncmp(fmt, "date", 4)) ||
+        (fl == 5 && !strncasecmp(fmt, "month", 5))) {
+        char text[64];
+        if (cJSON_IsNumber(v))
+            snprintf(text, sizeof text, "%.6f", v->valuedouble);
+        else if (cJSON_IsString(v))
+            snprintf(text, sizeof text, "%s", v->valuestring);
+        else
             return 1;
-        int want = plural_form(lang, (long long)v->valuedouble), i = 0;
+        if (*fmt == 'n')
+            txt_number(lang, text, tmp, sizeof tmp);
+        else if (*fmt == 'd')
+            txt_date(lang, text, tmp, sizeof tmp);
+        else
+            txt_month(lang, text, *fmt == 'M', tmp, sizeof tmp);
+        put(o, tmp, strlen(tmp));
+        return 0;
+    }
+    if (fl > 4 && !strncmp(fmt, "key:", 4)) { /* a code shown by its name: the catalog's text PREFIX<code> */
+        char key[96];
+        if (!cJSON_IsString(v))
+            return 1;
+        snprintf(key, sizeof key, "%.*s%s", (int)(fl - 4), fmt + 4, v->valuestring);
+        const char *named = txt_get(lang, key);
+        put(o, named ? named : v->valuestring, strlen(named ? named : v->valuestring));
+        return 0;
+    }
+    if (fl > 7 && !strncmp(fmt, "plural:", 7)) {
+        double num = cJSON_IsNumber(v) ? v->valuedouble : cJSON_IsString(v) ? atof(v->valuestring) : 0;
+        if (!cJSON_IsNumber(v) && !(cJSON_IsString(v) && strspn(v->valuestring, "-0123456789") == strlen(v->valuestring) && v->valuestring[0]))
+            return 1;
+        int want = plural_form(lang, (long long)num), i = 0;
         const char *f = fmt + 7, *end = fmt + fl;
         while (i < want) { /* the wanted form, or the last one given */
             const char *bar = memchr(f, '|', (size_t)(end - f));
@@ -190,8 +335,16 @@ static int field(out_t *o, const char *lang, const char *spec, size_t n, const c
             f = bar + 1;
             i++;
         }
-        const char *bar = memchr(f, '|', (size_t)(end - f));
-        put(o, f, (size_t)((bar ? bar : end) - f));
+        const char *bar = memchr(f, '|', (size_t)(end - f)), *fe = bar ? bar : end;
+        for (const char *h; (h = memchr(f, '#', (size_t)(fe - f)));) { /* '#': the number itself, written as above */
+            char num_text[32];
+            put(o, f, (size_t)(h - f));
+            snprintf(num_text, sizeof num_text, "%lld", (long long)num);
+            txt_number(lang, num_text, tmp, sizeof tmp);
+            put(o, tmp, strlen(tmp));
+            f = h + 1;
+        }
+        put(o, f, (size_t)(fe - f));
         return 0;
     }
     if (fl > 6 && !strncmp(fmt, "lines:", 6)) { /* each element rendered with template fmt+6, one per line */

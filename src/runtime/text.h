@@ -2,8 +2,14 @@
  * from a template id and JSON parameters. No text a customer reads lives in C.
  *
  * Catalog lines are `key = text` (`#` starts a comment, `\n` is a line break). In a text, {name} is a parameter as
- * given; {name:rub} renders kopecks as rubles ("1 234,56 ₽" in ru, "1,234.56 ₽" in en); {name:plural:a|b|c}
- * picks the form for the number (ru: one, few, many — 1 показание, 2 показания, 5 показаний; en: one, other);
+ * given; {name:rub} renders kopecks as rubles ("1 234,56 ₽" in ru, "1,234.56 ₽" in en: groups of three split by a
+ * non-breaking space); {name:num} a decimal the same way with no padding ("29700.000" → "29 700", "5.8700" →
+ * "5,87"); {name:date} an ISO date, with its time if any ("2026-12-07" → "07.12.2026", en "7 Dec 2026");
+ * {name:month} a month ("2026-11", "11.2026" → "ноябрь 2026", en "November 2026"; {name:Month}: "Ноябрь 2026");
+ * what does not parse is shown as it is. {name:key:chan.} shows a code by its name: the catalog's text chan.<code>
+ * (the code itself when there is none). {name:plural:a|b|c} picks the form for the number (ru: one, few, many —
+ * 1 показание, 2 показания, 5 показаний; en: one, other), and a '#' in the form is the number itself
+ * ("{n:plural:осталась # попытка|осталось # попытки|осталось # попыток}");
  * {name:lines:key} renders each object of the array parameter with the template key (or the one its "line" field
  *  names), one per line.
  * A language without a key falls back to ru. */
@@ -33,7 +39,16 @@ int txt_check(char *err, size_t errlen);
 /* A malloc'ed copy of s[0..len) with &, <, > and " escaped for HTML (Telegram's HTML parse mode, web pages);
  * NULL when out of memory. */
 char *txt_html_escape(const char *s, size_t len);
-/* Formats kopecks as rubles for lang into buf ("1 234,56 ₽"). */
+/* Formats kopecks as rubles for lang into buf ("1 234,56 ₽", the spaces non-breaking). */
 void txt_rubles(const char *lang, long long kopecks, char *buf, size_t size);
+/* Formats the decimal s ("29700.000", "-5", "29700,5") for lang into buf ("29 700", "-5", "29 700,5"). Returns 0, or
+ * 1 when s is not a decimal (buf then holds s as it is). */
+int txt_number(const char *lang, const char *s, char *buf, size_t size);
+/* Formats the date s ("2026-12-07", "2026-12-07 10:00") for lang into buf ("07.12.2026", "07.12.2026 10:00"; en
+ * "7 Dec 2026"). Returns 0, or 1 when s is not a date (buf then holds s). */
+int txt_date(const char *lang, const char *s, char *buf, size_t size);
+/* Formats the month of s ("2026-11", "2026-11-01", "11.2026") for lang into buf ("ноябрь 2026", capital:
+ * "Ноябрь 2026"; en "November 2026"). Returns 0, or 1 when s is not a month (buf then holds s). */
+int txt_month(const char *lang, const char *s, int capital, char *buf, size_t size);
 
 #endif

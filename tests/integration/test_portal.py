@@ -259,7 +259,7 @@ def history(tg, db, _):
         u.cursor = max(e["n"] for e in tg.log(u.uid))
         u.press("h_account")
         text = u.expect("his.activity")[0]["text"]
-        check("вход (tg)" in text, "the account's history has the sign-in in Telegram (%r)" % text[:200])
+        check("вход (Telegram)" in text, "the account's history has the sign-in in Telegram (%r)" % text[:200])
         k.stop()
 
 

@@ -130,7 +130,7 @@ static void test_menu_warnings(void **state)
     char text[1024];
     assert_int_equal(txt_render("ru", "menu.main_warnings", cJSON_GetObjectItem(reply, "params"), text, sizeof text), 0);
     assert_non_null(strstr(text, "Срок поверки счётчика № 0100000001 (счёт 1800000001) истёк 01.06.2026"));
-    assert_non_null(strstr(text, "Задолженность по счёту 1800000005: 1 467,50 ₽"));
+    assert_non_null(strstr(text, "Задолженность по счёту 1800000005: 1\xC2\xA0" "467,50\xC2\xA0₽"));
     dlg_result_free(&out);
     cJSON_Delete(keep);
     cJSON_Delete(data);
@@ -207,9 +207,42 @@ static void test_sms_sender_signs_in(void **state)
     cJSON_Delete(data);
 }
 
+/* The third value the core refuses hands the conversation to a person with what the customer typed, not with the
+ * name of the core's answer. */
+static void test_stuck_keeps_what_was_typed(void **state)
+{
+    cJSON *keep = cJSON_Parse("{\"customer_id\":5}"),
+          *data = cJSON_Parse("{\"fails\":2,\"queue\":[{\"meter_id\":1,\"serial\":\"011\",\"zone\":1}]}");
+    dlg_state_t st = {"customer", "rd.value", keep, data, 7};
+    dlg_event_t ev = {"e1", "local", "local:x", "x", EV_TEXT, "двадцать девять", NULL, 7, 0};
+    dlg_result_t sent;
+    assert_int_equal(dlg_customer.step(&st, &ev, &sent), 0); /* the value goes to reading.submit */
+    cJSON *refused = cJSON_Parse("{\"status\":\"invalid\",\"reason\":\"not_a_number\"}");
+    dlg_state_t st2 = {"customer", sent.step, sent.keep, sent.data, 8};
+    dlg_event_t res = {"e1", "local", "local:x", "x", EV_CORE_RESULT, NULL, refused, 8, 0};
+    dlg_result_t out;
+    assert_int_equal(dlg_customer.step(&st2, &res, &out), 0);
+    const cJSON *e, *opened = NULL;
+    cJSON_ArrayForEach(e, out.effects)
+    {
+        const cJSON *op = cJSON_GetObjectItem(e, "op");
+        if (cJSON_IsString(op) && !strcmp(op->valuestring, "appeal.add"))
+            opened = cJSON_GetObjectItem(e, "args");
+    }
+    assert_non_null(opened);
+    assert_string_equal(cJSON_GetObjectItem(opened, "reason")->valuestring, "stuck");
+    assert_string_equal(cJSON_GetObjectItem(opened, "text")->valuestring, "двадцать девять");
+    dlg_result_free(&out);
+    dlg_result_free(&sent);
+    cJSON_Delete(refused);
+    cJSON_Delete(keep);
+    cJSON_Delete(data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stuck_keeps_what_was_typed),
         cmocka_unit_test(test_timeouts_send_home),
         cmocka_unit_test(test_cancel_from_every_step),
         cmocka_unit_test(test_stale_button_re_asks),
