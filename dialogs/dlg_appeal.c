@@ -107,12 +107,16 @@ void app_result(cust_t *c)
     dlg_send(c->out, "staff", to, "staff.post", kick, 0);
     cJSON *p = cJSON_CreateObject();
     cJSON_AddNumberToObject(p, "appeal_id", atof(id));
+    /* with no staff seat there now, nobody is promised: the appeal is kept, and answered when someone takes it */
+    int staffed = !strcmp(cust_res(c, "staffed"), "true");
     if (!strcmp(reason, "stuck"))
-        cust_say(c, "sup.stuck", p, NULL);
+        cust_say(c, staffed ? "sup.stuck" : "sup.stuck_kept", p, NULL);
     else if (!strcmp(reason, "link"))
         cJSON_Delete(p); /* "waiting for a staff check" was said already */
     else if (fresh || !was_live)
-        cust_say(c, !strcmp(cust_res(c, "reopened"), "true") ? "sup.reopened" : "sup.sent", p, back);
+        cust_say(c, !strcmp(cust_res(c, "reopened"), "true") ? (staffed ? "sup.reopened" : "sup.reopened_kept")
+                    : staffed                                ? "sup.sent"
+                                                             : "sup.sent_kept", p, back);
     else
         cJSON_Delete(p); /* one more message in a live conversation with staff: no echo */
     const char *when = cust_res(c, "next_open");

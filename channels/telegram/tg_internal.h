@@ -43,7 +43,7 @@ struct tg_s {
     int64_t staff_chat[16];        /* [0] the default group, then the branches' */
     char staff_branch[16][24];     /* the branch code of staff_chat[i] ("" for [0]) */
     size_t posting;                /* appeal posts in flight */
-    const db_stmt_t *q_appeal, *q_topic, *q_card_posted, *q_unposted, *q_posted, *q_topic_lost, *q_ratings;
+    const db_stmt_t *q_appeal, *q_topic, *q_card_posted, *q_unposted, *q_posted, *q_topic_lost, *q_ratings, *q_seat;
     uv_timer_t ratings_timer;
     metrics_series_t *m_staff_refused, *m_staff_posts, *m_ratings[5], *m_appeals[4];
 };

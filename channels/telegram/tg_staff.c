@@ -549,14 +549,17 @@ void tg_staff_start(tg_t *tg)
 {
     if (tg->staff_out) {
         outbox_start(tg->staff_out);
-        uv_timer_start(&tg->ratings_timer, on_ratings_timer, 1000, 10000);
+        uv_timer_start(&tg->ratings_timer, on_ratings_timer, 0, 10000);
     }
 }
 
+/* Every 10 s: the appeals' metrics, and this staff seat marked as there (kb_staff_seat: customers are told an
+ * appeal will be read only while a seat is). */
 static void on_ratings_timer(uv_timer_t *t)
 {
     tg_t *tg = t->data;
     db_exec(tg->db, 0, tg->q_ratings, 0, NULL, on_ratings, tg);
+    db_exec(tg->db, 0, tg->q_seat, 0, NULL, NULL, NULL);
 }
 
 /* ---------------------------------------------------------------- set-up */
@@ -595,6 +598,8 @@ int tg_staff_new(tg_t *tg)
     tg->q_ratings = db_prepare(tg->db, "SELECT 'rating', rating::text, count(*) FROM kb_appeal WHERE rating IS NOT NULL "
                                        "GROUP BY rating UNION ALL SELECT 'status', status, count(*) FROM kb_appeal "
                                        "GROUP BY status");
+    tg->q_seat = db_prepare(tg->db, "INSERT INTO kb_staff_seat (channel, seen_at) VALUES ('tg', now()) "
+                                    "ON CONFLICT (channel) DO UPDATE SET seen_at = now()");
     for (int i = 0; i < 5; i++) {
         char labels[32];
         snprintf(labels, sizeof labels, "rating=\"%d\"", i + 1);

@@ -6,7 +6,8 @@
  *
  * appeal.add {customer_id, text, attachment, size, kind: "text"|"photo"|"document", reason: "asked"|"stuck"|"link",
  *     link_id} → {"status": "ok", appeal_id, new, reopened, appeal_status, next_open ("DD.MM HH:MM" when support is
- *     closed now and the customer was not told yet in this appeal, else null)}
+ *     closed now and the customer was not told yet in this appeal, else null), staffed (a staff seat was seen in
+ *     the last two minutes: kb_staff_seat)}
  * appeal.staff {chat, topic, staff, name, action: "say"|"note"|"take"|"take_say"|"close"|"bot"|"reopen"|"approve"|
  *     "reject", text, event_id, attachment (a Telegram file id), kind: "photo"|"document"} → {"status": "ok"|"no_appeal"|"resolved"|"not_assigned"|"not_resolved"|"no_link"|
  *     "not_pending", appeal_id, conv, channel, action, assignee_name, number, reason}
@@ -18,7 +19,8 @@
 static const core_sql_op_t op_add = {
     {{"customer_id", 'i', 0}, {"$conv"}, {"text", 's', 0}, {"attachment", 's', 0}, {"size", 'i', 0},
      {"kind", 's', 0}, {"reason", 's', 0}, {"link_id", 'i', 0}},
-    {"SELECT kb_appeal_add($1::bigint, $2, $3, $4, $5::int, $6, $7, $8::bigint)::text"}};
+    {"SELECT (kb_appeal_add($1::bigint, $2, $3, $4, $5::int, $6, $7, $8::bigint)::jsonb || jsonb_build_object("
+     " 'staffed', EXISTS (SELECT 1 FROM kb_staff_seat WHERE seen_at > now() - interval '2 minutes')))::text"}};
 
 static const core_sql_op_t op_staff = {
     {{"chat", 'i', 1}, {"topic", 'i', 1}, {"staff", 's', 1}, {"name", 's', 0}, {"action", 's', 1}, {"text", 's', 0},
