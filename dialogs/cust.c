@@ -177,10 +177,28 @@ void cust_fail(cust_t *c, const char *tmpl, cJSON *params, const char *const *bu
     }
 }
 
+/* An account as a button says it: "1800000003 · ул. Ленина, 5" — the address without a leading locality (a part
+ * before the first comma with no digit in it), cut to 24 characters. */
+static void account_label(const char *number, const char *address, char *buf, size_t size)
+{
+    const char *a = address ? address : "", *comma = strchr(a, ',');
+    if (comma && strcspn(a, "0123456789") > (size_t)(comma - a))
+        a = comma + 1 + strspn(comma + 1, " ");
+    size_t n = 0, chars = 0;
+    while (a[n] && chars < 24) { /* whole characters only */
+        n++;
+        while (((unsigned char)a[n] & 0xC0) == 0x80)
+            n++;
+        chars++;
+    }
+    snprintf(buf, size, "%s%s%.*s%s", number ? number : "", n ? " · " : "", (int)n, a, a[n] ? "…" : "");
+}
+
 void cust_choose(cust_t *c, const char *tmpl, const cJSON *accounts)
 {
     const char *buttons[11];
-    cJSON *items = cJSON_CreateArray(), *ids = cJSON_CreateArray(), *params = cJSON_CreateObject();
+    cJSON *items = cJSON_CreateArray(), *ids = cJSON_CreateArray(), *params = cJSON_CreateObject(),
+          *labels = cJSON_CreateObject();
     const cJSON *a;
     int n = 0;
     cJSON_ArrayForEach(a, accounts)
@@ -193,6 +211,10 @@ void cust_choose(cust_t *c, const char *tmpl, const cJSON *accounts)
         cJSON_AddItemToObject(it, "address", cJSON_Duplicate(cJSON_GetObjectItem(a, "address"), 1));
         cJSON_AddItemToArray(items, it);
         cJSON_AddItemToArray(ids, cJSON_Duplicate(cJSON_GetObjectItem(a, "account_id"), 1));
+        char label[96];
+        account_label(cJSON_GetStringValue(cJSON_GetObjectItem(a, "number")),
+                      cJSON_GetStringValue(cJSON_GetObjectItem(a, "address")), label, sizeof label);
+        cJSON_AddStringToObject(labels, pick_ids[n], label);
         buttons[n] = pick_ids[n];
         n++;
     }
@@ -201,6 +223,9 @@ void cust_choose(cust_t *c, const char *tmpl, const cJSON *accounts)
     cJSON_AddItemToObject(params, "items", items);
     cust_set(c, "choices", ids);
     cust_say(c, tmpl, params, buttons);
+    /* each button says which account it is: its number and the address's short form */
+    cJSON_AddItemToObject(cJSON_GetArrayItem(c->out->effects, cJSON_GetArraySize(c->out->effects) - 1),
+                          "button_labels", labels);
 }
 
 int cust_one_account(cust_t *c, const char *none_tmpl, const char *pick_tmpl, cJSON **one)

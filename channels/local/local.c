@@ -99,7 +99,7 @@ static void render(cJSON *reply)
     if (!cJSON_IsString(tmpl))
         return;
     const char *lg = cJSON_IsString(lang) ? lang->valuestring : "ru";
-    char key[96], label[256];
+    char label[256];
     size_t size = 20000; /* the longest customer text (16 KB) and its template */
     char *text = malloc(size);
     if (!text)
@@ -110,8 +110,7 @@ static void render(cJSON *reply)
     cJSON *labels = cJSON_CreateArray();
     cJSON_ArrayForEach(b, cJSON_GetObjectItem(reply, "buttons"))
     {
-        snprintf(key, sizeof key, "btn.%s", cJSON_IsString(b) ? b->valuestring : "");
-        txt_render(lg, key, NULL, label, sizeof label);
+        txt_button(lg, cJSON_IsString(b) ? b->valuestring : "", reply, label, sizeof label);
         cJSON_AddItemToArray(labels, cJSON_CreateString(label));
     }
     cJSON_AddItemToObject(reply, "labels", labels);

@@ -81,7 +81,7 @@ static void render(const mail_t *m, const cJSON *payload, const char *token, cha
     const char *ids[9];
     int n = sms_choices(payload, ids, 9);
     for (int i = 0; i < n; i++) {
-        char label[128], bkey[96];
+        char label[128];
         size_t at = strlen(text);
         if (i == 0) {
             snprintf(text + at, tsize - at, "\n\n");
@@ -89,8 +89,7 @@ static void render(const mail_t *m, const cJSON *payload, const char *token, cha
             txt_render(lang, "mail.choices", NULL, text + at, tsize - at);
             at = strlen(text);
         }
-        snprintf(bkey, sizeof bkey, "btn.%s", ids[i]);
-        txt_render(lang, bkey, NULL, label, sizeof label);
+        txt_button(lang, ids[i], payload, label, sizeof label);
         snprintf(text + at, tsize - at, "\n%d — %s", i + 1, label);
     }
     size_t at = strlen(text);

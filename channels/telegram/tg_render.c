@@ -91,8 +91,7 @@ static cJSON *markup(const cJSON *payload, const char *lang, int *inline_kb, int
     {
         if (!cJSON_IsString(b))
             continue;
-        snprintf(key, sizeof key, "btn.%s", b->valuestring);
-        txt_render(lang, key, NULL, label, sizeof label);
+        txt_button(lang, b->valuestring, payload, label, sizeof label);
         if (!strcmp(b->valuestring, "share_phone")) { /* a reply keyboard asking for the contact, alone */
             cJSON *kb = cJSON_CreateArray(), *r = cJSON_CreateArray(), *btn = cJSON_CreateObject();
             cJSON_AddStringToObject(btn, "text", label);

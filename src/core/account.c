@@ -23,6 +23,30 @@ int acct_normalize(const char *typed, char *out, size_t size)
     return 0;
 }
 
+int acct_els_fold(const char *els, char *out, size_t size)
+{
+    static const char latin[] = "abekmhopctyx";
+    static const unsigned cyrillic[] = {0x430, 0x432, 0x435, 0x43A, 0x43C, 0x43D, 0x43E, 0x440, 0x441, 0x442, 0x443, 0x445};
+    char folded[256];
+    if (acct_surname_fold(els, folded, sizeof folded) != 0)
+        return KB_ERR_INVAL;
+    size_t n = 0;
+    for (const char *p = folded; *p; p++) {
+        const char *hit = *p >= 'a' && *p <= 'z' ? strchr(latin, *p) : NULL;
+        if (n + 3 >= size)
+            return KB_ERR_INVAL;
+        if (hit) {
+            unsigned cp = cyrillic[hit - latin];
+            out[n++] = (char)(0xC0 | (cp >> 6));
+            out[n++] = (char)(0x80 | (cp & 0x3F));
+        } else {
+            out[n++] = *p;
+        }
+    }
+    out[n] = 0;
+    return 0;
+}
+
 int acct_surname_fold(const char *name, char *out, size_t size)
 {
     size_t n = 0;

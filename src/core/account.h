@@ -13,4 +13,9 @@ int acct_normalize(const char *typed, char *out, size_t size);
  * ("Алёшина-Петрова" and "алешина петрова" fold alike). Returns 0 or KB_ERR_INVAL (too long, or not UTF-8). */
 int acct_surname_fold(const char *name, char *out, size_t size);
 
+/* Folds an ЕЛС ("77МН000995") for comparison as people type it: as a surname (case, spaces, hyphens), and each Latin
+ * look-alike of a Russian letter (A B E K M H O P C T Y X) as that letter, so "77mh000995" folds as "77мн000995".
+ * Returns 0 or KB_ERR_INVAL. */
+int acct_els_fold(const char *els, char *out, size_t size);
+
 #endif

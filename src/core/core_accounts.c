@@ -106,11 +106,12 @@ static int proof_ok(const link_t *l, const char *surname, const char *els)
 {
     if (!strcmp(l->proof, "photo"))
         return l->value[0] != 0; /* staff check it; any photo goes to them */
-    /* the ЕЛС has Cyrillic letters too ("77МН000000"): fold both like surnames (case, spaces, hyphens) */
-    const char *expected = !strcmp(l->proof, "els") ? els : surname;
+    /* the ЕЛС has Russian letters too ("77МН000000"), typed as often in Latin look-alikes: fold both (acct_els_fold) */
+    int els_proof = !strcmp(l->proof, "els");
+    const char *expected = els_proof ? els : surname;
     char a[256], b[256];
-    return expected[0] && acct_surname_fold(l->value, a, sizeof a) == 0 &&
-           acct_surname_fold(expected, b, sizeof b) == 0 && !strcmp(a, b);
+    int (*fold)(const char *, char *, size_t) = els_proof ? acct_els_fold : acct_surname_fold;
+    return expected[0] && fold(l->value, a, sizeof a) == 0 && fold(expected, b, sizeof b) == 0 && !strcmp(a, b);
 }
 
 static void on_found(int err, PGresult *res, void *data)

@@ -131,6 +131,21 @@ static void put(out_t *o, const char *s, size_t n)
     o->buf[o->len] = 0;
 }
 
+void txt_button(const char *lang, const char *id, const cJSON *payload, char *buf, size_t size)
+{
+    const cJSON *own = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(payload, "button_labels"), id);
+    if (cJSON_IsString(own) && own->valuestring[0]) {
+        out_t o = {buf, size, 0};
+        if (size)
+            buf[0] = 0;
+        put(&o, own->valuestring, strlen(own->valuestring));
+        return;
+    }
+    char key[96];
+    snprintf(key, sizeof key, "btn.%s", id);
+    txt_render(lang, key, NULL, buf, size);
+}
+
 /* ---------------------------------------------------------------- numbers, dates, months
  *
  * One way to write a number for a customer, in every channel: Russian digits are grouped by threes with a

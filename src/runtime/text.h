@@ -39,6 +39,9 @@ int txt_check(char *err, size_t errlen);
 /* A malloc'ed copy of s[0..len) with &, <, > and " escaped for HTML (Telegram's HTML parse mode, web pages);
  * NULL when out of memory. */
 char *txt_html_escape(const char *s, size_t len);
+/* The label of button id of a reply in lang: the reply's own (its payload's "button_labels": {id: text}, e.g. an
+ * account's number and address on a choice) or the catalog's btn.<id>. */
+void txt_button(const char *lang, const char *id, const cJSON *payload, char *buf, size_t size);
 /* Formats kopecks as rubles for lang into buf ("1 234,56 ₽", the spaces non-breaking). */
 void txt_rubles(const char *lang, long long kopecks, char *buf, size_t size);
 /* Formats the decimal s ("29700.000", "-5", "29700,5") for lang into buf ("29 700", "-5", "29 700,5"). Returns 0, or

@@ -239,10 +239,33 @@ static void test_stuck_keeps_what_was_typed(void **state)
     cJSON_Delete(data);
 }
 
+/* Choosing an account: the buttons carry the account's number and the short form of its address, not «1», «2». */
+static void test_choice_buttons_name_accounts(void **state)
+{
+    cJSON *keep = cJSON_Parse("{\"customer_id\":5}"), *data = cJSON_Parse("{\"op\":\"account.list\"}");
+    cJSON *accounts = cJSON_Parse("{\"status\":\"ok\",\"accounts\":[{\"account_id\":1,\"number\":\"1800000003\","
+                                  "\"address\":\"г. Абакан, ул. Ленина, д. 5, кв. 12\",\"status\":\"active\"},"
+                                  "{\"account_id\":2,\"number\":\"1800000004\",\"address\":\"дача\",\"status\":\"active\"}]}");
+    dlg_state_t st = {"customer", "bal.account", keep, data, 7};
+    dlg_event_t res = {"e1", "local", "local:x", "x", EV_CORE_RESULT, NULL, accounts, 7, 0};
+    dlg_result_t out;
+    assert_int_equal(dlg_customer.step(&st, &res, &out), 0);
+    const cJSON *e, *labels = NULL;
+    cJSON_ArrayForEach(e, out.effects) if (cJSON_GetObjectItem(e, "button_labels")) labels = cJSON_GetObjectItem(e, "button_labels");
+    assert_non_null(labels);
+    assert_string_equal(cJSON_GetObjectItem(labels, "pick1")->valuestring, "1800000003 · ул. Ленина, д. 5, кв. 12");
+    assert_string_equal(cJSON_GetObjectItem(labels, "pick2")->valuestring, "1800000004 · дача");
+    dlg_result_free(&out);
+    cJSON_Delete(accounts);
+    cJSON_Delete(keep);
+    cJSON_Delete(data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stuck_keeps_what_was_typed),
+        cmocka_unit_test(test_choice_buttons_name_accounts),
         cmocka_unit_test(test_timeouts_send_home),
         cmocka_unit_test(test_cancel_from_every_step),
         cmocka_unit_test(test_stale_button_re_asks),

@@ -143,12 +143,31 @@ static void test_surname_fold(void **state)
     assert_int_equal(acct_surname_fold("\xd1", a, sizeof a), KB_ERR_INVAL);
 }
 
+/* An ЕЛС typed with Latin look-alikes, in any case, with spaces, folds as the Russian one; other letters do not. */
+static void test_els_fold(void **state)
+{
+    char a[64], b[64];
+    assert_int_equal(acct_els_fold("77МН000995", a, sizeof a), 0);
+    const char *typed[] = {"77mh000995", "77MH000995", "77 Мh 000995", "77мН-000995"};
+    for (size_t i = 0; i < sizeof typed / sizeof *typed; i++) {
+        assert_int_equal(acct_els_fold(typed[i], b, sizeof b), 0);
+        assert_string_equal(a, b);
+    }
+    assert_int_equal(acct_els_fold("ABEKMHOPCTYX", b, sizeof b), 0);
+    assert_int_equal(acct_els_fold("АВЕКМНОРСТУХ", a, sizeof a), 0);
+    assert_string_equal(a, b);
+    assert_int_equal(acct_els_fold("77ZH000995", b, sizeof b), 0); /* Z looks like no Russian letter */
+    assert_int_equal(acct_els_fold("77МН000995", a, sizeof a), 0);
+    assert_string_not_equal(a, b);
+    assert_int_equal(acct_els_fold("", a, sizeof a), KB_ERR_INVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_what_customers_type), cmocka_unit_test(test_consumption_and_rollover),
         cmocka_unit_test(test_format), cmocka_unit_test(test_local_day), cmocka_unit_test(test_account_numbers),
-        cmocka_unit_test(test_surname_fold),
+        cmocka_unit_test(test_surname_fold), cmocka_unit_test(test_els_fold),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

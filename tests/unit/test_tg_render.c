@@ -92,6 +92,25 @@ static void test_buttons(void **state)
     cJSON_Delete(p);
 }
 
+/* A choice of accounts: each button names its account (the reply's own labels), one to a row; the callback data
+ * stays the button's id. */
+static void test_own_labels(void **state)
+{
+    cJSON *p = reply("{\"tmpl\":\"bal.pick_account\",\"ver\":3,\"params\":{\"items\":[]},"
+                     "\"buttons\":[\"pick1\",\"pick2\",\"menu\"],\"button_labels\":{\"pick1\":"
+                     "\"1800000003 · ул. Ленина, 5\",\"pick2\":\"1800000004 · дача\"}}");
+    tg_calls_t c;
+    assert_int_equal(tg_render(p, "42", 0, 0, &c), 0);
+    cJSON *b = body(&c, 0), *rows = cJSON_GetObjectItem(cJSON_GetObjectItem(b, "reply_markup"), "inline_keyboard");
+    cJSON *first = cJSON_GetArrayItem(cJSON_GetArrayItem(rows, 0), 0), *second = cJSON_GetArrayItem(rows, 1);
+    assert_string_equal(cJSON_GetObjectItem(first, "text")->valuestring, "1800000003 · ул. Ленина, 5");
+    assert_string_equal(cJSON_GetObjectItem(first, "callback_data")->valuestring, "3:pick1");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(second, 0), "text")->valuestring, "1800000004 · дача");
+    cJSON_Delete(b);
+    tg_calls_free(&c);
+    cJSON_Delete(p);
+}
+
 static void test_link_button(void **state)
 {
     /* a payment link: a URL button first, then the reply's own buttons */
@@ -137,7 +156,8 @@ static void test_edit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_escaped), cmocka_unit_test(test_split),
-                                       cmocka_unit_test(test_buttons), cmocka_unit_test(test_link_button),
+                                       cmocka_unit_test(test_buttons),
+        cmocka_unit_test(test_own_labels), cmocka_unit_test(test_link_button),
                                        cmocka_unit_test(test_edit)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
