@@ -139,9 +139,14 @@ void app_staff(cust_t *c)
     cJSON *params = cJSON_Duplicate(p, 1);
     if (!params)
         params = cJSON_CreateObject();
-    const cJSON *id = cJSON_GetObjectItem(p, "appeal_id");
+    const cJSON *id = cJSON_GetObjectItem(p, "appeal_id"), *name = cJSON_GetObjectItem(params, "name");
     if (cJSON_IsNumber(id))
         set_keep(c, "appeal", cJSON_CreateNumber(id->valuedouble));
+    if (cJSON_IsString(name)) { /* the customer reads the staff member's first name only */
+        char first[96];
+        snprintf(first, sizeof first, "%.*s", (int)strcspn(name->valuestring, " "), name->valuestring);
+        cJSON_ReplaceItemInObject(params, "name", cJSON_CreateString(first));
+    }
     if (!strcmp(action, "say") || !strcmp(action, "take_say")) {
         set_keep(c, "appeal_mode", cJSON_CreateString("open"));
         const char *file = cJSON_GetStringValue(cJSON_GetObjectItem(p, "file")),

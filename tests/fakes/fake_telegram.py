@@ -396,8 +396,11 @@ def add_update(kind, obj):
 
 def user_of(c):
     uid = int(c["user_id"])
-    return {"id": uid, "is_bot": False, "first_name": c.get("first_name", "Анна"),
-            "language_code": c.get("language_code", "ru")}
+    u = {"id": uid, "is_bot": False, "first_name": c.get("first_name", "Анна"),
+         "language_code": c.get("language_code", "ru")}
+    if c.get("last_name"):
+        u["last_name"] = c["last_name"]
+    return u
 
 
 def chat_for(c):
