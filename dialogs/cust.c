@@ -134,14 +134,22 @@ void cust_show_menu(cust_t *c)
         cJSON_AddStringToObject(it, "line", "menu.debt");
         cJSON_AddItemToArray(items, it);
     }
+    /* documents are a business's: a household is not offered them */
+    const char *buttons[sizeof cust_menu_buttons / sizeof *cust_menu_buttons];
+    size_t nb = 0;
+    int business = cJSON_IsTrue(cJSON_GetObjectItem(c->ev->payload, "business"));
+    for (const char *const *b = cust_menu_buttons; *b; b++)
+        if (business || strcmp(*b, "docs"))
+            buttons[nb++] = *b;
+    buttons[nb] = NULL;
     cust_goto(c, "");
     if (cJSON_GetArraySize(items)) {
         cJSON *p = cJSON_CreateObject();
         cJSON_AddItemToObject(p, "items", items);
-        cust_say(c, "menu.main_warnings", p, cust_menu_buttons);
+        cust_say(c, "menu.main_warnings", p, buttons);
     } else {
         cJSON_Delete(items);
-        cust_say(c, "menu.main", NULL, cust_menu_buttons);
+        cust_say(c, "menu.main", NULL, buttons);
     }
 }
 

@@ -23,6 +23,18 @@ int docs_step(cust_t *c)
 {
     const char *op = cust_op(c), *step = c->out->step, *st = cust_res(c, "status");
     if (!strcmp(op, "account.list")) {
+        const cJSON *a;
+        int business = 0, any = 0;
+        cJSON_ArrayForEach(a, cJSON_GetObjectItem(c->ev->payload, "accounts"))
+        {
+            any = 1;
+            business |= !strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(a, "kind")) ?: "", "business");
+        }
+        if (any && !business) { /* a household's documents are its bills: say so before asking anything */
+            cust_say(c, "doc.business_only", NULL, NULL);
+            cust_menu(c);
+            return 0;
+        }
         cJSON *one = NULL;
         if (cust_one_account(c, "doc.no_accounts", "doc.pick_account", &one) == 1)
             ask_period(c, (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(one, "account_id")));

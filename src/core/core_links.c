@@ -4,7 +4,8 @@
  * writes an audit row and clears the link's export batch, so that billing hears of it (kabinetd export links).
  * Each operation is SQL run in the caller's transaction (core_sql_op); "$conv" and "event_id" go to the audit.
  *
- * account.list       {customer_id} → {"status": "ok", "accounts": [{account_id, number, address, primary, status}]}
+ * account.list       {customer_id} → {"status": "ok", "accounts": [{account_id, number, address, primary, status,
+ *                    kind: "resident"|"business"}]}
  *                    (a business's supply point: its name and address as the address)
  * account.unlink     {customer_id, account_id, confirm} → {"status": "confirm", number, address} (nothing changed)
  *                    | {"status": "unlinked", "primary_account_id"} | {"status": "not_found"}
@@ -21,7 +22,7 @@ static const core_sql_op_t op_list = {
      " 'account_id', a.id, 'link_id', l.id, 'number', a.number,"
      /* a business's account is a supply point: its name first */
      " 'address', coalesce(sp.name || ', ' || sp.address, a.address), 'primary', l.is_primary,"
-     " 'status', l.status) ORDER BY l.is_primary DESC, l.status, l.created_at, l.id), '[]'))::text "
+     " 'status', l.status, 'kind', a.customer_kind) ORDER BY l.is_primary DESC, l.status, l.created_at, l.id), '[]'))::text "
      "FROM kb_account_link l JOIN kb_account a ON a.id = l.account_id "
      "LEFT JOIN LATERAL (SELECT p.name, p.address FROM kb_supply_point p WHERE p.account_id = a.id"
      " AND p.customer_id = l.customer_id ORDER BY p.id LIMIT 1) sp ON true "

@@ -119,8 +119,9 @@ static const core_sql_op_t op_ledger = {
 /* ---------------------------------------------------------------- customer.warnings */
 
 /* customer.warnings {customer_id} → {"status": "ok", "verify": [{number, serial, date, expired}], "debts": [{number,
- * amount_kopecks}]}: what the menu warns about — meters whose verification has passed or comes within 90 days,
- * and debts, over the customer's active accounts. */
+ * amount_kopecks}], "business"}: what the menu warns about — meters whose verification has passed or comes within
+ * 90 days, and debts, over the customer's active accounts; business: whether one of them is a business's (only
+ * then does the menu offer documents). */
 static const core_sql_op_t op_warnings = {
     {{"customer_id", 'i', 1}},
     {"SELECT json_build_object('status', 'ok',"
@@ -132,7 +133,9 @@ static const core_sql_op_t op_warnings = {
      " 'debts', (SELECT coalesce(json_agg(json_build_object('number', a.number, 'amount_kopecks', mo.balance_kopecks)"
      "   ORDER BY a.number), '[]')"
      "  FROM kb_account_link l JOIN kb_account a ON a.id = l.account_id CROSS JOIN kb_account_money(a.id) mo"
-     "  WHERE l.customer_id = $1::bigint AND l.status = 'active' AND mo.balance_kopecks > 0))::text"}};
+     "  WHERE l.customer_id = $1::bigint AND l.status = 'active' AND mo.balance_kopecks > 0),"
+     " 'business', EXISTS (SELECT 1 FROM kb_account_link l JOIN kb_account a ON a.id = l.account_id"
+     "  WHERE l.customer_id = $1::bigint AND l.status = 'active' AND a.customer_kind = 'business'))::text"}};
 
 /* ---------------------------------------------------------------- bill.send */
 

@@ -261,11 +261,49 @@ static void test_choice_buttons_name_accounts(void **state)
     cJSON_Delete(data);
 }
 
+/* Documents are a business's: the menu offers them only with a business account, and a household that asks anyway
+ * is told at once, before any question. */
+static void test_documents_only_for_businesses(void **state)
+{
+    for (int business = 0; business < 2; business++) {
+        cJSON *keep = cJSON_Parse("{\"customer_id\":5}"), *data = cJSON_Parse("{\"op\":\"customer.warnings\"}");
+        cJSON *w = cJSON_CreateObject();
+        cJSON_AddStringToObject(w, "status", "ok");
+        cJSON_AddBoolToObject(w, "business", business);
+        dlg_state_t st = {"customer", "", keep, data, 7};
+        dlg_event_t res = {"e1", "local", "local:x", "x", EV_CORE_RESULT, NULL, w, 7, 0};
+        dlg_result_t out;
+        assert_int_equal(dlg_customer.step(&st, &res, &out), 0);
+        const cJSON *b, *buttons = cJSON_GetObjectItem(cJSON_GetArrayItem(out.effects, 0), "buttons");
+        int docs = 0, n = 0;
+        cJSON_ArrayForEach(b, buttons) docs |= !strcmp(b->valuestring, "docs"), n++;
+        assert_int_equal(docs, business);
+        assert_true(n >= 10);
+        dlg_result_free(&out);
+        cJSON_Delete(w);
+        cJSON_Delete(keep);
+        cJSON_Delete(data);
+    }
+    cJSON *keep = cJSON_Parse("{\"customer_id\":5}"), *data = cJSON_Parse("{\"op\":\"account.list\"}");
+    cJSON *accounts = cJSON_Parse("{\"status\":\"ok\",\"accounts\":[{\"account_id\":1,\"number\":\"1800000003\","
+                                  "\"address\":\"дача\",\"status\":\"active\",\"kind\":\"resident\"}]}");
+    dlg_state_t st = {"customer", "doc.account", keep, data, 7};
+    dlg_event_t res = {"e1", "local", "local:x", "x", EV_CORE_RESULT, NULL, accounts, 7, 0};
+    dlg_result_t out;
+    assert_int_equal(dlg_customer.step(&st, &res, &out), 0);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(out.effects, 0), "tmpl")->valuestring, "doc.business_only");
+    dlg_result_free(&out);
+    cJSON_Delete(accounts);
+    cJSON_Delete(keep);
+    cJSON_Delete(data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stuck_keeps_what_was_typed),
         cmocka_unit_test(test_choice_buttons_name_accounts),
+        cmocka_unit_test(test_documents_only_for_businesses),
         cmocka_unit_test(test_timeouts_send_home),
         cmocka_unit_test(test_cancel_from_every_step),
         cmocka_unit_test(test_stale_button_re_asks),
