@@ -5,9 +5,9 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config
       libuv1-dev libcurl4-openssl-dev libcjson-dev libhiredis-dev libpq-dev libh2o-dev
-      libssl-dev libhpdf-dev libqrencode-dev libcmocka-dev
+      libssl-dev libhpdf-dev libqrencode-dev libcairo2-dev libcmocka-dev
       redis-server postgresql-15 postgresql-client-15 pgbouncer curl python3
-      fonts-dejavu-core poppler-utils zbar-tools python3-yaml systemd
+      fonts-dejavu-core poppler-utils zbar-tools tesseract-ocr tesseract-ocr-rus python3-yaml systemd
       dovecot-imapd python3-aiosmtpd openssl clang-14 libclang-rt-14-dev libfaketime)
 
 missing=()

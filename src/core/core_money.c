@@ -111,10 +111,14 @@ static const core_sql_op_t op_ledger = {
      "t AS (SELECT date_trunc('month', coalesce($5::date, acc.today))::date AS t FROM acc), "
      "rng AS (SELECT greatest(date_trunc('month', coalesce($4::date, t.t - interval '11 months'))::date,"
      "                        (t.t - interval '59 months')::date) AS f, t.t FROM t) "
-     "SELECT coalesce((SELECT json_build_object('status', 'ok', 'rows', coalesce((SELECT json_agg(json_build_object("
+     "SELECT coalesce((SELECT json_build_object('status', 'ok', 'number', acc.number,"
+     " 'zones', (SELECT coalesce(max(zone), 1) FROM kb_charge WHERE account_id = acc.id), 'rows',"
+     " coalesce((SELECT json_agg(json_build_object("
      " 'month', to_char(l.month, 'YYYY-MM'), 'opening_kopecks', l.opening_kopecks, 'consumed_kwh', l.consumed_kwh::text,"
-     " 'charged_kopecks', l.charged_kopecks, 'paid_kopecks', l.paid_kopecks, 'closing_kopecks', l.closing_kopecks)"
-     " ORDER BY l.month) FROM kb_ledger_rows($2::bigint, rng.f, rng.t) l), '[]')) FROM rng), " NOT_LINKED ")::text"}};
+     " 'charged_kopecks', l.charged_kopecks, 'paid_kopecks', l.paid_kopecks, 'closing_kopecks', l.closing_kopecks,"
+     " 'zones_kwh', (SELECT coalesce(json_agg(z.kwh ORDER BY z.zone), '[]') FROM (SELECT c.zone, sum(c.kwh)::text AS kwh"
+     "   FROM kb_charge c WHERE c.account_id = acc.id AND c.month = l.month GROUP BY c.zone) z))"
+     " ORDER BY l.month) FROM kb_ledger_rows($2::bigint, rng.f, rng.t) l), '[]')) FROM rng, acc), " NOT_LINKED ")::text"}};
 
 /* ---------------------------------------------------------------- customer.warnings */
 

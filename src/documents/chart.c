@@ -1,171 +1,255 @@
-/* chart.c — the ledger chart as a PNG (see chart.h). */
+/* chart.c — the ledger chart as a PNG (see chart.h): scales, then the grid and its labels, the bars, the kWh lines,
+ * the months, the title and the legend, each a cairo path in user space (pixels); cairo's PNG writer compresses. */
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cairo.h>
 #include "chart.h"
 #include "err.h"
+#include "text.h"
 
-#define W 640
-#define H 360
-#define LEFT 40
-#define RIGHT 20
-#define TOP 20
-#define BOTTOM 40              /* the x axis is at H - BOTTOM */
+#define LEFT 120               /* the plot's box: money labels at its left, kWh labels at its right */
+#define RIGHT (CHART_W - 110)
+#define TOP 130
+#define BASE (CHART_H - 90)    /* the x axis */
+#define GRID_LINES 5
+#define FONT "DejaVu Sans"
 
-enum { WHITE, GRID, AXIS, CHARGED, PAID, KWH };
-static const unsigned char palette[][3] = {
-    {255, 255, 255}, {225, 225, 225}, {90, 90, 90}, {205, 70, 60}, {60, 160, 90}, {40, 90, 200}};
+static const unsigned zone_rgb[CHART_MAX_ZONES] = {CHART_RGB_KWH, 0x8C3CC8, 0x14A0A0};
 
-/* ---------------------------------------------------------------- pixels */
+/* ---------------------------------------------------------------- helpers */
 
-typedef struct {
-    unsigned char px[H][W];
-} canvas_t;
-
-static void rect(canvas_t *c, int x0, int y0, int x1, int y1, unsigned char color)
+static void rgb(cairo_t *cr, unsigned c)
 {
-    for (int y = y0 < 0 ? 0 : y0; y <= y1 && y < H; y++)
-        for (int x = x0 < 0 ? 0 : x0; x <= x1 && x < W; x++)
-            c->px[y][x] = color;
+    cairo_set_source_rgb(cr, ((c >> 16) & 255) / 255.0, ((c >> 8) & 255) / 255.0, (c & 255) / 255.0);
 }
 
-/* ---------------------------------------------------------------- PNG */
-
-/* CRC-32 as PNG defines it (bitwise: a chunk is computed once, and no table is shared between threads). */
-static uint32_t crc(const unsigned char *p, size_t n)
+/* A round top for a scale: the step of GRID_LINES lines is 1, 2, 2.5 or 5 times a power of ten. */
+static double nice_top(double v)
 {
-    uint32_t c = 0xFFFFFFFFu;
-    while (n--) {
-        c ^= *p++;
-        for (int k = 0; k < 8; k++)
-            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    if (!(v > 0))
+        return GRID_LINES;
+    double raw = v / GRID_LINES, mag = pow(10, floor(log10(raw))), norm = raw / mag;
+    double step = norm <= 1 ? 1 : norm <= 2 ? 2 : norm <= 2.5 ? 2.5 : norm <= 5 ? 5 : 10;
+    return step * mag * GRID_LINES;
+}
+
+/* Draws text with its anchor at (x, y): align 0 left, 1 centre, 2 right; y is the baseline. */
+static void label(cairo_t *cr, const char *s, double x, double y, int align)
+{
+    cairo_text_extents_t e;
+    cairo_text_extents(cr, s, &e);
+    cairo_move_to(cr, x - (align == 1 ? e.x_advance / 2 : align == 2 ? e.x_advance : 0), y);
+    cairo_show_text(cr, s);
+}
+
+/* A number for an axis: the catalog's way of writing it (1 234 567), with a unit after a non-breaking space. */
+static void axis_number(const char *lang, double v, const char *unit, char *buf, size_t size)
+{
+    char raw[32], num[40];
+    snprintf(raw, sizeof raw, "%.0f", v);
+    txt_number(lang, raw, num, sizeof num);
+    snprintf(buf, size, "%s%s%s", num, unit[0] ? "\xC2\xA0" : "", unit);
+}
+
+/* A legend entry at (x, y): a swatch (a bar, or a line with its point) and the words; returns the next entry's x. */
+static double legend(cairo_t *cr, double x, double y, unsigned color, int line, const char *words)
+{
+    rgb(cr, color);
+    if (line) {
+        cairo_set_line_width(cr, 3);
+        cairo_move_to(cr, x, y - 7);
+        cairo_line_to(cr, x + 28, y - 7);
+        cairo_stroke(cr);
+        cairo_arc(cr, x + 14, y - 7, 5, 0, 2 * M_PI);
+        cairo_fill(cr);
+    } else {
+        cairo_rectangle(cr, x + 4, y - 16, 20, 18);
+        cairo_fill(cr);
     }
-    return c ^ 0xFFFFFFFFu;
+    rgb(cr, 0x303030);
+    label(cr, words, x + 36, y, 0);
+    cairo_text_extents_t e;
+    cairo_text_extents(cr, words, &e);
+    return x + 36 + e.x_advance + 34;
 }
 
 typedef struct {
-    unsigned char *p;
+    unsigned char *data;
     size_t len, cap;
-    int oom;
-} buf_t;
+} png_buf_t;
 
-static void put(buf_t *b, const void *data, size_t n)
+static cairo_status_t png_write(void *closure, const unsigned char *data, unsigned int length)
 {
-    if (b->oom || n == 0)
-        return;
-    if (b->len + n > b->cap) {
-        size_t cap = (b->len + n) * 2;
-        unsigned char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
+    png_buf_t *b = closure;
+    if (b->len + length > b->cap) {
+        size_t cap = (b->len + length) * 2;
+        unsigned char *d = realloc(b->data, cap);
+        if (!d)
+            return CAIRO_STATUS_NO_MEMORY;
+        b->data = d;
         b->cap = cap;
     }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
+    memcpy(b->data + b->len, data, length);
+    b->len += length;
+    return CAIRO_STATUS_SUCCESS;
 }
 
-static void put32(buf_t *b, uint32_t v)
+/* ---------------------------------------------------------------- the chart */
+
+/* The scales, the grid and the axis labels: rubles at the left, kWh at the right. */
+static void draw_grid(cairo_t *cr, const char *lang, double money_top, double kwh_top)
 {
-    unsigned char x[4] = {v >> 24, v >> 16, v >> 8, v};
-    put(b, x, 4);
+    cairo_set_font_size(cr, 17);
+    cairo_set_line_width(cr, 1);
+    for (int g = 0; g <= GRID_LINES; g++) {
+        double y = BASE - (double)(BASE - TOP) * g / GRID_LINES;
+        rgb(cr, g ? 0xDDDDDD : 0x5A5A5A);
+        cairo_move_to(cr, LEFT, floor(y) + 0.5);
+        cairo_line_to(cr, RIGHT, floor(y) + 0.5);
+        cairo_stroke(cr);
+        char s[64];
+        rgb(cr, 0x404040);
+        axis_number(lang, money_top * g / GRID_LINES, "₽", s, sizeof s);
+        label(cr, s, LEFT - 12, y + 6, 2);
+        rgb(cr, CHART_RGB_KWH);
+        axis_number(lang, kwh_top * g / GRID_LINES, "", s, sizeof s);
+        label(cr, s, RIGHT + 12, y + 6, 0);
+    }
 }
 
-/* One chunk: length, type, data, CRC of type and data. */
-static void chunk(buf_t *b, const char *type, const unsigned char *data, size_t n)
+/* For each month: its two bars (at least 4 pixels high, so that a zero shows above a kWh line along the axis; on
+ * whole pixels, so that their colours are exact). */
+static void draw_bars(cairo_t *cr, const chart_t *c, double money_top)
 {
-    put32(b, (uint32_t)n);
-    size_t at = b->len;
-    put(b, type, 4);
-    put(b, data, n);
-    if (!b->oom)
-        put32(b, crc(b->p + at, n + 4));
-}
-
-int chart_png(const chart_month_t *m, int n, unsigned char **png, size_t *len)
-{
-    if (!m || n < 1 || n > CHART_MAX_MONTHS || !png || !len)
-        return KB_ERR_INVAL;
-    canvas_t *c = calloc(1, sizeof *c);
-    if (!c)
-        return KB_ERR_NOMEM;
-    /* scales: money from 0 to its largest, kWh from 0 to its largest */
-    int64_t money = 1;
-    double kwh = 1;
-    for (int i = 0; i < n; i++) {
-        money = m[i].charged_kopecks > money ? m[i].charged_kopecks : money;
-        money = m[i].paid_kopecks > money ? m[i].paid_kopecks : money;
-        kwh = m[i].consumed_kwh > kwh ? m[i].consumed_kwh : kwh;
-    }
-    int base = H - BOTTOM, span = H - BOTTOM - TOP, slot = (W - LEFT - RIGHT) / n;
-    for (int g = 1; g <= 4; g++) /* grid lines at quarters */
-        rect(c, LEFT, base - span * g / 4, W - RIGHT, base - span * g / 4, GRID);
-    for (int i = 0; i < n; i++) {
-        int x = LEFT + i * slot, bar = slot / 3 > 1 ? slot / 3 : 1, gap = (slot - 2 * bar) / 2;
-        int hc = (int)(m[i].charged_kopecks > 0 ? m[i].charged_kopecks * span / money : 0);
-        int hp = (int)(m[i].paid_kopecks > 0 ? m[i].paid_kopecks * span / money : 0);
-        hc = hc < 2 ? 2 : hc;
-        hp = hp < 2 ? 2 : hp;
-        rect(c, x + gap, base - hc, x + gap + bar - 1, base - 1, CHARGED);
-        rect(c, x + gap + bar, base - hp, x + gap + 2 * bar - 1, base - 1, PAID);
-        int hk = (int)(m[i].consumed_kwh > 0 ? m[i].consumed_kwh * span / kwh : 0), cx = x + slot / 2;
-        int cy = base - (hk < 4 ? 4 : hk);
-        rect(c, cx - 2, cy - 2, cx + 2, cy + 2, KWH);
-    }
-    rect(c, LEFT, base, W - RIGHT, base + 1, AXIS);   /* the x axis */
-    rect(c, LEFT - 2, TOP, LEFT - 1, base + 1, AXIS); /* the y axis */
-    for (int i = 0; i < n; i++)                       /* a tick under each month */
-        rect(c, LEFT + i * slot + slot / 2, base + 2, LEFT + i * slot + slot / 2, base + 6, AXIS);
-
-    /* the image data: each row a filter byte (0) and 4-bit indices, as stored deflate blocks in a zlib stream */
-    size_t row = 1 + W / 2, raw_len = row * H;
-    unsigned char *raw = malloc(raw_len);
-    buf_t z = {0}, out = {0};
-    if (!raw) {
-        free(c);
-        return KB_ERR_NOMEM;
-    }
-    for (int y = 0; y < H; y++) {
-        unsigned char *r = raw + (size_t)y * row;
-        r[0] = 0;
-        for (int x = 0; x < W; x += 2)
-            r[1 + x / 2] = (unsigned char)(c->px[y][x] << 4 | c->px[y][x + 1]);
-    }
-    free(c);
-    unsigned char zh[2] = {0x78, 0x01};
-    put(&z, zh, 2);
-    uint32_t a = 1, b = 0;
-    for (size_t off = 0; off < raw_len;) {
-        size_t k = raw_len - off > 65535 ? 65535 : raw_len - off;
-        unsigned char hdr[5] = {off + k == raw_len, k & 0xFF, k >> 8, ~k & 0xFF, (~k >> 8) & 0xFF};
-        put(&z, hdr, 5);
-        put(&z, raw + off, k);
-        for (size_t i = 0; i < k; i++) {
-            a = (a + raw[off + i]) % 65521;
-            b = (b + a) % 65521;
+    double slot = (double)(RIGHT - LEFT) / c->n;
+    for (int i = 0; i < c->n; i++) {
+        const chart_month_t *m = &c->months[i];
+        int bar = (int)(slot * 0.3) > 1 ? (int)(slot * 0.3) : 1, x = (int)(LEFT + i * slot + (slot - 2 * bar) / 2);
+        for (int k = 0; k < 2; k++) {
+            double v = (k ? m->paid_kopecks : m->charged_kopecks) / 100.0;
+            int h = (int)(v > 0 ? v * (BASE - TOP) / money_top : 0);
+            h = h < 4 ? 4 : h;
+            rgb(cr, k ? CHART_RGB_PAID : CHART_RGB_CHARGED);
+            cairo_rectangle(cr, x + k * bar, BASE - h, bar, h);
+            cairo_fill(cr);
         }
-        off += k;
     }
-    put32(&z, b << 16 | a);
-    free(raw);
+}
 
-    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
-    unsigned char ihdr[13] = {0, 0, W >> 8, W & 0xFF, 0, 0, H >> 8, H & 0xFF, 4, 3, 0, 0, 0}; /* 4-bit palette */
-    unsigned char plte[sizeof palette];
-    memcpy(plte, palette, sizeof palette);
-    put(&out, sig, 8);
-    chunk(&out, "IHDR", ihdr, 13);
-    chunk(&out, "PLTE", plte, sizeof plte);
-    chunk(&out, "IDAT", z.p, z.len);
-    chunk(&out, "IEND", NULL, 0);
-    int oom = z.oom || out.oom;
-    free(z.p);
-    if (oom) {
-        free(out.p);
-        return KB_ERR_NOMEM;
+/* The kWh of each month as a line with a point a month: one line per zone when there are zones. */
+static void draw_kwh(cairo_t *cr, const chart_t *c, double kwh_top)
+{
+    double slot = (double)(RIGHT - LEFT) / c->n;
+    int lines = c->zones > 1 ? c->zones : 1;
+    for (int z = 0; z < lines; z++) {
+        rgb(cr, zone_rgb[z]);
+        cairo_set_line_width(cr, 3);
+        for (int i = 0; i < c->n; i++) {
+            double v = c->zones > 1 ? c->months[i].zone_kwh[z] : c->months[i].consumed_kwh;
+            double x = LEFT + (i + 0.5) * slot, y = BASE - (v > 0 ? v * (BASE - TOP) / kwh_top : 0);
+            if (i)
+                cairo_line_to(cr, x, y);
+            else
+                cairo_move_to(cr, x, y);
+        }
+        cairo_stroke(cr);
+        for (int i = 0; i < c->n; i++) {
+            double v = c->zones > 1 ? c->months[i].zone_kwh[z] : c->months[i].consumed_kwh;
+            cairo_arc(cr, LEFT + (i + 0.5) * slot, BASE - (v > 0 ? v * (BASE - TOP) / kwh_top : 0), 5.5, 0, 2 * M_PI);
+            cairo_fill(cr);
+        }
     }
-    *png = out.p;
-    *len = out.len;
+}
+
+/* The months under the axis («ноя 2026»), as many as fit: every k-th when there are many. */
+static void draw_months(cairo_t *cr, const chart_t *c)
+{
+    double slot = (double)(RIGHT - LEFT) / c->n;
+    int every = (c->n + 11) / 12;
+    cairo_set_font_size(cr, 16);
+    rgb(cr, 0x303030);
+    for (int i = 0; i < c->n; i += every) {
+        char mon[32];
+        const char *sp;
+        txt_month(c->lang, c->months[i].month, 2, mon, sizeof mon);
+        if (slot * every < 90 && (sp = strchr(mon, ' '))) { /* narrow: the year goes under the month */
+            char first[32];
+            snprintf(first, sizeof first, "%.*s", (int)(sp - mon), mon);
+            label(cr, first, LEFT + (i + 0.5) * slot, BASE + 26, 1);
+            label(cr, sp + 1, LEFT + (i + 0.5) * slot, BASE + 46, 1);
+        } else {
+            label(cr, mon, LEFT + (i + 0.5) * slot, BASE + 30, 1);
+        }
+    }
+}
+
+/* The title (the account and the period) and the legend. */
+static void draw_title(cairo_t *cr, const chart_t *c)
+{
+    char from[32], to[32], title[256], words[128];
+    txt_month(c->lang, c->months[0].month, 2, from, sizeof from);
+    txt_month(c->lang, c->months[c->n - 1].month, 2, to, sizeof to);
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "account", c->account ? c->account : "");
+    cJSON_AddStringToObject(p, "from", from);
+    cJSON_AddStringToObject(p, "to", to);
+    txt_render(c->lang, "chart.title", p, title, sizeof title);
+    rgb(cr, 0x202020);
+    cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
+    cairo_set_font_size(cr, 26);
+    label(cr, title, LEFT, 52, 0);
+    cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    cairo_set_font_size(cr, 18);
+    double x = LEFT;
+    txt_render(c->lang, "chart.charged", NULL, words, sizeof words);
+    x = legend(cr, x, 96, CHART_RGB_CHARGED, 0, words);
+    txt_render(c->lang, "chart.paid", NULL, words, sizeof words);
+    x = legend(cr, x, 96, CHART_RGB_PAID, 0, words);
+    for (int z = 0; z < (c->zones > 1 ? c->zones : 1); z++) {
+        cJSON_AddNumberToObject(p, "zone", z + 1);
+        txt_render(c->lang, c->zones > 1 ? "chart.kwh_zone" : "chart.kwh", p, words, sizeof words);
+        cJSON_DeleteItemFromObject(p, "zone");
+        x = legend(cr, x, 96, zone_rgb[z], 1, words);
+    }
+    cJSON_Delete(p);
+}
+
+int chart_png(const chart_t *c, unsigned char **png, size_t *len)
+{
+    if (!c || !c->months || c->n < 1 || c->n > CHART_MAX_MONTHS || !png || !len || c->zones > CHART_MAX_ZONES)
+        return KB_ERR_INVAL;
+    double money = 0, kwh = 0;
+    for (int i = 0; i < c->n; i++) {
+        const chart_month_t *m = &c->months[i];
+        money = fmax(money, fmax(m->charged_kopecks, m->paid_kopecks) / 100.0);
+        for (int z = 0; z < (c->zones > 1 ? c->zones : 1); z++)
+            kwh = fmax(kwh, c->zones > 1 ? m->zone_kwh[z] : m->consumed_kwh);
+    }
+    double money_top = nice_top(money), kwh_top = nice_top(kwh);
+    cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, CHART_W, CHART_H);
+    cairo_t *cr = cairo_create(s);
+    rgb(cr, 0xFFFFFF);
+    cairo_paint(cr);
+    cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    draw_grid(cr, c->lang, money_top, kwh_top);
+    draw_bars(cr, c, money_top);
+    draw_kwh(cr, c, kwh_top);
+    draw_months(cr, c);
+    draw_title(cr, c);
+    png_buf_t b = {0};
+    int rc = cairo_status(cr) == CAIRO_STATUS_SUCCESS &&
+                     cairo_surface_write_to_png_stream(s, png_write, &b) == CAIRO_STATUS_SUCCESS
+                 ? 0
+                 : KB_ERR_NOMEM;
+    cairo_destroy(cr);
+    cairo_surface_destroy(s);
+    if (rc) {
+        free(b.data);
+        return rc;
+    }
+    *png = b.data;
+    *len = b.len;
     return 0;
 }

@@ -264,7 +264,10 @@ int txt_date(const char *lang, const char *s, char *buf, size_t size)
     return 0;
 }
 
-int txt_month(const char *lang, const char *s, int capital, char *buf, size_t size)
+static const char *const months_ru_short[] = {"янв", "фев", "мар", "апр", "май", "июн", "июл", "авг", "сен", "окт",
+                                              "ноя", "дек"};
+
+int txt_month(const char *lang, const char *s, int style, char *buf, size_t size)
 {
     int y, m, d;
     char hm[6];
@@ -273,7 +276,12 @@ int txt_month(const char *lang, const char *s, int capital, char *buf, size_t si
         return 1;
     }
     int en = lang && !strcmp(lang, "en");
-    snprintf(buf, size, "%s %d", en ? months_en[m - 1] : capital ? months_ru_cap[m - 1] : months_ru[m - 1], y);
+    if (style == 2 && en)
+        snprintf(buf, size, "%.3s %d", months_en[m - 1], y);
+    else
+        snprintf(buf, size, "%s %d", style == 2 ? months_ru_short[m - 1] : en ? months_en[m - 1]
+                                     : style == 1                          ? months_ru_cap[m - 1]
+                                                                            : months_ru[m - 1], y);
     return 0;
 }
 

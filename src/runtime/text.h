@@ -50,8 +50,9 @@ int txt_number(const char *lang, const char *s, char *buf, size_t size);
 /* Formats the date s ("2026-12-07", "2026-12-07 10:00") for lang into buf ("07.12.2026", "07.12.2026 10:00"; en
  * "7 Dec 2026"). Returns 0, or 1 when s is not a date (buf then holds s). */
 int txt_date(const char *lang, const char *s, char *buf, size_t size);
-/* Formats the month of s ("2026-11", "2026-11-01", "11.2026") for lang into buf ("ноябрь 2026", capital:
- * "Ноябрь 2026"; en "November 2026"). Returns 0, or 1 when s is not a month (buf then holds s). */
-int txt_month(const char *lang, const char *s, int capital, char *buf, size_t size);
+/* Formats the month of s ("2026-11", "2026-11-01", "11.2026") for lang into buf: style 0 "ноябрь 2026" (en
+ * "November 2026"), 1 "Ноябрь 2026", 2 short "ноя 2026" (en "Nov 2026"). Returns 0, or 1 when s is not a month (buf
+ * then holds s). */
+int txt_month(const char *lang, const char *s, int style, char *buf, size_t size);
 
 #endif

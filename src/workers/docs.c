@@ -92,19 +92,26 @@ static void write_reply(doc_job_t *j, const char *tmpl, cJSON *params)
 
 /* ---------------------------------------------------------------- rendering */
 
-/* The ledger's rows (account.ledger) as the chart's months. */
+/* The ledger's rows (account.ledger: the months, and each zone's kWh) as the chart. */
 static int chart(doc_job_t *j)
 {
     chart_month_t m[CHART_MAX_MONTHS];
-    int n = 0;
-    const cJSON *r;
+    int n = 0, zones = (int)doc_num(j->data, "zones");
+    const cJSON *r, *z;
     cJSON_ArrayForEach(r, cJSON_GetObjectItem(j->data, "rows")) if (n < CHART_MAX_MONTHS)
     {
+        memset(&m[n], 0, sizeof m[n]);
+        snprintf(m[n].month, sizeof m[n].month, "%s", doc_str(r, "month"));
         m[n].charged_kopecks = doc_num(r, "charged_kopecks");
         m[n].paid_kopecks = doc_num(r, "paid_kopecks");
-        m[n++].consumed_kwh = atof(doc_str(r, "consumed_kwh"));
+        m[n].consumed_kwh = atof(doc_str(r, "consumed_kwh"));
+        int k = 0;
+        cJSON_ArrayForEach(z, cJSON_GetObjectItem(r, "zones_kwh")) if (k < CHART_MAX_ZONES)
+            m[n].zone_kwh[k++] = atof(cJSON_GetStringValue(z) ?: "0");
+        n++;
     }
-    return n ? chart_png(m, n, &j->pdf, &j->pdf_len) : KB_ERR_INVAL;
+    chart_t c = {j->lang, doc_str(j->data, "number"), zones >= 1 && zones <= CHART_MAX_ZONES ? zones : 1, m, n};
+    return n ? chart_png(&c, &j->pdf, &j->pdf_len) : KB_ERR_INVAL;
 }
 
 static void render(uv_work_t *w)

@@ -16,7 +16,7 @@ business: ООО «Ромашка» signs in by contract number and INN (a wrong
 phone), sees its two supply points, sends readings for the warehouse meter with ratio 200 (the consumption is the
 difference times 200), and gets an акт сверки and an invoice as PDFs whose totals (pdftotext) are the database's
 for the period: opening, turnovers and closing from the ledger, the charges' sum and VAT."""
-import base64, json, os, re, struct, sys, time, zlib
+import base64, json, os, re, struct, subprocess, sys, tempfile, time, zlib
 from decimal import Decimal, ROUND_HALF_UP
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -190,7 +190,8 @@ def calc(tg, db, _):
 
 
 def png_pixels(data):
-    """A PNG of ours decoded by the book: (width, height, palette, rows of palette indices); raises when invalid."""
+    """A PNG decoded by the book (8-bit RGB or RGBA, every filter): (width, height, rows of (r, g, b), compressed
+    size); raises when invalid."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "PNG signature"
     at, chunks = 8, {}
     while at < len(data):
@@ -201,16 +202,26 @@ def png_pixels(data):
         chunks[kind] += body
         at += 12 + n
     w, h, depth, ctype = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
-    assert depth == 4 and ctype == 3 and b"IEND" in chunks, "a 4-bit palette image"
-    raw = zlib.decompress(chunks[b"IDAT"])
-    stride = 1 + (w + 1) // 2
-    rows = []
+    assert depth == 8 and ctype in (2, 6) and b"IEND" in chunks, "an 8-bit RGB(A) image"
+    bpp = 3 if ctype == 2 else 4
+    raw, stride, prev, rows = zlib.decompress(chunks[b"IDAT"]), w * bpp, bytearray(w * bpp), []
     for y in range(h):
-        r = raw[y * stride:(y + 1) * stride]
-        assert r[0] == 0, "filter 0"
-        rows.append([(r[1 + x // 2] >> (4 if x % 2 == 0 else 0)) & 15 for x in range(w)])
-    pal = [tuple(chunks[b"PLTE"][i:i + 3]) for i in range(0, len(chunks[b"PLTE"]), 3)]
-    return w, h, pal, rows
+        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b, c = prev[i], prev[i - bpp] if i >= bpp else 0
+            if f == 1:
+                line[i] = (line[i] + a) & 255
+            elif f == 2:
+                line[i] = (line[i] + b) & 255
+            elif f == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif f == 4:
+                pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append([tuple(line[x * bpp:x * bpp + 3]) for x in range(w)])
+        prev = line
+    return w, h, rows, len(chunks[b"IDAT"])
 
 
 def runs(cells, color):
@@ -241,21 +252,36 @@ def history(tg, db, _):
               "the chart comes as a picture with its caption (%r)" % (photo or {}).get("text"))
         data = http("GET", "%s/file/bot%s/photos/%s" % (tg.url, TOKEN, photo["file_id"]))[1] if photo else b""
         try:
-            w, h, pal, rows = png_pixels(data)
+            w, h, rows, packed = png_pixels(data)
             ok = True
         except (AssertionError, zlib.error, struct.error, KeyError) as e:
-            ok, w, h, pal, rows = False, 0, 0, [], []
+            ok, w, h, rows, packed = False, 0, 0, [], 0
             print("invalid PNG: %r" % e)
-        check(ok, "a valid PNG (%d bytes, %dx%d)" % (len(data), w, h))
+        check(ok and (w, h) == (1200, 675) and packed < w * h * 3 / 8,
+              "a valid compressed PNG of 1200x675 (%d bytes, %dx%d)" % (len(data), w, h))
         if ok:
-            red, green, blue = pal.index((205, 70, 60)), pal.index((60, 160, 90)), pal.index((40, 90, 200))
-            base = max(y for y in range(h) if any(v == red for v in rows[y]))   # the bars' bottom row
-            bars_c, bars_p = runs(rows[base], red), runs(rows[base], green)
-            cols = [blue if any(rows[y][x] == blue for y in range(h)) else 0 for x in range(w)]
-            points = runs(cols, blue)
-            check(bars_c == months and bars_p == months and points == months,
-                  "one bar of charges, one of payments and one point of consumption per month of the ledger "
-                  "(%d months: %d, %d, %d)" % (months, bars_c, bars_p, points))
+            red, green = (0xCD, 0x46, 0x3C), (0x3C, 0xA0, 0x5A)
+            plot = rows[120:h - 90]   # below the legend, down to the axis: columns with a bar's colour, in runs
+            bars_c = runs([red if any(r[x] == red for r in plot) else 0 for x in range(w)], red)
+            bars_p = runs([green if any(r[x] == green for r in plot) else 0 for x in range(w)], green)
+            check(bars_c == months and bars_p == months,
+                  "one bar of charges and one of payments per month of the ledger (%d months: %d, %d)"
+                  % (months, bars_c, bars_p))
+            # read as a person would: the title, the legend and the months, by OCR (tesseract's Russian data)
+            with tempfile.TemporaryDirectory() as d:
+                with open(d + "/chart.png", "wb") as f:
+                    f.write(data)
+                seen = subprocess.run(["tesseract", d + "/chart.png", "stdout", "-l", "rus+eng"], capture_output=True,
+                                      text=True).stdout
+            names = [line.split()[0][:3].lower() for line in ledger.splitlines()[1:]]
+            found = [m for m in names if m in seen]
+            number = psql(db, "SELECT a.number FROM kb_account a JOIN kb_account_link l ON l.account_id = a.id "
+                              "JOIN kb_identity i ON i.customer_id = l.customer_id WHERE i.external_id = '%d' "
+                              "AND l.is_primary" % u.uid)
+            check("начислено" in seen and "оплачено" in seen and "кВт" in seen and number in seen and
+                  len(found) >= len(names) - 1 and "₽" in ledger,
+                  "the chart reads: its title with the account, the legend, the months in Russian (%s of %s: %r)"
+                  % (len(found), len(names), " ".join(seen.split())[:300]))
         u.cursor = max(e["n"] for e in tg.log(u.uid))
         u.press("h_account")
         text = u.expect("his.activity")[0]["text"]

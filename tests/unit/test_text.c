@@ -120,6 +120,10 @@ static void test_dates_and_months(void **state)
     assert_string_equal(b, "май 2026");
     txt_month("en", "2026-11", 0, b, sizeof b);
     assert_string_equal(b, "November 2026");
+    txt_month("ru", "2026-11", 2, b, sizeof b);
+    assert_string_equal(b, "ноя 2026");
+    txt_month("en", "2026-09-01", 2, b, sizeof b);
+    assert_string_equal(b, "Sep 2026");
     assert_int_equal(txt_month("ru", "2026-00", 0, b, sizeof b), 1);
 }
 
