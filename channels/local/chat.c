@@ -1,12 +1,20 @@
 /* chat.c — `kabinetd chat`: talk to a running kabinetd as one customer in the terminal, through its local channel
  * (KABINET_LOCAL_CHANNEL=on, development only). What you type goes as a message ("/start" and the like as
- * commands); a number presses that button of the latest screen; "contact +7…" shares a phone as Telegram would.
- * Replies are printed as the customer would read them, buttons numbered, and SMS this conversation caused (a login
- * code) shown as the phone would show them. A command-line client: blocking libcurl, no loop; stdout is line
- * buffered so that a script can drive it through a pipe. */
+ * commands), whole lines of any length (the channel keeps 16 KB); a number presses that button of the latest screen;
+ * the contact button shares the phone you type once; "contact +7…" shares one as Telegram would. Replies are
+ * printed as the customer would read them, buttons numbered, SMS this conversation caused (a login code) shown as
+ * the phone would show them, and a file (a bill, a check, a chart) as a line with its name and where it was saved
+ * (KABINET_CHAT_FILES, .kabinet/files by default). Messages that come later (a payment's result, a staff answer, a
+ * push) appear as they come, also while you type nothing. A refused message is said and the chat goes on. A
+ * command-line client: blocking libcurl, no loop; stdout is line buffered so that a script can drive it through a
+ * pipe. In a terminal the kernel's line editing holds at most 4095 bytes a line; paste longer texts through a pipe. */
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <curl/curl.h>
@@ -26,6 +34,8 @@ typedef struct {
     long long after, ver;
     char buttons[12][48];
     int nbuttons, n;
+    int want_phone;                /* the contact button was pressed: the next line is the phone to share */
+    const char *files;             /* where files are saved */
 } chat_t;
 
 static size_t collect(char *p, size_t size, size_t n, void *data)
@@ -41,13 +51,34 @@ static size_t collect(char *p, size_t size, size_t n, void *data)
     return size * n;
 }
 
-/* One request; the body (or NULL) is the caller's to free. */
-static char *request(chat_t *c, const char *path, const char *post, long *status)
+/* A response header: the file name of a Content-Disposition, kept in data (char[128]). */
+static size_t header(char *p, size_t size, size_t n, void *data)
 {
-    char url[512];
+    char *name = data;
+    size_t len = size * n;
+    if (len > 20 && !strncasecmp(p, "Content-Disposition:", 20)) {
+        const char *f = memmem(p, len, "filename=\"", 10);
+        if (f) {
+            f += 10;
+            size_t k = 0;
+            while (f + k < p + len && f[k] != '"' && k < 127)
+                k++;
+            snprintf(name, 128, "%.*s", (int)k, f);
+        }
+    }
+    return len;
+}
+
+/* One request to url; the body (or NULL) is the caller's to free; *blen its length; name (char[128], or NULL)
+ * receives a Content-Disposition's file name. */
+static char *fetch(chat_t *c, const char *url, const char *post, long *status, size_t *blen, char *name)
+{
     body_t b = {0};
-    snprintf(url, sizeof url, "%s%s", c->url, path);
     curl_easy_reset(c->curl);
+    if (name) {
+        curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, header);
+        curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, name);
+    }
     curl_easy_setopt(c->curl, CURLOPT_URL, url);
     curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &b);
@@ -60,7 +91,48 @@ static char *request(chat_t *c, const char *path, const char *post, long *status
         return NULL;
     }
     curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
+    if (blen)
+        *blen = b.len;
     return b.buf;
+}
+
+/* A request to kabinetd (path on its url). */
+static char *request(chat_t *c, const char *path, const char *post, long *status)
+{
+    char url[512];
+    snprintf(url, sizeof url, "%s%s", c->url, path);
+    return fetch(c, url, post, status, NULL, NULL);
+}
+
+/* A file a reply links to (a bill, a check, a chart): saved under c->files by its own name; a line says where. */
+static void save_file(chat_t *c, const char *url)
+{
+    char name[128] = "", path[512];
+    long st;
+    size_t len = 0;
+    char *bytes = fetch(c, url, NULL, &st, &len, name);
+    const char *base = strrchr(url, '/');
+    if (!name[0] || strchr(name, '/') || name[0] == '.') /* its own name, never a path */
+        snprintf(name, sizeof name, "%s", base ? base + 1 : "file");
+    char dir[400];
+    snprintf(dir, sizeof dir, "%s", c->files);
+    for (char *p = dir + 1; *p; p++) /* mkdir -p */
+        if (*p == '/') {
+            *p = 0;
+            mkdir(dir, 0755);
+            *p = '/';
+        }
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/%s", c->files, name);
+    FILE *f = bytes && st == 200 ? fopen(path, "wb") : NULL;
+    if (f && fwrite(bytes, 1, len, f) == len && fclose(f) == 0)
+        printf("  [file] %s — saved to %s (%s)\n", name, path, url);
+    else {
+        if (f)
+            fclose(f);
+        printf("  [file] %s — open %s\n", name, url);
+    }
+    free(bytes);
 }
 
 /* Prints the replies after c->after; returns how many there were. */
@@ -79,11 +151,15 @@ static int show(chat_t *c)
         const char *text = cJSON_GetStringValue(cJSON_GetObjectItem(reply, "text"));
         c->after = (long long)cJSON_GetObjectItem(it, "id")->valuedouble;
         n++;
-        if (cJSON_IsString(ch) && !strcmp(ch->valuestring, "sms")) {
-            printf("[SMS %s] %s\n", cJSON_GetStringValue(cJSON_GetObjectItem(it, "to")), text ? text : "");
+        if (cJSON_IsString(ch) && (!strcmp(ch->valuestring, "sms") || !strcmp(ch->valuestring, "mail"))) {
+            const char *to = cJSON_GetStringValue(cJSON_GetObjectItem(it, "to"));
+            printf("[%s %s] %s\n", ch->valuestring[0] == 's' ? "SMS" : "EMAIL to", to ? to : "", text ? text : "");
             continue;
         }
         printf("bot: %s\n", text ? text : "");
+        const char *file_url = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(reply, "params"), "file_url"));
+        if (file_url && !strncmp(file_url, "http", 4))
+            save_file(c, file_url);
         const cJSON *ids = cJSON_GetObjectItem(reply, "buttons"), *labels = cJSON_GetObjectItem(reply, "labels");
         if (cJSON_GetArraySize(ids) > 0) {
             c->nbuttons = 0;
@@ -122,7 +198,17 @@ static int say(chat_t *c, const char *line)
     cJSON_AddStringToObject(ev, "conv", c->conv);
     cJSON_AddStringToObject(ev, "id", id);
     int k = atoi(line);
-    if (k >= 1 && k <= c->nbuttons && strspn(line, "0123456789") == strlen(line)) {
+    if (c->want_phone) { /* the contact button: the phone typed now goes as a shared contact */
+        c->want_phone = 0;
+        cJSON_AddStringToObject(ev, "kind", "contact");
+        cJSON_AddStringToObject(ev, "text", line);
+    } else if (k >= 1 && k <= c->nbuttons && strspn(line, "0123456789") == strlen(line) &&
+               !strcmp(c->buttons[k - 1], "share_phone")) {
+        cJSON_Delete(ev);
+        c->want_phone = 1;
+        printf("chat: the phone to share (as Telegram shares your own), e.g. +79161234567:\n");
+        return 0;
+    } else if (k >= 1 && k <= c->nbuttons && strspn(line, "0123456789") == strlen(line)) {
         cJSON_AddStringToObject(ev, "kind", "button");
         cJSON_AddStringToObject(ev, "text", c->buttons[k - 1]);
         cJSON_AddNumberToObject(ev, "ver", (double)c->ver);
@@ -138,12 +224,18 @@ static int say(chat_t *c, const char *line)
     long st;
     char *body = request(c, "/local/events", json, &st);
     free(json);
-    free(body);
-    if (st != 200) {
-        fprintf(stderr, "chat: kabinetd answered %ld (is it running with KABINET_LOCAL_CHANNEL=on at %s?)\n", st, c->url);
-        return KB_ERR_NOTCONN;
+    if (st == 0) /* nobody there: say so, and go on (kabinetd may come back) */
+        printf("chat: kabinetd does not answer at %s (is it running with KABINET_LOCAL_CHANNEL=on?); not sent\n",
+               c->url);
+    else if (st != 200) { /* refused: the reason kabinetd gave, and go on */
+        cJSON *why = body ? cJSON_Parse(body) : NULL;
+        const char *e = cJSON_GetStringValue(cJSON_GetObjectItem(why, "error"));
+        printf("chat: not sent — %s (HTTP %ld)\n", e ? e : "kabinetd refused it", st);
+        cJSON_Delete(why);
     }
-    await(c);
+    free(body);
+    if (st == 200)
+        await(c);
     return 0;
 }
 
@@ -153,19 +245,36 @@ int chat_run(const char *url, const char *who)
     c.url = url;
     snprintf(c.conv, sizeof c.conv, "local:%s", who);
     setvbuf(stdout, NULL, _IOLBF, 0);
+    setvbuf(stdin, NULL, _IONBF, 0); /* nothing read ahead: poll() on the descriptor tells whether a line waits */
     curl_global_init(CURL_GLOBAL_DEFAULT);
     c.curl = curl_easy_init();
     int rc = c.curl ? 0 : KB_ERR_NOMEM;
-    char line[2048];
+    c.files = getenv("KABINET_CHAT_FILES") && getenv("KABINET_CHAT_FILES")[0] ? getenv("KABINET_CHAT_FILES")
+                                                                               : ".kabinet/files";
+    char *line = NULL;
+    size_t cap = 0;
     if (rc == 0) {
         show(&c); /* what this conversation already had: continue where it was */
         printf("chat as %s with %s — type a message, a button's number, or Ctrl-D to leave\n", c.conv, url);
     }
-    while (rc == 0 && fgets(line, sizeof line, stdin)) {
+    while (rc == 0) {
+        /* while nothing is typed, look for messages that come later, twice a second */
+        struct pollfd in = {STDIN_FILENO, POLLIN, 0};
+        int ready = poll(&in, 1, 500);
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready == 0) {
+            show(&c);
+            continue;
+        }
+        ssize_t n = getline(&line, &cap, stdin);
+        if (n < 0)
+            break;
         line[strcspn(line, "\r\n")] = 0;
         if (line[0])
             rc = say(&c, line);
     }
+    free(line);
     if (c.curl)
         curl_easy_cleanup(c.curl);
     curl_global_cleanup();

@@ -177,11 +177,12 @@ int local_new(uv_loop_t *loop, httpd_t *h, engine_t *e, db_t *db, local_t **out)
     l->q_replies = db_prepare(db,
         "SELECT coalesce(json_agg(json_build_object('id', id, 'event', event_id, 'seq', seq, 'reply', payload) "
         "ORDER BY id), '[]') FROM kb_outbox WHERE conv = $1 AND id > $2::bigint");
-    /* the SMS this conversation caused (a login code), as the customer's phone would show them */
+    /* the SMS and emails this conversation caused (a login code), as the customer's phone or mailbox would show
+     * them — in development no gateway or mail server need be there to read them */
     l->q_replies_sms = db_prepare(db,
         "SELECT coalesce(json_agg(json_build_object('id', id, 'event', event_id, 'seq', seq, 'channel', channel,"
         " 'to', conv, 'reply', payload) ORDER BY id), '[]') FROM kb_outbox "
-        "WHERE (conv = $1 OR (channel = 'sms' AND payload->>'from' = $1)) AND id > $2::bigint");
+        "WHERE (conv = $1 OR (channel IN ('sms', 'mail') AND payload->>'from' = $1)) AND id > $2::bigint");
     outbox_options_t oo = {{64, 64}, 10, 500, 3}; /* delivery is instant here: a short claim */
     int rc = outbox_new(loop, db, "local", deliver, l, &oo, &l->out);
     if (rc) {

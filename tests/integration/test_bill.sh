@@ -21,7 +21,10 @@ pdftotext "$tmp/bill.pdf" "$tmp/bill.txt" 2>/dev/null
 shown=$(grep 'К оплате:' "$tmp/bill.txt" | tr -cd '0-9')
 check "the text shows the account, the payee's BIC and the sum due ($due kopecks)" \
   'grep -q "Лицевой счёт $number" "$tmp/bill.txt" && grep -q "БИК 04" "$tmp/bill.txt" && [ "$shown" = "$due" ]'
-month=$(pg "SELECT to_char(max(month), 'MM.YYYY') FROM kb_charge c JOIN kb_account a ON a.id = c.account_id WHERE a.number = '$number'")
+# a month as a person says it: «ноябрь 2026»
+ru_months=(январь февраль март апрель май июнь июль август сентябрь октябрь ноябрь декабрь)
+ru_month() { echo "${ru_months[$((10#${1:5:2} - 1))]} ${1:0:4}"; }   # YYYY-MM → «ноябрь 2026»
+month=$(ru_month "$(pg "SELECT to_char(max(month), 'YYYY-MM') FROM kb_charge c JOIN kb_account a ON a.id = c.account_id WHERE a.number = '$number'")")
 check "the text names the month ($month) and a charge line" 'grep -q "Квитанция за $month" "$tmp/bill.txt" && grep -q "кВт·ч" "$tmp/bill.txt"'
 pdftoppm -r 150 -png -singlefile "$tmp/bill.pdf" "$tmp/page" && qr=$(zbarimg -q --raw "$tmp/page.png" 2>/dev/null)
 bank=$(pg "SELECT b.bank->>'bik' || ' ' || (b.bank->>'account') FROM kb_account a JOIN kb_branch b ON b.id = a.branch_id WHERE a.number = '$number'")
@@ -32,7 +35,7 @@ check "the QR scans to ST00012 with Sum=$due, the payee's BIC and account, PersA
 # an earlier month by name; an account with nothing due has no Sum (the payer types it)
 early=$(pg "SELECT to_char(min(month), 'YYYY-MM') FROM kb_charge c JOIN kb_account a ON a.id = c.account_id WHERE a.number = '$number'")
 "$KABINETD" bill "$number" "$early" >"$tmp/early.pdf" 2>/dev/null
-check "a bill for $early" 'pdftotext "$tmp/early.pdf" - 2>/dev/null | grep -q "Квитанция за ${early:5:2}.${early:0:4}"'
+check "a bill for $early ($(ru_month "$early"))" 'pdftotext "$tmp/early.pdf" - 2>/dev/null | grep -q "Квитанция за $(ru_month "$early")"'
 paid=$(pg "SELECT a.number FROM kb_account a, kb_account_money(a.id) m WHERE m.balance_kopecks <= 0 ORDER BY a.number LIMIT 1")
 "$KABINETD" bill "$paid" >"$tmp/paid.pdf" 2>/dev/null && pdftoppm -r 150 -png -singlefile "$tmp/paid.pdf" "$tmp/paid" &&
   qr2=$(zbarimg -q --raw "$tmp/paid.png" 2>/dev/null)

@@ -45,6 +45,8 @@ def scenario(fake, db, uid, phone):
     u.say("28000")
     u.expect("rd.confirm_rollover")
     u.press("yes")
+    u.expect("rd.confirm_large")   # 98 300 kWh past zero: above 50 000 too, asked next
+    u.press("yes")
     u.expect("rd.accepted", "rd.done", "menu.main*")
     u.press("balance")
     u.expect("bal.*", "menu.main*")
