@@ -126,13 +126,15 @@ static void on_submitted(cust_t *c)
     if (!strcmp(st, "accepted")) {
         cust_set(c, "sent", cJSON_CreateTrue());
         cJSON_AddStringToObject(p, "consumption", cust_res(c, "consumption"));
-        cust_say(c, !strcmp(cust_res(c, "review"), "true") ? "rd.accepted_review"
-                    : cust_res(c, "consumption")[0]      ? "rd.accepted"
-                                                         : "rd.accepted_first", p, NULL);
+        cust_say(c, !strcmp(cust_res(c, "review"), "true")     ? "rd.accepted_review"
+                    : !strcmp(cust_res(c, "replaced"), "true") ? "rd.replaced"
+                    : cust_res(c, "consumption")[0]            ? "rd.accepted"
+                                                               : "rd.accepted_first", p, NULL);
         advance(c);
     } else if (!strcmp(st, "confirm")) {
         cJSON_AddStringToObject(p, "consumption", cust_res(c, "consumption"));
         cJSON_AddStringToObject(p, "previous", cust_res(c, "previous"));
+        cJSON_AddStringToObject(p, "threshold", cust_res(c, "threshold")[0] ? cust_res(c, "threshold") : "50000");
         cJSON_AddItemToObject(p, "value", cJSON_Duplicate(cust_get(c, "value"), 1));
         snprintf(c->out->step, sizeof c->out->step, "%s", "rd.confirm");
         cust_set(c, "confirming", cJSON_CreateString(cust_res(c, "reason")));

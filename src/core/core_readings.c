@@ -1,16 +1,19 @@
 /* core_readings.c — the core operation "reading.submit": one value for one meter zone, inside the caller's
  * transaction, with the retailers' rules (meter.h): the value must parse and fit the meter's digits; a rollover or
- * a consumption above the threshold needs the customer's confirmation; one customer reading per meter, zone and
- * local day — a second is answered with the time of the first (from the unique index, never as an SQL error, also
- * when two submissions race). Billing's own readings (network, inspection, receipt) never block a customer's.
+ * a consumption above the threshold (the setting reading.warn_kwh, 50,000) needs the customer's confirmation; one
+ * customer reading per meter, zone and local day — a second is answered with the time of the first (from the unique
+ * index, never as an SQL error, also when two submissions race), or, where the retailer set reading.same_day to
+ * "replace", takes the first's place while it has not gone to billing (its consumption counted from the reading
+ * before today). Billing's own readings (network, inspection, receipt) never block a customer's.
  *
  * args: {"meter_id", "zone" (1), "value" (as typed), "confirm" (false; true: all confirmed; "rollover": only the
  *        passing of zero, so that a consumption above the threshold is still asked about — both apply, in that order),
  *        "source" ("bot"), "event_id", "photo" (a file id),
- *        "customer_id" (optional), "now_ms" (when it was sent: the event's time; default now), "threshold_kwh" (50000)}
- * result: {"status": "accepted", "reading_id", "consumption", "rollover", "local_day", "review"}
+ *        "customer_id" (optional), "now_ms" (when it was sent: the event's time; default now), "threshold_kwh"
+ *        (default: the setting)}
+ * result: {"status": "accepted", "reading_id", "consumption", "rollover", "local_day", "review", "replaced"}
  *       | {"status": "outside_window", "from", "to"}   (the branch refuses readings outside its window)
- *       | {"status": "confirm", "reason": "rollover"|"above_threshold", "consumption", "previous"}
+ *       | {"status": "confirm", "reason": "rollover"|"above_threshold", "consumption", "previous", "threshold"}
  *       | {"status": "already", "value", "first_at", "local_day"}
  *       | {"status": "invalid", "reason": "empty"|"not_a_number"|"negative"|"too_precise"|"too_many_digits"|"too_large"}
  *       | {"status": "no_meter"} */
@@ -37,16 +40,38 @@ typedef struct {
     meter_calc_t calc;
     int has_previous;
     int review;                  /* outside the branch's window, kept "на проверке" */
+    int replace;                 /* reading.same_day is "replace": a second reading today takes the first's place */
+    int replaced;
     cJSON *pending_confirm;      /* the confirmation to ask for, once no reading of today was found */
+    char cons[40], taken[24];
+    const char *params[13];      /* the insert's parameters, again for a replacement */
 } submit_t;
 
 static const char *const sql_meter =
     "SELECT m.digits, m.ratio, m.zones, b.utc_offset_min, "
     " (SELECT r.value::text FROM kb_reading r WHERE r.meter_id = m.id AND r.zone = $2::smallint"
     "  AND r.status = 'accepted' ORDER BY r.local_day DESC, r.taken_at DESC, r.id DESC LIMIT 1), "
-    " coalesce(b.window_from, 0), coalesce(b.window_to, 0), b.outside_window "
+    " coalesce(b.window_from, 0), coalesce(b.window_to, 0), b.outside_window, "
+    " coalesce((SELECT value #>> '{}' FROM kb_setting WHERE key = 'reading.same_day'), 'refuse'), "
+    " coalesce((SELECT (value #>> '{}')::bigint FROM kb_setting WHERE key = 'reading.warn_kwh'), 50000), "
+    /* the reading before today's, for a replacement's consumption */
+    " (SELECT r.value::text FROM kb_reading r WHERE r.meter_id = m.id AND r.zone = $2::smallint"
+    "  AND r.status = 'accepted' AND r.local_day < kb_local_day(to_timestamp($3::double precision / 1000),"
+    "  b.utc_offset_min) ORDER BY r.local_day DESC, r.taken_at DESC, r.id DESC LIMIT 1) "
     "FROM kb_meter m JOIN kb_account a ON a.id = m.account_id JOIN kb_branch b ON b.id = a.branch_id "
     "WHERE m.id = $1::bigint AND m.removed_on IS NULL";
+/* the first reading of today, not yet gone to billing, replaced by the second (reading.same_day = "replace") */
+static const char *const sql_replace =
+    "WITH r AS (UPDATE kb_reading SET value = $3::numeric, consumption = $6::numeric, rollover = $7::boolean,"
+    " event_id = $9, taken_at = to_timestamp($10::double precision / 1000), status = $11, photo_file = $13,"
+    " customer_id = coalesce($8::bigint, customer_id)"
+    " WHERE meter_id = $1::bigint AND zone = $2::smallint AND local_day = $4::date"
+    " AND source IN ('bot', 'portal', 'customer') AND status <> 'rejected' AND export_batch IS NULL"
+    " AND $5::text IS NOT NULL RETURNING id), "
+    "a AS (INSERT INTO kb_audit (conv, event_id, what, details, customer_id, actor) SELECT $12, $9, 'reading.replace',"
+    " json_build_object('reading_id', id, 'meter_id', $1::bigint, 'zone', $2::smallint, 'value', $3::numeric,"
+    " 'status', $11), $8::bigint, 'customer' FROM r) "
+    "SELECT id FROM r";
 static const char *const sql_insert =
     "WITH r AS (INSERT INTO kb_reading (meter_id, zone, value, local_day, source, consumption, rollover, customer_id,"
     " event_id, taken_at, status, photo_file) VALUES ($1::bigint, $2::smallint, $3::numeric, $4::date, $5, $6::numeric,"
@@ -123,7 +148,15 @@ static void on_insert(int err, PGresult *res, void *data)
         finish(s, err, NULL);
         return;
     }
+    if (PQntuples(res) == 0 && s->replace && !s->replaced) { /* today's first, replaced while not exported */
+        s->replaced = 1;
+        int rc = db_txn_exec(s->txn, db_prepare(s->db, sql_replace), 13, s->params, on_insert, s);
+        if (rc)
+            finish(s, rc, NULL);
+        return;
+    }
     if (PQntuples(res) == 0) { /* a customer reading for this day exists (perhaps committed a moment ago) */
+        s->replaced = 0;
         const char *p[] = {s->meter, s->zone, s->day};
         int rc = db_txn_exec(s->txn, db_prepare(s->db, sql_first), 3, p, on_first, s);
         if (rc)
@@ -133,6 +166,7 @@ static void on_insert(int err, PGresult *res, void *data)
     cJSON *r = core_status("accepted");
     cJSON_AddNumberToObject(r, "reading_id", atof(PQgetvalue(res, 0, 0)));
     cJSON_AddBoolToObject(r, "review", s->review);
+    cJSON_AddBoolToObject(r, "replaced", s->replaced);
     add_reading(r, "consumption", s->calc.consumption);
     cJSON_AddBoolToObject(r, "rollover", s->calc.rollover);
     cJSON_AddStringToObject(r, "local_day", s->day);
@@ -182,6 +216,10 @@ static void on_meter(int err, PGresult *res, void *data)
         finish(s, 0, invalid("too_many_digits"));
         return;
     }
+    s->replace = !strcmp(PQgetvalue(res, 0, 8), "replace");
+    if (s->threshold_kwh <= 0)
+        s->threshold_kwh = atoll(PQgetvalue(res, 0, 9)) > 0 ? atoll(PQgetvalue(res, 0, 9)) : 50000;
+    int prev_col = s->replace ? 10 : 4; /* replacing today's: counted from the reading before today */
     int64_t day = meter_local_day(s->now_ms, atoi(PQgetvalue(res, 0, 3)));
     meter_day_format(day, s->day, sizeof s->day);
     /* the branch's window (say the 15th–26th): outside it a reading is refused or kept for review, as the
@@ -197,8 +235,8 @@ static void on_meter(int err, PGresult *res, void *data)
         }
         s->review = 1;
     }
-    if (!PQgetisnull(res, 0, 4)) {
-        meter_milli_t prev = from_sql(PQgetvalue(res, 0, 4));
+    if (!PQgetisnull(res, 0, prev_col)) {
+        meter_milli_t prev = from_sql(PQgetvalue(res, 0, prev_col));
         if (meter_consumption(prev, s->value, digits, ratio, s->threshold_kwh, &s->calc) != 0) {
             finish(s, 0, invalid("too_large"));
             return;
@@ -211,6 +249,11 @@ static void on_meter(int err, PGresult *res, void *data)
             cJSON_AddStringToObject(r, "reason", ask_rollover ? "rollover" : "above_threshold");
             add_reading(r, "consumption", s->calc.consumption);
             add_reading(r, "previous", prev);
+            cJSON_AddNumberToObject(r, "threshold", (double)s->threshold_kwh);
+            if (s->replace) { /* a second reading today may take the first's place: ask at once */
+                finish(s, 0, r);
+                return;
+            }
             s->pending_confirm = r;
             const char *p[] = {s->meter, s->zone, s->day};
             int rc = db_txn_exec(s->txn, db_prepare(s->db, sql_first), 3, p, on_first, s);
@@ -222,12 +265,12 @@ static void on_meter(int err, PGresult *res, void *data)
         }
         s->has_previous = 1;
     }
-    char cons[40], taken[24];
-    sql_value(s->calc.consumption, cons, sizeof cons);
-    snprintf(taken, sizeof taken, "%lld", (long long)s->now_ms);
-    const char *p[] = {s->meter, s->zone, s->value_sql, s->day, s->source, s->has_previous ? cons : NULL,
-                       s->calc.rollover ? "true" : "false", s->customer[0] ? s->customer : NULL, s->event_id, taken,
+    sql_value(s->calc.consumption, s->cons, sizeof s->cons);
+    snprintf(s->taken, sizeof s->taken, "%lld", (long long)s->now_ms);
+    const char *p[] = {s->meter, s->zone, s->value_sql, s->day, s->source, s->has_previous ? s->cons : NULL,
+                       s->calc.rollover ? "true" : "false", s->customer[0] ? s->customer : NULL, s->event_id, s->taken,
                        s->review ? "review" : "accepted", s->conv, s->photo[0] ? s->photo : NULL};
+    memcpy(s->params, p, sizeof p); /* kept for a replacement (they point into s) */
     int rc = db_txn_exec(s->txn, db_prepare(s->db, sql_insert), 13, p, on_insert, s);
     if (rc)
         finish(s, rc, NULL);
@@ -269,11 +312,13 @@ static int reading_submit(db_t *db, db_txn_t *txn, const char *conv, const cJSON
     uv_timeval64_t tv;
     uv_gettimeofday(&tv);
     s->now_ms = cJSON_IsNumber(now) ? (int64_t)now->valuedouble : (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-    s->threshold_kwh = cJSON_IsNumber(threshold) ? (int64_t)threshold->valuedouble : 50000;
+    s->threshold_kwh = cJSON_IsNumber(threshold) ? (int64_t)threshold->valuedouble : 0; /* 0: the setting */
     s->confirm_rollover = cJSON_IsTrue(confirm) || cJSON_IsString(confirm);
     s->confirm_large = cJSON_IsTrue(confirm) || (cJSON_IsString(confirm) && !strcmp(confirm->valuestring, "above_threshold"));
-    const char *p[] = {s->meter, s->zone};
-    int rc = db_txn_exec(txn, db_prepare(db, sql_meter), 2, p, on_meter, s);
+    char now_text[24];
+    snprintf(now_text, sizeof now_text, "%lld", (long long)s->now_ms);
+    const char *p[] = {s->meter, s->zone, now_text};
+    int rc = db_txn_exec(txn, db_prepare(db, sql_meter), 3, p, on_meter, s);
     if (rc)
         free(s);
     return rc;

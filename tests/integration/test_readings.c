@@ -212,6 +212,48 @@ static void test_several_meters_at_once(void **state)
     assert_string_equal(tk_db_value("SELECT count(*) FROM kb_audit WHERE what = 'reading.submit'"), "1");
 }
 
+/* The retailer's settings: a second reading the same day replaces the first (reading.same_day = "replace") while the
+ * first has not gone to billing, counted from the reading before today; the confirmation threshold is
+ * reading.warn_kwh. */
+static void test_same_day_replace_and_threshold(void **state)
+{
+    char args[256];
+    long long day = T_2026_11_21_1630Z + 10 * 86400000LL;
+    tk_db_value("UPDATE kb_setting SET value = '\"replace\"' WHERE key = 'reading.same_day' RETURNING 1");
+    tk_db_value("UPDATE kb_setting SET value = '100' WHERE key = 'reading.warn_kwh' RETURNING 1");
+    snprintf(args, sizeof args, "{\"meter_id\":2,\"value\":\"10050\",\"now_ms\":%lld}", day);
+    cJSON *r = submit(args);
+    assert_string_equal(field(r, "status"), "accepted");
+    assert_string_equal(field(r, "consumption"), "50");
+    assert_string_equal(field(r, "replaced"), "false");
+    cJSON_Delete(r);
+    snprintf(args, sizeof args, "{\"meter_id\":2,\"value\":\"10080\",\"now_ms\":%lld}", day + 60000);
+    r = submit(args);
+    assert_string_equal(field(r, "status"), "accepted");
+    assert_string_equal(field(r, "replaced"), "true");
+    assert_string_equal(field(r, "consumption"), "80"); /* from 10000, the reading before today */
+    cJSON_Delete(r);
+    assert_string_equal(tk_db_value("SELECT count(*) || ' ' || max(value)::int FROM kb_reading WHERE meter_id = 2"
+                                    " AND source = 'bot'"), "1 10080");
+    assert_string_equal(tk_db_value("SELECT count(*) FROM kb_audit WHERE what = 'reading.replace'"), "1");
+    /* above the retailer's threshold (100 kWh here): asked first, with the threshold named */
+    snprintf(args, sizeof args, "{\"meter_id\":2,\"value\":\"10300\",\"now_ms\":%lld}", day + 120000);
+    r = submit(args);
+    assert_string_equal(field(r, "status"), "confirm");
+    assert_string_equal(field(r, "reason"), "above_threshold");
+    assert_string_equal(field(r, "threshold"), "100");
+    cJSON_Delete(r);
+    /* once exported to billing, the day's reading stays: a second is refused */
+    tk_db_value("UPDATE kb_reading SET export_batch = 1 WHERE meter_id = 2 AND source = 'bot' RETURNING 1");
+    snprintf(args, sizeof args, "{\"meter_id\":2,\"value\":\"10090\",\"now_ms\":%lld}", day + 180000);
+    r = submit(args);
+    assert_string_equal(field(r, "status"), "already");
+    assert_string_equal(field(r, "value"), "10080");
+    cJSON_Delete(r);
+    tk_db_value("UPDATE kb_setting SET value = '\"refuse\"' WHERE key = 'reading.same_day' RETURNING 1");
+    tk_db_value("UPDATE kb_setting SET value = '50000' WHERE key = 'reading.warn_kwh' RETURNING 1");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -219,6 +261,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_race_for_the_same_day, setup, teardown),
         cmocka_unit_test_setup_teardown(test_branch_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_several_meters_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_same_day_replace_and_threshold, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
