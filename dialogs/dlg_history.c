@@ -90,7 +90,13 @@ static void show(cust_t *c)
     cJSON_ArrayForEach(r, rows)
     {
         cJSON *it = cJSON_Duplicate(r, 1);
-        cJSON_AddStringToObject(it, "line", line);
+        /* a charge shows its recalculation and ОДН only when it has them */
+        const cJSON *cv = cJSON_GetObjectItem(r, "correction_kopecks"), *ov = cJSON_GetObjectItem(r, "odn_kopecks");
+        int corr = cJSON_IsNumber(cv) && cv->valuedouble != 0, odn = cJSON_IsNumber(ov) && ov->valuedouble != 0;
+        cJSON_AddStringToObject(it, "line", strcmp(line, "his.charge") || (!corr && !odn) ? line
+                                            : corr && odn                                 ? "his.charge_corr_odn"
+                                            : corr                                        ? "his.charge_corr"
+                                                                                          : "his.charge_odn");
         cJSON_AddItemToArray(items, it);
     }
     cJSON_AddItemToObject(p, "items", items);

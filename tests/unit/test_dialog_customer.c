@@ -298,12 +298,58 @@ static void test_documents_only_for_businesses(void **state)
     cJSON_Delete(data);
 }
 
+/* A history page as a customer reads it: a reading's source and status, a charge's rate with its recalculation and
+ * ОДН only when it has them, a payment's source and status; Russian numbers and dates. */
+static void test_history_lines(void **state)
+{
+    static const struct {
+        const char *kind, *rows, *want[3];
+    } cases[] = {
+        {"readings", "[{\"serial\":\"011\",\"zone\":1,\"value\":\"29700.000\",\"day\":\"2026-11-25\",\"source\":\"bot\","
+                     "\"status\":\"review\"},{\"serial\":\"011\",\"zone\":1,\"value\":\"29550.500\",\"day\":\"2026-10-25\","
+                     "\"source\":\"network\",\"status\":\"accepted\"}]",
+         {"25.11.2026 — счётчик № 011, зона 1: 29\xC2\xA0" "700 (через кабинет, на проверке)",
+          "25.10.2026 — счётчик № 011, зона 1: 29\xC2\xA0" "550,5 (сетевая организация)", NULL}},
+        {"charges", "[{\"month\":\"2026-10\",\"zone\":1,\"kwh\":\"100.000\",\"rate\":\"5.8700\",\"amount_kopecks\":58700,"
+                    "\"correction_kopecks\":-1000,\"odn_kopecks\":500},{\"month\":\"2026-09\",\"zone\":1,\"kwh\":\"150\","
+                    "\"rate\":\"5.87\",\"amount_kopecks\":88050,\"correction_kopecks\":0,\"odn_kopecks\":0}]",
+         {"Октябрь 2026, зона 1: 100 кВт·ч × 5,87 ₽ = 587,00\xC2\xA0₽; перерасчёт -10,00\xC2\xA0₽; ОДН 5,00\xC2\xA0₽",
+          "Сентябрь 2026, зона 1: 150 кВт·ч × 5,87 ₽ = 880,50\xC2\xA0₽", NULL}},
+        {"payments", "[{\"amount_kopecks\":50000,\"source\":\"bot\",\"status\":\"paid\",\"at\":\"2026-11-10 10:00\"},"
+                     "{\"amount_kopecks\":100,\"source\":\"bank\",\"status\":\"credited\",\"at\":\"2026-10-31 20:00\"}]",
+         {"10.11.2026 10:00 — 500,00\xC2\xA0₽, через кабинет, ждёт зачисления", "31.10.2026 20:00 — 1,00\xC2\xA0₽, через банк",
+          NULL}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char data[160], payload[1024], text[2048];
+        snprintf(data, sizeof data, "{\"op\":\"account.history\",\"kind\":\"%s\",\"account_id\":1}", cases[i].kind);
+        snprintf(payload, sizeof payload, "{\"status\":\"ok\",\"more\":false,\"rows\":%s}", cases[i].rows);
+        cJSON *keep = cJSON_Parse("{\"customer_id\":5}"), *d = cJSON_Parse(data), *res = cJSON_Parse(payload);
+        assert_non_null(res);
+        dlg_state_t st = {"customer", "his.kind", keep, d, 7};
+        dlg_event_t ev = {"e1", "local", "local:x", "x", EV_CORE_RESULT, NULL, res, 7, 0};
+        dlg_result_t out;
+        assert_int_equal(dlg_customer.step(&st, &ev, &out), 0);
+        const cJSON *reply = cJSON_GetArrayItem(out.effects, 0);
+        assert_string_equal(cJSON_GetObjectItem(reply, "tmpl")->valuestring, "his.page");
+        assert_int_equal(txt_render("ru", "his.page", cJSON_GetObjectItem(reply, "params"), text, sizeof text), 0);
+        for (int k = 0; cases[i].want[k]; k++)
+            if (!strstr(text, cases[i].want[k]))
+                fail_msg("%s: no \"%s\" in \"%s\"", cases[i].kind, cases[i].want[k], text);
+        dlg_result_free(&out);
+        cJSON_Delete(res);
+        cJSON_Delete(keep);
+        cJSON_Delete(d);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stuck_keeps_what_was_typed),
         cmocka_unit_test(test_choice_buttons_name_accounts),
         cmocka_unit_test(test_documents_only_for_businesses),
+        cmocka_unit_test(test_history_lines),
         cmocka_unit_test(test_timeouts_send_home),
         cmocka_unit_test(test_cancel_from_every_step),
         cmocka_unit_test(test_stale_button_re_asks),
