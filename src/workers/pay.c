@@ -385,8 +385,10 @@ static void on_created(int err, const payprov_result_t *r, void *data)
     EVP_EncodeBlock((unsigned char *)token, rnd, sizeof rnd); /* 12 characters */
     for (char *c = token; *c; c++)
         *c = *c == '+' ? '-' : *c == '/' ? '_' : *c;
-    const char *params[] = {s->id, s->p->prov->ops->name, r->provider_id, r->url, token, s->p->short_base};
-    if (db_exec(s->p->db, 0, s->p->q_link, 6, params, on_link_written, s) != 0)
+    char minutes[16]; /* the link's lifetime as the customer is told it (KABINET_PAY_EXPIRE_S) */
+    snprintf(minutes, sizeof minutes, "%d", s->p->expire_s >= 60 ? s->p->expire_s / 60 : 1);
+    const char *params[] = {s->id, s->p->prov->ops->name, r->provider_id, r->url, token, s->p->short_base, minutes};
+    if (db_exec(s->p->db, 0, s->p->q_link, 7, params, on_link_written, s) != 0)
         send_done(s, OUTBOX_RETRY, "postgres unavailable");
 }
 
@@ -562,7 +564,8 @@ static void prepare(pay_t *p)
         "  RETURNING order_id, conv, lang, amount_kopecks, pay_url, $6 || pay_token AS short_url) "
         "SELECT split_part(conv, ':', 1) AS channel FROM u WHERE CASE WHEN conv IS NULL THEN false ELSE"
         " kb_outbox_put(conv, split_part(conv, ':', 1), 0, 'link:' || order_id, 0, jsonb_build_object('tmpl', 'pay.link',"
-        " 'lang', lang, 'params', jsonb_build_object('amount', amount_kopecks, 'url', pay_url, 'short_url', short_url),"
+        " 'lang', lang, 'params', jsonb_build_object('amount', amount_kopecks, 'url', pay_url, 'short_url', short_url,"
+        " 'minutes', $7::int),"
         " 'url', pay_url, 'url_button', 'pay_open')) IS NOT NULL END");
     snprintf(sql, sizeof sql, "SELECT " PAY_ROW " FROM kb_payment p WHERE p.provider = $1 AND "
              "CASE WHEN $2 <> '' THEN p.provider_payment_id = $2 ELSE p.order_id = $3 END", 4);

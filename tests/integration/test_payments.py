@@ -89,6 +89,9 @@ def pay(u, rubles, seconds=30):
     u.expect("pay.ask_amount")
     u.say(str(rubles))
     got = u.expect("pay.preparing", "pay.link", seconds=seconds)
+    # the link's lifetime as configured (KABINET_PAY_EXPIRE_S=12 here: under a minute reads as one)
+    check("Ссылка действует 1 минуту." in got[-1]["text"], "the link's lifetime is told as configured (%r)"
+          % got[-1]["text"][-60:])
     return got[-1]["reply_markup"]["inline_keyboard"][0][0]["url"]
 
 
