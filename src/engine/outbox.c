@@ -247,8 +247,10 @@ static void marks_flush(outbox_t *o)
         uv_timer_start(&o->mark_timer, on_mark_timer, 500, 0); /* out of memory: the marks stay gathered */
         return;
     }
-    memcpy(flight, o->marks_sent, o->nsent * sizeof *flight);
-    memcpy(flight + o->nsent, o->marks_dead, o->ndead * sizeof *flight);
+    if (o->nsent) /* (an array never grown is NULL: no copy from it) */
+        memcpy(flight, o->marks_sent, o->nsent * sizeof *flight);
+    if (o->ndead)
+        memcpy(flight + o->nsent, o->marks_dead, o->ndead * sizeof *flight);
     o->flight = flight;
     o->flight_sent = o->nsent;
     o->flight_dead = o->ndead;
