@@ -46,7 +46,10 @@ void cust_call(cust_t *c, const char *op, cJSON *args)
     if (c->ev->kind <= EV_DOCUMENT && c->ev->channel && !strcmp(c->ev->channel, "mail"))
         cust_set(c, "unvouched", cJSON_CreateBool(cust_mail_unvouched(c))); /* for the result's step */
     cust_set(c, "op", cJSON_CreateString(op));
-    if (c->ev->kind == EV_TEXT || c->ev->kind == EV_COMMAND) { /* what was typed, should the result give up (cust_fail) */
+    const cJSON *fails = cust_get(c, "fails");
+    /* what was typed, should the result be the failure that gives up (cust_fail's third): kept only then, as every
+     * idle conversation's state is kept in Redis */
+    if ((c->ev->kind == EV_TEXT || c->ev->kind == EV_COMMAND) && cJSON_IsNumber(fails) && fails->valueint >= 2) {
         char said[512];
         size_t n = strlen(c->ev->text ? c->ev->text : "");
         if (n >= sizeof said) /* cut at a character's start */

@@ -90,14 +90,16 @@ static void after_consent(cust_t *c)
     }
 }
 
-/* The texts' links, for the question. */
+/* The texts' links, for the question: from consent.terms, or as the question asked them (kept once, in "ask"). */
 static cJSON *terms_params(const cust_t *c)
 {
     cJSON *p = cJSON_CreateObject();
+    const cJSON *asked = cJSON_GetObjectItem(cJSON_GetObjectItem(cust_get(c, "ask"), "params"), "pd_url"),
+                *asked_terms = cJSON_GetObjectItem(cJSON_GetObjectItem(cust_get(c, "ask"), "params"), "terms_url");
     const char *pd = cust_res(c, "pd_url");
-    cJSON_AddStringToObject(p, "pd_url", pd[0] ? pd : cJSON_GetStringValue(cust_get(c, "pd_url")) ?: "");
+    cJSON_AddStringToObject(p, "pd_url", pd[0] ? pd : cJSON_GetStringValue(asked) ?: "");
     const char *terms = cust_res(c, "terms_url");
-    cJSON_AddStringToObject(p, "terms_url", terms[0] ? terms : cJSON_GetStringValue(cust_get(c, "terms_url")) ?: "");
+    cJSON_AddStringToObject(p, "terms_url", terms[0] ? terms : cJSON_GetStringValue(asked_terms) ?: "");
     return p;
 }
 
@@ -119,10 +121,7 @@ static void consent_step(cust_t *c)
             after_consent(c);
             return;
         }
-        cJSON *p = terms_params(c);
-        cust_set(c, "pd_url", cJSON_CreateString(cJSON_GetStringValue(cJSON_GetObjectItem(p, "pd_url"))));
-        cust_set(c, "terms_url", cJSON_CreateString(cJSON_GetStringValue(cJSON_GetObjectItem(p, "terms_url"))));
-        cust_ask(c, "reg.consent", p, consent_buttons);
+        cust_ask(c, "reg.consent", terms_params(c), consent_buttons);
     } else if (!strcmp(op, "consent.accept")) {
         after_consent(c);
     } else if (yes) {
