@@ -4,7 +4,9 @@
  * customer reading per meter, zone and local day — a second is answered with the time of the first (from the unique
  * index, never as an SQL error, also when two submissions race), or, where the retailer set reading.same_day to
  * "replace", takes the first's place while it has not gone to billing (its consumption counted from the reading
- * before today). Billing's own readings (network, inspection, receipt) never block a customer's.
+ * before today). Billing's own readings (network, inspection, receipt) never block a customer's. The readings window
+ * is the branch's, or the kind of customer's own (the setting reading.window.business: non-residential premises
+ * send in other days).
  *
  * args: {"meter_id", "zone" (1), "value" (as typed), "confirm" (false; true: all confirmed; "rollover": only the
  *        passing of zero, so that a consumption above the threshold is still asked about — both apply, in that order),
@@ -51,7 +53,11 @@ static const char *const sql_meter =
     "SELECT m.digits, m.ratio, m.zones, b.utc_offset_min, "
     " (SELECT r.value::text FROM kb_reading r WHERE r.meter_id = m.id AND r.zone = $2::smallint"
     "  AND r.status = 'accepted' ORDER BY r.local_day DESC, r.taken_at DESC, r.id DESC LIMIT 1), "
-    " coalesce(b.window_from, 0), coalesce(b.window_to, 0), b.outside_window, "
+    /* the window: the kind of customer's own (reading.window.person|business), else the branch's */
+    " coalesce((SELECT (value ->> 'from')::int FROM kb_setting WHERE key = 'reading.window.' || a.customer_kind),"
+    "  b.window_from, 0),"
+    " coalesce((SELECT (value ->> 'to')::int FROM kb_setting WHERE key = 'reading.window.' || a.customer_kind),"
+    "  b.window_to, 0), b.outside_window, "
     " coalesce((SELECT value #>> '{}' FROM kb_setting WHERE key = 'reading.same_day'), 'refuse'), "
     " coalesce((SELECT (value #>> '{}')::bigint FROM kb_setting WHERE key = 'reading.warn_kwh'), 50000), "
     /* the reading before today's, for a replacement's consumption */

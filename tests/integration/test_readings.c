@@ -170,6 +170,20 @@ static void test_branch_window(void **state)
     assert_string_equal(field(r, "status"), "outside_window");
     cJSON_Delete(r);
     assert_string_equal(tk_db_value("SELECT count(*) FROM kb_reading WHERE meter_id = 1 AND source = 'bot'"), "0");
+    /* non-residential premises send in their own days (25th–27th here): the 21st is refused for a business */
+    tk_db_value("UPDATE kb_account SET customer_kind = 'business' RETURNING 1");
+    tk_db_value("INSERT INTO kb_setting (key, value) VALUES ('reading.window.business', '{\"from\": 25, \"to\": 27}')"
+                " RETURNING 1");
+    snprintf(args, sizeof args, "{\"meter_id\":1,\"value\":\"29800\",\"now_ms\":%lld}", T_2026_11_21_1630Z); /* 21st */
+    r = submit(args);
+    assert_string_equal(field(r, "status"), "outside_window");
+    assert_string_equal(field(r, "from"), "25");
+    cJSON_Delete(r);
+    snprintf(args, sizeof args, "{\"meter_id\":1,\"value\":\"29800\",\"now_ms\":%lld}",
+             T_2026_11_21_1630Z + 4 * 86400000LL); /* the 25th there */
+    r = submit(args);
+    assert_string_equal(field(r, "status"), "accepted");
+    cJSON_Delete(r);
 }
 
 static void test_race_for_the_same_day(void **state)
