@@ -129,11 +129,12 @@ static void on_delivered(void *data, outbox_result_t r)
     deliver_next(j);
 }
 
-/* Hands the next reply to its channel; after the last, takes them off the list and goes on. Stopping, the rest
- * stay on the list for whoever has the conversation next. */
+/* Hands the next reply to its channel; after the last, takes them off the list and goes on. A draining process
+ * still delivers what it committed (within the drain's time); a channel that cannot send any more answers LATER,
+ * and the rest stay on the list for whoever has the conversation next. */
 static void deliver_next(job_t *j)
 {
-    while (j->outi < j->nout && !j->e->stopping) {
+    while (j->outi < j->nout) {
         engine_reply_t *r = &j->out[j->outi++];
         outbox_t *o = j->give_up ? NULL : engine__sender(j->e, r->channel);
         if (!o) { /* not ours to send here (or given up): a row goes by the outbox's claims when its hold ends */
