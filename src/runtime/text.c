@@ -346,9 +346,9 @@ static int field(out_t *o, const char *lang, const char *spec, size_t n, const c
         return 0;
     }
     if (fl > 7 && !strncmp(fmt, "plural:", 7)) {
-        double num = cJSON_IsNumber(v) ? v->valuedouble : cJSON_IsString(v) ? atof(v->valuestring) : 0;
-        if (!cJSON_IsNumber(v) && !(cJSON_IsString(v) && strspn(v->valuestring, "-0123456789") == strlen(v->valuestring) && v->valuestring[0]))
+        if (!cJSON_IsNumber(v))
             return 1;
+        double num = v->valuedouble;
         int want = plural_form(lang, (long long)num), i = 0;
         const char *f = fmt + 7, *end = fmt + fl;
         while (i < want) { /* the wanted form, or the last one given */

@@ -36,6 +36,22 @@ static dlg_result_t run(long customer, const char *step, const char *data, dlg_e
     return out;
 }
 
+/* A core operation's answer (payload, JSON) arriving at step with data (JSON) for customer 5; the caller frees. */
+static dlg_result_t on_result(const char *step, const char *data, const char *payload)
+{
+    cJSON *keep = cJSON_Parse("{\"customer_id\":5}"), *d = cJSON_Parse(data), *res = cJSON_Parse(payload);
+    assert_non_null(d);
+    assert_non_null(res);
+    dlg_state_t st = {"customer", step, keep, d, 7};
+    dlg_event_t ev = {"e1", "local", "local:x", "x", EV_CORE_RESULT, NULL, res, 7, 0};
+    dlg_result_t out;
+    assert_int_equal(dlg_customer.step(&st, &ev, &out), 0);
+    cJSON_Delete(res);
+    cJSON_Delete(keep);
+    cJSON_Delete(d);
+    return out;
+}
+
 static void test_timeouts_send_home(void **state)
 {
     dlg_result_t r = run(0, "reg.code", "{\"phone\":\"+79161234567\"}", EV_TIMEOUT, NULL);
@@ -242,23 +258,16 @@ static void test_stuck_keeps_what_was_typed(void **state)
 /* Choosing an account: the buttons carry the account's number and the short form of its address, not «1», «2». */
 static void test_choice_buttons_name_accounts(void **state)
 {
-    cJSON *keep = cJSON_Parse("{\"customer_id\":5}"), *data = cJSON_Parse("{\"op\":\"account.list\"}");
-    cJSON *accounts = cJSON_Parse("{\"status\":\"ok\",\"accounts\":[{\"account_id\":1,\"number\":\"1800000003\","
-                                  "\"address\":\"г. Абакан, ул. Ленина, д. 5, кв. 12\",\"status\":\"active\"},"
-                                  "{\"account_id\":2,\"number\":\"1800000004\",\"address\":\"дача\",\"status\":\"active\"}]}");
-    dlg_state_t st = {"customer", "bal.account", keep, data, 7};
-    dlg_event_t res = {"e1", "local", "local:x", "x", EV_CORE_RESULT, NULL, accounts, 7, 0};
-    dlg_result_t out;
-    assert_int_equal(dlg_customer.step(&st, &res, &out), 0);
+    dlg_result_t out = on_result("bal.account", "{\"op\":\"account.list\"}",
+        "{\"status\":\"ok\",\"accounts\":[{\"account_id\":1,\"number\":\"1800000003\","
+        "\"address\":\"г. Абакан, ул. Ленина, д. 5, кв. 12\",\"status\":\"active\"},"
+        "{\"account_id\":2,\"number\":\"1800000004\",\"address\":\"дача\",\"status\":\"active\"}]}");
     const cJSON *e, *labels = NULL;
     cJSON_ArrayForEach(e, out.effects) if (cJSON_GetObjectItem(e, "button_labels")) labels = cJSON_GetObjectItem(e, "button_labels");
     assert_non_null(labels);
     assert_string_equal(cJSON_GetObjectItem(labels, "pick1")->valuestring, "1800000003 · ул. Ленина, д. 5, кв. 12");
     assert_string_equal(cJSON_GetObjectItem(labels, "pick2")->valuestring, "1800000004 · дача");
     dlg_result_free(&out);
-    cJSON_Delete(accounts);
-    cJSON_Delete(keep);
-    cJSON_Delete(data);
 }
 
 /* Documents are a business's: the menu offers them only with a business account, and a household that asks anyway
@@ -266,36 +275,20 @@ static void test_choice_buttons_name_accounts(void **state)
 static void test_documents_only_for_businesses(void **state)
 {
     for (int business = 0; business < 2; business++) {
-        cJSON *keep = cJSON_Parse("{\"customer_id\":5}"), *data = cJSON_Parse("{\"op\":\"customer.warnings\"}");
-        cJSON *w = cJSON_CreateObject();
-        cJSON_AddStringToObject(w, "status", "ok");
-        cJSON_AddBoolToObject(w, "business", business);
-        dlg_state_t st = {"customer", "", keep, data, 7};
-        dlg_event_t res = {"e1", "local", "local:x", "x", EV_CORE_RESULT, NULL, w, 7, 0};
-        dlg_result_t out;
-        assert_int_equal(dlg_customer.step(&st, &res, &out), 0);
+        dlg_result_t out = on_result("", "{\"op\":\"customer.warnings\"}",
+                                     business ? "{\"status\":\"ok\",\"business\":true}" : "{\"status\":\"ok\",\"business\":false}");
         const cJSON *b, *buttons = cJSON_GetObjectItem(cJSON_GetArrayItem(out.effects, 0), "buttons");
         int docs = 0, n = 0;
         cJSON_ArrayForEach(b, buttons) docs |= !strcmp(b->valuestring, "docs"), n++;
         assert_int_equal(docs, business);
         assert_true(n >= 10);
         dlg_result_free(&out);
-        cJSON_Delete(w);
-        cJSON_Delete(keep);
-        cJSON_Delete(data);
     }
-    cJSON *keep = cJSON_Parse("{\"customer_id\":5}"), *data = cJSON_Parse("{\"op\":\"account.list\"}");
-    cJSON *accounts = cJSON_Parse("{\"status\":\"ok\",\"accounts\":[{\"account_id\":1,\"number\":\"1800000003\","
-                                  "\"address\":\"дача\",\"status\":\"active\",\"kind\":\"resident\"}]}");
-    dlg_state_t st = {"customer", "doc.account", keep, data, 7};
-    dlg_event_t res = {"e1", "local", "local:x", "x", EV_CORE_RESULT, NULL, accounts, 7, 0};
-    dlg_result_t out;
-    assert_int_equal(dlg_customer.step(&st, &res, &out), 0);
+    dlg_result_t out = on_result("doc.account", "{\"op\":\"account.list\"}",
+        "{\"status\":\"ok\",\"accounts\":[{\"account_id\":1,\"number\":\"1800000003\",\"address\":\"дача\","
+        "\"status\":\"active\",\"kind\":\"resident\"}]}");
     assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(out.effects, 0), "tmpl")->valuestring, "doc.business_only");
     dlg_result_free(&out);
-    cJSON_Delete(accounts);
-    cJSON_Delete(keep);
-    cJSON_Delete(data);
 }
 
 /* A history page as a customer reads it: a reading's source and status, a charge's rate with its recalculation and
@@ -324,12 +317,7 @@ static void test_history_lines(void **state)
         char data[160], payload[1024], text[2048];
         snprintf(data, sizeof data, "{\"op\":\"account.history\",\"kind\":\"%s\",\"account_id\":1}", cases[i].kind);
         snprintf(payload, sizeof payload, "{\"status\":\"ok\",\"more\":false,\"rows\":%s}", cases[i].rows);
-        cJSON *keep = cJSON_Parse("{\"customer_id\":5}"), *d = cJSON_Parse(data), *res = cJSON_Parse(payload);
-        assert_non_null(res);
-        dlg_state_t st = {"customer", "his.kind", keep, d, 7};
-        dlg_event_t ev = {"e1", "local", "local:x", "x", EV_CORE_RESULT, NULL, res, 7, 0};
-        dlg_result_t out;
-        assert_int_equal(dlg_customer.step(&st, &ev, &out), 0);
+        dlg_result_t out = on_result("his.kind", data, payload);
         const cJSON *reply = cJSON_GetArrayItem(out.effects, 0);
         assert_string_equal(cJSON_GetObjectItem(reply, "tmpl")->valuestring, "his.page");
         assert_int_equal(txt_render("ru", "his.page", cJSON_GetObjectItem(reply, "params"), text, sizeof text), 0);
@@ -337,9 +325,6 @@ static void test_history_lines(void **state)
             if (!strstr(text, cases[i].want[k]))
                 fail_msg("%s: no \"%s\" in \"%s\"", cases[i].kind, cases[i].want[k], text);
         dlg_result_free(&out);
-        cJSON_Delete(res);
-        cJSON_Delete(keep);
-        cJSON_Delete(d);
     }
 }
 
